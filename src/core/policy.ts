@@ -1,0 +1,125 @@
+/**
+ * Operator policy documents after validation (the shapes of DESIGN.md §1).
+ * `src/config` parses YAML into these; `src/mesh` reads them. Durations are milliseconds.
+ */
+
+export const API_VERSION = 'accord.dev/v1';
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+
+export interface Metadata {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+export interface MeshSpec {
+  readonly trustDomain: string;
+  readonly mtls: MtlsMode;
+  readonly certificates: {
+    readonly ttlMs: number;
+    /** Fraction of the lifetime after which a leaf is rotated (0 < rotateAt < 1). */
+    readonly rotateAt: number;
+    readonly jitter: number;
+  };
+  /** Allow streams without a workload token to receive config (never secrets). */
+  readonly allowAnonymousConfig: boolean;
+  readonly debounce: { readonly quietMs: number; readonly maxDelayMs: number };
+}
+
+export type LoadBalancer =
+  | { readonly type: 'ROUND_ROBIN' }
+  | { readonly type: 'LEAST_REQUEST' }
+  | { readonly type: 'RING_HASH'; readonly hashKey: { readonly header?: string; readonly sourceIp?: boolean } };
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly perTryTimeoutMs?: number;
+  /** Envoy / gRPC retry-on conditions, e.g. `5xx`, `unavailable`. */
+  readonly retryOn: readonly string[];
+}
+
+export interface CircuitBreakers {
+  readonly maxConnections?: number;
+  readonly maxPendingRequests?: number;
+  readonly maxRequests?: number;
+  readonly maxRetries?: number;
+}
+
+export interface OutlierDetection {
+  readonly consecutive5xx?: number;
+  readonly intervalMs?: number;
+  readonly baseEjectionTimeMs?: number;
+  readonly maxEjectionPercent?: number;
+}
+
+export interface TrafficSplit {
+  /** Subset name, used in cluster names. */
+  readonly name: string;
+  /** Label selector: workloads carrying all these labels belong to the subset. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly weight: number;
+}
+
+export interface TrafficPolicySpec {
+  /** Destination service, in the document's namespace. */
+  readonly target: string;
+  readonly connectTimeoutMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly retries?: RetryPolicy;
+  readonly loadBalancer?: LoadBalancer;
+  readonly circuitBreakers?: CircuitBreakers;
+  readonly outlierDetection?: OutlierDetection;
+  readonly split?: readonly TrafficSplit[];
+}
+
+export type CallerMatch =
+  | { readonly service: string; readonly namespace?: string }
+  | { readonly namespace: string }
+  | { readonly spiffeId: string };
+
+export interface RequestMatch {
+  readonly methods?: readonly string[];
+  /** Exact paths, or prefixes ending in `*`. */
+  readonly paths?: readonly string[];
+}
+
+export interface AuthorizationRule {
+  /** Empty or absent: any authenticated caller. */
+  readonly from?: readonly CallerMatch[];
+  /** Empty or absent: any request. HTTP only. */
+  readonly to?: readonly RequestMatch[];
+}
+
+export interface AuthorizationPolicySpec {
+  readonly target: string;
+  readonly action: 'ALLOW' | 'DENY';
+  readonly rules: readonly AuthorizationRule[];
+}
+
+/** Extra upstreams added by policy for every workload of `source`. */
+export interface UpstreamPolicySpec {
+  readonly source: string;
+  readonly upstreams: readonly { readonly service: string; readonly namespace?: string; readonly localPort: number }[];
+}
+
+export type PolicyDocument =
+  | { readonly kind: 'Mesh'; readonly metadata: Metadata; readonly spec: MeshSpec }
+  | { readonly kind: 'TrafficPolicy'; readonly metadata: Metadata; readonly spec: TrafficPolicySpec }
+  | { readonly kind: 'AuthorizationPolicy'; readonly metadata: Metadata; readonly spec: AuthorizationPolicySpec }
+  | { readonly kind: 'UpstreamPolicy'; readonly metadata: Metadata; readonly spec: UpstreamPolicySpec };
+
+/** A validated, complete set of policies: what is in force. */
+export interface PolicySet {
+  readonly mesh: MeshSpec;
+  readonly trafficPolicies: readonly (PolicyDocument & { kind: 'TrafficPolicy' })[];
+  readonly authorizationPolicies: readonly (PolicyDocument & { kind: 'AuthorizationPolicy' })[];
+  readonly upstreamPolicies: readonly (PolicyDocument & { kind: 'UpstreamPolicy' })[];
+}
+
+export const DEFAULT_MESH: MeshSpec = {
+  trustDomain: 'mesh.local',
+  mtls: 'STRICT',
+  certificates: { ttlMs: 24 * 3600_000, rotateAt: 0.5, jitter: 0.1 },
+  allowAnonymousConfig: false,
+  debounce: { quietMs: 100, maxDelayMs: 1000 },
+};
