@@ -1,0 +1,187 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../observability/logger.js';
+import { ApiError, toApiError } from './errors.js';
+
+/** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
+export interface RegistryOperations {
+  register(body: unknown): Promise<{ id: string; spiffeId: string; token: string }>;
+  listWorkloads(): Promise<readonly unknown[]>;
+  deregister(id: string): Promise<void>;
+  heartbeat(id: string): Promise<void>;
+  listServices(): Promise<readonly unknown[]>;
+}
+
+export interface PolicyOperations {
+  /** Validates and applies (or with dryRun only validates and diffs) a YAML stream or JSON array. */
+  apply(input: { text: string; format: 'yaml' | 'json'; dryRun: boolean }): Promise<unknown>;
+  list(): Promise<readonly unknown[]>;
+}
+
+export interface CaOperations {
+  bundlePem(): string;
+  status(): unknown;
+  rotate(): Promise<unknown>;
+  revoke(target: { serial?: string; workload?: string }): Promise<unknown>;
+  /** Signs an agent's CSR for the workload its bearer token identifies. */
+  signCsr(workloadToken: string, csrPem: string): Promise<unknown>;
+}
+
+export interface BootstrapOperations {
+  bootstrap(workloadId: string, format: 'envoy' | 'grpc', options: Record<string, string>): Promise<{ contentType: string; body: string }>;
+}
+
+export interface HealthOperations {
+  live(): boolean;
+  readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail?: unknown }> };
+  proxies(): readonly unknown[];
+}
+
+export interface HttpApiDeps {
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  /** Operator token required as `Authorization: Bearer` on mutating calls. */
+  readonly apiToken: string;
+  readonly registry: RegistryOperations;
+  readonly policies: PolicyOperations;
+  readonly ca: CaOperations;
+  readonly bootstrap: BootstrapOperations;
+  readonly health: HealthOperations;
+  readonly bodyLimitBytes?: number;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/** Builds the HTTP API without listening, so tests can call `inject()`. */
+export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimitBytes ?? 4 * 1024 * 1024,
+    return503OnClosing: true,
+  });
+  const log = deps.logger.child({ component: 'http' });
+  const expected = digest(deps.apiToken);
+
+  const requireOperator = async (request: FastifyRequest): Promise<void> => {
+    const token = bearer(request);
+    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing operator token: send "Authorization: Bearer <token>"');
+    if (!timingSafeEqual(digest(token), expected)) {
+      log.warn({ method: request.method, url: request.url, reason: 'operator token mismatch' }, 'request denied');
+      throw new ApiError('PERMISSION_DENIED', 'operator token not accepted');
+    }
+  };
+
+  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    let apiError: ApiError;
+    const fastifyError = error as { statusCode?: number; code?: string; message?: string };
+    if (error instanceof ApiError) apiError = error;
+    else if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
+    else if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') apiError = new ApiError('UNSUPPORTED_MEDIA_TYPE', fastifyError.message ?? 'unsupported content type');
+    else if (fastifyError.statusCode === 400) apiError = new ApiError('INVALID_ARGUMENT', fastifyError.message ?? 'bad request');
+    else apiError = toApiError(error);
+    if (apiError.code === 'INTERNAL') log.error({ err: error, method: request.method, url: request.url }, 'request failed');
+    else log.info({ method: request.method, url: request.url, code: apiError.code, message: apiError.message }, 'request rejected');
+    void reply.status(apiError.status).send(apiError.toJSON());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send(new ApiError('NOT_FOUND', `no route ${request.method} ${request.url}`).toJSON());
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    const live = deps.health.live();
+    return reply.status(live ? 200 : 503).send({ status: live ? 'ok' : 'failing' });
+  });
+
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = deps.health.readiness();
+    return reply.status(readiness.ready ? 200 : 503).send(readiness);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const body = await deps.metrics.metrics();
+    return reply.header('content-type', deps.metrics.contentType).send(body);
+  });
+
+  app.post('/v1/workloads', { preHandler: requireOperator }, async (request, reply) => {
+    const result = await deps.registry.register(request.body);
+    return reply.status(201).send(result);
+  });
+  app.get('/v1/workloads', async () => ({ workloads: await deps.registry.listWorkloads() }));
+  app.delete<{ Params: { id: string } }>('/v1/workloads/:id', { preHandler: requireOperator }, async (request, reply) => {
+    await deps.registry.deregister(request.params.id);
+    return reply.status(204).send();
+  });
+  app.put<{ Params: { id: string } }>('/v1/workloads/:id/heartbeat', { preHandler: requireOperator }, async (request, reply) => {
+    await deps.registry.heartbeat(request.params.id);
+    return reply.status(204).send();
+  });
+  app.get<{ Params: { id: string }; Querystring: Record<string, string> }>(
+    '/v1/workloads/:id/bootstrap',
+    { preHandler: requireOperator },
+    async (request, reply) => {
+      const { format = 'envoy', ...options } = request.query;
+      if (format !== 'envoy' && format !== 'grpc') {
+        throw new ApiError('INVALID_ARGUMENT', 'format must be "envoy" or "grpc"', [{ field: 'format', message: `got "${format}"` }]);
+      }
+      const result = await deps.bootstrap.bootstrap(request.params.id, format, options);
+      return reply.header('content-type', result.contentType).send(result.body);
+    },
+  );
+  app.get('/v1/services', async () => ({ services: await deps.registry.listServices() }));
+
+  app.put<{ Querystring: { dryRun?: string } }>('/v1/policies', { preHandler: requireOperator }, async (request) => {
+    const dryRun = request.query.dryRun === 'true' || request.query.dryRun === '1';
+    const contentType = String(request.headers['content-type'] ?? '');
+    if (contentType.startsWith('application/json')) {
+      return deps.policies.apply({ text: JSON.stringify(request.body), format: 'json', dryRun });
+    }
+    if (typeof request.body !== 'string') {
+      throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send policies as application/yaml or a JSON array as application/json');
+    }
+    return deps.policies.apply({ text: request.body, format: 'yaml', dryRun });
+  });
+  app.get('/v1/policies', async () => ({ documents: await deps.policies.list() }));
+
+  app.get('/v1/proxies', async () => ({ proxies: deps.health.proxies() }));
+
+  app.get('/v1/ca/bundle', async (_request, reply) => reply.header('content-type', 'application/x-pem-file').send(deps.ca.bundlePem()));
+  app.get('/v1/ca', async () => deps.ca.status());
+  app.post('/v1/ca/rotate', { preHandler: requireOperator }, async () => deps.ca.rotate());
+  app.post<{ Body: { serial?: unknown; workload?: unknown } }>('/v1/ca/revoke', { preHandler: requireOperator }, async (request) => {
+    const body = request.body ?? {};
+    const serial = typeof body.serial === 'string' ? body.serial : undefined;
+    const workload = typeof body.workload === 'string' ? body.workload : undefined;
+    if ((serial === undefined) === (workload === undefined)) {
+      throw new ApiError('INVALID_ARGUMENT', 'give exactly one of "serial" or "workload"', [{ field: 'serial|workload', message: 'exactly one is required' }]);
+    }
+    return deps.ca.revoke({ serial, workload });
+  });
+
+  // Agents authenticate with their workload token, not the operator token.
+  app.post<{ Body: { csr?: unknown } }>('/v1/agent/certificate', async (request) => {
+    const token = bearer(request);
+    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing workload token');
+    const csr = request.body?.csr;
+    if (typeof csr !== 'string' || !csr.includes('BEGIN CERTIFICATE REQUEST')) {
+      throw new ApiError('INVALID_ARGUMENT', 'body.csr must be a PEM certificate request', [{ field: 'csr', message: 'expected a PEM CSR' }]);
+    }
+    return deps.ca.signCsr(token, csr);
+  });
+
+  return app;
+}

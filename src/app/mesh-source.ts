@@ -1,0 +1,404 @@
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import type { Logger } from '../observability/logger.js';
+import type { Workload } from '../core/workload.js';
+import {
+  StreamRefusedError,
+  TypeUrl,
+  type ConfigSource,
+  type EncodedResource,
+  type ProxyView,
+  type StreamContext,
+} from '../xds/contract.js';
+
+/**
+ * The glue between the mesh and the transport. For every connected proxy it keeps one generation
+ * of encoded resources, recomputed only when that proxy's translation inputs change; it binds each
+ * stream to the workload its token names, issues and rotates that workload's certificate, and
+ * renews its lease while a stream is connected.
+ */
+
+export type Flavour = 'envoy' | 'grpc';
+
+export const DEFAULT_SECRET = 'default';
+export const ROOTCA_SECRET = 'ROOTCA';
+
+/** The part of the mesh state the source reads; replaced wholesale on every change. */
+export interface MeshState {
+  readonly revision: number;
+  readonly workloads: ReadonlyMap<string, Workload>;
+  readonly allowAnonymousConfig: boolean;
+}
+
+/** Translation of one proxy's config, already encoded. */
+export interface ProxyGenerator {
+  /** A key that changes whenever anything that affects this proxy's resources changes. */
+  inputKey(workloadId: string, flavour: Flavour): string;
+  /** Type URL → name → encoded resource; identical inputs give identical objects. */
+  generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+  flavourOf(userAgentName: string): Flavour;
+}
+
+export interface IssuedSecret {
+  readonly resource: EncodedResource;
+  readonly serial: string;
+  readonly notAfter: number;
+  /** When to rotate (ms since epoch). */
+  readonly rotateAt: number;
+}
+
+/** What the source needs from the CA. */
+export interface WorkloadIdentity {
+  /** Verifies a workload token; throws with a reason on failure. */
+  verifyToken(token: string, now: number): Promise<{ workloadId: string; spiffeId: string }>;
+  /** Issues a new `default` secret for the workload; throws if it is revoked. */
+  issueSecret(workload: Workload, now: number): Promise<IssuedSecret>;
+  /** The current `ROOTCA` secret for this workload (it can depend on the root-rotation phase). */
+  trustSecret(workloadId: string): EncodedResource;
+  /** Call `listener` when trust material or issuing policy changes (all proxies may be affected). */
+  onTrustChange(listener: () => void): () => void;
+  /** Record what a proxy acknowledged (drives root-rotation gates). */
+  recordAck(workloadId: string, secretName: string, version: string): void;
+  /** Whether the workload's current leaf must be replaced now (revocation, issuer switch). */
+  mustReissue(workloadId: string, serial: string): boolean;
+}
+
+export interface LeaseRenewer {
+  renew(workloadId: string): Promise<void>;
+}
+
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
+
+export const realTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const handle = setTimeout(fn, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    handle.unref();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+export interface MeshSourceDeps {
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly generator: ProxyGenerator;
+  readonly identity: WorkloadIdentity;
+  readonly leases: LeaseRenewer;
+  readonly timers: Timers;
+  readonly state: () => MeshState;
+}
+
+function bearerToken(context: StreamContext): string | undefined {
+  const value = context.metadata.get('authorization')[0];
+  if (typeof value !== 'string') return undefined;
+  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1];
+}
+
+type ChangeListener = (typeUrls: ReadonlySet<string>) => void;
+
+const CONFIG_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+
+/** One proxy identity (workload + flavour) and everything shared by its streams. */
+class ProxyEntry {
+  inputKey: string | undefined;
+  config: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> | undefined;
+  secret: IssuedSecret | undefined;
+  issuing: Promise<void> | undefined;
+  rotation: { cancel(): void } | undefined;
+  leaseTimer: { cancel(): void } | undefined;
+  readonly listeners = new Set<ChangeListener>();
+  streams = 0;
+  /** Streams that may read secrets (authenticated, not anonymous). */
+  authenticatedStreams = 0;
+
+  constructor(
+    readonly key: string,
+    readonly workloadId: string,
+    readonly flavour: Flavour,
+  ) {}
+
+  notify(typeUrls: ReadonlySet<string>): void {
+    if (typeUrls.size === 0) return;
+    for (const listener of [...this.listeners]) listener(typeUrls);
+  }
+}
+
+export class MeshConfigSource implements ConfigSource {
+  private readonly entries = new Map<string, ProxyEntry>();
+  private readonly log: Logger;
+  private readonly denials: Counter<'reason'>;
+  private readonly rotations: Counter<'result'>;
+  private readonly connected: Gauge;
+  private readonly stopTrustWatch: () => void;
+
+  constructor(private readonly deps: MeshSourceDeps) {
+    this.log = deps.logger.child({ component: 'mesh-source' });
+    this.denials = new Counter({
+      name: 'accord_stream_auth_denied_total',
+      help: 'xDS streams refused at authentication, by reason',
+      labelNames: ['reason'],
+      registers: [deps.metrics],
+    });
+    this.rotations = new Counter({
+      name: 'accord_certificate_issued_total',
+      help: 'workload certificates issued by the mesh source (first issue and rotations)',
+      labelNames: ['result'],
+      registers: [deps.metrics],
+    });
+    this.connected = new Gauge({
+      name: 'accord_connected_proxies',
+      help: 'distinct proxies (workload and flavour) with at least one open xDS stream',
+      registers: [deps.metrics],
+      collect: () => undefined,
+    });
+    this.stopTrustWatch = deps.identity.onTrustChange(() => this.trustChanged());
+  }
+
+  async open(context: StreamContext): Promise<ProxyView> {
+    const now = this.deps.timers.now();
+    const token = bearerToken(context);
+    const nodeId = context.node.id;
+    let authenticated = false;
+    if (token !== undefined) {
+      let claims: { workloadId: string; spiffeId: string };
+      try {
+        claims = await this.deps.identity.verifyToken(token, now);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.deny('bad_token', nodeId, context.peer, reason);
+        throw new StreamRefusedError('UNAUTHENTICATED', `workload token rejected: ${reason}`);
+      }
+      if (claims.workloadId !== nodeId) {
+        const reason = `node.id "${nodeId}" does not match the token's workload "${claims.workloadId}"`;
+        this.deny('node_mismatch', nodeId, context.peer, reason);
+        throw new StreamRefusedError('PERMISSION_DENIED', reason);
+      }
+      authenticated = true;
+    } else if (!this.deps.state().allowAnonymousConfig) {
+      const reason = 'no workload token ("authorization: Bearer <token>" metadata) and anonymous access is disabled';
+      this.deny('no_token', nodeId, context.peer, reason);
+      throw new StreamRefusedError('UNAUTHENTICATED', reason);
+    }
+
+    const flavour = this.deps.generator.flavourOf(context.node.userAgentName);
+    const entry = this.entry(nodeId, flavour);
+    entry.streams += 1;
+    if (authenticated) entry.authenticatedStreams += 1;
+    this.connected.set(this.entries.size);
+    if (entry.streams === 1) this.startLeaseRenewal(entry);
+    return this.view(entry, authenticated);
+  }
+
+  /** Re-translate every connected proxy whose inputs changed; called after each mesh-state change. */
+  refresh(): void {
+    for (const entry of this.entries.values()) this.regenerate(entry);
+  }
+
+  close(): void {
+    this.stopTrustWatch();
+    for (const entry of this.entries.values()) this.release(entry);
+    this.entries.clear();
+  }
+
+  private deny(reason: string, nodeId: string, peer: string, detail: string): void {
+    this.denials.inc({ reason });
+    this.log.warn({ nodeId, peer, reason, detail }, 'xDS stream refused');
+  }
+
+  private entry(workloadId: string, flavour: Flavour): ProxyEntry {
+    const key = `${workloadId}|${flavour}`;
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = new ProxyEntry(key, workloadId, flavour);
+      this.entries.set(key, entry);
+      this.regenerate(entry);
+    }
+    return entry;
+  }
+
+  private regenerate(entry: ProxyEntry): void {
+    const state = this.deps.state();
+    if (!state.workloads.has(entry.workloadId)) {
+      // Not registered (yet, or any more): hold the last generation; never send empty LDS/CDS.
+      return;
+    }
+    const key = this.deps.generator.inputKey(entry.workloadId, entry.flavour);
+    if (key === entry.inputKey) return;
+    let next: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+    try {
+      next = this.deps.generator.generate(entry.workloadId, entry.flavour);
+    } catch (error) {
+      this.log.error({ err: error, workloadId: entry.workloadId }, 'translation failed; keeping the previous configuration');
+      return;
+    }
+    const changed = new Set<string>();
+    for (const typeUrl of CONFIG_TYPES) {
+      if (!sameResources(entry.config?.get(typeUrl), next.get(typeUrl))) changed.add(typeUrl);
+    }
+    entry.inputKey = key;
+    entry.config = next;
+    entry.notify(changed);
+  }
+
+  private view(entry: ProxyEntry, authenticated: boolean): ProxyView {
+    let listener: ChangeListener | undefined;
+    let closed = false;
+    return {
+      resources: (typeUrl) => {
+        if (typeUrl === TypeUrl.Secret) {
+          if (!authenticated) return new Map();
+          const secrets = new Map<string, EncodedResource>();
+          if (entry.secret) secrets.set(DEFAULT_SECRET, entry.secret.resource);
+          secrets.set(ROOTCA_SECRET, this.deps.identity.trustSecret(entry.workloadId));
+          return secrets;
+        }
+        return entry.config?.get(typeUrl) ?? (entry.config ? new Map() : undefined);
+      },
+      authorize: (typeUrl, name) => {
+        if (typeUrl !== TypeUrl.Secret) return undefined;
+        if (!authenticated) return 'anonymous streams receive no secrets';
+        if (name === DEFAULT_SECRET || name === ROOTCA_SECRET) return undefined;
+        return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" may be read)`;
+      },
+      interest: (typeUrl, names) => {
+        if (typeUrl === TypeUrl.Secret && authenticated && names.has(DEFAULT_SECRET) && !entry.secret) this.issue(entry);
+      },
+      acked: (typeUrl, resources) => {
+        if (typeUrl !== TypeUrl.Secret) return;
+        for (const [name, version] of resources) this.deps.identity.recordAck(entry.workloadId, name, version);
+      },
+      nacked: (typeUrl, errorDetail) => {
+        if (typeUrl === TypeUrl.Secret) {
+          this.log.error({ workloadId: entry.workloadId, errorDetail }, 'proxy rejected its secret; it keeps the previous certificate');
+        }
+      },
+      watch: (onChange) => {
+        listener = onChange;
+        entry.listeners.add(onChange);
+        return () => {
+          entry.listeners.delete(onChange);
+        };
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        if (listener) entry.listeners.delete(listener);
+        entry.streams -= 1;
+        if (authenticated) entry.authenticatedStreams -= 1;
+        if (entry.streams === 0) {
+          this.release(entry);
+          this.entries.delete(entry.key);
+          this.connected.set(this.entries.size);
+        }
+      },
+    };
+  }
+
+  private issue(entry: ProxyEntry): void {
+    if (entry.issuing) return;
+    const workload = this.deps.state().workloads.get(entry.workloadId);
+    if (!workload) {
+      this.log.warn({ workloadId: entry.workloadId }, 'certificate requested for an unregistered workload; waiting for registration');
+      return;
+    }
+    entry.issuing = this.deps.identity
+      .issueSecret(workload, this.deps.timers.now())
+      .then(
+        (secret) => {
+          if (!this.entries.has(entry.key)) return;
+          const previous = entry.secret;
+          entry.secret = secret;
+          this.rotations.inc({ result: previous ? 'rotated' : 'issued' });
+          this.log.info(
+            { workloadId: entry.workloadId, serial: secret.serial, notAfter: new Date(secret.notAfter).toISOString(), rotated: previous !== undefined },
+            'workload certificate issued',
+          );
+          this.scheduleRotation(entry);
+          if (!previous || previous.resource.version !== secret.resource.version) entry.notify(new Set([TypeUrl.Secret]));
+        },
+        (error: unknown) => {
+          this.rotations.inc({ result: 'failed' });
+          this.log.error({ err: error, workloadId: entry.workloadId }, 'certificate issuance failed');
+          if (this.entries.has(entry.key) && !entry.rotation) {
+            entry.rotation = this.deps.timers.setTimeout(() => {
+              entry.rotation = undefined;
+              this.issue(entry);
+            }, 5_000);
+          }
+        },
+      )
+      .finally(() => {
+        entry.issuing = undefined;
+      });
+  }
+
+  private scheduleRotation(entry: ProxyEntry): void {
+    entry.rotation?.cancel();
+    const secret = entry.secret;
+    if (!secret) return;
+    const delay = secret.rotateAt - this.deps.timers.now();
+    entry.rotation = this.deps.timers.setTimeout(() => {
+      entry.rotation = undefined;
+      this.issue(entry);
+    }, delay);
+  }
+
+  private trustChanged(): void {
+    for (const entry of this.entries.values()) {
+      if (entry.authenticatedStreams === 0) continue;
+      const changed = new Set<string>([TypeUrl.Secret]);
+      if (entry.secret && this.deps.identity.mustReissue(entry.workloadId, entry.secret.serial)) {
+        // Trust first, then the leaf: the new leaf follows once issued.
+        entry.notify(changed);
+        this.issue(entry);
+      } else {
+        entry.notify(changed);
+      }
+    }
+  }
+
+  private startLeaseRenewal(entry: ProxyEntry): void {
+    const workload = this.deps.state().workloads.get(entry.workloadId);
+    const leaseMs = workload?.leaseMs;
+    if (!leaseMs) return;
+    const tick = (): void => {
+      this.deps.leases.renew(entry.workloadId).catch((error: unknown) => {
+        this.log.warn({ err: error, workloadId: entry.workloadId }, 'lease renewal failed; will retry');
+      });
+      entry.leaseTimer = this.deps.timers.setTimeout(tick, Math.max(250, Math.floor(leaseMs / 3)));
+    };
+    tick();
+  }
+
+  private release(entry: ProxyEntry): void {
+    entry.rotation?.cancel();
+    entry.leaseTimer?.cancel();
+    entry.rotation = undefined;
+    entry.leaseTimer = undefined;
+  }
+
+  /** Connected proxies, for status pages. */
+  connectedProxies(): { workloadId: string; flavour: Flavour; streams: number; serial?: string; notAfter?: string }[] {
+    return [...this.entries.values()].map((entry) => ({
+      workloadId: entry.workloadId,
+      flavour: entry.flavour,
+      streams: entry.streams,
+      ...(entry.secret ? { serial: entry.secret.serial, notAfter: new Date(entry.secret.notAfter).toISOString() } : {}),
+    }));
+  }
+}
+
+function sameResources(
+  a: ReadonlyMap<string, EncodedResource> | undefined,
+  b: ReadonlyMap<string, EncodedResource> | undefined,
+): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.size !== b.size) return false;
+  for (const [name, resource] of a) {
+    if (b.get(name)?.version !== resource.version) return false;
+  }
+  return true;
+}

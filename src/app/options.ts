@@ -1,0 +1,65 @@
+/** The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults. */
+
+export interface ServeOptions {
+  readonly configPath?: string;
+  readonly redisUrl?: string;
+  readonly redisPrefix: string;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly xdsPort: number;
+  readonly httpPort: number;
+  readonly trustDomain?: string;
+  readonly apiToken?: string;
+  /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
+  readonly caKek?: string;
+  /** Operator-supplied CA files. */
+  readonly caCertFile?: string;
+  readonly caKeyFile?: string;
+  readonly caRootFile?: string;
+  /** Serve xDS over TLS with a certificate from the mesh CA. */
+  readonly xdsTls: boolean;
+  readonly logLevel: string;
+  readonly shutdownGraceMs: number;
+}
+
+export type RawServeFlags = Partial<Record<string, string | boolean | undefined>>;
+
+function pick(flag: string | boolean | undefined, envName: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (typeof flag === 'string' && flag !== '') return flag;
+  const fromEnv = env[envName];
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+}
+
+function port(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new Error(`${name}: "${value}" is not a port number (0-65535)`);
+  return parsed;
+}
+
+function bool(flag: string | boolean | undefined, envName: string, env: NodeJS.ProcessEnv): boolean {
+  if (typeof flag === 'boolean') return flag;
+  const value = env[envName];
+  return value === 'true' || value === '1';
+}
+
+export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  return {
+    configPath: pick(flags.config, 'ACCORD_CONFIG', env),
+    redisUrl: pick(flags.redis, 'ACCORD_REDIS', env),
+    redisPrefix: pick(flags.redisPrefix, 'ACCORD_REDIS_PREFIX', env) ?? 'accord',
+    dataDir: pick(flags.dataDir, 'ACCORD_DATA_DIR', env) ?? './.accord',
+    host: pick(flags.host, 'ACCORD_HOST', env) ?? '0.0.0.0',
+    xdsPort: port(pick(flags.xdsPort, 'ACCORD_XDS_PORT', env), 18000, '--xds-port'),
+    httpPort: port(pick(flags.httpPort, 'ACCORD_HTTP_PORT', env), 18080, '--http-port'),
+    trustDomain: pick(flags.trustDomain, 'ACCORD_TRUST_DOMAIN', env),
+    apiToken: env.ACCORD_API_TOKEN || undefined,
+    caKek: env.ACCORD_CA_KEK || undefined,
+    caCertFile: pick(flags.caCert, 'ACCORD_CA_CERT', env),
+    caKeyFile: pick(flags.caKey, 'ACCORD_CA_KEY', env),
+    caRootFile: pick(flags.caRoot, 'ACCORD_CA_ROOT', env),
+    xdsTls: bool(flags.xdsTls, 'ACCORD_XDS_TLS', env),
+    logLevel: pick(flags.logLevel, 'ACCORD_LOG_LEVEL', env) ?? 'info',
+    shutdownGraceMs: Number(env.ACCORD_SHUTDOWN_GRACE_MS ?? 5000),
+  };
+}

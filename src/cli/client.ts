@@ -1,0 +1,78 @@
+/** A small client for Accord's HTTP API, shared by every CLI command except `serve`. */
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface ClientOptions {
+  readonly server: string;
+  readonly token?: string;
+  readonly timeoutMs?: number;
+}
+
+interface ErrorBody {
+  error?: { code?: string; message?: string; details?: unknown[] };
+}
+
+function describeDetails(details: unknown[] | undefined): string {
+  if (!details || details.length === 0) return '';
+  const parts = details.map((detail) => {
+    if (detail && typeof detail === 'object') {
+      const d = detail as Record<string, unknown>;
+      if (typeof d.file === 'string') return `${d.file}:${String(d.line)}:${String(d.column)}: ${String(d.path ?? '')}: ${String(d.message)}`;
+      if (typeof d.field === 'string') return `${d.field}: ${String(d.message)}`;
+    }
+    return JSON.stringify(detail);
+  });
+  return ` (${parts.join('; ')})`;
+}
+
+export class ApiClient {
+  constructor(private readonly options: ClientOptions) {}
+
+  async request(method: string, path: string, body?: { json?: unknown; text?: string; contentType?: string }): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    let payload: string | undefined;
+    if (body?.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body.json);
+    } else if (body?.text !== undefined) {
+      headers['content-type'] = body.contentType ?? 'application/yaml';
+      payload = body.text;
+    }
+    const url = new URL(path, this.options.server).toString();
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
+    } catch (error) {
+      const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
+      throw new CliError(`cannot reach the Accord server at ${this.options.server}: ${cause}`);
+    }
+    if (!response.ok) {
+      let message = `${method} ${path} failed with HTTP ${response.status}`;
+      try {
+        const parsed = (await response.json()) as ErrorBody;
+        if (parsed.error?.message) message = `${parsed.error.code ?? response.status}: ${parsed.error.message}${describeDetails(parsed.error.details)}`;
+      } catch {
+        // body was not JSON; keep the status line
+      }
+      throw new CliError(message);
+    }
+    return response;
+  }
+
+  async json<T>(method: string, path: string, body?: { json?: unknown; text?: string; contentType?: string }): Promise<T> {
+    const response = await this.request(method, path, body);
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  async text(method: string, path: string): Promise<string> {
+    const response = await this.request(method, path);
+    return response.text();
+  }
+}

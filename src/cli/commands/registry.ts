@@ -1,0 +1,125 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { clientFrom, printJson, printTable, withServerOptions } from '../context.js';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError('must be a port number 1-65535');
+  return port;
+}
+
+function parseLabels(value: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of value.split(',').filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`label "${pair}" must look like key=value`);
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return labels;
+}
+
+interface UpstreamArg {
+  service: string;
+  namespace?: string;
+  localPort: number;
+}
+
+/** `payments:9001` or `payments.billing:9001`; repeatable. */
+function collectUpstream(value: string, previous: UpstreamArg[] = []): UpstreamArg[] {
+  const match = /^([a-z0-9-]+)(?:\.([a-z0-9-]+))?:(\d+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`upstream "${value}" must look like service[.namespace]:localPort`);
+  const upstream: UpstreamArg = { service: match[1] as string, localPort: parsePort(match[3] as string) };
+  if (match[2]) upstream.namespace = match[2];
+  return [...previous, upstream];
+}
+
+function parseLocality(value: string): { region?: string; zone?: string } {
+  const [region, zone] = value.split('/');
+  return { ...(region ? { region } : {}), ...(zone ? { zone } : {}) };
+}
+
+interface WorkloadRow {
+  id: string;
+  service: string;
+  namespace: string;
+  address: string;
+  port: number;
+  protocol: string;
+  health: string;
+}
+
+interface ServiceRow {
+  name: string;
+  namespace: string;
+  protocol: string;
+  ports: number[];
+}
+
+export function registerRegistryCommands(program: Command): void {
+  withServerOptions(
+    program
+      .command('register')
+      .description('register a workload; prints its id, SPIFFE ID and workload token')
+      .requiredOption('--service <name>', 'service the workload belongs to')
+      .requiredOption('--address <addr>', 'IP address or hostname where the workload is reached')
+      .requiredOption('--port <port>', 'port the application listens on', parsePort)
+      .option('--namespace <ns>', 'namespace', 'default')
+      .option('--service-account <sa>', 'service account (default: the service name)')
+      .option('--protocol <protocol>', 'http | http2 | grpc | tcp')
+      .option('--mesh-port <port>', "the sidecar's inbound port, if it differs from --port", parsePort)
+      .option('--labels <k=v,...>', 'labels', parseLabels)
+      .option('--locality <region/zone>', 'locality', parseLocality)
+      .option('--ttl <duration>', 'lease, e.g. 30s (renew with heartbeats or a connected sidecar)')
+      .option('--upstream <service[.ns]:localPort>', 'a service this workload calls (repeatable)', collectUpstream)
+      .option('--json', 'print JSON'),
+  ).action(async (options: Record<string, unknown>) => {
+    const body: Record<string, unknown> = {
+      service: options.service,
+      address: options.address,
+      port: options.port,
+      namespace: options.namespace,
+    };
+    for (const [flag, field] of [
+      ['serviceAccount', 'serviceAccount'],
+      ['protocol', 'protocol'],
+      ['meshPort', 'meshPort'],
+      ['labels', 'labels'],
+      ['locality', 'locality'],
+      ['ttl', 'ttl'],
+      ['upstream', 'upstreams'],
+    ] as const) {
+      if (options[flag] !== undefined) body[field] = options[flag];
+    }
+    const result = await clientFrom(options).json<{ id: string; spiffeId: string; token: string }>('POST', '/v1/workloads', { json: body });
+    if (options.json) printJson(result);
+    else process.stdout.write(`id: ${result.id}\nspiffeId: ${result.spiffeId}\ntoken: ${result.token}\n`);
+  });
+
+  withServerOptions(program.command('deregister').description('remove a workload').argument('<id>', 'workload id')).action(
+    async (id: string, options: Record<string, string>) => {
+      await clientFrom(options).json('DELETE', `/v1/workloads/${encodeURIComponent(id)}`);
+      process.stdout.write(`deregistered ${id}\n`);
+    },
+  );
+
+  withServerOptions(program.command('workloads').description('list registered workloads').option('--json', 'print JSON')).action(
+    async (options: Record<string, unknown>) => {
+      const { workloads } = await clientFrom(options).json<{ workloads: WorkloadRow[] }>('GET', '/v1/workloads');
+      if (options.json) return printJson(workloads);
+      printTable(
+        ['ID', 'SERVICE', 'NAMESPACE', 'ADDRESS', 'PORT', 'PROTOCOL', 'HEALTH'],
+        workloads.map((w) => [w.id, w.service, w.namespace, w.address, String(w.port), w.protocol, w.health]),
+      );
+    },
+  );
+
+  withServerOptions(program.command('services').description('list services').option('--json', 'print JSON')).action(
+    async (options: Record<string, unknown>) => {
+      const { services } = await clientFrom(options).json<{ services: ServiceRow[] }>('GET', '/v1/services');
+      if (options.json) return printJson(services);
+      printTable(
+        ['NAME', 'NAMESPACE', 'PROTOCOL', 'PORTS'],
+        services.map((s) => [s.name, s.namespace, s.protocol, s.ports.join(',')]),
+      );
+    },
+  );
+}

@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { registerServeCommand } from './commands/serve.js';
+import { registerRegistryCommands } from './commands/registry.js';
+import { registerOperationsCommands } from './commands/operations.js';
+import { registerApplyCommand } from './commands/apply.js';
+
+export function buildProgram(): Command {
+  const program = new Command('accord')
+    .description('Accord: a service-mesh control plane for Envoy and proxyless gRPC')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerServeCommand(program);
+  registerRegistryCommands(program);
+  registerApplyCommand(program);
+  registerOperationsCommands(program);
+  return program;
+}
