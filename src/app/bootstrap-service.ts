@@ -1,0 +1,42 @@
+import { envoyBootstrapYaml, grpcBootstrap } from '../mesh/bootstrap/index.js';
+import { ApiError } from '../api/errors.js';
+import type { BootstrapOperations } from '../api/http.js';
+import type { ServeOptions } from './options.js';
+import type { RegistryService } from './registry-service.js';
+
+export interface BootstrapServiceDeps {
+  readonly registry: Pick<RegistryService, 'tokenFor'>;
+  readonly identity: { xdsServerSpiffeId(): string };
+  readonly options: Pick<ServeOptions, 'xdsPort' | 'xdsTls' | 'host'>;
+}
+
+/** `GET /v1/workloads/{id}/bootstrap`: a fresh workload token wrapped in the proxy's bootstrap. */
+export class BootstrapService implements BootstrapOperations {
+  constructor(private readonly deps: BootstrapServiceDeps) {}
+
+  async bootstrap(workloadId: string, format: 'envoy' | 'grpc', query: Record<string, string>): Promise<{ contentType: string; body: string }> {
+    const { workload, token } = await this.deps.registry.tokenFor(workloadId);
+    if (format === 'grpc') {
+      const listen = query.listen ?? '127.0.0.1:15010';
+      const body = grpcBootstrap({ workload, xdsAddress: listen, certDir: query.certDir ?? '/var/run/accord' });
+      return { contentType: 'application/json', body: `${JSON.stringify(body, null, 2)}\n` };
+    }
+    const host = this.deps.options.host === '0.0.0.0' || this.deps.options.host === '::' ? '127.0.0.1' : this.deps.options.host;
+    const xdsAddresses = (query.xds ?? `${host}:${this.deps.options.xdsPort}`).split(',').map((a) => a.trim()).filter(Boolean);
+    for (const address of xdsAddresses) {
+      if (!/^[^:\s]+:\d{1,5}$/.test(address) && !/^\[[0-9a-f:]+\]:\d{1,5}$/i.test(address)) {
+        throw new ApiError('INVALID_ARGUMENT', `xds address "${address}" must be host:port`, [{ field: 'xds', message: 'expected host:port[,host:port]' }]);
+      }
+    }
+    const body = envoyBootstrapYaml({
+      workload,
+      token,
+      xdsAddresses,
+      caBundlePath: query.caBundle ?? '/etc/accord/ca.pem',
+      xdsServerSpiffeId: this.deps.identity.xdsServerSpiffeId(),
+      tls: this.deps.options.xdsTls,
+      delta: query.delta === 'true',
+    });
+    return { contentType: 'application/yaml', body };
+  }
+}

@@ -1,0 +1,79 @@
+import type { PolicySet } from '../core/policy.js';
+import type { Workload } from '../core/workload.js';
+import type { Logger } from '../observability/logger.js';
+import { parsePolicyDocuments, emptyPolicySet, formatPolicyError, type PolicyError } from '../config/index.js';
+
+/** The registry part of the mesh state, as the registry mirror publishes it. */
+export interface RegistryView {
+  readonly revision: number;
+  readonly workloads: ReadonlyMap<string, Workload>;
+  readonly policies: readonly unknown[];
+}
+
+/** What translation reads: an immutable snapshot of workloads plus the policy set in force. */
+export interface MeshSnapshot {
+  readonly revision: number;
+  readonly workloads: ReadonlyMap<string, Workload>;
+  readonly policies: PolicySet;
+}
+
+export interface PolicyStatus {
+  readonly ok: boolean;
+  readonly documents: number;
+  readonly errors: readonly PolicyError[];
+  readonly at: string;
+}
+
+/**
+ * Turns registry snapshots into mesh snapshots. Stored policy documents are re-validated when they
+ * change (another replica may run a different version); a set that fails keeps the previous policy
+ * in force and is reported, never applied in part.
+ */
+export class MeshStateTracker {
+  private current: MeshSnapshot;
+  private lastDocuments: readonly unknown[] | undefined;
+  private status: PolicyStatus;
+  private readonly log: Logger;
+
+  constructor(
+    logger: Logger,
+    private readonly overrides: { trustDomain?: string } = {},
+    private readonly onPolicyError: (errors: readonly PolicyError[]) => void = () => undefined,
+  ) {
+    this.log = logger.child({ component: 'mesh-state' });
+    this.current = { revision: 0, workloads: new Map(), policies: this.withOverrides(emptyPolicySet()) };
+    this.status = { ok: true, documents: 0, errors: [], at: new Date().toISOString() };
+  }
+
+  snapshot(): MeshSnapshot {
+    return this.current;
+  }
+
+  policyStatus(): PolicyStatus {
+    return this.status;
+  }
+
+  /** Applies a registry snapshot; returns the new mesh snapshot. */
+  update(view: RegistryView): MeshSnapshot {
+    let policies = this.current.policies;
+    if (view.policies !== this.lastDocuments) {
+      this.lastDocuments = view.policies;
+      const parsed = parsePolicyDocuments(view.policies, 'store');
+      if (parsed.ok) {
+        policies = this.withOverrides(parsed.policySet);
+        this.status = { ok: true, documents: view.policies.length, errors: [], at: new Date().toISOString() };
+      } else {
+        this.status = { ok: false, documents: view.policies.length, errors: parsed.errors, at: new Date().toISOString() };
+        this.log.error({ errors: parsed.errors.map(formatPolicyError) }, 'stored policies are invalid; the previous policy stays in force');
+        this.onPolicyError(parsed.errors);
+      }
+    }
+    this.current = { revision: view.revision, workloads: view.workloads, policies };
+    return this.current;
+  }
+
+  private withOverrides(set: PolicySet): PolicySet {
+    if (!this.overrides.trustDomain || set.mesh.trustDomain === this.overrides.trustDomain) return set;
+    return { ...set, mesh: { ...set.mesh, trustDomain: this.overrides.trustDomain } };
+  }
+}

@@ -1,0 +1,54 @@
+import type { MeshTranslator, Flavour } from '../mesh/index.js';
+import { flavourOf } from '../mesh/index.js';
+import type { EncodedResource } from '../xds/contract.js';
+import type { ResourceEncoder } from '../xds/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { ProxyGenerator } from './mesh-source.js';
+import type { MeshSnapshot } from './mesh-state.js';
+
+/**
+ * Translates a proxy's config and encodes it. The translator returns the same object for an
+ * unchanged piece, so encoding is cached by object identity: a piece shared by many proxies, or
+ * unchanged across generations, is encoded once.
+ */
+export class EncodingProxyGenerator implements ProxyGenerator {
+  private readonly encoded = new WeakMap<object, EncodedResource>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly translator: MeshTranslator,
+    private readonly encoder: ResourceEncoder,
+    private readonly snapshot: () => MeshSnapshot,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'generator' });
+  }
+
+  flavourOf(userAgentName: string): Flavour {
+    return flavourOf(userAgentName);
+  }
+
+  inputKey(workloadId: string, flavour: Flavour): string {
+    return this.translator.inputKey(this.snapshot(), workloadId, flavour);
+  }
+
+  generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> {
+    const translation = this.translator.translate(this.snapshot(), workloadId, flavour);
+    const out = new Map<string, Map<string, EncodedResource>>();
+    for (const [typeUrl, resources] of translation.resources) {
+      const encoded = new Map<string, EncodedResource>();
+      for (const [name, resource] of resources) encoded.set(name, this.encode(typeUrl, name, resource));
+      out.set(typeUrl, encoded);
+    }
+    for (const note of translation.notes) this.log.debug({ workloadId, code: note.code }, note.message);
+    return out;
+  }
+
+  private encode(typeUrl: string, name: string, resource: Readonly<Record<string, unknown>>): EncodedResource {
+    const cached = this.encoded.get(resource);
+    if (cached && cached.typeUrl === typeUrl && cached.name === name) return cached;
+    const encoded = this.encoder.encode(typeUrl, name, resource);
+    this.encoded.set(resource, encoded);
+    return encoded;
+  }
+}

@@ -1,0 +1,216 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
+import { buildHttpApi } from '../api/http.js';
+import { addRegistryService } from '../api/grpc-registry.js';
+import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, type Store } from '../registry/index.js';
+import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError } from '../config/index.js';
+import { MeshTranslator } from '../mesh/index.js';
+import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
+import type { ServeOptions } from './options.js';
+import { MeshStateTracker } from './mesh-state.js';
+import { MeshConfigSource, realTimers } from './mesh-source.js';
+import { EncodingProxyGenerator } from './proxy-generator.js';
+import { RegistryService } from './registry-service.js';
+import { PolicyService } from './policy-service.js';
+import { IdentityService } from './identity.js';
+import { BootstrapService } from './bootstrap-service.js';
+
+export interface AccordHandle {
+  readonly xdsPort: number;
+  readonly httpPort: number;
+  readonly apiToken: string;
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly store: Store;
+  readonly xds: XdsServer;
+  readonly http: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export interface StartOverrides {
+  /** Use this logger instead of creating one (tests capture logs this way). */
+  readonly logger?: Logger;
+}
+
+async function operatorToken(options: ServeOptions, log: Logger): Promise<string> {
+  if (options.apiToken) return options.apiToken;
+  const file = path.join(options.dataDir, 'api-token');
+  try {
+    const existing = (await readFile(file, 'utf8')).trim();
+    if (existing) {
+      log.info({ file }, 'using the operator token kept in the data dir');
+      return existing;
+    }
+  } catch {
+    // not there yet
+  }
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  log.info({ file }, 'generated an operator token (set ACCORD_API_TOKEN to choose one); it is in this file');
+  return token;
+}
+
+/** The composition root: constructs every long-lived object and wires them together. */
+export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
+  const logger = overrides.logger ?? createLogger({ level: options.logLevel });
+  const log = logger.child({ component: 'serve' });
+  const metrics = createMetricsRegistry();
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const apiToken = await operatorToken(options, log);
+
+  const store: Store = options.redisUrl
+    ? new RedisStore({ url: options.redisUrl, prefix: options.redisPrefix, logger: logger.child({ component: 'redis-store' }) })
+    : new MemoryStore({ logger: logger.child({ component: 'memory-store' }) });
+
+  const policyErrors = { count: 0, last: [] as readonly PolicyError[] };
+  const onPolicyErrors = (errors: readonly PolicyError[]): void => {
+    policyErrors.count += 1;
+    policyErrors.last = errors;
+  };
+  const meshState = new MeshStateTracker(logger, { trustDomain: options.trustDomain }, onPolicyErrors);
+  const trustDomain = (): string => meshState.snapshot().policies.mesh.trustDomain;
+
+  const identity = await IdentityService.create({ options, store, logger, metrics, trustDomain });
+
+  const root = loadEnvoyProtos();
+  const encoder = new ResourceEncoder(root);
+  const translator = new MeshTranslator();
+  const generator = new EncodingProxyGenerator(translator, encoder, () => meshState.snapshot(), logger);
+
+  const source = new MeshConfigSource({
+    logger,
+    metrics,
+    generator,
+    identity,
+    leases: { renew: async (id) => void (await store.renewLease(id, Date.now())) },
+    timers: realTimers,
+    state: () => {
+      const snapshot = meshState.snapshot();
+      return { revision: snapshot.revision, workloads: snapshot.workloads, allowAnonymousConfig: snapshot.policies.mesh.allowAnonymousConfig };
+    },
+  });
+  identity.attachEncoder(encoder);
+
+  const debounce = meshState.snapshot().policies.mesh.debounce;
+  const mirror = new RegistryMirror({ store, logger: logger.child({ component: 'mirror' }), quietMs: debounce.quietMs, maxDelayMs: debounce.maxDelayMs });
+  mirror.subscribe((snapshot) => {
+    meshState.update(snapshot);
+    source.refresh();
+  });
+  mirror.start();
+
+  const reaper = new LeaseReaper({ store, logger: logger.child({ component: 'lease-reaper' }), intervalMs: 1000, graceAfterOutageMs: 30_000 });
+  reaper.start();
+
+  const registry = new RegistryService(store, identity, trustDomain, logger);
+  const policies = new PolicyService({
+    store,
+    translator,
+    snapshot: () => meshState.snapshot(),
+    logger,
+    managedBy: options.configPath,
+    onRejected: onPolicyErrors,
+  });
+
+  let watcher: PolicyWatcher | undefined;
+  if (options.configPath) {
+    watcher = new PolicyWatcher({
+      path: options.configPath,
+      logger: logger.child({ component: 'policy-watcher' }),
+      onChange: (result) => {
+        if (!result.ok) {
+          onPolicyErrors(result.errors);
+          log.error({ errors: result.errors.map(formatPolicyError) }, 'policy files rejected; the previous policy stays in force');
+          return;
+        }
+        store.putPolicies(documentsToJson(result.documents)).then(
+          (revision) => log.info({ documents: result.documents.length, revision }, 'policy files applied'),
+          (error: unknown) => log.error({ err: error }, 'could not store the policy files; will retry on the next change'),
+        );
+      },
+    });
+    await watcher.start();
+  }
+
+  const xds = new XdsServer({ source, logger: logger.child({ component: 'xds' }), metrics, controlPlaneId: `accord@${process.pid}` });
+  addRegistryService(xds.grpcServer, { registry, apiToken, logger });
+
+  const bootstrap = new BootstrapService({ registry, identity, options });
+  let started = false;
+  const http = buildHttpApi({
+    logger,
+    metrics,
+    apiToken,
+    registry,
+    policies,
+    ca: identity,
+    bootstrap,
+    health: {
+      live: () => true,
+      readiness: () => {
+        const policy = meshState.policyStatus();
+        const mirrorStatus = mirror.status();
+        const checks = {
+          started: { ok: started },
+          registry: { ok: mirrorStatus.synced, detail: mirrorStatus },
+          policies: {
+            ok: true,
+            detail: { lastChangeOk: policy.ok && policyErrors.last.length === 0, rejectedChanges: policyErrors.count, errors: policyErrors.last.map(formatPolicyError) },
+          },
+          ca: { ok: true, detail: identity.statusSummary() },
+        };
+        return { ready: Object.values(checks).every((check) => check.ok), checks };
+      },
+      proxies: () => xds.proxies(),
+    },
+  });
+
+  const xdsCredentials = options.xdsTls ? await identity.xdsServerCredentials() : undefined;
+  const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials);
+  await http.listen({ host: options.host, port: options.httpPort });
+  const address = http.server.address();
+  const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
+  started = true;
+  log.info({ xdsPort, httpPort, store: options.redisUrl ? 'redis' : 'memory', dataDir: options.dataDir }, 'accord is serving');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      started = false;
+      log.info('shutting down');
+      await watcher?.stop();
+      await http.close();
+      await xds.close(options.shutdownGraceMs);
+      source.close();
+      await reaper.stop();
+      mirror.stop();
+      identity.close();
+      await store.close();
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  return { xdsPort, httpPort, apiToken, logger, metrics, store, xds, http, close };
+}
+
+/** `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. */
+export async function runServe(options: ServeOptions): Promise<void> {
+  const handle = await startAccord(options);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      handle.logger.info({ signal }, 'signal received');
+      handle.close().then(resolve, (error: unknown) => {
+        handle.logger.error({ err: error }, 'error during shutdown');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
