@@ -17,7 +17,7 @@ import { MeshConfigSource, realTimers } from './mesh-source.js';
 import { EncodingProxyGenerator } from './proxy-generator.js';
 import { RegistryService } from './registry-service.js';
 import { PolicyService } from './policy-service.js';
-import { IdentityService } from './identity.js';
+import { DEFAULT_TRUST_DOMAIN, IdentityService } from './identity.js';
 import { BootstrapService } from './bootstrap-service.js';
 
 export interface AccordHandle {
@@ -72,10 +72,16 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     policyErrors.count += 1;
     policyErrors.last = errors;
   };
-  const meshState = new MeshStateTracker(logger, { trustDomain: options.trustDomain }, onPolicyErrors);
-  const trustDomain = (): string => meshState.snapshot().policies.mesh.trustDomain;
-
-  const identity = await IdentityService.create({ options, store, logger, metrics, trustDomain });
+  const meshState = new MeshStateTracker(logger, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN }, onPolicyErrors);
+  const identity = await IdentityService.create({
+    options,
+    store,
+    logger,
+    metrics,
+    mesh: () => meshState.snapshot().policies.mesh,
+    workload: (id) => meshState.snapshot().workloads.get(id),
+  });
+  const trustDomain = (): string => identity.trustDomain;
 
   const root = loadEnvoyProtos();
   const encoder = new ResourceEncoder(root);
