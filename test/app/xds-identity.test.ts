@@ -1,0 +1,168 @@
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { TypeUrl } from '../../src/xds/contract.js';
+import { WorkloadTokens } from '../../src/ca/index.js';
+import { XdsCodec, XdsTestClient, ackOf, type DiscoveryResponse } from '../support/ads-client.js';
+import { api, startTestAccord, type TestAccord } from './harness.js';
+
+const run = promisify(execFile);
+const codec = new XdsCodec(loadEnvoyProtos());
+
+interface Registered {
+  id: string;
+  spiffeId: string;
+  token: string;
+}
+
+function envoyNode(id: string): { id: string; cluster: string; user_agent_name: string; locality: { zone: string } } {
+  return { id, cluster: 'test', user_agent_name: 'envoy', locality: { zone: 'z1' } };
+}
+
+function secretsOf(response: DiscoveryResponse): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (const any of response.resources) {
+    const secret = codec.decodeAny(any);
+    out.set(String(secret.name), secret);
+  }
+  return out;
+}
+
+function chainOf(secret: Record<string, unknown>): string {
+  const tls = secret.tls_certificate as { certificate_chain: { inline_string?: string; inline_bytes?: string } };
+  return tls.certificate_chain.inline_string ?? Buffer.from(String(tls.certificate_chain.inline_bytes), 'base64').toString('utf8');
+}
+
+describe('xDS stream identity: tokens, SDS ownership, rotation', () => {
+  let accord: TestAccord;
+  let a: Registered;
+  let b: Registered;
+  const clients: XdsTestClient[] = [];
+  const client = (token?: string): XdsTestClient => {
+    const c = new XdsTestClient(accord.xds, codec, token ? { metadata: { authorization: `Bearer ${token}` } } : {});
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    accord = await startTestAccord();
+    const mesh = `apiVersion: accord.dev/v1
+kind: Mesh
+metadata: { name: default }
+spec:
+  trustDomain: mesh.local
+  mtls: STRICT
+  certificates: { ttl: 6s, rotateAt: 0.5, jitter: 0.05 }
+`;
+    expect((await api(accord, 'PUT', '/v1/policies', { yaml: mesh })).status).toBe(200);
+    a = (await api(accord, 'POST', '/v1/workloads', { body: { service: 'orders', address: '127.0.0.1', port: 9001 } })).body as Registered;
+    b = (await api(accord, 'POST', '/v1/workloads', { body: { service: 'payments', address: '127.0.0.1', port: 9002 } })).body as Registered;
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await accord.close();
+  });
+
+  it('serves a workload its own certificate and the trust bundle; openssl verifies the chain', async () => {
+    const stream = client(a.token).sotw();
+    stream.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
+    const seen = new Map<string, Record<string, unknown>>();
+    while (!seen.has('default') || !seen.has('ROOTCA')) {
+      const response = await stream.nextOfType(TypeUrl.Secret, 5000);
+      for (const [name, secret] of secretsOf(response)) seen.set(name, secret);
+      stream.send(ackOf(response, ['default', 'ROOTCA']));
+    }
+    const chain = chainOf(seen.get('default') as Record<string, unknown>);
+    const leaf = new X509Certificate(chain);
+    expect(leaf.subjectAltName).toContain(`URI:${a.spiffeId}`);
+    const key = (seen.get('default')?.tls_certificate as { private_key: { inline_string?: string } }).private_key.inline_string;
+    expect(key).toContain('PRIVATE KEY');
+
+    const bundle = (await api(accord, 'GET', '/v1/ca/bundle')).text;
+    const leafFile = path.join(accord.dataDir, 'leaf.pem');
+    const bundleFile = path.join(accord.dataDir, 'bundle.pem');
+    const certs = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    await writeFile(leafFile, certs[0] ?? '');
+    await writeFile(path.join(accord.dataDir, 'chain.pem'), certs.slice(1).join(''));
+    await writeFile(bundleFile, bundle);
+    const { stdout } = await run('openssl', ['verify', '-CAfile', bundleFile, '-untrusted', path.join(accord.dataDir, 'chain.pem'), leafFile]);
+    expect(stdout).toContain(': OK');
+    stream.close();
+  });
+
+  it("refuses a token used with another workload's node.id (PERMISSION_DENIED)", async () => {
+    const stream = client(a.token).sotw();
+    stream.send({ node: envoyNode(b.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    const end = await stream.ended(5000);
+    expect(end.code).toBe(7);
+    expect(end.details).toContain('does not match');
+  });
+
+  it('refuses a request for a secret that is not the workload\'s own (PERMISSION_DENIED)', async () => {
+    const stream = client(a.token).sotw();
+    stream.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: [`${b.id}-default`] });
+    const end = await stream.ended(5000);
+    expect(end.code).toBe(7);
+  });
+
+  it('refuses streams without a token, and with an expired or forged one (UNAUTHENTICATED)', async () => {
+    const anonymous = client().sotw();
+    anonymous.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    expect((await anonymous.ended(5000)).code).toBe(16);
+
+    const material = JSON.parse(await readFile(path.join(accord.dataDir, 'ca.json'), 'utf8')) as { tokenKey: string };
+    const expired = await WorkloadTokens.hs256(material.tokenKey).mint({ workloadId: a.id, spiffeId: a.spiffeId, ttlMs: 1000, now: Date.now() - 60_000 });
+    const late = client(expired).sotw();
+    late.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    expect((await late.ended(5000)).code).toBe(16);
+
+    const forged = await WorkloadTokens.hs256(Buffer.alloc(32, 7)).mint({ workloadId: a.id, spiffeId: a.spiffeId, ttlMs: 60_000, now: Date.now() });
+    const fake = client(forged).sotw();
+    fake.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    expect((await fake.ended(5000)).code).toBe(16);
+
+    const metrics = (await api(accord, 'GET', '/metrics')).text;
+    expect(metrics).toMatch(/accord_stream_auth_denied_total\{reason="no_token"\} [1-9]/);
+    expect(metrics).toMatch(/accord_stream_auth_denied_total\{reason="bad_token"\} [2-9]/);
+  });
+
+  it('rotates a certificate before it expires and pushes it only to the owning stream', async () => {
+    const ownStream = client(a.token).sotw();
+    const otherStream = client(b.token).sotw();
+    ownStream.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    otherStream.send({ node: envoyNode(b.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    const first = await ownStream.nextOfType(TypeUrl.Secret, 5000);
+    ownStream.send(ackOf(first, ['default']));
+    const otherFirst = await otherStream.nextOfType(TypeUrl.Secret, 5000);
+    otherStream.send(ackOf(otherFirst, ['default']));
+    const firstLeaf = new X509Certificate(chainOf(secretsOf(first).get('default') as Record<string, unknown>));
+
+    // ttl 6s, rotation at 50% ± 5%: the next certificate arrives within ~3.3 s.
+    const second = await ownStream.nextOfType(TypeUrl.Secret, 8000);
+    ownStream.send(ackOf(second, ['default']));
+    const secondLeaf = new X509Certificate(chainOf(secretsOf(second).get('default') as Record<string, unknown>));
+    expect(secondLeaf.serialNumber).not.toBe(firstLeaf.serialNumber);
+    expect(Date.parse(secondLeaf.validTo)).toBeGreaterThan(Date.parse(firstLeaf.validTo));
+    expect(Date.parse(firstLeaf.validTo)).toBeGreaterThan(Date.now());
+    // The other workload's stream only ever carries that workload's own certificate.
+    for (const response of otherStream.received) {
+      for (const secret of secretsOf(response).values()) {
+        expect(new X509Certificate(chainOf(secret)).subjectAltName).toContain(`URI:${b.spiffeId}`);
+      }
+    }
+    ownStream.close();
+    otherStream.close();
+  });
+
+  it('never logs private keys or tokens', () => {
+    const joined = accord.logs.join('\n');
+    expect(joined).not.toContain('PRIVATE KEY');
+    expect(joined).not.toContain(a.token);
+    expect(joined).not.toContain(b.token);
+    expect(joined).not.toContain('test-operator-token');
+  });
+});
