@@ -230,6 +230,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       spiffeId,
       notAfter: new Date(issued.notAfter).toISOString(),
       rotateAt: new Date(rotateAt).toISOString(),
+      workload,
     };
   }
 

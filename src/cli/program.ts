@@ -3,6 +3,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerOperationsCommands } from './commands/operations.js';
 import { registerApplyCommand } from './commands/apply.js';
+import { registerAgentCommand } from './commands/agent.js';
 
 export function buildProgram(): Command {
   const program = new Command('accord')
@@ -14,5 +15,6 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerApplyCommand(program);
   registerOperationsCommands(program);
+  registerAgentCommand(program);
   return program;
 }

@@ -1,0 +1,113 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../observability/logger.js';
+
+/** The xDS methods the proxy forwards; bytes pass through untouched. */
+const FORWARDED_METHODS: readonly string[] = [
+  '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+  '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+];
+
+const passThrough = (value: Buffer): Buffer => value;
+
+export interface XdsProxyOptions {
+  /** Control-plane replicas, `host:port`; the proxy fails over between them in order. */
+  readonly upstreams: readonly string[];
+  /** The workload token, sent as `authorization: Bearer` on every upstream stream. */
+  readonly token: string;
+  readonly logger: Logger;
+  readonly credentials?: grpc.ChannelCredentials;
+}
+
+/**
+ * A local, plaintext xDS endpoint for proxyless gRPC clients, which cannot send credentials. Every
+ * downstream stream is forwarded to the current control-plane replica with the workload's token.
+ * When the replica fails, the downstream stream ends with UNAVAILABLE; the client reconnects (with
+ * its versions, which are content hashes, so the next replica sends nothing it already has) and
+ * the proxy dials the next replica.
+ */
+export class XdsProxy {
+  private readonly server = new grpc.Server();
+  private readonly clients: grpc.Client[];
+  private current = 0;
+  private readonly log: Logger;
+  private readonly calls = new Set<grpc.ServerDuplexStream<Buffer, Buffer>>();
+
+  constructor(private readonly options: XdsProxyOptions) {
+    if (options.upstreams.length === 0) throw new Error('--xds needs at least one control-plane address');
+    this.log = options.logger.child({ component: 'agent-xds-proxy' });
+    const Client = grpc.makeGenericClientConstructor({}, 'AccordXdsUpstream');
+    this.clients = options.upstreams.map(
+      (address) => new Client(address, options.credentials ?? grpc.credentials.createInsecure(), { 'grpc.keepalive_time_ms': 10_000 }),
+    );
+    const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+    const handlers: grpc.UntypedServiceImplementation = {};
+    for (const path of FORWARDED_METHODS) {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      definition[name] = {
+        path,
+        requestStream: true,
+        responseStream: true,
+        requestSerialize: passThrough,
+        requestDeserialize: passThrough,
+        responseSerialize: passThrough,
+        responseDeserialize: passThrough,
+      };
+      handlers[name] = (call: grpc.ServerDuplexStream<Buffer, Buffer>) => this.forward(path, call);
+    }
+    this.server.addService(definition as grpc.ServiceDefinition, handlers);
+  }
+
+  async listen(address: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+    });
+  }
+
+  get upstream(): string {
+    return this.options.upstreams[this.current] as string;
+  }
+
+  async close(): Promise<void> {
+    for (const call of this.calls) call.end();
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    for (const client of this.clients) client.close();
+  }
+
+  private forward(path: string, downstream: grpc.ServerDuplexStream<Buffer, Buffer>): void {
+    const index = this.current;
+    const client = this.clients[index] as grpc.Client;
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${this.options.token}`);
+    const upstream = client.makeBidiStreamRequest<Buffer, Buffer>(path, passThrough, passThrough, metadata);
+    this.calls.add(downstream);
+    let finished = false;
+    const finish = (status: grpc.StatusObject | grpc.ServiceError | undefined): void => {
+      if (finished) return;
+      finished = true;
+      this.calls.delete(downstream);
+      upstream.cancel();
+      if (status && status.code !== grpc.status.OK && status.code !== grpc.status.CANCELLED) {
+        if (status.code === grpc.status.UNAVAILABLE && index === this.current) {
+          this.current = (this.current + 1) % this.clients.length;
+          this.log.warn({ failed: this.options.upstreams[index], next: this.upstream, details: status.details }, 'control plane unavailable; failing over');
+        }
+        downstream.emit('error', { code: status.code, details: status.details, metadata: new grpc.Metadata() });
+      } else {
+        downstream.end();
+      }
+    };
+    downstream.on('data', (chunk: Buffer) => {
+      if (!upstream.write(chunk)) downstream.pause();
+    });
+    upstream.on('drain', () => downstream.resume());
+    downstream.on('end', () => upstream.end());
+    downstream.on('error', () => finish(undefined));
+    downstream.on('cancelled', () => finish(undefined));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!downstream.write(chunk)) upstream.pause();
+    });
+    downstream.on('drain', () => upstream.resume());
+    upstream.on('status', (status: grpc.StatusObject) => finish(status));
+    upstream.on('error', (error: grpc.ServiceError) => finish(error));
+  }
+}
