@@ -1,0 +1,383 @@
+import 'reflect-metadata';
+import crypto from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../observability/logger.js';
+import { createCrl, crlNeedsRefresh, type SignedCrl } from './crl.js';
+import { pemDecodeAll, pemEncode } from './der.js';
+import { IssuanceError } from './errors.js';
+import { generateLeafKey, publicKeyBitsOf, sha256Fingerprint, type KeyAlgorithm } from './keys.js';
+import { buildLeafTbs, createLeafTemplate, signLeafTbs, type LeafTemplate } from './leaf-template.js';
+import { expirySeverity, nextIntermediateAt, type ExpirySeverity } from './lifecycle.js';
+import type { CaMaterial } from './material.js';
+import { RevocationList, normalizeSerial, type RevokedCertificate } from './revocation.js';
+import { assertSpiffeIdInDomain, assertTrustDomain } from './spiffe.js';
+
+export const DEFAULT_LEAF_TTL_MS = 24 * 3600_000;
+export const DEFAULT_BACKDATE_MS = 60_000;
+export const DEFAULT_CRL_TTL_MS = 24 * 3600_000;
+
+export interface CertificateAuthorityOptions {
+  readonly material: CaMaterial;
+  readonly trustDomain: string;
+  readonly logger: Logger;
+  /** Registers `accord_ca_cert_expiry_seconds{cert}` here when given. */
+  readonly metrics?: Registry;
+  readonly leafTtlMs?: number;
+  /** `notBefore` is this far in the past, for clock skew. */
+  readonly backdateMs?: number;
+  readonly keyAlgorithm?: KeyAlgorithm;
+  /** CRL validity (`nextUpdate - thisUpdate`); refreshed at half of it. */
+  readonly crlTtlMs?: number;
+  /** Revocations persisted by the caller, if any. */
+  readonly revocations?: RevocationList;
+}
+
+/** A certificate the CA signed; PEM chain is leaf + intermediates, never the root. */
+export interface IssuedCertificate {
+  readonly spiffeId: string;
+  readonly certChainPem: string;
+  /** Lower-case hex, no sign padding. */
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** SHA-256 (hex) of the issuing CA certificate's DER. */
+  readonly issuerFingerprint: string;
+}
+
+/** A leaf issued together with its freshly generated key. `keyPem` must never be logged. */
+export interface IssuedLeaf extends IssuedCertificate {
+  readonly keyPem: string;
+}
+
+export interface LeafRequest {
+  readonly spiffeId: string;
+  readonly now: number;
+  /** Defaults to the CA's leaf TTL. */
+  readonly ttlMs?: number;
+  readonly keyAlgorithm?: KeyAlgorithm;
+}
+
+export interface CaCertStatus {
+  readonly cert: 'root' | 'intermediate';
+  readonly subject: string;
+  readonly fingerprint: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly secondsLeft: number;
+  readonly severity: ExpirySeverity;
+}
+
+export interface CaStatus {
+  readonly trustDomain: string;
+  readonly certs: readonly CaCertStatus[];
+  /** When the next intermediate should be prepared (ms); absent when the root issues directly or no root key. */
+  readonly nextIntermediateAt?: number;
+  readonly revokedCertificates: number;
+  /** The worst severity over all CA certificates. */
+  readonly severity: ExpirySeverity;
+}
+
+/** Everything the worker-thread pool needs to issue leaves exactly as `issue` does. */
+export interface LeafJobTemplate {
+  readonly issuerKeyPem: string;
+  readonly hash: string;
+  readonly versionDer: Uint8Array;
+  readonly signatureAlgorithmDer: Uint8Array;
+  readonly issuerNameDer: Uint8Array;
+  readonly fixedExtensionsDer: Uint8Array;
+  readonly chainPem: string;
+}
+
+/** The per-leaf inputs the CA decides (serial, validity) before a worker does keygen and signing. */
+export interface LeafJob {
+  readonly spiffeId: string;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+const SEVERITY_ORDER: readonly ExpirySeverity[] = ['ok', 'warning', 'critical', 'expired'];
+
+/**
+ * Issues SPIFFE leaf certificates from an intermediate, signs agents' CSRs, revokes and publishes
+ * CRLs. Issuing is synchronous and uses a precomputed DER template (see leaf-template.ts).
+ */
+export class CertificateAuthority {
+  readonly trustDomain: string;
+  readonly leafTtlMs: number;
+  readonly backdateMs: number;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly crlTtlMs: number;
+  readonly revocations: RevocationList;
+  private readonly logger: Logger;
+  private readonly expiryGauge?: Gauge<'cert'>;
+  private material: CaMaterial;
+  private template: LeafTemplate;
+  private chainSuffixPem: string;
+  private issuerFingerprintHex: string;
+  private crl?: { signed: SignedCrl; revision: number; issuerFingerprint: string };
+  private crlNumber = 0;
+
+  constructor(options: CertificateAuthorityOptions) {
+    assertTrustDomain(options.trustDomain);
+    this.trustDomain = options.trustDomain;
+    this.logger = options.logger;
+    this.leafTtlMs = options.leafTtlMs ?? DEFAULT_LEAF_TTL_MS;
+    this.backdateMs = options.backdateMs ?? DEFAULT_BACKDATE_MS;
+    this.keyAlgorithm = options.keyAlgorithm ?? 'ec-p256';
+    this.crlTtlMs = options.crlTtlMs ?? DEFAULT_CRL_TTL_MS;
+    this.revocations = options.revocations ?? new RevocationList();
+    if (!(this.leafTtlMs > 0)) throw new IssuanceError('INVALID_TTL', 'leafTtlMs', 'must be a positive number of milliseconds');
+    this.material = options.material;
+    this.template = createLeafTemplate(options.material.issuer.certPem, options.material.issuer.keyPem);
+    this.chainSuffixPem = options.material.chainPem.join('');
+    this.issuerFingerprintHex = fingerprintOfPem(options.material.issuer.certPem);
+    if (options.metrics) this.expiryGauge = expiryGauge(options.metrics);
+  }
+
+  /** Switches to new material (e.g. a renewed intermediate). Leaves issued before stay valid. */
+  useMaterial(material: CaMaterial): void {
+    this.template = createLeafTemplate(material.issuer.certPem, material.issuer.keyPem);
+    this.material = material;
+    this.chainSuffixPem = material.chainPem.join('');
+    this.issuerFingerprintHex = fingerprintOfPem(material.issuer.certPem);
+    this.logger.info({ issuerFingerprint: this.issuerFingerprintHex }, 'CA issuer switched');
+  }
+
+  get currentMaterial(): CaMaterial {
+    return this.material;
+  }
+
+  /** SHA-256 fingerprint (hex) of the certificate that signs leaves now. */
+  get issuerFingerprint(): string {
+    return this.issuerFingerprintHex;
+  }
+
+  /** The trust anchors peers need: the root only (intermediates travel in chains). */
+  trustBundlePem(): string {
+    return this.material.root.certPem;
+  }
+
+  /** A new key and a leaf for `spiffeId`. Throws IssuanceError. */
+  issue(request: LeafRequest): IssuedLeaf {
+    const job = this.planLeaf(request);
+    const key = generateLeafKey(request.keyAlgorithm ?? this.keyAlgorithm);
+    const certPem = this.signLeaf(job, key.spkiDer, key.publicKeyBits);
+    this.revocations.recordIssued(job.spiffeId, job.serial, job.notAfter);
+    return { ...this.issuedFrom(job, certPem), keyPem: key.privateKeyPem };
+  }
+
+  /**
+   * Signs an agent's CSR. The identity is `spiffeId`, established by the caller's authentication;
+   * names and extensions requested in the CSR are ignored. The CSR's signature must verify.
+   */
+  async signCsr(request: { readonly csrPem: string; readonly spiffeId: string; readonly now: number; readonly ttlMs?: number }): Promise<IssuedCertificate> {
+    const job = this.planLeaf(request);
+    let csr: x509.Pkcs10CertificateRequest;
+    try {
+      csr = new x509.Pkcs10CertificateRequest(request.csrPem);
+    } catch {
+      throw new IssuanceError('INVALID_CSR', 'csrPem', 'not a PEM PKCS#10 certificate request');
+    }
+    const valid = await csr.verify().catch(() => false);
+    if (!valid) throw new IssuanceError('INVALID_CSR', 'csrPem', 'signature does not verify');
+    const spkiDer = Buffer.from(csr.publicKey.rawData);
+    const certPem = this.signLeaf(job, spkiDer, publicKeyBitsOf(spkiDer));
+    this.revocations.recordIssued(job.spiffeId, job.serial, job.notAfter);
+    return this.issuedFrom(job, certPem);
+  }
+
+  /**
+   * Checks the request and fixes serial and validity. Exposed for the worker pool, which does the
+   * key generation and signing of planned jobs elsewhere; call `recordIssued` for what it returns.
+   */
+  planLeaf(request: { readonly spiffeId: string; readonly now: number; readonly ttlMs?: number }): LeafJob {
+    assertSpiffeIdInDomain(request.spiffeId, this.trustDomain);
+    if (this.revocations.isIdentityRevoked(request.spiffeId)) {
+      throw new IssuanceError('REVOKED', 'spiffeId', `"${request.spiffeId}" is revoked; no new certificates are issued to it`);
+    }
+    const ttlMs = request.ttlMs ?? this.leafTtlMs;
+    if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new IssuanceError('INVALID_TTL', 'ttlMs', 'must be a positive number of milliseconds');
+    const notBefore = Math.floor((request.now - this.backdateMs) / 1000) * 1000;
+    const notAfter = Math.floor(Math.min(request.now + ttlMs, this.template.issuerNotAfterMs) / 1000) * 1000;
+    if (notAfter <= request.now) {
+      throw new IssuanceError('ISSUER_EXPIRED', 'issuer', `the issuing CA expires at ${new Date(this.template.issuerNotAfterMs).toISOString()}`);
+    }
+    return { spiffeId: request.spiffeId, serial: randomSerial(), notBefore, notAfter };
+  }
+
+  /** The issuer-dependent parts, for issuing in worker threads. Contains the issuer key: never log. */
+  leafJobTemplate(): LeafJobTemplate {
+    return {
+      issuerKeyPem: this.material.issuer.keyPem,
+      hash: this.template.scheme.hash,
+      versionDer: this.template.versionDer,
+      signatureAlgorithmDer: this.template.signatureAlgorithmDer,
+      issuerNameDer: this.template.issuerNameDer,
+      fixedExtensionsDer: this.template.fixedExtensionsDer,
+      chainPem: this.chainSuffixPem,
+    };
+  }
+
+  recordIssued(job: LeafJob): void {
+    this.revocations.recordIssued(job.spiffeId, job.serial, job.notAfter);
+  }
+
+  issuedFrom(job: LeafJob, leafPem: string): IssuedCertificate {
+    return {
+      spiffeId: job.spiffeId,
+      certChainPem: leafPem + this.chainSuffixPem,
+      serial: job.serial,
+      notBefore: job.notBefore,
+      notAfter: job.notAfter,
+      issuerFingerprint: this.issuerFingerprintHex,
+    };
+  }
+
+  private signLeaf(job: LeafJob, spkiDer: Buffer, publicKeyBits: Buffer): string {
+    const tbs = buildLeafTbs(this.template, {
+      serial: Buffer.from(job.serial, 'hex'),
+      notBeforeMs: job.notBefore,
+      notAfterMs: job.notAfter,
+      spiffeId: job.spiffeId,
+      spkiDer,
+      publicKeyBits,
+    });
+    return pemEncode('CERTIFICATE', signLeafTbs(this.template, tbs));
+  }
+
+  /** Revokes one certificate; it appears in the next CRL. */
+  revokeSerial(serial: string, now: number): RevokedCertificate {
+    const entry = this.revocations.revokeSerial(serial, now, Math.min(now + this.leafTtlMs, this.template.issuerNotAfterMs));
+    this.logger.warn({ serial: entry.serial, spiffeId: entry.spiffeId }, 'certificate revoked');
+    return entry;
+  }
+
+  /** Revokes every live certificate of the identity and refuses it new ones. */
+  revokeIdentity(spiffeId: string, now: number): RevokedCertificate[] {
+    assertSpiffeIdInDomain(spiffeId, this.trustDomain);
+    const revoked = this.revocations.revokeIdentity(spiffeId, now);
+    this.logger.warn({ spiffeId, certificates: revoked.length }, 'identity revoked');
+    return revoked;
+  }
+
+  isRevoked(serial: string): boolean {
+    return this.revocations.isSerialRevoked(normalizeSerial(serial));
+  }
+
+  /**
+   * The issuing CA's CRL, re-signed when a revocation happened, the issuer changed, or half of its
+   * validity has passed (so it never reaches `nextUpdate` in a proxy).
+   */
+  async crlPem(now: number): Promise<SignedCrl> {
+    const current = this.crl;
+    if (
+      current &&
+      current.revision === this.revocations.revision &&
+      current.issuerFingerprint === this.issuerFingerprintHex &&
+      !crlNeedsRefresh(current.signed, now)
+    ) {
+      return current.signed;
+    }
+    this.revocations.prune(now);
+    const signed = await createCrl({
+      issuer: this.material.issuer,
+      entries: this.revocations.activeEntries(now),
+      thisUpdate: Math.floor((now - this.backdateMs) / 1000) * 1000,
+      nextUpdate: Math.floor((now + this.crlTtlMs) / 1000) * 1000,
+      crlNumber: ++this.crlNumber,
+    });
+    this.crl = { signed, revision: this.revocations.revision, issuerFingerprint: this.issuerFingerprintHex };
+    this.logger.info({ crlNumber: signed.crlNumber, entries: this.revocations.activeEntries(now).length }, 'CRL signed');
+    return signed;
+  }
+
+  /**
+   * An empty CRL from the root for the intermediate level, for verifiers that check CRLs at every
+   * level (node:tls `crl`, Envoy without `only_verify_leaf_cert_crl`). Undefined without the root key.
+   */
+  async rootCrlPem(now: number): Promise<SignedCrl | undefined> {
+    const keyPem = this.material.root.keyPem;
+    if (!keyPem) return undefined;
+    return createCrl({
+      issuer: { certPem: this.material.root.certPem, keyPem },
+      entries: [],
+      thisUpdate: Math.floor((now - this.backdateMs) / 1000) * 1000,
+      nextUpdate: Math.floor((now + this.crlTtlMs) / 1000) * 1000,
+      crlNumber: 1,
+    });
+  }
+
+  /** Expiry of every CA certificate; updates the gauge and logs a warning for anything not ok. */
+  status(now: number): CaStatus {
+    const certs: CaCertStatus[] = [certStatus('root', this.material.root.certPem, now)];
+    const issuerIsRoot = this.material.issuer.certPem === this.material.root.certPem;
+    if (!issuerIsRoot) certs.push(certStatus('intermediate', this.material.issuer.certPem, now));
+    for (const cert of certs) {
+      this.expiryGauge?.set({ cert: cert.cert }, cert.secondsLeft);
+      if (cert.severity !== 'ok') {
+        this.logger.warn(
+          { cert: cert.cert, subject: cert.subject, notAfter: new Date(cert.notAfter).toISOString(), severity: cert.severity },
+          'CA certificate expires soon',
+        );
+      }
+    }
+    const intermediate = certs.find((cert) => cert.cert === 'intermediate');
+    const severity = certs.reduce<ExpirySeverity>(
+      (worst, cert) => (SEVERITY_ORDER.indexOf(cert.severity) > SEVERITY_ORDER.indexOf(worst) ? cert.severity : worst),
+      'ok',
+    );
+    return {
+      trustDomain: this.trustDomain,
+      certs,
+      nextIntermediateAt:
+        intermediate && this.material.root.keyPem ? nextIntermediateAt(intermediate, { maxLeafTtlMs: this.leafTtlMs }) : undefined,
+      revokedCertificates: this.revocations.activeEntries(now).length,
+      severity,
+    };
+  }
+}
+
+function certStatus(name: 'root' | 'intermediate', pem: string, now: number): CaCertStatus {
+  const cert = new crypto.X509Certificate(pem);
+  const notBefore = Date.parse(cert.validFrom);
+  const notAfter = Date.parse(cert.validTo);
+  return {
+    cert: name,
+    subject: cert.subject.replace(/\n/g, ', '),
+    fingerprint: fingerprintOfPem(pem),
+    notBefore,
+    notAfter,
+    secondsLeft: Math.floor((notAfter - now) / 1000),
+    severity: expirySeverity({ notBefore, notAfter }, now),
+  };
+}
+
+function expiryGauge(registry: Registry): Gauge<'cert'> {
+  const name = 'accord_ca_cert_expiry_seconds';
+  const existing = registry.getSingleMetric(name);
+  if (existing instanceof Gauge) return existing as Gauge<'cert'>;
+  return new Gauge({
+    name,
+    help: 'Seconds until each CA certificate (root, intermediate) expires',
+    labelNames: ['cert'],
+    registers: [registry],
+  });
+}
+
+export function fingerprintOfPem(pem: string): string {
+  const [der] = pemDecodeAll('CERTIFICATE', pem);
+  if (!der) throw new Error('fingerprintOfPem: no PEM CERTIFICATE block');
+  return sha256Fingerprint(der);
+}
+
+/**
+ * 128 random bits (DER adds a 0x00 when the high bit is set, so the INTEGER stays positive). A zero
+ * first byte is replaced so the hex form always has 32 digits and matches what parsers print.
+ */
+function randomSerial(): string {
+  const bytes = crypto.randomBytes(16);
+  if (bytes[0] === 0) bytes[0] = 0x01;
+  return bytes.toString('hex');
+}

@@ -1,0 +1,59 @@
+import type { CaKv } from './kv.js';
+import {
+  advanceRootRotation,
+  beginRootRotation,
+  parseRootRotationState,
+  RotationPhaseError,
+  type AdvanceResult,
+  type CaGeneration,
+  type FleetView,
+  type RootRotationState,
+} from './root-rotation.js';
+
+export const DEFAULT_ROTATION_KEY = 'accord/ca/root-rotation';
+
+/**
+ * Root rotation state shared through the KV with compare-and-set, so two replicas never disagree
+ * on the phase: whichever writes first wins, the other re-reads and continues from there.
+ */
+export class RootRotation {
+  constructor(
+    private readonly kv: CaKv,
+    private readonly key: string = DEFAULT_ROTATION_KEY,
+  ) {}
+
+  /** The persisted state, if a rotation has been started. */
+  async current(): Promise<RootRotationState | undefined> {
+    return (await this.read())?.state;
+  }
+
+  /** Starts P0 unless a rotation is already under way (then returns that one unchanged). */
+  async begin(old: CaGeneration, next: CaGeneration, now: number): Promise<RootRotationState> {
+    for (;;) {
+      const stored = await this.read();
+      if (stored && stored.state.phase !== 'P4_RETIRED') return stored.state;
+      const state = beginRootRotation(old, next, now);
+      if (await this.kv.kvPutIfVersion(this.key, JSON.stringify(state), stored?.version)) return state;
+    }
+  }
+
+  /**
+   * Advances one phase if its gate is open for `fleet`. On a lost race the other replica's state is
+   * re-read and the gate re-evaluated from there.
+   */
+  async advance(fleet: FleetView, now: number): Promise<AdvanceResult> {
+    for (;;) {
+      const stored = await this.read();
+      if (!stored) throw new RotationPhaseError('P0_PREPARE', `${this.key}: no root rotation has been started`);
+      const result = advanceRootRotation(stored.state, fleet, now);
+      if (!result.advanced) return result;
+      if (await this.kv.kvPutIfVersion(this.key, JSON.stringify(result.state), stored.version)) return result;
+    }
+  }
+
+  private async read(): Promise<{ state: RootRotationState; version: number } | undefined> {
+    const stored = await this.kv.kvGet(this.key);
+    if (!stored) return undefined;
+    return { state: parseRootRotationState(stored.value, this.key), version: stored.version };
+  }
+}
