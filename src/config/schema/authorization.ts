@@ -1,7 +1,7 @@
 /** `kind: AuthorizationPolicy`: who may call a target service, and which requests. */
 import { z } from 'zod';
 import type { AuthorizationPolicySpec, CallerMatch } from '../../core/policy.js';
-import { expecting, name, oneOf } from './common.js';
+import { expecting, name, oneOf, WHEN_FIELDS_VALID } from './common.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE'] as const;
 
@@ -27,7 +27,7 @@ const callerSchema = z
     } else if (caller.spiffeId === undefined && caller.service === undefined && caller.namespace === undefined) {
       context.addIssue({ code: 'custom', message: 'expected one of service, namespace or spiffeId' });
     }
-  })
+  }, WHEN_FIELDS_VALID)
   .transform((caller): CallerMatch => {
     if (caller.spiffeId !== undefined) return { spiffeId: caller.spiffeId };
     if (caller.service !== undefined) {

@@ -120,3 +120,30 @@ export function duration(minMs: number): z.ZodPipe<z.ZodString, z.ZodTransform<n
 export function labels(): z.ZodRecord<z.ZodString, z.ZodString> {
   return z.record(nonEmptyString('a non-empty label key'), z.string(expecting('a string (quote numbers and booleans)')), expecting('a mapping of labels'));
 }
+
+/**
+ * For rules across fields: run only when the fields themselves are valid, so one mistake is
+ * not reported twice (zod would otherwise still run them after a failed range check).
+ */
+export const WHEN_FIELDS_VALID: z.core.$ZodSuperRefineParams = { when: (payload) => payload.issues.length === 0 };
+
+/**
+ * A refinement for lists whose items must differ in one field: reports every later item, naming
+ * the first. It runs even when other items have mistakes, since it cannot double-report them.
+ */
+export function reportDuplicates<T>(
+  listName: string,
+  keyOf: (item: T) => unknown,
+  field: string,
+  describe: (item: T) => string,
+): (items: readonly T[], context: z.core.$RefinementCtx<T[]>) => void {
+  return (items, context) => {
+    const first = new Map<unknown, number>();
+    items.forEach((item, index) => {
+      const key = keyOf(item);
+      const earlier = first.get(key);
+      if (earlier === undefined) first.set(key, index);
+      else context.addIssue({ code: 'custom', path: [index, field], message: `${describe(item)} (also ${listName}[${earlier}])` });
+    });
+  };
+}

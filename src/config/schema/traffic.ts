@@ -1,7 +1,7 @@
 /** `kind: TrafficPolicy`: how callers reach one destination service. */
 import { z } from 'zod';
 import type { LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
-import { duration, expecting, intBetween, labels, name, nonNegativeInt, oneOf, positiveInt } from './common.js';
+import { duration, expecting, intBetween, labels, name, nonNegativeInt, oneOf, positiveInt, reportDuplicates, WHEN_FIELDS_VALID } from './common.js';
 
 /** Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the latter). */
 export const RETRY_ON = [
@@ -61,7 +61,7 @@ const hashKeySchema = z
     if ((key.header === undefined) === (key.sourceIp === undefined)) {
       context.addIssue({ code: 'custom', message: 'set exactly one of header or sourceIp: true' });
     }
-  });
+  }, WHEN_FIELDS_VALID);
 
 const loadBalancerSchema = z
   .strictObject(
@@ -78,7 +78,7 @@ const loadBalancerSchema = z
     if (lb.type !== 'RING_HASH' && lb.hashKey !== undefined) {
       context.addIssue({ code: 'custom', path: ['hashKey'], message: `hashKey applies only to RING_HASH, not ${lb.type}` });
     }
-  })
+  }, WHEN_FIELDS_VALID)
   .transform((lb): LoadBalancer => {
     if (lb.type !== 'RING_HASH') return { type: lb.type };
     const key = lb.hashKey ?? {};
@@ -125,18 +125,11 @@ const splitSchema = z
     expecting('a list of subsets'),
   )
   .min(1, expecting('at least one subset'))
+  .superRefine(reportDuplicates('split', (subset) => subset.name, 'name', (subset) => `duplicate subset name "${subset.name}"`))
   .superRefine((subsets, context) => {
-    const seen = new Map<string, number>();
-    subsets.forEach((subset, index) => {
-      const first = seen.get(subset.name);
-      if (first === undefined) seen.set(subset.name, index);
-      else context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicate subset name "${subset.name}" (also split[${first}])` });
-    });
     const total = subsets.reduce((sum, subset) => sum + subset.weight, 0);
-    if (total !== 100) {
-      context.addIssue({ code: 'custom', message: `split weights must sum to 100, got ${total}` });
-    }
-  });
+    if (total !== 100) context.addIssue({ code: 'custom', message: `split weights must sum to 100, got ${total}` });
+  }, WHEN_FIELDS_VALID);
 
 export const trafficPolicySpecSchema = z
   .strictObject(
