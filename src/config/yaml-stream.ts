@@ -3,7 +3,7 @@
  * A stream holds any number of `---`-separated documents; a document whose root is a list
  * contributes each item as a policy document, which is how a JSON array is read too.
  */
-import { LineCounter, isNode, isSeq, parseAllDocuments, type Node } from 'yaml';
+import { LineCounter, isNode, isScalar, isSeq, parseAllDocuments, type Node } from 'yaml';
 import type { PolicyError } from './errors.js';
 import { yamlNodeSource, type DocumentSource } from './source.js';
 
@@ -37,7 +37,8 @@ export function readYamlStream(text: string, file: string): YamlStream {
       continue;
     }
     const root = yamlDocument.contents;
-    if (root === null) continue; // empty document: a stray `---` or only comments
+    // An empty document (a stray or trailing `---`, or only comments) holds nothing to apply.
+    if (root === null || (isScalar(root) && root.value === null)) continue;
 
     let value: unknown;
     try {
