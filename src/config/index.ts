@@ -1,0 +1,16 @@
+/** Operator policy documents: parsing with positions, validation, PolicySet assembly, watching. */
+export { parseDuration, formatDuration, type DurationParse } from './duration.js';
+export { formatPolicyError, formatFieldPath, comparePolicyErrors, type PolicyError, type FieldPath, type PathSegment } from './errors.js';
+export {
+  parsePolicyStream,
+  parsePolicyDocuments,
+  type PolicyLoadResult,
+  type PolicyParseOptions,
+} from './parse.js';
+export { loadPolicyFile, loadPolicyDirectory, loadPolicyPath, isPolicyFileName } from './load.js';
+export { checkKnownServices } from './services.js';
+export { documentsToJson, documentToJson, type PolicyDocumentJson, type JsonValue, type JsonObject } from './serialize.js';
+export { PolicyWatcher, type PolicyWatcherOptions, type PolicyWatcherState } from './watcher.js';
+export { POLICY_KINDS, DEFAULT_NAMESPACE, type PolicyKind } from './schema/document.js';
+export { RETRY_ON, DEFAULT_RETRY_ON } from './schema/traffic.js';
+export { HTTP_METHODS } from './schema/authorization.js';

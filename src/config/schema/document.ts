@@ -1,0 +1,87 @@
+/**
+ * The document envelope (`apiVersion`, `kind`, `metadata`, `spec`) and dispatch to the spec
+ * schema of each kind.
+ */
+import { z } from 'zod';
+import { API_VERSION, type Metadata, type PolicyDocument } from '../../core/policy.js';
+import { authorizationPolicySpecSchema } from './authorization.js';
+import { expecting, name, oneOf, policyErrorMap } from './common.js';
+import { meshSpecSchema } from './mesh.js';
+import { trafficPolicySpecSchema } from './traffic.js';
+import { upstreamPolicySpecSchema } from './upstream.js';
+
+export const POLICY_KINDS = ['Mesh', 'TrafficPolicy', 'AuthorizationPolicy', 'UpstreamPolicy'] as const;
+export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+export const DEFAULT_NAMESPACE = 'default';
+
+const metadataSchema = z
+  .strictObject({ name: name(), namespace: name().optional() }, expecting('a mapping with name and namespace'))
+  .transform((raw): Metadata => ({ name: raw.name, namespace: raw.namespace ?? DEFAULT_NAMESPACE }));
+
+const apiVersionSchema = z.literal(API_VERSION, expecting(`"${API_VERSION}"`));
+
+function envelope<K extends PolicyKind, S extends z.ZodType>(kind: K, spec: S) {
+  return z.strictObject(
+    { apiVersion: apiVersionSchema, kind: z.literal(kind), metadata: metadataSchema, spec },
+    expecting('a policy document (a mapping with apiVersion, kind, metadata and spec)'),
+  );
+}
+
+/** References to services without a namespace mean the policy's own namespace; spelled out here so readers need not know. */
+const DOCUMENT_SCHEMAS = {
+  Mesh: envelope('Mesh', meshSpecSchema.optional()).transform(
+    (doc): PolicyDocument => ({ kind: 'Mesh', metadata: doc.metadata, spec: doc.spec ?? meshSpecSchema.parse({}) }),
+  ),
+  TrafficPolicy: envelope('TrafficPolicy', trafficPolicySpecSchema).transform(
+    (doc): PolicyDocument => ({ kind: 'TrafficPolicy', metadata: doc.metadata, spec: doc.spec }),
+  ),
+  AuthorizationPolicy: envelope('AuthorizationPolicy', authorizationPolicySpecSchema).transform(
+    (doc): PolicyDocument => ({
+      kind: 'AuthorizationPolicy',
+      metadata: doc.metadata,
+      spec: {
+        ...doc.spec,
+        rules: doc.spec.rules.map((rule) => ({
+          ...rule,
+          ...(rule.from !== undefined && {
+            from: rule.from.map((caller) => ('service' in caller ? { service: caller.service, namespace: caller.namespace ?? doc.metadata.namespace } : caller)),
+          }),
+        })),
+      },
+    }),
+  ),
+  UpstreamPolicy: envelope('UpstreamPolicy', upstreamPolicySpecSchema).transform(
+    (doc): PolicyDocument => ({
+      kind: 'UpstreamPolicy',
+      metadata: doc.metadata,
+      spec: {
+        ...doc.spec,
+        upstreams: doc.spec.upstreams.map((upstream) => ({ ...upstream, namespace: upstream.namespace ?? doc.metadata.namespace })),
+      },
+    }),
+  ),
+} satisfies Record<PolicyKind, z.ZodType<PolicyDocument>>;
+
+/** Used when `kind` is not one we know: still reports every other envelope problem. */
+const unknownKindSchema = z.strictObject(
+  { apiVersion: apiVersionSchema, kind: oneOf(POLICY_KINDS), metadata: metadataSchema, spec: z.unknown() },
+  expecting('a policy document (a mapping with apiVersion, kind, metadata and spec)'),
+);
+
+function isPolicyKind(kind: unknown): kind is PolicyKind {
+  return typeof kind === 'string' && (POLICY_KINDS as readonly string[]).includes(kind);
+}
+
+export type DocumentValidation =
+  | { readonly ok: true; readonly document: PolicyDocument }
+  | { readonly ok: false; readonly issues: readonly z.core.$ZodIssue[] };
+
+/** Validates one document value (already parsed from YAML or JSON). */
+export function validateDocument(raw: unknown): DocumentValidation {
+  const kind = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>).kind : undefined;
+  const schema = isPolicyKind(kind) ? DOCUMENT_SCHEMAS[kind] : unknownKindSchema;
+  const result = schema.safeParse(raw, { error: policyErrorMap });
+  if (result.success && isPolicyKind(kind)) return { ok: true, document: result.data as PolicyDocument };
+  return { ok: false, issues: result.success ? [] : result.error.issues };
+}

@@ -1,0 +1,159 @@
+/** `kind: TrafficPolicy`: how callers reach one destination service. */
+import { z } from 'zod';
+import type { LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
+import { duration, expecting, intBetween, labels, name, nonNegativeInt, oneOf, positiveInt, reportDuplicates, WHEN_FIELDS_VALID } from './common.js';
+
+/** Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the latter). */
+export const RETRY_ON = [
+  '5xx',
+  'gateway-error',
+  'reset',
+  'reset-before-request',
+  'connect-failure',
+  'envoy-ratelimited',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'retriable-headers',
+  'http3-post-connect-failure',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+] as const;
+
+/** Retried when `retries.retryOn` is absent: failures where the request cannot have been processed, plus gRPC `unavailable`. */
+export const DEFAULT_RETRY_ON: readonly string[] = ['connect-failure', 'refused-stream', 'unavailable', 'cancelled'];
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+const retriesSchema = z
+  .strictObject(
+    {
+      attempts: positiveInt(),
+      perTryTimeout: duration(1).optional(),
+      retryOn: z.array(oneOf(RETRY_ON), expecting('a list of retry conditions')).min(1).optional(),
+    },
+    expecting('a mapping'),
+  )
+  .transform(
+    (raw): RetryPolicy => ({
+      attempts: raw.attempts,
+      ...(raw.perTryTimeout !== undefined && { perTryTimeoutMs: raw.perTryTimeout }),
+      retryOn: raw.retryOn ?? DEFAULT_RETRY_ON,
+    }),
+  );
+
+const hashKeySchema = z
+  .strictObject(
+    {
+      header: z
+        .string(expecting('an HTTP header name'))
+        .regex(HEADER_NAME, expecting('an HTTP header name'))
+        .transform((header) => header.toLowerCase())
+        .optional(),
+      sourceIp: z.literal(true, expecting('true (hash on the caller\'s address)')).optional(),
+    },
+    expecting('a mapping'),
+  )
+  .superRefine((key, context) => {
+    if ((key.header === undefined) === (key.sourceIp === undefined)) {
+      context.addIssue({ code: 'custom', message: 'set exactly one of header or sourceIp: true' });
+    }
+  }, WHEN_FIELDS_VALID);
+
+const loadBalancerSchema = z
+  .strictObject(
+    {
+      type: oneOf(['ROUND_ROBIN', 'LEAST_REQUEST', 'RING_HASH']),
+      hashKey: hashKeySchema.optional(),
+    },
+    expecting('a mapping'),
+  )
+  .superRefine((lb, context) => {
+    if (lb.type === 'RING_HASH' && lb.hashKey === undefined) {
+      context.addIssue({ code: 'custom', path: ['hashKey'], message: 'RING_HASH needs a hashKey (header or sourceIp: true)' });
+    }
+    if (lb.type !== 'RING_HASH' && lb.hashKey !== undefined) {
+      context.addIssue({ code: 'custom', path: ['hashKey'], message: `hashKey applies only to RING_HASH, not ${lb.type}` });
+    }
+  }, WHEN_FIELDS_VALID)
+  .transform((lb): LoadBalancer => {
+    if (lb.type !== 'RING_HASH') return { type: lb.type };
+    const key = lb.hashKey ?? {};
+    return { type: 'RING_HASH', hashKey: key.header !== undefined ? { header: key.header } : { sourceIp: true } };
+  });
+
+const circuitBreakersSchema = z.strictObject(
+  {
+    maxConnections: positiveInt().optional(),
+    maxPendingRequests: positiveInt().optional(),
+    maxRequests: positiveInt().optional(),
+    maxRetries: nonNegativeInt().optional(),
+  },
+  expecting('a mapping'),
+);
+
+const outlierDetectionSchema = z
+  .strictObject(
+    {
+      consecutive5xx: positiveInt().optional(),
+      interval: duration(1).optional(),
+      baseEjectionTime: duration(1).optional(),
+      maxEjectionPercent: intBetween(0, 100).optional(),
+    },
+    expecting('a mapping'),
+  )
+  .transform((raw) => ({
+    ...(raw.consecutive5xx !== undefined && { consecutive5xx: raw.consecutive5xx }),
+    ...(raw.interval !== undefined && { intervalMs: raw.interval }),
+    ...(raw.baseEjectionTime !== undefined && { baseEjectionTimeMs: raw.baseEjectionTime }),
+    ...(raw.maxEjectionPercent !== undefined && { maxEjectionPercent: raw.maxEjectionPercent }),
+  }));
+
+const splitSchema = z
+  .array(
+    z.strictObject(
+      {
+        name: name(),
+        labels: labels(),
+        weight: intBetween(0, 100),
+      },
+      expecting('a mapping'),
+    ),
+    expecting('a list of subsets'),
+  )
+  .min(1, expecting('at least one subset'))
+  .superRefine(reportDuplicates('split', (subset) => subset.name, 'name', (subset) => `duplicate subset name "${subset.name}"`))
+  .superRefine((subsets, context) => {
+    const total = subsets.reduce((sum, subset) => sum + subset.weight, 0);
+    if (total !== 100) context.addIssue({ code: 'custom', message: `split weights must sum to 100, got ${total}` });
+  }, WHEN_FIELDS_VALID);
+
+export const trafficPolicySpecSchema = z
+  .strictObject(
+    {
+      target: name(),
+      connectTimeout: duration(1).optional(),
+      requestTimeout: duration(1).optional(),
+      retries: retriesSchema.optional(),
+      loadBalancer: loadBalancerSchema.optional(),
+      circuitBreakers: circuitBreakersSchema.optional(),
+      outlierDetection: outlierDetectionSchema.optional(),
+      split: splitSchema.optional(),
+    },
+    expecting('a mapping'),
+  )
+  .transform(
+    (raw): TrafficPolicySpec => ({
+      target: raw.target,
+      ...(raw.connectTimeout !== undefined && { connectTimeoutMs: raw.connectTimeout }),
+      ...(raw.requestTimeout !== undefined && { requestTimeoutMs: raw.requestTimeout }),
+      ...(raw.retries !== undefined && { retries: raw.retries }),
+      ...(raw.loadBalancer !== undefined && { loadBalancer: raw.loadBalancer }),
+      ...(raw.circuitBreakers !== undefined && { circuitBreakers: raw.circuitBreakers }),
+      ...(raw.outlierDetection !== undefined && { outlierDetection: raw.outlierDetection }),
+      ...(raw.split !== undefined && { split: raw.split }),
+    }),
+  );

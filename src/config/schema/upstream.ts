@@ -1,0 +1,37 @@
+/** `kind: UpstreamPolicy`: upstreams added to every workload of a source service. */
+import { z } from 'zod';
+import type { UpstreamPolicySpec } from '../../core/policy.js';
+import { expecting, name, port, reportDuplicates } from './common.js';
+
+const upstreamSchema = z.strictObject(
+  {
+    service: name(),
+    namespace: name().optional(),
+    localPort: port(),
+  },
+  expecting('a mapping'),
+);
+
+export const upstreamPolicySpecSchema = z
+  .strictObject(
+    {
+      source: name(),
+      upstreams: z
+        .array(upstreamSchema, expecting('a list of upstreams'))
+        .min(1, expecting('at least one upstream'))
+        .superRefine(
+          reportDuplicates('upstreams', (upstream) => upstream.localPort, 'localPort', (upstream) => `localPort ${upstream.localPort} is already used`),
+        ),
+    },
+    expecting('a mapping'),
+  )
+  .transform(
+    (raw): UpstreamPolicySpec => ({
+      source: raw.source,
+      upstreams: raw.upstreams.map((upstream) => ({
+        service: upstream.service,
+        ...(upstream.namespace !== undefined && { namespace: upstream.namespace }),
+        localPort: upstream.localPort,
+      })),
+    }),
+  );

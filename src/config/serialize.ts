@@ -1,0 +1,118 @@
+/**
+ * Validated documents back to the operator's format (durations as strings, `ttl` rather than
+ * `ttlMs`), as plain JSON. Stored this way, another replica re-validates them with
+ * `parsePolicyDocuments` and gets the same documents back.
+ */
+import {
+  API_VERSION,
+  type AuthorizationPolicySpec,
+  type MeshSpec,
+  type PolicyDocument,
+  type TrafficPolicySpec,
+  type UpstreamPolicySpec,
+} from '../core/policy.js';
+import { formatDuration } from './duration.js';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface PolicyDocumentJson {
+  readonly apiVersion: string;
+  readonly kind: PolicyDocument['kind'];
+  readonly metadata: { readonly name: string; readonly namespace: string };
+  readonly spec: JsonObject;
+}
+
+/** Drops absent optional fields so the JSON has no `undefined` holes. */
+function compact(entries: Record<string, JsonValue | undefined>): JsonObject {
+  const result: JsonObject = {};
+  for (const [key, value] of Object.entries(entries)) if (value !== undefined) result[key] = value;
+  return result;
+}
+
+function optionalDuration(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : formatDuration(ms);
+}
+
+function meshToJson(spec: MeshSpec): JsonObject {
+  return {
+    trustDomain: spec.trustDomain,
+    mtls: spec.mtls,
+    certificates: { ttl: formatDuration(spec.certificates.ttlMs), rotateAt: spec.certificates.rotateAt, jitter: spec.certificates.jitter },
+    allowAnonymousConfig: spec.allowAnonymousConfig,
+    debounce: { quiet: formatDuration(spec.debounce.quietMs), maxDelay: formatDuration(spec.debounce.maxDelayMs) },
+  };
+}
+
+function trafficPolicyToJson(spec: TrafficPolicySpec): JsonObject {
+  const { retries, loadBalancer, circuitBreakers, outlierDetection, split } = spec;
+  return compact({
+    target: spec.target,
+    connectTimeout: optionalDuration(spec.connectTimeoutMs),
+    requestTimeout: optionalDuration(spec.requestTimeoutMs),
+    retries:
+      retries &&
+      compact({ attempts: retries.attempts, perTryTimeout: optionalDuration(retries.perTryTimeoutMs), retryOn: [...retries.retryOn] }),
+    loadBalancer:
+      loadBalancer &&
+      (loadBalancer.type === 'RING_HASH'
+        ? { type: loadBalancer.type, hashKey: compact({ header: loadBalancer.hashKey.header, sourceIp: loadBalancer.hashKey.sourceIp }) }
+        : { type: loadBalancer.type }),
+    circuitBreakers: circuitBreakers && compact({ ...circuitBreakers }),
+    outlierDetection:
+      outlierDetection &&
+      compact({
+        consecutive5xx: outlierDetection.consecutive5xx,
+        interval: optionalDuration(outlierDetection.intervalMs),
+        baseEjectionTime: optionalDuration(outlierDetection.baseEjectionTimeMs),
+        maxEjectionPercent: outlierDetection.maxEjectionPercent,
+      }),
+    split: split?.map((subset) => ({ name: subset.name, labels: { ...subset.labels }, weight: subset.weight })),
+  });
+}
+
+function authorizationPolicyToJson(spec: AuthorizationPolicySpec): JsonObject {
+  return {
+    target: spec.target,
+    action: spec.action,
+    rules: spec.rules.map((rule) =>
+      compact({
+        from: rule.from?.map((caller) => compact({ ...caller })),
+        to: rule.to?.map((match) => compact({ methods: match.methods && [...match.methods], paths: match.paths && [...match.paths] })),
+      }),
+    ),
+  };
+}
+
+function upstreamPolicyToJson(spec: UpstreamPolicySpec): JsonObject {
+  return {
+    source: spec.source,
+    upstreams: spec.upstreams.map((upstream) => compact({ ...upstream })),
+  };
+}
+
+function specToJson(document: PolicyDocument): JsonObject {
+  switch (document.kind) {
+    case 'Mesh':
+      return meshToJson(document.spec);
+    case 'TrafficPolicy':
+      return trafficPolicyToJson(document.spec);
+    case 'AuthorizationPolicy':
+      return authorizationPolicyToJson(document.spec);
+    case 'UpstreamPolicy':
+      return upstreamPolicyToJson(document.spec);
+  }
+}
+
+export function documentToJson(document: PolicyDocument): PolicyDocumentJson {
+  return {
+    apiVersion: API_VERSION,
+    kind: document.kind,
+    metadata: { name: document.metadata.name, namespace: document.metadata.namespace },
+    spec: specToJson(document),
+  };
+}
+
+export function documentsToJson(documents: readonly PolicyDocument[]): PolicyDocumentJson[] {
+  return documents.map(documentToJson);
+}

@@ -1,0 +1,177 @@
+/**
+ * Keeps the policies from a file or directory current. Changes are noticed with `fs.watch`,
+ * coalesced (a quiet period, bounded by a maximum delay) and reloaded as a whole. A load with
+ * errors is reported but does not replace the last good PolicySet.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Logger } from '../observability/logger.js';
+import type { PolicyDocument, PolicySet } from '../core/policy.js';
+import { formatPolicyError, type PolicyError } from './errors.js';
+import { loadPolicyDirectory, loadPolicyFile } from './load.js';
+import type { PolicyLoadResult } from './parse.js';
+import { documentsToJson } from './serialize.js';
+
+export interface PolicyWatcherOptions {
+  /** A policy file, or a directory of `*.yaml` / `*.yml` files. */
+  readonly path: string;
+  /** Called after a reload whose outcome differs from the previous one (new set, or new errors). */
+  readonly onChange: (result: PolicyLoadResult) => void;
+  readonly logger: Logger;
+  /** Quiet period after the last file event before reloading. Default 200ms. */
+  readonly quietMs?: number;
+  /** Reload at the latest this long after the first of a burst of events. Default 2s. */
+  readonly maxDelayMs?: number;
+  /** How often to try again to watch a path that does not exist (yet). Default 1s. */
+  readonly retryWatchMs?: number;
+}
+
+export interface PolicyWatcherState {
+  /** The last good set; undefined until a load succeeds. */
+  readonly policySet: PolicySet | undefined;
+  readonly documents: readonly PolicyDocument[];
+  /** Errors of the most recent load; empty when it succeeded. */
+  readonly errors: readonly PolicyError[];
+}
+
+function outcomeKey(result: PolicyLoadResult): string {
+  return JSON.stringify(result.ok ? { documents: documentsToJson(result.documents) } : { errors: result.errors });
+}
+
+export class PolicyWatcher {
+  private readonly quietMs: number;
+  private readonly maxDelayMs: number;
+  private readonly retryWatchMs: number;
+  private fsWatcher: FSWatcher | undefined;
+  private isDirectory = false;
+  private quietTimer: NodeJS.Timeout | undefined;
+  private maxDelayTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private reloading: Promise<PolicyLoadResult> | undefined;
+  private reloadAgain = false;
+  private closed = false;
+  private lastOutcome = '';
+  private good: { readonly policySet: PolicySet; readonly documents: readonly PolicyDocument[] } | undefined;
+  private lastErrors: readonly PolicyError[] = [];
+
+  constructor(private readonly options: PolicyWatcherOptions) {
+    this.quietMs = options.quietMs ?? 200;
+    this.maxDelayMs = options.maxDelayMs ?? 2000;
+    this.retryWatchMs = options.retryWatchMs ?? 1000;
+  }
+
+  /** Loads once and starts watching. The initial result is returned, not passed to `onChange`. */
+  async start(): Promise<PolicyLoadResult> {
+    this.isDirectory = await stat(this.options.path).then(
+      (info) => info.isDirectory(),
+      () => false,
+    );
+    const result = await this.load();
+    this.lastOutcome = outcomeKey(result);
+    this.watchPath();
+    return result;
+  }
+
+  state(): PolicyWatcherState {
+    return { policySet: this.good?.policySet, documents: this.good?.documents ?? [], errors: this.lastErrors };
+  }
+
+  /** Reloads now (also used by the file events); concurrent calls share one reload at a time. */
+  async reload(): Promise<PolicyLoadResult> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = this.reloadAndReport();
+    try {
+      return await this.reloading;
+    } finally {
+      this.reloading = undefined;
+      if (this.reloadAgain && !this.closed) {
+        this.reloadAgain = false;
+        this.schedule();
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.fsWatcher?.close();
+    this.fsWatcher = undefined;
+    clearTimeout(this.quietTimer);
+    clearTimeout(this.maxDelayTimer);
+    clearTimeout(this.retryTimer);
+  }
+
+  private async reloadAndReport(): Promise<PolicyLoadResult> {
+    const result = await this.load();
+    if (this.closed) return result;
+    const outcome = outcomeKey(result);
+    if (outcome !== this.lastOutcome) {
+      this.lastOutcome = outcome;
+      try {
+        this.options.onChange(result);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'policy change handler failed');
+      }
+    }
+    return result;
+  }
+
+  private async load(): Promise<PolicyLoadResult> {
+    const { path, logger } = this.options;
+    const result = this.isDirectory ? await loadPolicyDirectory(path) : await loadPolicyFile(path);
+    if (result.ok) {
+      this.good = { policySet: result.policySet, documents: result.documents };
+      this.lastErrors = [];
+      logger.info({ path, documents: result.documents.length }, 'policies loaded');
+    } else {
+      this.lastErrors = result.errors;
+      logger.warn({ path, errors: result.errors.map(formatPolicyError) }, 'policies rejected; the previous policies stay in force');
+    }
+    return result;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => this.fire(), this.quietMs);
+    this.maxDelayTimer ??= setTimeout(() => this.fire(), this.maxDelayMs);
+  }
+
+  private fire(): void {
+    clearTimeout(this.quietTimer);
+    clearTimeout(this.maxDelayTimer);
+    this.quietTimer = undefined;
+    this.maxDelayTimer = undefined;
+    if (this.fsWatcher === undefined) this.watchPath();
+    void this.reload();
+  }
+
+  /**
+   * A single file is watched through its directory: editors save by writing a new file and
+   * renaming it over the old one, which a watch on the file itself would not survive.
+   */
+  private watchPath(): void {
+    if (this.closed || this.fsWatcher !== undefined) return;
+    const { path, logger } = this.options;
+    const watched = this.isDirectory ? path : dirname(path);
+    const fileName = basename(path);
+    try {
+      this.fsWatcher = watch(watched, (_event, changed) => {
+        if (this.isDirectory || changed === null || changed === fileName) this.schedule();
+      });
+    } catch (error) {
+      logger.warn({ err: error, path: watched }, 'cannot watch policy path; retrying');
+      this.retryTimer = setTimeout(() => this.fire(), this.retryWatchMs);
+      return;
+    }
+    this.fsWatcher.on('error', (error) => {
+      logger.warn({ err: error, path: watched }, 'policy watch failed; retrying');
+      this.fsWatcher?.close();
+      this.fsWatcher = undefined;
+      this.retryTimer = setTimeout(() => this.fire(), this.retryWatchMs);
+    });
+  }
+}

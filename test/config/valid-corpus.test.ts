@@ -1,0 +1,130 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { PolicySet } from '../../src/core/policy.js';
+import { documentsToJson, loadPolicyDirectory, loadPolicyFile, loadPolicyPath, parsePolicyDocuments, parsePolicyStream } from '../../src/config/index.js';
+import { expectLoaded } from './helpers.js';
+
+const VALID_DIR = join('test', 'config', 'valid');
+
+const EXPECTED: PolicySet = {
+  mesh: {
+    trustDomain: 'prod.example.org',
+    mtls: 'PERMISSIVE',
+    certificates: { ttlMs: 90 * 60_000, rotateAt: 0.5, jitter: 0.1 },
+    allowAnonymousConfig: false,
+    debounce: { quietMs: 250, maxDelayMs: 1000 },
+  },
+  trafficPolicies: [
+    {
+      kind: 'TrafficPolicy',
+      metadata: { name: 'orders', namespace: 'default' },
+      spec: {
+        target: 'orders',
+        retries: { attempts: 2, retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled'] },
+        loadBalancer: { type: 'LEAST_REQUEST' },
+      },
+    },
+    {
+      kind: 'TrafficPolicy',
+      metadata: { name: 'payments', namespace: 'shop' },
+      spec: {
+        target: 'payments',
+        connectTimeoutMs: 250,
+        requestTimeoutMs: 90_000,
+        retries: { attempts: 3, perTryTimeoutMs: 1500, retryOn: ['5xx', 'unavailable'] },
+        loadBalancer: { type: 'RING_HASH', hashKey: { header: 'x-user-id' } },
+        circuitBreakers: { maxConnections: 100, maxRetries: 0 },
+        outlierDetection: { consecutive5xx: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 50 },
+        split: [
+          { name: 'stable', labels: { version: 'v1' }, weight: 90 },
+          { name: 'canary', labels: { version: 'v2', track: 'canary' }, weight: 10 },
+        ],
+      },
+    },
+  ],
+  authorizationPolicies: [
+    {
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'no-deletes', namespace: 'shop' },
+      spec: { target: 'payments', action: 'DENY', rules: [{ to: [{ methods: ['DELETE'] }] }] },
+    },
+    {
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'payments-callers', namespace: 'shop' },
+      spec: {
+        target: 'payments',
+        action: 'ALLOW',
+        rules: [
+          {
+            from: [
+              { service: 'orders', namespace: 'shop' },
+              { service: 'billing', namespace: 'finance' },
+            ],
+            to: [{ methods: ['POST'], paths: ['/payments.Payments/*'] }],
+          },
+          { from: [{ namespace: 'ops' }, { spiffeId: 'spiffe://prod.example.org/ns/tools/sa/debugger' }] },
+          {},
+        ],
+      },
+    },
+  ],
+  upstreamPolicies: [
+    {
+      kind: 'UpstreamPolicy',
+      metadata: { name: 'orders-upstreams', namespace: 'default' },
+      spec: {
+        source: 'orders',
+        upstreams: [
+          { service: 'payments', namespace: 'shop', localPort: 9001 },
+          { service: 'inventory', namespace: 'default', localPort: 9002 },
+        ],
+      },
+    },
+  ],
+};
+
+describe('valid policy corpus', () => {
+  it('loads the directory into the expected PolicySet, defaults applied, non-policy and hidden files ignored', async () => {
+    const result = expectLoaded(await loadPolicyDirectory(VALID_DIR));
+    expect(result.policySet).toEqual(EXPECTED);
+    // Documents keep file-name order, then order within each file.
+    expect(result.documents.map((document) => `${document.kind}/${document.metadata.name}`)).toEqual([
+      'AuthorizationPolicy/payments-callers',
+      'AuthorizationPolicy/no-deletes',
+      'Mesh/default',
+      'TrafficPolicy/payments',
+      'TrafficPolicy/orders',
+      'UpstreamPolicy/orders-upstreams',
+    ]);
+  });
+
+  it('loadPolicyPath accepts the directory or one of its files', async () => {
+    expect(expectLoaded(await loadPolicyPath(VALID_DIR)).policySet).toEqual(EXPECTED);
+    const fromFile = expectLoaded(await loadPolicyPath(join(VALID_DIR, 'traffic.yaml')));
+    expect(fromFile.policySet.trafficPolicies).toEqual(EXPECTED.trafficPolicies);
+  });
+
+  it('round-trips through documentsToJson and parsePolicyDocuments (as another replica would)', async () => {
+    const loaded = expectLoaded(await loadPolicyDirectory(VALID_DIR));
+    const stored: unknown = JSON.parse(JSON.stringify(documentsToJson(loaded.documents)));
+    const reparsed = parsePolicyDocuments(stored as unknown[], 'store');
+    expect(reparsed).toEqual(loaded);
+  });
+
+  it('round-trips through a JSON array body given to parsePolicyStream', async () => {
+    const loaded = expectLoaded(await loadPolicyDirectory(VALID_DIR));
+    const body = JSON.stringify(documentsToJson(loaded.documents), null, 2);
+    expect(parsePolicyStream(body, 'PUT /v1/policies')).toEqual(loaded);
+  });
+
+  it('writes durations back in the operator format', async () => {
+    const loaded = expectLoaded(await loadPolicyFile(join(VALID_DIR, 'traffic.yaml')));
+    const [payments] = documentsToJson(loaded.documents);
+    expect(payments?.spec).toMatchObject({
+      connectTimeout: '250ms',
+      requestTimeout: '1m30s',
+      retries: { attempts: 3, perTryTimeout: '1s500ms' },
+      outlierDetection: { interval: '10s', baseEjectionTime: '30s' },
+    });
+  });
+});
