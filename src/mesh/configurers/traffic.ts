@@ -1,0 +1,98 @@
+import type { LoadBalancer, TrafficPolicySpec } from '../../core/policy.js';
+import type { Flavour, TranslationNote } from '../types.js';
+import { duration, uint32 } from './common.js';
+
+/** TrafficPolicy → the cluster and route fields it controls, per flavour. */
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Retry conditions proxyless gRPC understands (gRFC A44). */
+export const GRPC_RETRY_CONDITIONS: readonly string[] = ['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable'];
+
+export interface Configured<T> {
+  readonly value: T;
+  readonly notes: readonly TranslationNote[];
+}
+
+export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flavour: Flavour, clusterName: string): Configured<Record<string, unknown>> {
+  const notes: TranslationNote[] = [];
+  const fields: Record<string, unknown> = {};
+  if (flavour === 'envoy') fields.connect_timeout = duration(policy?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const lb = policy?.loadBalancer ?? { type: 'ROUND_ROBIN' };
+  if (flavour === 'grpc' && lb.type === 'LEAST_REQUEST') {
+    notes.push({ code: 'LOAD_BALANCER_UNSUPPORTED', message: `${clusterName}: proxyless gRPC has no LEAST_REQUEST; using ROUND_ROBIN` });
+    fields.lb_policy = 'ROUND_ROBIN';
+  } else {
+    fields.lb_policy = lb.type;
+  }
+  if (fields.lb_policy === 'RING_HASH') fields.ring_hash_lb_config = { hash_function: 'XX_HASH' };
+
+  const breakers = policy?.circuitBreakers;
+  if (breakers) {
+    const thresholds: Record<string, unknown> = { priority: 'DEFAULT' };
+    // grpc honours only max_requests.
+    if (flavour === 'envoy' && breakers.maxConnections !== undefined) thresholds.max_connections = uint32(breakers.maxConnections);
+    if (flavour === 'envoy' && breakers.maxPendingRequests !== undefined) thresholds.max_pending_requests = uint32(breakers.maxPendingRequests);
+    if (breakers.maxRequests !== undefined) thresholds.max_requests = uint32(breakers.maxRequests);
+    if (flavour === 'envoy' && breakers.maxRetries !== undefined) thresholds.max_retries = uint32(breakers.maxRetries);
+    if (Object.keys(thresholds).length > 1) fields.circuit_breakers = { thresholds: [thresholds] };
+  }
+
+  const outlier = policy?.outlierDetection;
+  if (outlier) {
+    const detection: Record<string, unknown> = {};
+    if (outlier.consecutive5xx !== undefined) detection.consecutive_5xx = uint32(outlier.consecutive5xx);
+    if (outlier.intervalMs !== undefined) detection.interval = duration(outlier.intervalMs);
+    if (outlier.baseEjectionTimeMs !== undefined) detection.base_ejection_time = duration(outlier.baseEjectionTimeMs);
+    if (outlier.maxEjectionPercent !== undefined) detection.max_ejection_percent = uint32(outlier.maxEjectionPercent);
+    fields.outlier_detection = detection;
+  }
+  return { value: fields, notes };
+}
+
+/** Route action fields: timeout, retries and (for RING_HASH) what to hash. */
+export function routeTrafficFields(policy: TrafficPolicySpec | undefined, flavour: Flavour, routeName: string): Configured<Record<string, unknown>> {
+  const notes: TranslationNote[] = [];
+  const fields: Record<string, unknown> = {};
+  if (flavour === 'envoy') {
+    // No policy: no route timeout (Envoy's 15 s default would cut long-lived gRPC streams).
+    fields.timeout = duration(policy?.requestTimeoutMs ?? 0);
+  } else if (policy?.requestTimeoutMs !== undefined) {
+    // grpc ignores `timeout`; it reads max_stream_duration.
+    fields.max_stream_duration = { max_stream_duration: duration(policy.requestTimeoutMs) };
+  }
+
+  const retries = policy?.retries;
+  if (retries && retries.attempts > 0) {
+    let conditions = [...retries.retryOn];
+    if (flavour === 'grpc') {
+      const unsupported = conditions.filter((c) => !GRPC_RETRY_CONDITIONS.includes(c));
+      if (unsupported.length > 0) {
+        notes.push({ code: 'RETRY_CONDITION_UNSUPPORTED', message: `${routeName}: proxyless gRPC ignores retry conditions ${unsupported.join(', ')}` });
+      }
+      conditions = conditions.filter((c) => GRPC_RETRY_CONDITIONS.includes(c));
+    }
+    if (conditions.length > 0) {
+      fields.retry_policy = {
+        retry_on: conditions.join(','),
+        num_retries: uint32(retries.attempts),
+        ...(flavour === 'envoy' && retries.perTryTimeoutMs !== undefined ? { per_try_timeout: duration(retries.perTryTimeoutMs) } : {}),
+      };
+    }
+  }
+
+  const hashPolicy = hashPolicyFor(policy?.loadBalancer, flavour);
+  if (hashPolicy.length > 0) fields.hash_policy = hashPolicy;
+  return { value: fields, notes };
+}
+
+function hashPolicyFor(lb: LoadBalancer | undefined, flavour: Flavour): Record<string, unknown>[] {
+  if (lb?.type !== 'RING_HASH') return [];
+  const policies: Record<string, unknown>[] = [];
+  if (lb.hashKey.header !== undefined) policies.push({ header: { header_name: lb.hashKey.header } });
+  if (lb.hashKey.sourceIp) {
+    // A proxyless client has no downstream connection; its channel is the closest equivalent.
+    policies.push(flavour === 'envoy' ? { connection_properties: { source_ip: true } } : { filter_state: { key: 'io.grpc.channel_id' } });
+  }
+  return policies;
+}

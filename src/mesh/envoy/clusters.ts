@@ -1,0 +1,40 @@
+import { spiffeId, type Workload } from '../../core/workload.js';
+import { duration, socketAddress } from '../configurers/common.js';
+import { http2ProtocolOptions, speaksHttp2, upstreamAlpn } from '../configurers/http.js';
+import { transportSocket, envoyUpstreamTls } from '../configurers/tls.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, clusterTrafficFields, type Configured } from '../configurers/traffic.js';
+import type { ServiceView } from '../model.js';
+import { inboundClusterName } from '../names.js';
+import type { ClusterTarget } from '../subsets.js';
+
+/** The STATIC cluster from the sidecar to its own application on 127.0.0.1:<port>. */
+export function inboundCluster(workload: Workload): Record<string, unknown> {
+  const name = inboundClusterName(workload.port);
+  return {
+    name,
+    type: 'STATIC',
+    connect_timeout: duration(DEFAULT_CONNECT_TIMEOUT_MS),
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress('127.0.0.1', workload.port) } }] }],
+    },
+    ...(speaksHttp2(workload.protocol) ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
+  };
+}
+
+/** An EDS cluster to a destination (or one subset), over mTLS to the destination's identities. */
+export function outboundCluster(service: ServiceView, target: ClusterTarget, trustDomain: string): Configured<Record<string, unknown>> {
+  const traffic = clusterTrafficFields(service.trafficPolicy, 'envoy', target.clusterName);
+  const identities = service.serviceAccounts.map((account) => spiffeId(trustDomain, service.namespace, account));
+  return {
+    value: {
+      name: target.clusterName,
+      type: 'EDS',
+      eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: target.clusterName },
+      ...traffic.value,
+      ...(speaksHttp2(service.protocol) ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
+      transport_socket: transportSocket(envoyUpstreamTls(target.clusterName, identities, upstreamAlpn(service.protocol))),
+    },
+    notes: traffic.notes,
+  };
+}

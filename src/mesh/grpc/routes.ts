@@ -1,0 +1,20 @@
+import { clusterSpecifier } from '../configurers/route-action.js';
+import { routeTrafficFields, type Configured } from '../configurers/traffic.js';
+import type { ServiceView } from '../model.js';
+import { outboundRouteName } from '../names.js';
+import type { ClusterTarget } from '../subsets.js';
+
+/** The route configuration behind every client Listener of a service (never the server's one). */
+export function clientRouteConfig(service: ServiceView, targets: readonly ClusterTarget[]): Configured<Record<string, unknown>> {
+  const name = outboundRouteName(service.name, service.namespace);
+  const traffic = routeTrafficFields(service.trafficPolicy, 'grpc', name);
+  return {
+    value: {
+      name,
+      virtual_hosts: [
+        { name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, route: { ...clusterSpecifier(targets), ...traffic.value } }] },
+      ],
+    },
+    notes: traffic.notes,
+  };
+}

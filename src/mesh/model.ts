@@ -1,0 +1,101 @@
+import { PROTOCOLS, serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
+import type { AuthorizationPolicySpec, Metadata, TrafficPolicySpec } from '../core/policy.js';
+import { compareStrings } from './hash.js';
+import type { MeshInput } from './types.js';
+
+/** A destination service as the translator sees it, derived from the registered workloads. */
+export interface ServiceView {
+  readonly name: string;
+  readonly namespace: string;
+  /** The protocol most of its workloads registered with; `http` (the registration default) if none. */
+  readonly protocol: Protocol;
+  readonly mixedProtocols: boolean;
+  /** Every registered workload of the service, whatever its health, sorted by id. */
+  readonly workloads: readonly Workload[];
+  /** Service accounts of its workloads, sorted; the service name by convention when none registered. */
+  readonly serviceAccounts: readonly string[];
+  readonly trafficPolicy: TrafficPolicySpec | undefined;
+}
+
+export interface NamedAuthorizationPolicy {
+  readonly metadata: Metadata;
+  readonly spec: AuthorizationPolicySpec;
+}
+
+/**
+ * Lookups over one MeshInput, computed once per snapshot. Pure: built from the input alone.
+ */
+export class MeshIndex {
+  private readonly workloadsByService = new Map<string, Workload[]>();
+  private readonly views = new Map<string, ServiceView>();
+
+  constructor(readonly input: MeshInput) {
+    const sorted = [...input.workloads.values()].sort((a, b) => compareStrings(a.id, b.id));
+    for (const workload of sorted) {
+      const key = serviceKey(workload.namespace, workload.service);
+      const list = this.workloadsByService.get(key);
+      if (list) list.push(workload);
+      else this.workloadsByService.set(key, [workload]);
+    }
+  }
+
+  service(namespace: string, name: string): ServiceView {
+    const key = serviceKey(namespace, name);
+    const cached = this.views.get(key);
+    if (cached) return cached;
+    const workloads = this.workloadsByService.get(key) ?? [];
+    const counts = new Map<Protocol, number>();
+    for (const w of workloads) counts.set(w.protocol, (counts.get(w.protocol) ?? 0) + 1);
+    let protocol: Protocol = 'http';
+    let best = 0;
+    for (const p of PROTOCOLS) {
+      const n = counts.get(p) ?? 0;
+      if (n > best) [protocol, best] = [p, n];
+    }
+    const accounts = [...new Set(workloads.map((w) => w.serviceAccount))].sort(compareStrings);
+    const view: ServiceView = {
+      name,
+      namespace,
+      protocol,
+      mixedProtocols: counts.size > 1,
+      workloads,
+      serviceAccounts: accounts.length > 0 ? accounts : [name],
+      trafficPolicy: this.trafficPolicyFor(namespace, name),
+    };
+    this.views.set(key, view);
+    return view;
+  }
+
+  /** AuthorizationPolicies targeting a service, sorted by name. */
+  authorizationPolicies(namespace: string, service: string): NamedAuthorizationPolicy[] {
+    return this.input.policies.authorizationPolicies
+      .filter((p) => p.metadata.namespace === namespace && p.spec.target === service)
+      .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+  }
+
+  /**
+   * The workload's registered upstreams followed by those UpstreamPolicies add for its service,
+   * one per local port (the first claim of a port wins), sorted by local port.
+   */
+  upstreamsOf(workload: Workload): Upstream[] {
+    const byPort = new Map<number, Upstream>();
+    for (const u of workload.upstreams) if (!byPort.has(u.localPort)) byPort.set(u.localPort, u);
+    const policies = this.input.policies.upstreamPolicies
+      .filter((p) => p.metadata.namespace === workload.namespace && p.spec.source === workload.service)
+      .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+    for (const policy of policies) {
+      for (const u of policy.spec.upstreams) {
+        if (byPort.has(u.localPort)) continue;
+        byPort.set(u.localPort, { service: u.service, namespace: u.namespace ?? policy.metadata.namespace, localPort: u.localPort });
+      }
+    }
+    return [...byPort.values()].sort((a, b) => a.localPort - b.localPort);
+  }
+
+  private trafficPolicyFor(namespace: string, service: string): TrafficPolicySpec | undefined {
+    const matching = this.input.policies.trafficPolicies
+      .filter((p) => p.metadata.namespace === namespace && p.spec.target === service)
+      .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+    return matching[0]?.spec;
+  }
+}

@@ -1,0 +1,73 @@
+import { deepFreeze } from './configurers/common.js';
+import { isHttpProtocol } from './configurers/http.js';
+import type { Configured } from './configurers/traffic.js';
+import { clusterLoadAssignment } from './endpoints.js';
+import { outboundCluster } from './envoy/clusters.js';
+import { outboundRouteConfig } from './envoy/routes.js';
+import { clientCluster } from './grpc/clusters.js';
+import { clientRouteConfig } from './grpc/routes.js';
+import type { ServiceView } from './model.js';
+import { clusterTargets, type ClusterTarget } from './subsets.js';
+import type { Flavour, Resource, TranslationNote } from './types.js';
+
+/**
+ * What every caller of one destination service receives, whoever it is: the same for all proxies
+ * of a flavour, so it is built once and shared by identity.
+ */
+export interface ServicePieces {
+  readonly targets: readonly ClusterTarget[];
+  /** HTTP services only. */
+  readonly routeConfig: Resource | undefined;
+  readonly clusters: ReadonlyMap<string, Resource>;
+  readonly loadAssignments: ReadonlyMap<string, Resource>;
+  readonly notes: readonly TranslationNote[];
+}
+
+/** Exactly the inputs `buildServicePieces` reads; its memo key is a hash of this. */
+export function servicePiecesInputs(service: ServiceView, flavour: Flavour, trustDomain: string): unknown {
+  return {
+    flavour,
+    trustDomain,
+    name: service.name,
+    namespace: service.namespace,
+    protocol: service.protocol,
+    serviceAccounts: service.serviceAccounts,
+    trafficPolicy: service.trafficPolicy ?? null,
+    endpoints: service.workloads.map((w) => ({
+      id: w.id,
+      address: w.address,
+      meshPort: w.meshPort,
+      labels: w.labels,
+      locality: w.locality,
+      health: w.health,
+    })),
+  };
+}
+
+export function buildServicePieces(service: ServiceView, flavour: Flavour, trustDomain: string): ServicePieces {
+  const notes: TranslationNote[] = [];
+  const take = (configured: Configured<Record<string, unknown>>): Resource => {
+    notes.push(...configured.notes);
+    return configured.value;
+  };
+  const targets = clusterTargets(service);
+  const routeConfig = isHttpProtocol(service.protocol)
+    ? take(flavour === 'envoy' ? outboundRouteConfig(service, targets) : clientRouteConfig(service, targets))
+    : undefined;
+  const clusters = new Map<string, Resource>();
+  const loadAssignments = new Map<string, Resource>();
+  for (const target of targets) {
+    clusters.set(
+      target.clusterName,
+      take(flavour === 'envoy' ? outboundCluster(service, target, trustDomain) : clientCluster(service, target, trustDomain)),
+    );
+    loadAssignments.set(target.clusterName, take(clusterLoadAssignment(target, service.workloads)));
+  }
+  if (service.mixedProtocols) {
+    notes.push({
+      code: 'MIXED_PROTOCOLS',
+      message: `${service.name}.${service.namespace}: workloads registered with different protocols; using ${service.protocol}`,
+    });
+  }
+  return deepFreeze({ targets, routeConfig, clusters, loadAssignments, notes });
+}

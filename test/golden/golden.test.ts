@@ -1,0 +1,57 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { MeshTranslator } from '../../src/mesh/index.js';
+import { lineDiff } from '../mesh/support/line-diff.js';
+import { ProtoChecker } from '../mesh/support/proto-check.js';
+import { renderScenario } from '../mesh/support/render.js';
+import { loadScenarioFile } from '../mesh/support/scenario.js';
+
+// ACCORD_REFRESH_GOLDEN=1 rewrites every out.yaml; review the diff before committing.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const refresh = process.env.ACCORD_REFRESH_GOLDEN === '1';
+const scenarios = readdirSync(here, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(path.join(here, entry.name, 'in.yaml')))
+  .map((entry) => entry.name)
+  .sort();
+const checker = new ProtoChecker();
+
+describe('golden scenarios', () => {
+  it('has scenarios', () => {
+    expect(scenarios.length).toBeGreaterThan(0);
+  });
+
+  for (const name of scenarios) {
+    const dir = path.join(here, name);
+    it(`${name}: output matches out.yaml`, () => {
+      const actual = renderScenario(loadScenarioFile(path.join(dir, 'in.yaml')), new MeshTranslator());
+      const outPath = path.join(dir, 'out.yaml');
+      if (refresh) {
+        writeFileSync(outPath, actual);
+        return;
+      }
+      if (!existsSync(outPath)) expect.fail(`${name}/out.yaml is missing (ACCORD_REFRESH_GOLDEN=1 to write it)`);
+      const expected = readFileSync(outPath, 'utf8');
+      if (expected !== actual) {
+        expect.fail(`${name}/out.yaml differs (ACCORD_REFRESH_GOLDEN=1 to rewrite):\n${lineDiff(expected, actual)}`);
+      }
+    });
+
+    it(`${name}: every resource encodes against Envoy's protos without loss`, () => {
+      const scenario = loadScenarioFile(path.join(dir, 'in.yaml'));
+      const translator = new MeshTranslator();
+      const problems: string[] = [];
+      for (const proxy of scenario.proxies) {
+        for (const [typeUrl, byName] of translator.translate(scenario.input, proxy.workload, proxy.flavour)) {
+          for (const [resourceName, resource] of byName) {
+            for (const problem of checker.problems(typeUrl, resource)) {
+              problems.push(`${proxy.flavour}/${proxy.workload} ${resourceName}${problem}`);
+            }
+          }
+        }
+      }
+      expect(problems).toEqual([]);
+    });
+  }
+});
