@@ -58,7 +58,8 @@ export function envoyBootstrap(input: EnvoyBootstrapInput): Record<string, unkno
 
 /** The same bootstrap as YAML, as `accord bootstrap --format envoy` prints it. */
 export function envoyBootstrapYaml(input: EnvoyBootstrapInput): string {
-  return stringify(envoyBootstrap(input), { lineWidth: 0 });
+  // Shared sub-objects are written out in full: no YAML anchors and aliases for readers to chase.
+  return stringify(envoyBootstrap(input), { lineWidth: 0, aliasDuplicateObjects: false });
 }
 
 function xdsCluster(input: EnvoyBootstrapInput): Record<string, unknown> {
