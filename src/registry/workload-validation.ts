@@ -102,8 +102,9 @@ export function parseUpstreams(
     checkUnknownFields(item, ['service', 'namespace', 'localPort'], itemPath, errors);
     const serviceError = checkDns1123Label(item.service);
     errors.add(join(itemPath, 'service'), item.service === undefined ? 'is required' : serviceError);
+    // A defaulted namespace is the workload's own, which is checked (and reported) there.
     const namespace = item.namespace ?? defaultNamespace;
-    const namespaceError = checkDns1123Label(namespace);
+    const namespaceError = item.namespace === undefined ? undefined : checkDns1123Label(item.namespace);
     errors.add(join(itemPath, 'namespace'), namespaceError);
     const portError = item.localPort === undefined ? 'is required' : checkPort(item.localPort);
     errors.add(join(itemPath, 'localPort'), portError);
