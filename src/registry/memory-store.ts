@@ -1,0 +1,188 @@
+/**
+ * The embedded default store: everything in process memory, lost on restart.
+ * Single replica, so it is always the lease-reaper leader.
+ */
+import type { Service, Workload } from '../core/workload.js';
+import type { Logger } from '../observability/logger.js';
+import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from './errors.js';
+import { deriveServices } from './services.js';
+import { StateFeed } from './state-feed.js';
+import {
+  POLICIES_KEY,
+  systemClock,
+  type ChangeEvent,
+  type Clock,
+  type DeleteWorkloadOptions,
+  type KvEntry,
+  type PolicyRecord,
+  type PutWorkloadOptions,
+  type ReapResult,
+  type Store,
+  type StoredWorkload,
+  type Unsubscribe,
+  type WatchListener,
+} from './store.js';
+import { validateWorkload } from './workload-validation.js';
+
+export interface MemoryStoreOptions {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Changes kept for watchers resuming from an older revision (default 10,000). */
+  readonly historyLimit?: number;
+}
+
+export class MemoryStore implements Store {
+  private readonly feed: StateFeed;
+  private readonly clock: Clock;
+  /** Lease deadlines (ms) by workload id. */
+  private readonly deadlines = new Map<string, number>();
+  private closed = false;
+
+  constructor(options: MemoryStoreOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.feed = new StateFeed({ historyLimit: options.historyLimit ?? 10_000, logger: options.logger });
+  }
+
+  async getWorkload(id: string): Promise<StoredWorkload | undefined> {
+    this.assertOpen();
+    return this.feed.getWorkload(id);
+  }
+
+  async listWorkloads(): Promise<readonly StoredWorkload[]> {
+    this.assertOpen();
+    return this.feed.listWorkloads();
+  }
+
+  async listServices(): Promise<readonly Service[]> {
+    this.assertOpen();
+    return [...deriveServices(this.feed.listWorkloads().map((s) => s.workload)).values()];
+  }
+
+  async putWorkload(workload: Workload, options: PutWorkloadOptions = {}): Promise<number> {
+    this.assertOpen();
+    const errors = validateWorkload(workload);
+    if (errors.length > 0) throw new ValidationError(errors);
+    const current = this.feed.getWorkload(workload.id);
+    checkExpected('workload', workload.id, options.expectedRevision, current?.revision ?? 0);
+    const revision = this.next({
+      type: 'change',
+      revision: this.feed.revision + 1,
+      kind: 'workload',
+      op: 'put',
+      key: workload.id,
+      value: structuredClone(workload),
+    });
+    if (workload.leaseMs === undefined) this.deadlines.delete(workload.id);
+    else this.deadlines.set(workload.id, (options.now ?? this.clock.now()) + workload.leaseMs);
+    return revision;
+  }
+
+  async deleteWorkload(id: string, options: DeleteWorkloadOptions = {}): Promise<number> {
+    this.assertOpen();
+    const current = this.feed.getWorkload(id);
+    if (current === undefined) throw new NotFoundError('workload', id);
+    checkExpected('workload', id, options.expectedRevision, current.revision);
+    this.deadlines.delete(id);
+    return this.next({
+      type: 'change',
+      revision: this.feed.revision + 1,
+      kind: 'workload',
+      op: 'delete',
+      key: id,
+      reason: 'deleted',
+    });
+  }
+
+  async renewLease(id: string, now: number): Promise<number | undefined> {
+    this.assertOpen();
+    const current = this.feed.getWorkload(id);
+    if (current === undefined) throw new NotFoundError('workload', id);
+    if (current.workload.leaseMs === undefined) return undefined;
+    const deadline = now + current.workload.leaseMs;
+    this.deadlines.set(id, deadline);
+    return deadline;
+  }
+
+  async reapExpired(now: number): Promise<ReapResult> {
+    this.assertOpen();
+    const expired = [...this.deadlines]
+      .filter(([, deadline]) => deadline <= now)
+      .sort((a, b) => a[1] - b[1])
+      .map(([id]) => id);
+    for (const id of expired) {
+      this.deadlines.delete(id);
+      this.next({ type: 'change', revision: this.feed.revision + 1, kind: 'workload', op: 'delete', key: id, reason: 'expired' });
+    }
+    return { leader: true, expired };
+  }
+
+  async putPolicies(docs: readonly unknown[], expectedRevision?: number): Promise<number> {
+    this.assertOpen();
+    checkExpected('policies', POLICIES_KEY, expectedRevision, this.feed.getPolicies().revision);
+    return this.next({
+      type: 'change',
+      revision: this.feed.revision + 1,
+      kind: 'policies',
+      op: 'put',
+      key: POLICIES_KEY,
+      value: structuredClone(docs),
+    });
+  }
+
+  async getPolicies(): Promise<PolicyRecord> {
+    this.assertOpen();
+    return this.feed.getPolicies();
+  }
+
+  async kvGet(key: string): Promise<KvEntry | undefined> {
+    this.assertOpen();
+    return this.feed.kvGet(key);
+  }
+
+  async kvPutIfVersion(key: string, value: string, expectedVersion: number | undefined): Promise<boolean> {
+    this.assertOpen();
+    const current = this.feed.kvGet(key);
+    if (current?.version !== expectedVersion) return false;
+    this.next({
+      type: 'change',
+      revision: this.feed.revision + 1,
+      kind: 'kv',
+      op: 'put',
+      key,
+      value: { value, version: (current?.version ?? 0) + 1 },
+    });
+    return true;
+  }
+
+  async revision(): Promise<number> {
+    this.assertOpen();
+    return this.feed.revision;
+  }
+
+  watch(fromRevision: number, listener: WatchListener): Unsubscribe {
+    return this.feed.watch(fromRevision, listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.feed.closeAllWatchers();
+  }
+
+  private next(event: ChangeEvent): number {
+    this.feed.apply(event);
+    return event.revision;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreUnavailableError('memory store is closed');
+  }
+}
+
+export function checkExpected(
+  kind: 'workload' | 'policies',
+  key: string,
+  expected: number | undefined,
+  actual: number,
+): void {
+  if (expected !== undefined && expected !== actual) throw new ConflictError(kind, key, expected, actual);
+}

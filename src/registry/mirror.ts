@@ -1,0 +1,161 @@
+/**
+ * Follows a store's change feed and keeps an immutable snapshot of the registry in memory.
+ * Hot paths (xDS translation) read the snapshot, never the store. Listeners are told about changes
+ * coalesced by a debounce: fired after `quietMs` without changes, and at the latest `maxDelayMs`
+ * after the first change of a burst. While the store is down the last snapshot stays in force.
+ */
+import type { Service, Workload } from '../core/workload.js';
+import type { Logger } from '../observability/logger.js';
+import { deriveServices } from './services.js';
+import type { Store, Unsubscribe, WatchEvent } from './store.js';
+import { realTimers, type TimerHandle, type Timers } from './timers.js';
+
+export interface MirrorSnapshot {
+  readonly revision: number;
+  readonly workloads: ReadonlyMap<string, Workload>;
+  /** Keyed by `namespace/name` (see `serviceKey`). */
+  readonly services: ReadonlyMap<string, Service>;
+  readonly policies: readonly unknown[];
+}
+
+export type MirrorListener = (snapshot: MirrorSnapshot) => void;
+
+export interface RegistryMirrorOptions {
+  readonly store: Pick<Store, 'watch'>;
+  readonly logger: Logger;
+  readonly quietMs: number;
+  readonly maxDelayMs: number;
+  readonly timers?: Timers;
+}
+
+const EMPTY: MirrorSnapshot = Object.freeze({
+  revision: 0,
+  workloads: new Map<string, Workload>(),
+  services: new Map<string, Service>(),
+  policies: Object.freeze([]),
+});
+
+interface RevisionWaiter {
+  readonly revision: number;
+  readonly resolve: (snapshot: MirrorSnapshot) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: TimerHandle | undefined;
+}
+
+export class RegistryMirror {
+  private readonly timers: Timers;
+  private revision = 0;
+  private readonly workloads = new Map<string, Workload>();
+  private policies: readonly unknown[] = EMPTY.policies;
+  private cached: MirrorSnapshot | undefined = EMPTY;
+  private readonly listeners = new Set<MirrorListener>();
+  private readonly waiters = new Set<RevisionWaiter>();
+  private unsubscribe: Unsubscribe | undefined;
+  private burstStartedAt: number | undefined;
+  private debounceTimer: TimerHandle | undefined;
+
+  constructor(private readonly options: RegistryMirrorOptions) {
+    if (options.quietMs < 0 || options.maxDelayMs < options.quietMs) {
+      throw new RangeError('debounce: need 0 ≤ quietMs ≤ maxDelayMs');
+    }
+    this.timers = options.timers ?? realTimers;
+  }
+
+  start(): void {
+    if (this.unsubscribe !== undefined) return;
+    this.unsubscribe = this.options.store.watch(this.revision, (event) => this.onEvent(event));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.debounceTimer !== undefined) this.timers.clearTimeout(this.debounceTimer);
+    this.debounceTimer = undefined;
+    this.burstStartedAt = undefined;
+    for (const waiter of this.waiters) this.settleWaiter(waiter, new Error('registry mirror stopped'));
+  }
+
+  /** The newest state applied (not waiting for the debounce). */
+  snapshot(): MirrorSnapshot {
+    if (this.cached === undefined) {
+      const workloads = new Map(this.workloads);
+      this.cached = Object.freeze({
+        revision: this.revision,
+        workloads,
+        services: deriveServices(workloads.values()),
+        policies: this.policies,
+      });
+    }
+    return this.cached;
+  }
+
+  /** Called with the newest snapshot once per debounced burst of changes. */
+  onChange(listener: MirrorListener): Unsubscribe {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once the mirror has applied `revision` (rejects after `timeoutMs`, if given). */
+  waitForRevision(revision: number, timeoutMs?: number): Promise<MirrorSnapshot> {
+    if (this.revision >= revision) return Promise.resolve(this.snapshot());
+    return new Promise((resolve, reject) => {
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : this.timers.setTimeout(() => {
+              this.settleWaiter(waiter, new Error(`registry mirror did not reach revision ${revision} in ${timeoutMs} ms`));
+            }, timeoutMs);
+      const waiter: RevisionWaiter = { revision, resolve, reject, timer };
+      this.waiters.add(waiter);
+    });
+  }
+
+  private onEvent(event: WatchEvent): void {
+    if (event.type === 'resync') {
+      this.workloads.clear();
+      for (const stored of event.state.workloads) this.workloads.set(stored.workload.id, stored.workload);
+      this.policies = event.state.policies.docs;
+      this.options.logger.info({ revision: event.revision, workloads: this.workloads.size }, 'registry mirror resynced');
+    } else if (event.kind === 'workload') {
+      if (event.op === 'put') this.workloads.set(event.key, event.value);
+      else this.workloads.delete(event.key);
+    } else if (event.kind === 'policies') {
+      this.policies = event.value;
+    } else {
+      // Key-value entries (CA material) are not part of the mesh snapshot; only the revision moves.
+    }
+    this.revision = event.revision;
+    this.cached = undefined;
+    for (const waiter of this.waiters) if (this.revision >= waiter.revision) this.settleWaiter(waiter);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    const now = this.timers.now();
+    this.burstStartedAt ??= now;
+    if (this.debounceTimer !== undefined) this.timers.clearTimeout(this.debounceTimer);
+    const untilMaxDelay = this.burstStartedAt + this.options.maxDelayMs - now;
+    const delay = Math.max(0, Math.min(this.options.quietMs, untilMaxDelay));
+    this.debounceTimer = this.timers.setTimeout(() => this.publish(), delay);
+  }
+
+  private publish(): void {
+    this.debounceTimer = undefined;
+    this.burstStartedAt = undefined;
+    const snapshot = this.snapshot();
+    for (const listener of this.listeners) {
+      try {
+        listener(snapshot);
+      } catch (err) {
+        this.options.logger.error({ err, revision: snapshot.revision }, 'registry mirror listener threw');
+      }
+    }
+  }
+
+  private settleWaiter(waiter: RevisionWaiter, error?: Error): void {
+    if (!this.waiters.delete(waiter)) return;
+    if (waiter.timer !== undefined) this.timers.clearTimeout(waiter.timer);
+    if (error === undefined) waiter.resolve(this.snapshot());
+    else waiter.reject(error);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Parses a registration body (DESIGN.md §1, `POST /v1/workloads`) into a Workload, applying the
+ * documented defaults. Unknown fields are errors; every error is reported with its field.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Protocol, Workload } from '../core/workload.js';
+import type { FieldError } from './errors.js';
+import { FieldErrors, checkAddress, checkDns1123Label, checkPort, isPlainObject, parseDuration } from './validation.js';
+import { checkProtocol, checkUnknownFields, parseLabels, parseLocality, parseUpstreams } from './workload-validation.js';
+
+export type RegistrationResult =
+  | { readonly ok: true; readonly workload: Workload }
+  | { readonly ok: false; readonly errors: readonly FieldError[] };
+
+export const REGISTRATION_FIELDS = [
+  'service',
+  'address',
+  'port',
+  'namespace',
+  'serviceAccount',
+  'protocol',
+  'meshPort',
+  'labels',
+  'locality',
+  'ttl',
+  'upstreams',
+] as const;
+
+export const MIN_TTL_MS = 1000;
+export const MAX_TTL_MS = 24 * 3_600_000;
+const MAX_ID_LENGTH = 63;
+const SUFFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random DNS-1123-safe id suffix (lowercase letters and digits), 10 characters by default. */
+export function randomIdSuffix(length = 10): string {
+  const bytes = randomBytes(length);
+  let suffix = '';
+  for (const byte of bytes) suffix += SUFFIX_ALPHABET[byte % SUFFIX_ALPHABET.length];
+  return suffix;
+}
+
+/** `<service>-<suffix>`, the service part shortened so the id stays a DNS-1123 label (≤ 63). */
+export function workloadId(service: string, suffix: string): string {
+  const room = MAX_ID_LENGTH - suffix.length - 1;
+  const head = service.slice(0, Math.max(room, 1)).replace(/-+$/, '');
+  return `${head}-${suffix}`;
+}
+
+/**
+ * @param idFactory returns a fresh random suffix (lowercase letters and digits); the id is
+ *   `<service>-<suffix>`. Inject a deterministic factory in tests.
+ */
+export function parseRegistration(body: unknown, idFactory: () => string = randomIdSuffix): RegistrationResult {
+  const errors = new FieldErrors();
+  if (!isPlainObject(body)) {
+    return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
+  }
+  checkUnknownFields(body, REGISTRATION_FIELDS, '', errors);
+
+  const service = body.service;
+  errors.add('service', service === undefined ? 'is required' : checkDns1123Label(service));
+  errors.add('address', body.address === undefined ? 'is required' : checkAddress(body.address));
+  errors.add('port', body.port === undefined ? 'is required' : checkPort(body.port));
+
+  const namespace = body.namespace ?? 'default';
+  errors.add('namespace', checkDns1123Label(namespace));
+  const serviceAccount = body.serviceAccount ?? service;
+  if (body.serviceAccount !== undefined) errors.add('serviceAccount', checkDns1123Label(serviceAccount));
+  const protocol = body.protocol ?? 'http';
+  errors.add('protocol', checkProtocol(protocol));
+  const meshPort = body.meshPort ?? body.port;
+  if (body.meshPort !== undefined) errors.add('meshPort', checkPort(meshPort));
+
+  const labels = parseLabels(body.labels, 'labels', errors);
+  const locality = parseLocality(body.locality, 'locality', errors);
+  const upstreams = parseUpstreams(
+    body.upstreams,
+    typeof namespace === 'string' ? namespace : 'default',
+    'upstreams',
+    errors,
+  );
+  const leaseMs = parseTtl(body.ttl, errors);
+
+  if (!errors.empty) return { ok: false, errors: errors.errors };
+
+  const suffix = idFactory();
+  const id = workloadId(service as string, suffix);
+  const idError = checkDns1123Label(id);
+  if (idError !== undefined) return { ok: false, errors: [{ field: 'id', message: `generated id ${idError}` }] };
+
+  const workload: Workload = {
+    id,
+    service: service as string,
+    namespace: namespace as string,
+    serviceAccount: serviceAccount as string,
+    address: body.address as string,
+    port: body.port as number,
+    meshPort: meshPort as number,
+    protocol: protocol as Protocol,
+    labels,
+    locality,
+    health: 'HEALTHY',
+    upstreams,
+    ...(leaseMs === undefined ? {} : { leaseMs }),
+  };
+  return { ok: true, workload };
+}
+
+function parseTtl(value: unknown, errors: FieldErrors): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') {
+    errors.add('ttl', 'must be a duration string such as "30s"');
+    return undefined;
+  }
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    errors.add('ttl', 'must be a duration such as "30s", "500ms", "2m" or "1h"');
+    return undefined;
+  }
+  if (ms < MIN_TTL_MS || ms > MAX_TTL_MS) {
+    errors.add('ttl', 'must be between 1s and 24h');
+    return undefined;
+  }
+  return ms;
+}
