@@ -19,7 +19,7 @@ import {
 } from '../ca/index.js';
 import { TypeUrl, type EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
-import type { Store } from '../registry/index.js';
+import type { Store } from '../registry/store.js';
 import type { ServeOptions } from './options.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET, type IssuedSecret, type WorkloadIdentity } from './mesh-source.js';
 import type { TokenMinter } from './registry-service.js';
@@ -134,10 +134,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     if (!serials) this.issuedTo.set(workload.id, (serials = new Set()));
     serials.add(leaf.serial);
     const resource = this.requireEncoder().encode(TypeUrl.Secret, DEFAULT_SECRET, tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem));
-    const rotateAt = rotationTime(
-      { notBefore: leaf.notBefore, notAfter: leaf.notAfter },
-      { rotateAt: settings.rotateAt, jitter: settings.jitter, now, random: this.random },
-    );
+    const rotateAt = this.rotateAt(now, leaf.notAfter);
     return { resource, serial: leaf.serial, notAfter: leaf.notAfter, rotateAt };
   }
 
@@ -222,7 +219,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     let serials = this.issuedTo.get(claims.workloadId);
     if (!serials) this.issuedTo.set(claims.workloadId, (serials = new Set()));
     serials.add(issued.serial);
-    const rotateAt = rotationTime({ notBefore: issued.notBefore, notAfter: issued.notAfter }, { rotateAt: settings.rotateAt, jitter: settings.jitter, now, random: this.random });
+    const rotateAt = this.rotateAt(now, issued.notAfter);
     return {
       certChainPem: issued.certChainPem,
       caBundlePem: this.ca.trustBundlePem(),
@@ -263,6 +260,15 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.crlTimer = setTimeout(() => void this.refreshCrl(), refreshIn);
     this.crlTimer.unref();
     if (changed) for (const listener of this.trustListeners) listener();
+  }
+
+  /**
+   * Rotation point over the lifetime as issued (now → notAfter). `notBefore` is backdated for clock
+   * skew; measuring from it would pull short-lived certificates' rotation into the past.
+   */
+  private rotateAt(now: number, notAfter: number): number {
+    const { rotateAt, jitter } = this.deps.mesh().certificates;
+    return rotationTime({ notBefore: now, notAfter }, now, this.random, { rotateAt, jitter });
   }
 
   private requireEncoder(): ResourceEncoder {

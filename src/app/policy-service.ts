@@ -5,7 +5,7 @@ import { ApiError } from '../api/errors.js';
 import type { PolicyOperations } from '../api/http.js';
 import { documentsToJson, parsePolicyDocuments, parsePolicyStream, type PolicyError } from '../config/index.js';
 import type { MeshTranslator } from '../mesh/index.js';
-import type { Store } from '../registry/index.js';
+import type { Store } from '../registry/store.js';
 import type { MeshSnapshot } from './mesh-state.js';
 import { unifiedDiff } from './line-diff.js';
 
@@ -77,7 +77,7 @@ export class PolicyService implements PolicyOperations {
 }
 
 function render(translator: MeshTranslator, snapshot: MeshSnapshot, workloadId: string): string {
-  const { resources } = translator.translate(snapshot, workloadId, 'envoy');
+  const resources = translator.translate(snapshot, workloadId, 'envoy');
   const out: Record<string, Record<string, unknown>> = {};
   for (const typeUrl of [...resources.keys()].sort()) {
     const byName = resources.get(typeUrl) as ReadonlyMap<string, unknown>;

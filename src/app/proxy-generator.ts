@@ -33,7 +33,7 @@ export class EncodingProxyGenerator implements ProxyGenerator {
   }
 
   generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> {
-    const translation = this.translator.translate(this.snapshot(), workloadId, flavour);
+    const translation = this.translator.translateWithNotes(this.snapshot(), workloadId, flavour);
     const out = new Map<string, Map<string, EncodedResource>>();
     for (const [typeUrl, resources] of translation.resources) {
       const encoded = new Map<string, EncodedResource>();

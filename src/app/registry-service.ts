@@ -3,7 +3,9 @@ import type { Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
 import { ApiError } from '../api/errors.js';
 import type { RegistryOperations } from '../api/http.js';
-import { NotFoundError, parseRegistration, type Store } from '../registry/index.js';
+import { NotFoundError } from '../registry/errors.js';
+import { parseRegistration } from '../registry/registration.js';
+import type { Store } from '../registry/store.js';
 
 export interface TokenMinter {
   mint(claims: { workloadId: string; spiffeId: string }, now: number): Promise<string>;

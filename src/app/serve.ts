@@ -8,7 +8,7 @@ import { createMetricsRegistry, type Registry } from '../observability/metrics.j
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, type Store } from '../registry/index.js';
-import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError } from '../config/index.js';
+import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
 import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
 import type { ServeOptions } from './options.js';
@@ -104,11 +104,20 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   const debounce = meshState.snapshot().policies.mesh.debounce;
   const mirror = new RegistryMirror({ store, logger: logger.child({ component: 'mirror' }), quietMs: debounce.quietMs, maxDelayMs: debounce.maxDelayMs });
-  mirror.subscribe((snapshot) => {
+  let registrySynced = false;
+  mirror.onChange((snapshot) => {
+    registrySynced = true;
     meshState.update(snapshot);
     source.refresh();
   });
   mirror.start();
+  try {
+    const revision = await store.revision();
+    meshState.update(await mirror.waitForRevision(revision, 10_000));
+    registrySynced = true;
+  } catch (error) {
+    log.warn({ err: error }, 'registry not synced at start-up; serving nothing until it is');
+  }
 
   const reaper = new LeaseReaper({ store, logger: logger.child({ component: 'lease-reaper' }), intervalMs: 1000, graceAfterOutageMs: 30_000 });
   reaper.start();
@@ -125,22 +134,19 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   let watcher: PolicyWatcher | undefined;
   if (options.configPath) {
-    watcher = new PolicyWatcher({
-      path: options.configPath,
-      logger: logger.child({ component: 'policy-watcher' }),
-      onChange: (result) => {
-        if (!result.ok) {
-          onPolicyErrors(result.errors);
-          log.error({ errors: result.errors.map(formatPolicyError) }, 'policy files rejected; the previous policy stays in force');
-          return;
-        }
-        store.putPolicies(documentsToJson(result.documents)).then(
-          (revision) => log.info({ documents: result.documents.length, revision }, 'policy files applied'),
-          (error: unknown) => log.error({ err: error }, 'could not store the policy files; will retry on the next change'),
-        );
-      },
-    });
-    await watcher.start();
+    const applyFiles = (result: PolicyLoadResult): void => {
+      if (!result.ok) {
+        onPolicyErrors(result.errors);
+        log.error({ errors: result.errors.map(formatPolicyError) }, 'policy files rejected; the previous policy stays in force');
+        return;
+      }
+      store.putPolicies(documentsToJson(result.documents)).then(
+        (revision) => log.info({ documents: result.documents.length, revision }, 'policy files applied'),
+        (error: unknown) => log.error({ err: error }, 'could not store the policy files; will retry on the next change'),
+      );
+    };
+    watcher = new PolicyWatcher({ path: options.configPath, logger: logger.child({ component: 'policy-watcher' }), onChange: applyFiles });
+    applyFiles(await watcher.start());
   }
 
   const xds = new XdsServer({ source, logger: logger.child({ component: 'xds' }), metrics, controlPlaneId: `accord@${process.pid}` });
@@ -160,10 +166,10 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       live: () => true,
       readiness: () => {
         const policy = meshState.policyStatus();
-        const mirrorStatus = mirror.status();
+        const snapshot = meshState.snapshot();
         const checks = {
           started: { ok: started },
-          registry: { ok: mirrorStatus.synced, detail: mirrorStatus },
+          registry: { ok: registrySynced, detail: { revision: snapshot.revision, workloads: snapshot.workloads.size } },
           policies: {
             ok: true,
             detail: { lastChangeOk: policy.ok && policyErrors.last.length === 0, rejectedChanges: policyErrors.count, errors: policyErrors.last.map(formatPolicyError) },
@@ -189,7 +195,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     closing ??= (async () => {
       started = false;
       log.info('shutting down');
-      await watcher?.stop();
+      watcher?.close();
       await http.close();
       await xds.close(options.shutdownGraceMs);
       source.close();
