@@ -1,0 +1,264 @@
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import * as grpc from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/observability/logger.js';
+import { CertificateAuthority, createCaMaterial } from '../../src/ca/index.js';
+import { AccordProcess, freePort, waitFor } from './processes.js';
+import { JsonLineChild, startAgent, startEchoClient, startEchoServer } from './children.js';
+
+const REDIS = 'redis://127.0.0.1:6379';
+
+interface CallResult {
+  ok: boolean;
+  code?: number;
+  details?: string;
+  ms: number;
+  body?: { server: string; peer: { san?: string; transport?: string }; attempts: number };
+}
+interface LoadStats {
+  ok: number;
+  failed: number;
+  errors: { code: number; details: string }[];
+  servers: Record<string, number>;
+}
+
+const yaml = (docs: string[]): string => docs.join('---\n');
+const MESH = `apiVersion: accord.dev/v1
+kind: Mesh
+metadata: { name: default }
+spec:
+  trustDomain: mesh.local
+  mtls: STRICT
+  certificates: { ttl: 12s, rotateAt: 0.5, jitter: 0.05 }
+`;
+const allowCallers = (callers: string[]): string => `apiVersion: accord.dev/v1
+kind: AuthorizationPolicy
+metadata: { name: payments-callers, namespace: default }
+spec:
+  target: payments
+  action: ALLOW
+  rules:
+    - from: [${callers.map((c) => `{ service: ${c} }`).join(', ')}]
+`;
+
+describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, rotation, failover', () => {
+  const prefix = `accord-mesh-${randomBytes(4).toString('hex')}`;
+  let a: AccordProcess;
+  let b: AccordProcess;
+  const agents: ChildProcess[] = [];
+  const children: JsonLineChild[] = [];
+  let orders: JsonLineChild;
+  let intruder: JsonLineChild;
+  let ids: Record<string, string> = {};
+  let ports: Record<string, number> = {};
+  let ordersAgentDir = '';
+
+  const applyPolicies = async (docs: string[]): Promise<void> => {
+    const response = await fetch(`${a.http}/v1/policies`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer e2e-operator-token', 'content-type': 'application/yaml' },
+      body: yaml(docs),
+    });
+    expect(response.status, await response.clone().text()).toBe(200);
+  };
+  const call = async (client: JsonLineChild, n: number, extra: Record<string, unknown> = {}): Promise<CallResult[]> =>
+    (await client.send<{ results: CallResult[] }>({ cmd: 'call', target: 'xds:///payments', n, deadlineMs: 3000, ...extra }, 60_000)).results;
+
+  beforeAll(async () => {
+    a = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix]);
+    b = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix]);
+    await applyPolicies([MESH, allowCallers(['orders'])]);
+    ports = { v1: await freePort(), v2: await freePort() };
+    const register = async (key: string, body: Record<string, unknown>): Promise<string> => {
+      const response = await a.request('POST', '/v1/workloads', { protocol: 'grpc', address: '127.0.0.1', ...body });
+      expect(response.status, JSON.stringify(response.body)).toBe(201);
+      const { id, token } = response.body as { id: string; token: string };
+      ids[key] = id;
+      return token;
+    };
+    const tokens = {
+      v1: await register('v1', { service: 'payments', port: ports.v1, labels: { version: 'v1' } }),
+      v2: await register('v2', { service: 'payments', port: ports.v2, labels: { version: 'v2' } }),
+      orders: await register('orders', { service: 'orders', port: await freePort(), upstreams: [{ service: 'payments', localPort: 9001 }] }),
+      intruder: await register('intruder', { service: 'intruder', port: await freePort(), upstreams: [{ service: 'payments', localPort: 9001 }] }),
+    };
+    const xds = [a.xds, b.xds];
+    const agentOf = async (token: string): Promise<string> => {
+      const agent = await startAgent(token, a.http, xds);
+      agents.push(agent.child);
+      return agent.dir;
+    };
+    const v1Dir = await agentOf(tokens.v1);
+    const v2Dir = await agentOf(tokens.v2);
+    ordersAgentDir = await agentOf(tokens.orders);
+    const intruderDir = await agentOf(tokens.intruder);
+    const v1 = startEchoServer('payments-v1', `127.0.0.1:${ports.v1}`, v1Dir);
+    const v2 = startEchoServer('payments-v2', `127.0.0.1:${ports.v2}`, v2Dir);
+    children.push(v1, v2);
+    await Promise.all([v1.waitForEvent('serving', 30_000), v2.waitForEvent('serving', 30_000)]);
+    orders = startEchoClient(ordersAgentDir);
+    intruder = startEchoClient(intruderDir);
+    children.push(orders, intruder);
+    await Promise.all([orders.waitForEvent('ready', 10_000), intruder.waitForEvent('ready', 10_000)]);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const agent of agents) agent.kill('SIGKILL');
+    await Promise.all([a?.stop(), b?.stop()]);
+    const redis = new Redis(REDIS);
+    const keys = [...(await redis.keys(`${prefix}*`)), ...(await redis.keys(`{${prefix}}*`))];
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('mTLS works and the server sees the caller\'s SPIFFE ID', async () => {
+    const results = await waitFor(
+      async () => {
+        const r = await call(orders, 5);
+        return r.every((x) => x.ok) ? r : undefined;
+      },
+      30_000,
+      'orders to reach payments',
+    );
+    for (const result of results) {
+      expect(result.body?.peer.san).toContain('URI:spiffe://mesh.local/ns/default/sa/orders');
+      expect(result.body?.peer.transport).toBe('ssl');
+    }
+  });
+
+  it('"intruder" gets PERMISSION_DENIED from RBAC', async () => {
+    const [result] = await call(intruder, 1);
+    expect(result?.ok).toBe(false);
+    expect(result?.code).toBe(grpc.status.PERMISSION_DENIED);
+  });
+
+  it('a client whose certificate comes from another CA fails the handshake', async () => {
+    const material = await createCaMaterial({ trustDomain: 'mesh.local', now: Date.now() });
+    const otherCa = new CertificateAuthority({ material, trustDomain: 'mesh.local', logger: silentLogger() });
+    const leaf = otherCa.issue({ spiffeId: 'spiffe://mesh.local/ns/default/sa/orders', now: Date.now() });
+    const meshBundle = await (await fetch(`${a.http}/v1/ca/bundle`)).text();
+    const credentials = grpc.credentials.createSsl(Buffer.from(meshBundle), Buffer.from(leaf.keyPem), Buffer.from(leaf.certChainPem), {
+      checkServerIdentity: () => undefined,
+    });
+    const Client = grpc.makeGenericClientConstructor({
+      Call: { path: '/accord.test.Echo/Call', requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b },
+    }, 'Echo');
+    const client = new Client(`127.0.0.1:${ports.v1}`, credentials);
+    const error = await new Promise<grpc.ServiceError | null>((resolve) => {
+      (client as unknown as { Call: (req: Buffer, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void }).Call(
+        Buffer.from('{}'),
+        { deadline: Date.now() + 3000 },
+        (e) => resolve(e),
+      );
+    });
+    client.close();
+    expect(error).not.toBeNull();
+    expect(error?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('a weighted split (80/20 across label subsets) is observed statistically', async () => {
+    await applyPolicies([
+      MESH,
+      allowCallers(['orders']),
+      `apiVersion: accord.dev/v1
+kind: TrafficPolicy
+metadata: { name: payments, namespace: default }
+spec:
+  target: payments
+  split:
+    - { name: v1, labels: { version: v1 }, weight: 80 }
+    - { name: v2, labels: { version: v2 }, weight: 20 }
+`,
+    ]);
+    // Wait until both subsets are in use (the split has arrived), then measure.
+    await waitFor(async () => {
+      const r = await call(orders, 20);
+      return r.some((x) => x.body?.server === 'payments-v2') && r.some((x) => x.body?.server === 'payments-v1') ? true : undefined;
+    }, 20_000, 'the split to apply');
+    const results = await call(orders, 300);
+    expect(results.every((r) => r.ok)).toBe(true);
+    const v1Share = results.filter((r) => r.body?.server === 'payments-v1').length / results.length;
+    expect(v1Share).toBeGreaterThan(0.7);
+    expect(v1Share).toBeLessThan(0.9);
+  });
+
+  it('the request timeout and retries of a TrafficPolicy are observed', async () => {
+    await applyPolicies([
+      MESH,
+      allowCallers(['orders']),
+      `apiVersion: accord.dev/v1
+kind: TrafficPolicy
+metadata: { name: payments, namespace: default }
+spec:
+  target: payments
+  requestTimeout: 500ms
+  retries: { attempts: 5, retryOn: [unavailable] }
+`,
+    ]);
+    const timedOut = await waitFor(async () => {
+      const [r] = await call(orders, 1, { body: { sleepMs: 2500 }, deadlineMs: 5000 });
+      return r && !r.ok && r.code === grpc.status.DEADLINE_EXCEEDED ? r : undefined;
+    }, 20_000, 'the 500ms route timeout');
+    expect(timedOut.ms).toBeLessThan(2000);
+
+    const key = randomBytes(4).toString('hex');
+    const [retried] = await call(orders, 1, { body: { failKey: key, failTimes: 2 } });
+    expect(retried?.ok, JSON.stringify(retried)).toBe(true);
+    expect(retried?.body?.attempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('carries continuous load through at least 5 leaf rotations and a replica kill -9 with zero failed RPCs', async () => {
+    const certFile = path.join(ordersAgentDir, 'cert.pem');
+    const serialOf = async (): Promise<string> => new X509Certificate(await readFile(certFile)).serialNumber;
+    const serials = new Set<string>([await serialOf()]);
+    await orders.send({ cmd: 'startLoad', target: 'xds:///payments', rate: 100, deadlineMs: 2000 });
+    let killed = false;
+    const deadline = Date.now() + 60_000;
+    while (serials.size < 6 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      serials.add(await serialOf());
+      if (!killed && serials.size >= 3) {
+        a.kill9();
+        killed = true;
+      }
+    }
+    const { stats } = await orders.send<{ stats: LoadStats }>({ cmd: 'stopLoad', settleMs: 2500 });
+    expect(killed).toBe(true);
+    expect(serials.size).toBeGreaterThanOrEqual(6);
+    expect(stats.failed, JSON.stringify(stats.errors)).toBe(0);
+    expect(stats.ok).toBeGreaterThan(1000);
+
+    // New handshakes present the new serial: a fresh connection's caller certificate is the latest.
+    const [fresh] = await call(orders, 1, { fresh: true });
+    expect(fresh?.ok).toBe(true);
+  }, 120_000);
+
+  it('a policy change (allow "intruder") takes effect for new RPCs within 1 s', async () => {
+    const response = await fetch(`${b.http}/v1/policies`, {
+      method: 'PUT',
+      headers: { authorization: 'Bearer e2e-operator-token', 'content-type': 'application/yaml' },
+      body: yaml([MESH, allowCallers(['orders', 'intruder'])]),
+    });
+    expect(response.status).toBe(200);
+    const appliedAt = Date.now();
+    const allowedAt = await waitFor(async () => {
+      const [r] = await call(intruder, 1, { deadlineMs: 1000 });
+      return r?.ok ? Date.now() : undefined;
+    }, 10_000, 'intruder to be allowed');
+    expect(allowedAt - appliedAt).toBeLessThanOrEqual(1000);
+  });
+
+  it('endpoint removal moves traffic to the remaining endpoint', async () => {
+    const removed = await b.request('DELETE', `/v1/workloads/${ids.v2}`);
+    expect(removed.status).toBe(204);
+    await waitFor(async () => {
+      const r = await call(orders, 20);
+      return r.every((x) => x.ok && x.body?.server === 'payments-v1') ? true : undefined;
+    }, 20_000, 'all traffic on payments-v1');
+  });
+});
