@@ -9,7 +9,8 @@ import { XdsProxy } from './xds-proxy.js';
 
 export interface AgentOptions {
   readonly token: string;
-  readonly server: string;
+  /** The control plane's HTTP API: one URL, or several replicas to fail over between. */
+  readonly servers: readonly string[];
   readonly xds: readonly string[];
   readonly outDir: string;
   readonly listen: string;
@@ -40,7 +41,7 @@ export class Agent {
 
   constructor(private readonly options: AgentOptions) {
     this.files = new CertFileWriter(options.outDir);
-    this.client = new CertificateClient(options.server, options.token);
+    this.client = new CertificateClient(options.servers, options.token);
     this.log = options.logger.child({ component: 'agent' });
   }
 

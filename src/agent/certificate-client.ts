@@ -36,10 +36,31 @@ function toPem(label: string, der: ArrayBuffer): string {
  * The server decides the identity from the workload token, not from the CSR.
  */
 export class CertificateClient {
+  private current = 0;
+
+  /** `servers`: the control plane's HTTP API, one or more replicas; tried in order, failing over. */
   constructor(
-    private readonly server: string,
+    private readonly servers: readonly string[],
     private readonly token: string,
-  ) {}
+  ) {
+    if (servers.length === 0) throw new Error('--server needs at least one URL');
+  }
+
+  /** Runs `request` against the current replica, moving on to the next on network errors and 5xx. */
+  private async withFailover<T>(request: (server: string) => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let tried = 0; tried < this.servers.length; tried += 1) {
+      const server = this.servers[this.current] as string;
+      try {
+        return await request(server);
+      } catch (error) {
+        lastError = error;
+        if (error instanceof AgentHttpError && error.status < 500) throw error;
+        this.current = (this.current + 1) % this.servers.length;
+      }
+    }
+    throw lastError;
+  }
 
   async fetchCertificate(): Promise<AgentCertificate> {
     const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -71,17 +92,23 @@ export class CertificateClient {
   }
 
   async fetchBundle(): Promise<string> {
-    const response = await fetch(new URL('/v1/ca/bundle', this.server), { signal: AbortSignal.timeout(10_000) });
-    if (!response.ok) throw new AgentHttpError(response.status, `GET /v1/ca/bundle: HTTP ${response.status}`);
-    return response.text();
+    return this.withFailover(async (server) => {
+      const response = await fetch(new URL('/v1/ca/bundle', server), { signal: AbortSignal.timeout(5_000) });
+      if (!response.ok) throw new AgentHttpError(response.status, `GET /v1/ca/bundle: HTTP ${response.status}`);
+      return response.text();
+    });
   }
 
   private async post(path: string, body: unknown): Promise<unknown> {
-    const response = await fetch(new URL(path, this.server), {
+    return this.withFailover((server) => this.postTo(server, path, body));
+  }
+
+  private async postTo(server: string, path: string, body: unknown): Promise<unknown> {
+    const response = await fetch(new URL(path, server), {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(5_000),
     });
     const text = await response.text();
     if (!response.ok) {

@@ -88,7 +88,7 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
     };
     const xds = [a.xds, b.xds];
     const agentOf = async (token: string): Promise<string> => {
-      const agent = await startAgent(token, a.http, xds);
+      const agent = await startAgent(token, [a.http, b.http], xds);
       agents.push(agent.child);
       return agent.dir;
     };

@@ -8,7 +8,7 @@ export function registerAgentCommand(program: Command): void {
     .command('agent')
     .description('node agent for proxyless gRPC: keeps cert/key/CA files current and proxies xDS with the workload token')
     .requiredOption('--token <token>', 'the workload token from registration (env ACCORD_WORKLOAD_TOKEN)', process.env.ACCORD_WORKLOAD_TOKEN)
-    .option('--server <url>', 'Accord HTTP API (env ACCORD_SERVER)', process.env.ACCORD_SERVER ?? DEFAULT_SERVER)
+    .option('--server <url>', 'Accord HTTP API URL, or several replicas comma-separated (env ACCORD_SERVER)', process.env.ACCORD_SERVER ?? DEFAULT_SERVER)
     .requiredOption('--xds <addresses>', 'control-plane xDS replicas host:port[,host:port...]; fails over in order')
     .requiredOption('--out <dir>', 'directory for cert.pem, key.pem, ca.pem and bootstrap.json')
     .option('--listen <addr>', 'local xDS proxy address for proxyless clients', '127.0.0.1:15010')
@@ -17,7 +17,7 @@ export function registerAgentCommand(program: Command): void {
       const logger = createLogger({ level: options.logLevel });
       const agent = new Agent({
         token: options.token,
-        server: options.server,
+        servers: options.server.split(',').map((s) => s.trim()).filter(Boolean),
         xds: options.xds.split(',').map((a) => a.trim()).filter(Boolean),
         outDir: options.out,
         listen: options.listen,
