@@ -1,0 +1,357 @@
+import protobuf from 'protobufjs';
+import type { EncodedResource } from './contract.js';
+import { encodeAny } from './wire.js';
+import { contentVersion } from './versions.js';
+
+export interface EncodingProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** A resource could not be encoded; `problems` lists every unknown field and wrong type with its path. */
+export class ResourceEncodingError extends Error {
+  constructor(
+    readonly typeUrl: string,
+    readonly resourceName: string,
+    readonly problems: readonly EncodingProblem[],
+  ) {
+    super(
+      `cannot encode ${typeUrl} "${resourceName}": ` +
+        problems.map((problem) => `${problem.path || '(root)'}: ${problem.message}`).join('; '),
+    );
+    this.name = 'ResourceEncodingError';
+  }
+}
+
+type PlainObject = Record<string, unknown>;
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+const UINT32_MAX = 4294967295;
+const INTEGER_STRING = /^-?\d+$/;
+const UNSIGNED_STRING = /^\d+$/;
+const DURATION_STRING = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
+const WRAPPER_TYPES = new Set([
+  '.google.protobuf.DoubleValue',
+  '.google.protobuf.FloatValue',
+  '.google.protobuf.Int64Value',
+  '.google.protobuf.UInt64Value',
+  '.google.protobuf.Int32Value',
+  '.google.protobuf.UInt32Value',
+  '.google.protobuf.BoolValue',
+  '.google.protobuf.StringValue',
+  '.google.protobuf.BytesValue',
+]);
+const VALUE_KINDS = new Set([
+  'null_value', 'number_value', 'string_value', 'bool_value', 'struct_value', 'list_value',
+  'nullValue', 'numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue',
+]);
+
+function isPlainObject(value: unknown): value is PlainObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return 'bytes';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
+
+/**
+ * Encodes Envoy resources written as plain objects (proto field names) to `google.protobuf.Any`
+ * bytes, once per content change. Unlike protobufjs' `fromObject`, it rejects unknown fields and
+ * wrong types instead of silently dropping them, and it sorts map keys so equal content always
+ * produces equal bytes (and therefore equal versions).
+ */
+export class ResourceEncoder {
+  constructor(private readonly root: protobuf.Root) {}
+
+  encode(typeUrl: string, name: string, message: Readonly<Record<string, unknown>>): EncodedResource {
+    const problems: EncodingProblem[] = [];
+    const type = this.typeForUrl(typeUrl);
+    if (!type) throw new ResourceEncodingError(typeUrl, name, [{ path: '', message: `unknown type URL ${typeUrl}` }]);
+    const normalized = this.normalizeMessage(type, message, '', problems);
+    if (problems.length > 0) throw new ResourceEncodingError(typeUrl, name, problems);
+    const value = type.encode(type.fromObject(normalized as PlainObject)).finish();
+    const any = encodeAny(typeUrl, value);
+    return { name, typeUrl, version: contentVersion(any), any };
+  }
+
+  decode(resource: EncodedResource): Record<string, unknown> {
+    const anyType = this.root.lookupType('google.protobuf.Any');
+    const any = anyType.toObject(anyType.decode(resource.any)) as { type_url?: string; value?: Uint8Array };
+    const typeUrl = any.type_url ?? '';
+    const type = this.typeForUrl(typeUrl);
+    if (!type) throw new Error(`decode: unknown type URL ${typeUrl} in resource "${resource.name}"`);
+    const decoded = type.toObject(type.decode(any.value ?? new Uint8Array()), {
+      enums: String,
+      longs: String,
+      bytes: String,
+      defaults: false,
+      json: true,
+    });
+    return snakeCaseWellKnownFields(decoded) as Record<string, unknown>;
+  }
+
+  private typeForUrl(typeUrl: string): protobuf.Type | undefined {
+    const slash = typeUrl.lastIndexOf('/');
+    if (slash < 0) return undefined;
+    try {
+      return this.root.lookupType(typeUrl.slice(slash + 1));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private normalizeMessage(type: protobuf.Type, value: unknown, path: string, problems: EncodingProblem[]): unknown {
+    switch (type.fullName) {
+      case '.google.protobuf.Any':
+        return this.normalizeAny(value, path, problems);
+      case '.google.protobuf.Duration':
+        if (typeof value === 'string') return parseDuration(value, path, problems);
+        break;
+      case '.google.protobuf.Timestamp':
+        if (typeof value === 'string') return parseTimestamp(value, path, problems);
+        break;
+      case '.google.protobuf.Struct':
+        if (isPlainObject(value) && !looksLikeStructMessage(value)) {
+          return this.normalizeFields(type, structFromJson(value, path, problems) as PlainObject, path, problems);
+        }
+        break;
+      case '.google.protobuf.Value':
+        if (!isPlainObject(value) || !looksLikeValueMessage(value)) {
+          return this.normalizeFields(type, valueFromJson(value, path, problems) as PlainObject, path, problems);
+        }
+        break;
+      case '.google.protobuf.ListValue':
+        if (Array.isArray(value)) {
+          const values = value.map((item, i) => valueFromJson(item, `${path}[${i}]`, problems));
+          return this.normalizeFields(type, { values }, path, problems);
+        }
+        break;
+      default:
+        if (WRAPPER_TYPES.has(type.fullName) && !isPlainObject(value)) {
+          return this.normalizeMessage(type, { value }, path, problems);
+        }
+    }
+    if (!isPlainObject(value)) {
+      problems.push({ path, message: `expected an object (${type.fullName.slice(1)}), got ${describe(value)}` });
+      return {};
+    }
+    return this.normalizeFields(type, value, path, problems);
+  }
+
+  private normalizeFields(type: protobuf.Type, value: PlainObject, path: string, problems: EncodingProblem[]): PlainObject {
+    const out: PlainObject = {};
+    for (const key of Object.keys(value)) {
+      const fieldValue = value[key];
+      if (fieldValue === undefined || fieldValue === null) continue;
+      // protobufjs' built-in google.protobuf types use camelCase field names even with keepCase.
+      const fieldName = type.fields[key] ? key : snakeToCamel(key);
+      const field = type.fullName.startsWith('.google.protobuf.') ? type.fields[fieldName] : type.fields[key];
+      const fieldPath = join(path, key);
+      if (!field) {
+        problems.push({ path: fieldPath, message: `unknown field of ${type.fullName.slice(1)}` });
+        continue;
+      }
+      out[field.name] = this.normalizeField(field, fieldValue, fieldPath, problems);
+    }
+    for (const oneof of type.oneofsArray) {
+      const set = oneof.oneof.filter((member) => out[member] !== undefined);
+      if (set.length > 1) {
+        problems.push({ path: join(path, oneof.name), message: `only one of ${set.join(', ')} may be set` });
+      }
+    }
+    return out;
+  }
+
+  private normalizeField(field: protobuf.Field, value: unknown, path: string, problems: EncodingProblem[]): unknown {
+    if (field instanceof protobuf.MapField) {
+      if (!isPlainObject(value)) {
+        problems.push({ path, message: `expected a map (object), got ${describe(value)}` });
+        return {};
+      }
+      const out: PlainObject = {};
+      for (const key of Object.keys(value).sort()) {
+        checkMapKey(field.keyType, key, `${path}[${JSON.stringify(key)}]`, problems);
+        out[key] = this.normalizeSingle(field, value[key], `${path}[${JSON.stringify(key)}]`, problems);
+      }
+      return out;
+    }
+    if (field.repeated) {
+      if (!Array.isArray(value)) {
+        problems.push({ path, message: `expected an array, got ${describe(value)}` });
+        return [];
+      }
+      return value.map((item: unknown, index) => this.normalizeSingle(field, item, `${path}[${index}]`, problems));
+    }
+    return this.normalizeSingle(field, value, path, problems);
+  }
+
+  private normalizeSingle(field: protobuf.Field, value: unknown, path: string, problems: EncodingProblem[]): unknown {
+    const resolved = field.resolvedType;
+    if (resolved instanceof protobuf.Type) return this.normalizeMessage(resolved, value, path, problems);
+    if (resolved instanceof protobuf.Enum) {
+      if (typeof value === 'string' && Object.hasOwn(resolved.values, value)) return value;
+      if (typeof value === 'number' && Number.isInteger(value)) return value;
+      problems.push({
+        path,
+        message: `expected one of ${Object.keys(resolved.values).join(', ')} (${resolved.fullName.slice(1)}), got ${describe(value)}`,
+      });
+      return value;
+    }
+    const problem = checkScalar(field.type, value);
+    if (problem) problems.push({ path, message: problem });
+    return value;
+  }
+
+  private normalizeAny(value: unknown, path: string, problems: EncodingProblem[]): unknown {
+    if (!isPlainObject(value)) {
+      problems.push({ path, message: `expected an object with "@type", got ${describe(value)}` });
+      return {};
+    }
+    const typeUrl = value['@type'];
+    if (typeof typeUrl !== 'string' || typeUrl.length === 0) {
+      problems.push({ path: join(path, '@type'), message: 'required for google.protobuf.Any' });
+      return {};
+    }
+    const type = this.typeForUrl(typeUrl);
+    if (!type) {
+      problems.push({ path: join(path, '@type'), message: `unknown type URL ${typeUrl}` });
+      return {};
+    }
+    const rest: PlainObject = {};
+    for (const key of Object.keys(value)) if (key !== '@type') rest[key] = value[key];
+    const before = problems.length;
+    const normalized = this.normalizeMessage(type, rest, path, problems);
+    if (problems.length > before) return {};
+    return { type_url: typeUrl, value: type.encode(type.fromObject(normalized as PlainObject)).finish() };
+  }
+}
+
+function checkScalar(type: string, value: unknown): string | undefined {
+  switch (type) {
+    case 'string':
+      return typeof value === 'string' ? undefined : `expected a string, got ${describe(value)}`;
+    case 'bool':
+      return typeof value === 'boolean' ? undefined : `expected a boolean, got ${describe(value)}`;
+    case 'bytes':
+      return typeof value === 'string' || value instanceof Uint8Array ? undefined : `expected bytes (base64 string), got ${describe(value)}`;
+    case 'double':
+    case 'float':
+      return typeof value === 'number' || value === 'NaN' || value === 'Infinity' || value === '-Infinity'
+        ? undefined
+        : `expected a number, got ${describe(value)}`;
+    case 'int32':
+    case 'sint32':
+    case 'sfixed32':
+      return integerProblem(value, INT32_MIN, INT32_MAX, false);
+    case 'uint32':
+    case 'fixed32':
+      return integerProblem(value, 0, UINT32_MAX, false);
+    case 'int64':
+    case 'sint64':
+    case 'sfixed64':
+      return integerProblem(value, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true);
+    case 'uint64':
+    case 'fixed64':
+      return integerProblem(value, 0, Number.MAX_SAFE_INTEGER, true);
+    default:
+      return `unsupported field type ${type}`;
+  }
+}
+
+function integerProblem(value: unknown, min: number, max: number, wide: boolean): string | undefined {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return undefined;
+  if (typeof value === 'string' && (min < 0 ? INTEGER_STRING : UNSIGNED_STRING).test(value)) {
+    const asNumber = Number(value);
+    if (wide || (asNumber >= min && asNumber <= max)) return undefined;
+  }
+  return `expected an integer in [${min}, ${wide ? 'int64' : max}], got ${describe(value)}`;
+}
+
+function checkMapKey(keyType: string, key: string, path: string, problems: EncodingProblem[]): void {
+  if (keyType === 'string') return;
+  if (keyType === 'bool') {
+    if (key !== 'true' && key !== 'false') problems.push({ path, message: 'map key must be true or false' });
+    return;
+  }
+  if (!INTEGER_STRING.test(key)) problems.push({ path, message: `map key must be an integer (${keyType})` });
+}
+
+function parseDuration(text: string, path: string, problems: EncodingProblem[]): unknown {
+  const match = DURATION_STRING.exec(text);
+  if (!match) {
+    problems.push({ path, message: `expected a duration like "1.5s", got ${JSON.stringify(text)}` });
+    return {};
+  }
+  const sign = match[1] ? -1 : 1;
+  const nanos = match[3] ? Number(match[3].padEnd(9, '0')) : 0;
+  return { seconds: String(sign * Number(match[2])), nanos: sign * nanos };
+}
+
+function parseTimestamp(text: string, path: string, problems: EncodingProblem[]): unknown {
+  const millis = Date.parse(text);
+  if (Number.isNaN(millis)) {
+    problems.push({ path, message: `expected an RFC 3339 timestamp, got ${JSON.stringify(text)}` });
+    return {};
+  }
+  const seconds = Math.floor(millis / 1000);
+  return { seconds: String(seconds), nanos: (millis - seconds * 1000) * 1_000_000 };
+}
+
+function snakeToCamel(name: string): string {
+  return name.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+function camelToSnake(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
+/** Decoded built-in google.protobuf messages carry camelCase names; give them the proto spelling. */
+function snakeCaseWellKnownFields(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(snakeCaseWellKnownFields);
+  if (!isPlainObject(value)) return value;
+  const out: PlainObject = {};
+  for (const key of Object.keys(value)) {
+    out[WELL_KNOWN_CAMEL_FIELDS.has(key) ? camelToSnake(key) : key] = snakeCaseWellKnownFields(value[key]);
+  }
+  return out;
+}
+
+const WELL_KNOWN_CAMEL_FIELDS = new Set(['nullValue', 'numberValue', 'stringValue', 'boolValue', 'structValue', 'listValue']);
+
+function looksLikeValueMessage(value: PlainObject): boolean {
+  const keys = Object.keys(value);
+  return keys.length === 1 && VALUE_KINDS.has(keys[0]);
+}
+
+function looksLikeStructMessage(value: PlainObject): boolean {
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== 'fields' || !isPlainObject(value.fields)) return false;
+  return Object.values(value.fields).every((item) => isPlainObject(item) && looksLikeValueMessage(item));
+}
+
+function structFromJson(value: PlainObject, path: string, problems: EncodingProblem[]): unknown {
+  const fields: PlainObject = {};
+  for (const key of Object.keys(value).sort()) fields[key] = valueFromJson(value[key], join(path, key), problems);
+  return { fields };
+}
+
+function valueFromJson(value: unknown, path: string, problems: EncodingProblem[]): unknown {
+  if (value === null || value === undefined) return { null_value: 'NULL_VALUE' };
+  if (typeof value === 'number') return { number_value: value };
+  if (typeof value === 'string') return { string_value: value };
+  if (typeof value === 'boolean') return { bool_value: value };
+  if (Array.isArray(value)) {
+    return { list_value: { values: value.map((item, i) => valueFromJson(item, `${path}[${i}]`, problems)) } };
+  }
+  if (isPlainObject(value)) return { struct_value: structFromJson(value, path, problems) };
+  problems.push({ path, message: `expected a JSON value, got ${describe(value)}` });
+  return { null_value: 'NULL_VALUE' };
+}

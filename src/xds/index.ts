@@ -1,0 +1,15 @@
+export * from './contract.js';
+export * from './protos.js';
+export { ResourceEncoder, ResourceEncodingError, type EncodingProblem } from './encoder.js';
+export { SnapshotCache, type SnapshotCacheOptions } from './snapshot-cache.js';
+export {
+  XdsServer,
+  DEFAULT_XDS_LIMITS,
+  type XdsLimits,
+  type XdsServerOptions,
+  type ProxyStatus,
+  type ResourceStatus,
+  type TypeStatus,
+} from './server.js';
+export { contentVersion, setVersion } from './versions.js';
+export { adsRank, isWildcardType } from './type-order.js';

@@ -1,0 +1,112 @@
+/**
+ * Per-stream, flow-controlled sending of coalesced per-type responses.
+ *
+ * Nothing is queued but the set of types that need a response: a response is built from the
+ * latest state only when it can be written, so a slow stream is sent the latest state when it
+ * drains, never a backlog, and its memory stays bounded. Types go out in `rank` order
+ * (make-before-break on ADS); deferred types (pending removals) go after every other type.
+ */
+export interface OutboxSink {
+  /** Writes one message; `written` runs once it has left the process. False: wait for `drained()`. */
+  write(message: Buffer, written: () => void): boolean;
+}
+
+/** At most this many written-but-unflushed messages per stream. */
+const MAX_IN_FLIGHT = 4;
+
+export class Outbox {
+  private readonly pending = new Set<string>();
+  private readonly deferred = new Set<string>();
+  private inFlight = 0;
+  private needsDrain = false;
+  private scheduled = false;
+  private closed = false;
+
+  constructor(
+    private readonly sink: OutboxSink,
+    private readonly build: (typeUrl: string) => Buffer | undefined,
+    private readonly rank: (typeUrl: string) => number,
+  ) {}
+
+  /** The type needs a response computed from the latest state. */
+  mark(typeUrl: string): void {
+    if (this.closed) return;
+    this.pending.add(typeUrl);
+    this.schedule();
+  }
+
+  /** The type needs a response after every other pending type has been sent. */
+  markDeferred(typeUrl: string): void {
+    if (this.closed) return;
+    this.deferred.add(typeUrl);
+    this.schedule();
+  }
+
+  /** True if a type other than `typeUrl` still waits to be sent in this push. */
+  hasOtherPending(typeUrl: string): boolean {
+    for (const other of this.pending) if (other !== typeUrl) return true;
+    return false;
+  }
+
+  isPending(typeUrl: string): boolean {
+    return this.pending.has(typeUrl) || this.deferred.has(typeUrl);
+  }
+
+  /** The transport drained ('drain' event). */
+  drained(): void {
+    this.needsDrain = false;
+    this.schedule();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.pending.clear();
+    this.deferred.clear();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (!this.closed && !this.needsDrain && this.inFlight < MAX_IN_FLIGHT) {
+      const typeUrl = this.next();
+      if (typeUrl === undefined) return;
+      const message = this.build(typeUrl);
+      if (!message || this.closed) continue;
+      this.inFlight += 1;
+      const ok = this.sink.write(message, () => {
+        this.inFlight -= 1;
+        if (this.pending.size > 0 || this.deferred.size > 0) this.schedule();
+      });
+      if (!ok) this.needsDrain = true;
+    }
+  }
+
+  private next(): string | undefined {
+    let best: string | undefined;
+    let bestRank = Number.POSITIVE_INFINITY;
+    for (const typeUrl of this.pending) {
+      const rank = this.rank(typeUrl);
+      if (rank < bestRank) {
+        best = typeUrl;
+        bestRank = rank;
+      }
+    }
+    const from = best !== undefined ? this.pending : this.deferred;
+    if (best === undefined) {
+      for (const typeUrl of this.deferred) {
+        const rank = this.rank(typeUrl);
+        if (rank < bestRank) {
+          best = typeUrl;
+          bestRank = rank;
+        }
+      }
+    }
+    if (best !== undefined) from.delete(best);
+    return best;
+  }
+}

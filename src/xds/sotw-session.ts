@@ -1,0 +1,354 @@
+import { TypeUrl, type EncodedResource } from './contract.js';
+import type { SotwRequest } from './requests.js';
+import { StreamSession } from './session.js';
+import { Delivery, deliveryName, type TypeStatus } from './status.js';
+import { isWildcardType, removesLast } from './type-order.js';
+import { sotwResponse } from './wire.js';
+
+interface SentEntry {
+  resource: EncodedResource;
+  delivery: Delivery;
+  nonce: string;
+}
+
+/** One type's sub-stream on a state-of-the-world stream: subscription, nonce and delivery bookkeeping. */
+class SotwTypeState {
+  names: ReadonlySet<string> = new Set();
+  wildcard = false;
+  /** Some request of this type had names: from then on an empty list means "nothing" (not legacy wildcard). */
+  sawNames = false;
+  /** What the client was sent (and still has), by name. */
+  readonly sent = new Map<string, SentEntry>();
+  nonce: string | undefined;
+  versionInfo: string | undefined;
+  ackedVersion: string | undefined;
+  lastNack: { nonce: string; errorDetail: string; at: string } | undefined;
+  /** Respond even if nothing differs from what was sent (the first request of the type). */
+  mustAnswer = false;
+  /** Include every subscribed resource even if already sent (EDS after a CDS change, item 21). */
+  resendAll = false;
+  /** When the source announced the oldest change not yet sent. */
+  changeAt: number | undefined;
+  /** When the source announced the oldest change carried by a response not yet ACKed. */
+  inFlightChangeAt: number | undefined;
+
+  constructor(
+    readonly typeUrl: string,
+    /** LDS and CDS: every response carries the full state; they also allow wildcard. */
+    readonly fullState: boolean,
+  ) {}
+
+  get active(): boolean {
+    return this.wildcard || this.names.size > 0;
+  }
+
+  isCurrent(entry: SentEntry | undefined, resource: EncodedResource): boolean {
+    return entry !== undefined && (entry.resource === resource || entry.resource.version === resource.version);
+  }
+}
+
+/**
+ * A state-of-the-world stream (ADS StreamAggregatedResources or a per-type Stream* method).
+ * Implements xds-conformance.md §1 B–E, H, I.
+ */
+export class SotwSession extends StreamSession<SotwRequest> {
+  readonly mode = 'sotw' as const;
+  private readonly types = new Map<string, SotwTypeState>();
+
+  protected decode(bytes: Buffer): SotwRequest {
+    return this.env.decoder.decodeSotw(bytes);
+  }
+
+  protected typeCount(): number {
+    return this.types.size;
+  }
+
+  protected hasType(typeUrl: string): boolean {
+    return this.types.has(typeUrl);
+  }
+
+  protected handle(request: SotwRequest): void {
+    const typeUrl = request.typeUrl;
+    let state = this.types.get(typeUrl);
+    const first = state === undefined;
+    if (!state) {
+      if (!this.checkNewType(typeUrl)) return;
+      state = new SotwTypeState(typeUrl, isWildcardType(typeUrl));
+      this.types.set(typeUrl, state);
+    } else if (state.nonce !== undefined) {
+      if (request.responseNonce !== state.nonce) {
+        // Stale: answers a response the client has not seen the latest of (xds_protocol "Resource updates").
+        this.log.debug({ node: this.node?.id, typeUrl, nonce: request.responseNonce, latest: state.nonce }, 'ignoring stale request');
+        return;
+      }
+      if (request.errorDetail) this.onNack(state, request);
+      else this.onAck(state);
+    }
+    const added = this.updateSubscription(state, request.resourceNames, first);
+    if (first) {
+      this.onFirstRequest(state, request.versionInfo);
+    } else if (added) {
+      this.outbox.mark(typeUrl);
+    }
+  }
+
+  protected onResourcesChanged(typeUrl: string, at: number): void {
+    const state = this.types.get(typeUrl);
+    if (!state || (!state.active && !state.mustAnswer)) return;
+    state.changeAt ??= at;
+    this.outbox.mark(typeUrl);
+  }
+
+  protected build(typeUrl: string): Buffer | undefined {
+    const state = this.types.get(typeUrl);
+    const view = this.view;
+    if (!state || !view) return undefined;
+    const resources = view.resources(typeUrl);
+    if (!resources) {
+      this.noteNotReady(typeUrl);
+      return undefined;
+    }
+    const planned = state.active ? this.plan(state, resources) : undefined;
+    if (!planned) {
+      state.mustAnswer = false;
+      state.resendAll = false;
+      state.changeAt = undefined;
+      return undefined;
+    }
+    for (const resource of planned.list) {
+      if (state.sent.has(resource.name)) continue;
+      const reason = view.authorize(typeUrl, resource.name);
+      if (reason !== undefined) {
+        this.deny(typeUrl, resource.name, reason);
+        return undefined;
+      }
+    }
+    const body = this.env.responses.sotwBody(typeUrl, planned.versionInfo, planned.list, planned.subset);
+    const nonce = this.nextNonce();
+    this.record(state, planned.list, planned.retained, nonce, planned.versionInfo);
+    this.env.metrics.responseSent(typeUrl, 'sotw');
+    if (typeUrl === TypeUrl.Cluster && planned.upserted) this.resendEndpoints();
+    return sotwResponse(nonce, body);
+  }
+
+  sentResource(typeUrl: string, name: string): EncodedResource | undefined {
+    return this.types.get(typeUrl)?.sent.get(name)?.resource;
+  }
+
+  typeStatuses(): TypeStatus[] {
+    const out: TypeStatus[] = [];
+    for (const state of this.types.values()) {
+      const status: TypeStatus = {
+        typeUrl: state.typeUrl,
+        mode: 'sotw',
+        subscribed: state.wildcard ? '*' : [...state.names],
+        resources: [...state.sent.values()].map((entry) => ({
+          name: entry.resource.name,
+          version: entry.resource.version,
+          status: deliveryName(entry.delivery),
+          ...(entry.delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
+        })),
+      };
+      if (state.nonce !== undefined) status.lastNonce = state.nonce;
+      if (state.ackedVersion !== undefined) status.ackedVersion = state.ackedVersion;
+      if (state.lastNack) status.lastNack = { ...state.lastNack };
+      out.push(status);
+    }
+    return out;
+  }
+
+  /** Applies a request's resource_names; true if something was newly subscribed. */
+  private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
+    const explicit = new Set<string>();
+    let wantWildcard = false;
+    for (const name of names) {
+      if (name === '*' && state.fullState) wantWildcard = true;
+      else explicit.add(name);
+    }
+    // Legacy wildcard: every request of the type so far had no names (Listener and Cluster only).
+    if (state.fullState && names.length === 0 && !state.sawNames) wantWildcard = true;
+    if (names.length > 0) state.sawNames = true;
+
+    let added = wantWildcard && !state.wildcard;
+    let changed = added || wantWildcard !== state.wildcard;
+    for (const name of explicit) {
+      if (!state.names.has(name)) {
+        added = true;
+        changed = true;
+      }
+    }
+    for (const name of state.names) {
+      if (explicit.has(name)) continue;
+      changed = true;
+      if (!wantWildcard) state.sent.delete(name);
+    }
+    if (state.wildcard && !wantWildcard) {
+      for (const name of [...state.sent.keys()]) if (!explicit.has(name)) state.sent.delete(name);
+    }
+    state.names = explicit;
+    state.wildcard = wantWildcard;
+    if (changed || first) {
+      const interest = wantWildcard ? new Set([...explicit, '*']) : explicit;
+      this.view?.interest(state.typeUrl, interest);
+    }
+    return added;
+  }
+
+  private onFirstRequest(state: SotwTypeState, versionInfo: string): void {
+    const resources = this.view?.resources(state.typeUrl);
+    if (versionInfo && resources && state.active) {
+      // A reconnecting client that already has exactly this state is sent nothing (versions are content hashes).
+      const current = this.subscribed(state, resources);
+      if (this.versionOf(state, current, resources) === versionInfo) {
+        for (const resource of current) {
+          state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '' });
+        }
+        state.versionInfo = versionInfo;
+        state.ackedVersion = versionInfo;
+        return;
+      }
+    }
+    state.mustAnswer = true;
+    this.outbox.mark(state.typeUrl);
+  }
+
+  private onAck(state: SotwTypeState): void {
+    state.ackedVersion = state.versionInfo;
+    const acked = new Map<string, string>();
+    for (const [name, entry] of state.sent) {
+      if (entry.delivery !== Delivery.Sent) continue;
+      entry.delivery = Delivery.Acked;
+      acked.set(name, entry.resource.version);
+    }
+    const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
+    state.inFlightChangeAt = undefined;
+    this.env.metrics.acked(state.typeUrl, 'sotw', latency);
+    if (acked.size > 0) this.view?.acked(state.typeUrl, acked);
+  }
+
+  private onNack(state: SotwTypeState, request: SotwRequest): void {
+    const errorDetail = request.errorDetail?.message ?? '';
+    const nonce = request.responseNonce;
+    for (const entry of state.sent.values()) if (entry.nonce === nonce) entry.delivery = Delivery.Nacked;
+    state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
+    state.inFlightChangeAt = undefined;
+    this.env.metrics.nacked(state.typeUrl, 'sotw');
+    this.log.warn(
+      { node: this.node?.id, typeUrl: state.typeUrl, nonce, errorDetail, acceptedVersion: request.versionInfo },
+      'xDS response NACKed',
+    );
+    this.view?.nacked(state.typeUrl, errorDetail);
+  }
+
+  /** Subscribed resources that exist, in subscription order (all of them for wildcard). */
+  private subscribed(state: SotwTypeState, resources: ReadonlyMap<string, EncodedResource>): EncodedResource[] {
+    if (state.wildcard) return [...resources.values()];
+    const out: EncodedResource[] = [];
+    for (const name of state.names) {
+      const resource = resources.get(name);
+      if (resource) out.push(resource);
+    }
+    return out;
+  }
+
+  private versionOf(
+    state: SotwTypeState,
+    list: readonly EncodedResource[],
+    resources: ReadonlyMap<string, EncodedResource>,
+  ): string {
+    if (state.wildcard && list.length === resources.size) return this.env.responses.versionOfWholeMap(resources);
+    return this.env.responses.versionOf(list);
+  }
+
+  /** Decides what the next response of a type carries, or undefined if nothing needs sending. */
+  private plan(
+    state: SotwTypeState,
+    resources: ReadonlyMap<string, EncodedResource>,
+  ): { list: EncodedResource[]; versionInfo: string; subset: boolean; retained: boolean; upserted: boolean } | undefined {
+    if (state.fullState) {
+      const list = this.subscribed(state, resources);
+      let upserted = false;
+      let stillSent = 0;
+      for (const resource of list) {
+        const entry = state.sent.get(resource.name);
+        if (entry) stillSent += 1;
+        if (!state.isCurrent(entry, resource)) upserted = true;
+      }
+      const removed = state.sent.size > stillSent ? this.removedNames(state, list) : [];
+      if (!upserted && removed.length === 0 && !state.mustAnswer && !state.resendAll) return undefined;
+      let retained = false;
+      if (removed.length > 0 && removesLast(state.typeUrl) && this.outbox.hasOtherPending(state.typeUrl)) {
+        // Make-before-break: keep removed clusters until the rest of the push is out, then remove them.
+        for (const name of removed) {
+          const entry = state.sent.get(name);
+          if (entry) list.push(entry.resource);
+        }
+        retained = true;
+        this.outbox.markDeferred(state.typeUrl);
+      }
+      const versionInfo = retained ? this.env.responses.versionOf(list) : this.versionOf(state, list, resources);
+      return { list, versionInfo, subset: false, retained, upserted };
+    }
+    const list: EncodedResource[] = [];
+    const existing: EncodedResource[] = [];
+    for (const name of state.names) {
+      const resource = resources.get(name);
+      if (!resource) {
+        state.sent.delete(name);
+        continue;
+      }
+      existing.push(resource);
+      if (state.resendAll || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
+    }
+    if (list.length === 0) return undefined;
+    const subset = list.length !== existing.length;
+    const versionInfo = this.env.responses.versionOf(existing);
+    return { list, versionInfo, subset, retained: false, upserted: true };
+  }
+
+  private removedNames(state: SotwTypeState, list: readonly EncodedResource[]): string[] {
+    const keep = new Set(list.map((resource) => resource.name));
+    const removed: string[] = [];
+    for (const name of state.sent.keys()) if (!keep.has(name)) removed.push(name);
+    return removed;
+  }
+
+  private record(
+    state: SotwTypeState,
+    list: readonly EncodedResource[],
+    retained: boolean,
+    nonce: string,
+    versionInfo: string,
+  ): void {
+    for (const resource of list) {
+      const entry = state.sent.get(resource.name);
+      if (entry) {
+        if (retained && entry.resource === resource) continue;
+        entry.resource = resource;
+        entry.delivery = Delivery.Sent;
+        entry.nonce = nonce;
+      } else {
+        state.sent.set(resource.name, { resource, delivery: Delivery.Sent, nonce });
+      }
+    }
+    if (state.fullState && state.sent.size > list.length) {
+      for (const name of this.removedNames(state, list)) state.sent.delete(name);
+    }
+    state.nonce = nonce;
+    state.versionInfo = versionInfo;
+    state.mustAnswer = false;
+    state.resendAll = false;
+    if (state.changeAt !== undefined) {
+      state.inFlightChangeAt = Math.min(state.inFlightChangeAt ?? state.changeAt, state.changeAt);
+      state.changeAt = undefined;
+    }
+  }
+
+  /** A cluster finishes warming only on a new EDS response (envoy#13009): resend endpoints after CDS. */
+  private resendEndpoints(): void {
+    const endpoints = this.types.get(TypeUrl.ClusterLoadAssignment);
+    if (!endpoints || !endpoints.active) return;
+    endpoints.resendAll = true;
+    this.outbox.mark(TypeUrl.ClusterLoadAssignment);
+  }
+}

@@ -1,0 +1,17 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Content-derived versions: identical across replicas and restarts, so a proxy that reconnects
+ * elsewhere is sent nothing it already has.
+ */
+export function contentVersion(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
+}
+
+/** The version of a set of resources: a hash of their names and versions, in name order. */
+export function setVersion(entries: readonly { readonly name: string; readonly version: string }[]): string {
+  const hash = createHash('sha256');
+  const sorted = entries.length > 1 ? [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) : entries;
+  for (const entry of sorted) hash.update(entry.name).update('\0').update(entry.version).update('\n');
+  return hash.digest('base64url').slice(0, 22);
+}

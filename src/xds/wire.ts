@@ -1,0 +1,126 @@
+/**
+ * A tiny protobuf wire writer for the handful of messages the transport assembles from cached
+ * bytes (DiscoveryResponse, DeltaDiscoveryResponse, Resource, Any). Field numbers come from
+ * envoy/service/discovery/v3/discovery.proto and google/protobuf/any.proto. Everything else is
+ * encoded with protobufjs; this exists so a push to N streams re-encodes nothing.
+ */
+
+const WIRE_VARINT = 0;
+const WIRE_LENGTH_DELIMITED = 2;
+
+/** Field numbers of the messages written here. */
+export const Field = {
+  Any: { typeUrl: 1, value: 2 },
+  DiscoveryResponse: { versionInfo: 1, resources: 2, typeUrl: 4, nonce: 5, controlPlane: 6 },
+  DeltaDiscoveryResponse: { systemVersionInfo: 1, resources: 2, typeUrl: 4, nonce: 5, removedResources: 6, controlPlane: 7 },
+  Resource: { version: 1, resource: 2, name: 3 },
+  ControlPlane: { identifier: 1 },
+} as const;
+
+export function varintLength(value: number): number {
+  let length = 1;
+  let rest = value;
+  while (rest >= 0x80) {
+    rest = Math.floor(rest / 128);
+    length += 1;
+  }
+  return length;
+}
+
+function writeVarint(target: Buffer, offset: number, value: number): number {
+  let rest = value;
+  let at = offset;
+  while (rest >= 0x80) {
+    target[at++] = (rest % 128) | 0x80;
+    rest = Math.floor(rest / 128);
+  }
+  target[at++] = rest;
+  return at;
+}
+
+/** Bytes of one length-delimited field: tag, length, payload. */
+export function lengthDelimitedField(fieldNumber: number, payload: Uint8Array): Buffer {
+  const tag = (fieldNumber << 3) | WIRE_LENGTH_DELIMITED;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(payload.length) + payload.length);
+  let at = writeVarint(out, 0, tag);
+  at = writeVarint(out, at, payload.length);
+  out.set(payload, at);
+  return out;
+}
+
+/** A string field; empty strings are omitted as proto3 does. */
+export function stringField(fieldNumber: number, value: string): Buffer {
+  if (value.length === 0) return EMPTY;
+  return lengthDelimitedField(fieldNumber, Buffer.from(value, 'utf8'));
+}
+
+/** A varint field (used by tests to build requests by hand). */
+export function varintField(fieldNumber: number, value: number): Buffer {
+  const tag = (fieldNumber << 3) | WIRE_VARINT;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(value));
+  writeVarint(out, writeVarint(out, 0, tag), value);
+  return out;
+}
+
+export const EMPTY: Buffer = Buffer.alloc(0);
+
+/** `google.protobuf.Any{type_url, value}`. */
+export function encodeAny(typeUrl: string, value: Uint8Array): Buffer {
+  return Buffer.concat([stringField(Field.Any.typeUrl, typeUrl), lengthDelimitedField(Field.Any.value, value)]);
+}
+
+/** `envoy.config.core.v3.ControlPlane{identifier}` as a DiscoveryResponse/DeltaDiscoveryResponse field. */
+export function controlPlaneField(fieldNumber: number, identifier: string): Buffer {
+  if (identifier.length === 0) return EMPTY;
+  return lengthDelimitedField(fieldNumber, stringField(Field.ControlPlane.identifier, identifier));
+}
+
+/**
+ * The part of a DiscoveryResponse shared by every stream that receives the same resources at the
+ * same version: version_info, resources, type_url and control_plane. A stream prefixes its nonce.
+ */
+export function sotwResponseBody(
+  versionInfo: string,
+  typeUrl: string,
+  anys: readonly Uint8Array[],
+  controlPlane: Buffer,
+): Buffer {
+  const parts: Uint8Array[] = [stringField(Field.DiscoveryResponse.versionInfo, versionInfo)];
+  for (const any of anys) parts.push(lengthDelimitedField(Field.DiscoveryResponse.resources, any));
+  parts.push(stringField(Field.DiscoveryResponse.typeUrl, typeUrl), controlPlane);
+  return Buffer.concat(parts);
+}
+
+/** A whole DiscoveryResponse: the stream's nonce followed by a shared body. */
+export function sotwResponse(nonce: string, body: Buffer): Buffer {
+  return Buffer.concat([stringField(Field.DiscoveryResponse.nonce, nonce), body]);
+}
+
+/** `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a DeltaDiscoveryResponse.resources field. */
+export function deltaResourceField(name: string, version: string, any: Uint8Array): Buffer {
+  const resource = Buffer.concat([
+    stringField(Field.Resource.version, version),
+    lengthDelimitedField(Field.Resource.resource, any),
+    stringField(Field.Resource.name, name),
+  ]);
+  return lengthDelimitedField(Field.DeltaDiscoveryResponse.resources, resource);
+}
+
+export function deltaResponse(
+  nonce: string,
+  typeUrl: string,
+  resourceFields: readonly Uint8Array[],
+  removed: readonly string[],
+  controlPlane: Buffer,
+): Buffer {
+  const parts: Uint8Array[] = [
+    stringField(Field.DeltaDiscoveryResponse.typeUrl, typeUrl),
+    stringField(Field.DeltaDiscoveryResponse.nonce, nonce),
+  ];
+  for (const field of resourceFields) parts.push(field);
+  for (const name of removed) {
+    parts.push(lengthDelimitedField(Field.DeltaDiscoveryResponse.removedResources, Buffer.from(name, 'utf8')));
+  }
+  parts.push(controlPlane);
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,67 @@
+/**
+ * Shared fixtures for the xDS conformance suite: one proto Root per test file, a fresh server
+ * per test, and small helpers for nodes and response contents.
+ */
+import { afterEach, beforeAll, beforeEach } from 'vitest';
+import type protobuf from 'protobufjs';
+import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import type { DeltaDiscoveryResponse, DiscoveryResponse, NodeInit, XdsCodec } from './ads-client.js';
+import { deltaNames, sotwNames } from './ads-client.js';
+import { startXdsHarness, type HarnessOptions, type XdsHarness } from './xds-harness.js';
+
+export { TypeUrl } from '../../src/xds/contract.js';
+
+/** How long "no response" assertions wait. */
+export const QUIET_MS = 300;
+
+export function node(id: string, extra: Partial<NodeInit> = {}): NodeInit {
+  return { id, cluster: 'test', locality: { region: 'r1', zone: 'z1' }, user_agent_name: 'accord-conformance', ...extra };
+}
+
+/**
+ * Registers hooks that start a fresh harness before each test and close it after. Read the
+ * harness through the returned getter inside tests.
+ */
+export function useHarness(options: Omit<HarnessOptions, 'root'> = {}): () => XdsHarness {
+  let root: protobuf.Root | undefined;
+  let harness: XdsHarness | undefined;
+  beforeAll(() => {
+    root = loadEnvoyProtos();
+  });
+  beforeEach(async () => {
+    harness = await startXdsHarness({ ...options, root });
+  });
+  afterEach(async () => {
+    await harness?.close();
+    harness = undefined;
+  });
+  return () => {
+    if (!harness) throw new Error('harness used outside a test');
+    return harness;
+  };
+}
+
+/** Sorted resource names of a SotW response. */
+export function names(codec: XdsCodec, res: DiscoveryResponse): string[] {
+  return sotwNames(codec, res).sort();
+}
+
+/** Sorted resource names of a Delta response. */
+export function dnames(res: DeltaDiscoveryResponse): string[] {
+  return deltaNames(res).sort();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 3000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}

@@ -1,0 +1,70 @@
+// A proxyless gRPC client (real @grpc/grpc-js-xds) in its own process. The bootstrap comes from
+// GRPC_XDS_BOOTSTRAP_CONFIG. Commands arrive on stdin and replies leave on stdout, one JSON
+// object per line:
+//   {"id":1,"op":"call","target":"xds:///echo","timeoutMs":2000}
+//     -> {"id":1,"ok":true,"reply":"backend-a"} | {"id":1,"ok":false,"code":14,"details":"..."}
+//   {"id":2,"op":"exit"}
+/* global process, Buffer */
+import { createInterface } from 'node:readline';
+import * as grpc from '@grpc/grpc-js';
+import * as xds from '@grpc/grpc-js-xds';
+
+xds.register();
+
+const raw = (b) => b;
+const Echo = grpc.makeGenericClientConstructor(
+  {
+    Who: {
+      path: '/accord.test.Echo/Who',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: raw,
+      requestDeserialize: raw,
+      responseSerialize: raw,
+      responseDeserialize: raw,
+    },
+  },
+  'Echo',
+);
+
+const clients = new Map();
+function clientFor(target) {
+  let client = clients.get(target);
+  if (!client) {
+    client = new Echo(target, grpc.credentials.createInsecure());
+    clients.set(target, client);
+  }
+  return client;
+}
+
+function reply(message) {
+  process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let command;
+  try {
+    command = JSON.parse(line);
+  } catch {
+    reply({ ok: false, details: `not JSON: ${line}` });
+    return;
+  }
+  const { id, op } = command;
+  if (op === 'exit') {
+    for (const client of clients.values()) client.close();
+    reply({ id, ok: true });
+    process.exit(0);
+  }
+  if (op === 'call') {
+    const deadline = Date.now() + (command.timeoutMs ?? 2000);
+    clientFor(command.target).Who(Buffer.from('who'), { deadline }, (err, value) => {
+      if (err) reply({ id, ok: false, code: err.code, details: err.details });
+      else reply({ id, ok: true, reply: value.toString() });
+    });
+    return;
+  }
+  reply({ id, ok: false, details: `unknown op ${op}` });
+});
+lines.on('close', () => process.exit(0));
+reply({ ready: true });
