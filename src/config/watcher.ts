@@ -48,8 +48,7 @@ export class PolicyWatcher {
   private quietTimer: NodeJS.Timeout | undefined;
   private maxDelayTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
-  private reloading: Promise<PolicyLoadResult> | undefined;
-  private reloadAgain = false;
+  private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private lastOutcome = '';
   private good: { readonly policySet: PolicySet; readonly documents: readonly PolicyDocument[] } | undefined;
@@ -77,22 +76,14 @@ export class PolicyWatcher {
     return { policySet: this.good?.policySet, documents: this.good?.documents ?? [], errors: this.lastErrors };
   }
 
-  /** Reloads now (also used by the file events); concurrent calls share one reload at a time. */
-  async reload(): Promise<PolicyLoadResult> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
-    this.reloading = this.reloadAndReport();
-    try {
-      return await this.reloading;
-    } finally {
-      this.reloading = undefined;
-      if (this.reloadAgain && !this.closed) {
-        this.reloadAgain = false;
-        this.schedule();
-      }
-    }
+  /**
+   * Reloads now (the file events call this too). Reloads run one at a time, in call order, and
+   * each reads the files afresh, so the result reflects every change made before the call.
+   */
+  reload(): Promise<PolicyLoadResult> {
+    const next = this.queue.then(() => this.reloadAndReport());
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   close(): void {
@@ -146,7 +137,7 @@ export class PolicyWatcher {
     this.quietTimer = undefined;
     this.maxDelayTimer = undefined;
     if (this.fsWatcher === undefined) this.watchPath();
-    void this.reload();
+    this.reload().catch((error: unknown) => this.options.logger.error({ err: error }, 'policy reload failed'));
   }
 
   /**
