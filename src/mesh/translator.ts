@@ -193,7 +193,7 @@ export class MeshTranslator {
       if (isIP(workload.address) === 0) {
         out.notes.push({
           code: 'SERVER_ADDRESS_NOT_IP',
-          message: `workload ${workload.id} registered address ${workload.address}; an xDS-enabled gRPC server must bind a literal IP`,
+          message: `registered address ${workload.address} is not an IP; an xDS-enabled gRPC server must bind a literal IP`,
         });
       }
       out.add(TypeUrl.Listener, serverListener(workload, mesh.mtls, rbac));

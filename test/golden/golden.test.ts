@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MeshTranslator } from '../../src/mesh/index.js';
+import { consistencyProblems } from '../mesh/support/consistency.js';
 import { lineDiff } from '../mesh/support/line-diff.js';
 import { ProtoChecker } from '../mesh/support/proto-check.js';
 import { renderScenario } from '../mesh/support/render.js';
@@ -51,6 +52,17 @@ describe('golden scenarios', () => {
           }
         }
       }
+      expect(problems).toEqual([]);
+    });
+
+    it(`${name}: every proxy's resources reference each other consistently`, () => {
+      const scenario = loadScenarioFile(path.join(dir, 'in.yaml'));
+      const translator = new MeshTranslator();
+      const problems = scenario.proxies.flatMap((proxy) =>
+        consistencyProblems(translator.translate(scenario.input, proxy.workload, proxy.flavour)).map(
+          (problem) => `${proxy.flavour}/${proxy.workload}: ${problem}`,
+        ),
+      );
       expect(problems).toEqual([]);
     });
   }
