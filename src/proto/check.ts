@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
 import type { Problem, Report } from './problem.js';
-import { reportUnsupportedRules } from './problem.js';
+import { reportUnsupportedRules } from './supported.js';
 import { fieldRulesOf, isMessageValidationDisabled, isOneofRequired, nestedFieldRules, type FieldRules, type RuleSet } from './rules.js';
 import {
   checkBoolRules,
@@ -18,6 +18,7 @@ import {
   mapKeyAsValue,
   parseScalar,
   scalarDefault,
+  specificRuleKind,
   valueTypeOf,
   type ScalarValue,
   type ValueType,
@@ -70,7 +71,7 @@ export function createChecker(root: protobuf.Root, options: CheckOptions = {}): 
 
 const NO_RULES: FieldRules = {};
 
-/** Interface to a single walk over one object; collects problems as it goes. */
+/** One walk over one object, collecting problems as it goes. */
 class Walk {
   constructor(
     private readonly root: protobuf.Root,
@@ -134,7 +135,7 @@ class Walk {
     }
     const { repeated = {}, ...others } = rules;
     reportInapplicableKinds(others, 'a repeated field', report);
-    reportUnsupportedRules('repeated', repeated, ['min_items', 'max_items', 'unique', 'items', 'ignore_empty'], report);
+    reportUnsupportedRules('repeated', repeated, report);
     const skipRules = repeated.ignore_empty === true && raw.length === 0;
     if (!skipRules) {
       checkCount('repeated.min_items', raw.length, 'items', repeated.min_items, 'at least', report);
@@ -164,7 +165,7 @@ class Walk {
     }
     const { map = {}, ...others } = rules;
     reportInapplicableKinds(others, 'a map field', report);
-    reportUnsupportedRules('map', map, ['min_pairs', 'max_pairs', 'no_sparse', 'keys', 'values', 'ignore_empty'], report);
+    reportUnsupportedRules('map', map, report);
     const entries = Object.entries(raw);
     if (!(map.ignore_empty === true && entries.length === 0)) {
       checkCount('map.min_pairs', entries.length, 'pairs', map.min_pairs, 'at least', report);
@@ -197,11 +198,11 @@ class Walk {
     if (!present && how.hasPresence) return;
     const name = fullNameOf(type);
     const wrapped = WRAPPER_SCALARS[name];
-    const specificKind = name === 'google.protobuf.Duration' ? 'duration' : name === 'google.protobuf.Timestamp' ? 'timestamp' : name === 'google.protobuf.Any' ? 'any' : wrapped;
+    const specificKind = specificRuleKind(name);
     const { message: messageRules = {}, ...kindRules } = rules;
     const { [specificKind ?? '']: specific, ...others } = kindRules;
     reportInapplicableKinds(others, `a ${name} field`, report);
-    reportUnsupportedRules('message', messageRules, ['required', 'skip'], report);
+    reportUnsupportedRules('message', messageRules, report);
 
     if (!present) {
       if (messageRules.required === true) report('message.required', `${name} is required`);

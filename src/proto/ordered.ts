@@ -8,9 +8,6 @@ export interface Order<T> {
   format(value: T): string;
 }
 
-/** The rules every ordered kind shares: numbers, durations and timestamps. */
-export const ORDERED_RULES = ['const', 'lt', 'lte', 'gt', 'gte', 'in', 'not_in'] as const;
-
 interface Bound<T> {
   readonly name: string;
   readonly value: T;

@@ -13,15 +13,3 @@ export interface Problem {
 
 /** Records a problem at the position the caller is checking. */
 export type Report = (rule: string, message: string) => void;
-
-/** Reports every rule of a set that the checker for that kind does not evaluate. */
-export function reportUnsupportedRules(
-  kind: string,
-  rules: Readonly<Record<string, unknown>>,
-  supported: readonly string[],
-  report: Report,
-): void {
-  for (const name of Object.keys(rules)) {
-    if (!supported.includes(name)) report('unsupported', `rule ${kind}.${name} is not supported by this checker`);
-  }
-}

@@ -1,31 +1,32 @@
 import { STRING_FORMATS, knownRegexOf, matchesFormat, matchesKnownRegex } from './formats.js';
-import { ORDERED_RULES, checkOrdered, compareBigInts, compareNumbers } from './ordered.js';
-import { reportUnsupportedRules, type Report } from './problem.js';
+import { checkOrdered, compareBigInts, compareNumbers } from './ordered.js';
+import type { Report } from './problem.js';
+import { reportUnsupportedRules } from './supported.js';
 import { listRule, type RuleSet } from './rules.js';
 import { parseFloating, parseInteger, type FloatKind, type IntegerKind } from './values.js';
 
 /** Integer rules (int32 ... sfixed64): const, lt, lte, gt, gte, in, not_in. */
 export function checkIntegerRules(kind: IntegerKind, value: bigint, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules(kind, rules, [...ORDERED_RULES, 'ignore_empty'], report);
+  reportUnsupportedRules(kind, rules, report);
   if (rules.ignore_empty === true && value === 0n) return;
   checkOrdered(kind, value, rules, { parseBound: (raw) => parseInteger(raw, kind), compare: compareBigInts, format: String }, report);
 }
 
 /** float and double rules: const, lt, lte, gt, gte, in, not_in. NaN satisfies no bound. */
 export function checkFloatRules(kind: FloatKind, value: number, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules(kind, rules, [...ORDERED_RULES, 'ignore_empty'], report);
+  reportUnsupportedRules(kind, rules, report);
   if (rules.ignore_empty === true && value === 0) return;
   checkOrdered(kind, value, rules, { parseBound: (raw) => parseFloating(raw, kind), compare: compareNumbers, format: String }, report);
 }
 
 export function checkBoolRules(value: boolean, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules('bool', rules, ['const'], report);
+  reportUnsupportedRules('bool', rules, report);
   if (typeof rules.const === 'boolean' && value !== rules.const) report('bool.const', `must be ${rules.const}`);
 }
 
 /** Enum rules on the numeric value. `definedNumbers` are the values the enum declares. */
 export function checkEnumRules(value: number, definedNumbers: readonly number[], rules: RuleSet, report: Report): void {
-  reportUnsupportedRules('enum', rules, ['const', 'defined_only', 'in', 'not_in'], report);
+  reportUnsupportedRules('enum', rules, report);
   if (rules.const !== undefined && value !== rules.const) report('enum.const', `must be ${String(rules.const)}, got ${value}`);
   if (rules.defined_only === true && !definedNumbers.includes(value)) {
     report('enum.defined_only', `${value} is not a value the enum defines`);
@@ -36,30 +37,9 @@ export function checkEnumRules(value: number, definedNumbers: readonly number[],
   if (forbidden.includes(value)) report('enum.not_in', `must not be one of [${forbidden.join(', ')}], got ${value}`);
 }
 
-const STRING_RULES = [
-  'const',
-  'len',
-  'min_len',
-  'max_len',
-  'len_bytes',
-  'min_bytes',
-  'max_bytes',
-  'pattern',
-  'prefix',
-  'suffix',
-  'contains',
-  'not_contains',
-  'in',
-  'not_in',
-  ...STRING_FORMATS,
-  'well_known_regex',
-  'strict',
-  'ignore_empty',
-];
-
 /** String rules. Lengths count Unicode code points; the *_bytes rules count UTF-8 bytes. */
 export function checkStringRules(value: string, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules('string', rules, STRING_RULES, report);
+  reportUnsupportedRules('string', rules, report);
   if (rules.ignore_empty === true && value === '') return;
   const chars = [...value].length;
   const bytes = Buffer.byteLength(value, 'utf8');
@@ -93,11 +73,9 @@ export function checkStringRules(value: string, rules: RuleSet, report: Report):
   }
 }
 
-const BYTES_RULES = ['const', 'len', 'min_len', 'max_len', 'pattern', 'prefix', 'suffix', 'contains', 'in', 'not_in', 'ip', 'ipv4', 'ipv6', 'ignore_empty'];
-
 /** Bytes rules. Constants in annotations are text-format strings, one character per byte. */
 export function checkBytesRules(value: Uint8Array, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules('bytes', rules, BYTES_RULES, report);
+  reportUnsupportedRules('bytes', rules, report);
   if (rules.ignore_empty === true && value.length === 0) return;
   const data = Buffer.from(value);
   const constant = (raw: unknown): Buffer | undefined => (typeof raw === 'string' ? Buffer.from(raw, 'latin1') : undefined);
@@ -146,16 +124,19 @@ export function checkCount(
  * as `(?i)`, possessive forms) is reported as unsupported rather than skipped.
  */
 function checkPattern(rule: string, pattern: string, value: string, report: Report): void {
-  let regex: RegExp;
-  try {
-    regex = new RegExp(pattern, 'u');
-  } catch {
+  const regex = compilePattern(pattern);
+  if (!regex) report('unsupported', `rule ${rule} ${JSON.stringify(pattern)} cannot be evaluated as a JavaScript regular expression`);
+  else if (!regex.test(value)) report(rule, `must match ${JSON.stringify(pattern)}, got ${JSON.stringify(value)}`);
+}
+
+/** An RE2 pattern as a JavaScript RegExp, or undefined where the syntaxes differ. */
+export function compilePattern(pattern: string): RegExp | undefined {
+  for (const flags of ['u', '']) {
     try {
-      regex = new RegExp(pattern);
+      return new RegExp(pattern, flags);
     } catch {
-      report('unsupported', `rule ${rule} ${JSON.stringify(pattern)} cannot be evaluated as a JavaScript regular expression`);
-      return;
+      // Try without the Unicode flag, which rejects some escapes RE2 accepts.
     }
   }
-  if (!regex.test(value)) report(rule, `must match ${JSON.stringify(pattern)}, got ${JSON.stringify(value)}`);
+  return undefined;
 }

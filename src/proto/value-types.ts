@@ -64,6 +64,25 @@ export const SPECIAL_JSON_TYPES: readonly string[] = [
   ...Object.keys(WRAPPER_SCALARS),
 ];
 
+/**
+ * The validate rule kind for a message type's own value beside `message`: `duration`,
+ * `timestamp`, `any`, or the scalar kind a wrapper holds.
+ */
+export function specificRuleKind(typeName: string): string | undefined {
+  if (typeName === 'google.protobuf.Duration') return 'duration';
+  if (typeName === 'google.protobuf.Timestamp') return 'timestamp';
+  if (typeName === 'google.protobuf.Any') return 'any';
+  return WRAPPER_SCALARS[typeName];
+}
+
+/** The rule kinds that can describe one value of this type. */
+export function ruleKindsFor(valueType: ValueType): string[] {
+  if (valueType.kind === 'scalar') return [valueType.scalar];
+  if (valueType.kind === 'enum') return ['enum'];
+  const specific = specificRuleKind(fullNameOf(valueType.messageType));
+  return specific ? ['message', specific] : ['message'];
+}
+
 export function fullNameOf(type: protobuf.ReflectionObject): string {
   return type.fullName.replace(/^\./, '');
 }

@@ -1,5 +1,6 @@
-import { ORDERED_RULES, checkOrdered, compareBigInts } from './ordered.js';
-import { reportUnsupportedRules, type Report } from './problem.js';
+import { checkOrdered, compareBigInts } from './ordered.js';
+import type { Report } from './problem.js';
+import { reportUnsupportedRules } from './supported.js';
 import { listRule, type RuleSet } from './rules.js';
 import { formatDuration, formatTimestamp, parseDuration, parseTimestamp } from './values.js';
 
@@ -8,12 +9,12 @@ import { formatDuration, formatTimestamp, parseDuration, parseTimestamp } from '
 const DURATION_ORDER = { parseBound: parseDuration, compare: compareBigInts, format: formatDuration };
 
 export function checkDurationRules(nanos: bigint, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules('duration', rules, ['required', ...ORDERED_RULES], report);
+  reportUnsupportedRules('duration', rules, report);
   checkOrdered('duration', nanos, rules, DURATION_ORDER, report);
 }
 
 export function checkTimestampRules(nanos: bigint, rules: RuleSet, now: Date | undefined, report: Report): void {
-  reportUnsupportedRules('timestamp', rules, ['required', 'const', 'lt', 'lte', 'gt', 'gte', 'lt_now', 'gt_now', 'within'], report);
+  reportUnsupportedRules('timestamp', rules, report);
   const { in: _in, not_in: _notIn, ...ordered } = rules;
   checkOrdered('timestamp', nanos, ordered, { parseBound: parseTimestamp, compare: compareBigInts, format: formatTimestamp }, report);
 
@@ -42,7 +43,7 @@ export function checkTimestampRules(nanos: bigint, rules: RuleSet, now: Date | u
 
 /** Any rules on the packed message's type URL. */
 export function checkAnyRules(typeUrl: string, rules: RuleSet, report: Report): void {
-  reportUnsupportedRules('any', rules, ['required', 'in', 'not_in'], report);
+  reportUnsupportedRules('any', rules, report);
   const allowed = listRule(rules.in);
   if (rules.in !== undefined && !allowed.includes(typeUrl)) report('any.in', `type ${typeUrl} is not one of ${JSON.stringify(allowed)}`);
   const forbidden = listRule(rules.not_in);
