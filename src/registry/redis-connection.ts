@@ -40,6 +40,9 @@ export function createRedisClient(target: RedisTarget, behaviour: ClientBehaviou
     retryStrategy: reconnectDelayMs,
     lazyConnect: true,
     connectionName: behaviour.connectionName,
+    // A command cut off by a disconnect fails instead of being replayed later: a replayed script
+    // could apply a change twice, and the feed tailer must notice the reconnect to resync.
+    autoResendUnfulfilledCommands: false,
   };
   const resolved = typeof target === 'string' ? parseRedisUrl(target) : target;
   if (typeof resolved === 'string') return new Redis(resolved, failFast);
@@ -57,6 +60,7 @@ export function createRedisClient(target: RedisTarget, behaviour: ClientBehaviou
         blockingTimeout: failFast.blockingTimeout,
         connectTimeout: failFast.connectTimeout,
         connectionName: failFast.connectionName,
+        autoResendUnfulfilledCommands: false,
       },
     });
   }

@@ -63,6 +63,10 @@ export class RedisFeedFollower {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // Whatever happened while the feed connection was down, only a full read is safe afterwards.
+    this.options.tailClient.on('close', () => {
+      this.needResync = true;
+    });
     this.loop = this.run();
   }
 
