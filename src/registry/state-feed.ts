@@ -23,6 +23,8 @@ interface Watcher {
   active: boolean;
   /** Bumped by a resync so events queued before it are never delivered after it. */
   generation: number;
+  /** Changes up to this revision are skipped: the watcher asked to start after it. */
+  after: number;
 }
 
 export interface StateFeedOptions {
@@ -107,9 +109,10 @@ export class StateFeed {
   }
 
   watch(fromRevision: number, listener: WatchListener): Unsubscribe {
-    const watcher: Watcher = { listener, queue: [], scheduled: false, active: true, generation: 0 };
+    const start = Math.max(0, fromRevision);
+    const watcher: Watcher = { listener, queue: [], scheduled: false, active: true, generation: 0, after: start };
     this.watchers.add(watcher);
-    for (const event of this.backlog(Math.max(0, fromRevision))) this.enqueue(watcher, event);
+    for (const event of this.backlog(start)) this.enqueue(watcher, event);
     return () => {
       watcher.active = false;
       watcher.queue = [];
@@ -131,8 +134,9 @@ export class StateFeed {
     if (fromRevision < this.currentRevision && first !== undefined && first.revision <= fromRevision + 1) {
       return this.history.slice(fromRevision + 1 - first.revision);
     }
-    if (fromRevision === 0 && this.currentRevision === 0) return [];
-    // Too old for the history, or ahead of us (the store lost data): only the full state is safe.
+    // Ahead of this replica (the Redis feed is still on its way here): changes will follow.
+    if (fromRevision > this.currentRevision) return [];
+    // Too old for the history: only the full state is safe.
     return [{ type: 'resync', revision: this.currentRevision, state: this.state() }];
   }
 
@@ -155,6 +159,8 @@ export class StateFeed {
   }
 
   private enqueue(watcher: Watcher, event: WatchEvent): void {
+    if (event.type === 'change' && event.revision <= watcher.after) return;
+    watcher.after = event.revision;
     watcher.queue.push(event);
     if (watcher.scheduled) return;
     watcher.scheduled = true;

@@ -1,0 +1,123 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/observability/logger.js';
+import { LeaseReaper } from '../../src/registry/lease-reaper.js';
+import { RegistryMirror } from '../../src/registry/mirror.js';
+import { DELETE_WORKLOAD, PUT_WORKLOAD, REDIS_KEY_NAMES } from '../../src/registry/redis-scripts.js';
+import type { RedisStore } from '../../src/registry/redis-store.js';
+import { EventRecorder, eventually, sampleWorkload } from './helpers.js';
+import { REDIS_URL, connectStore, deletePrefix, randomPrefix } from './redis-helpers.js';
+
+describe('Redis replicas on one prefix', () => {
+  let prefix: string;
+  let a: RedisStore;
+  let b: RedisStore;
+
+  beforeEach(async () => {
+    prefix = randomPrefix();
+    a = await connectStore(prefix);
+    b = await connectStore(prefix);
+  });
+
+  afterEach(async () => {
+    await a.close();
+    await b.close();
+    await deletePrefix(prefix);
+  });
+
+  it("a put on one replica reaches the other's watchers and mirror", async () => {
+    const mirror = new RegistryMirror({ store: b, logger: silentLogger(), quietMs: 5, maxDelayMs: 20 });
+    mirror.start();
+    const recorder = new EventRecorder(b, await b.revision());
+    const revision = await a.putWorkload(sampleWorkload({ id: 'orders-1' }));
+    const policies = await a.putPolicies([{ kind: 'Mesh' }]);
+    const snapshot = await mirror.waitForRevision(policies, 5000);
+    expect(snapshot.workloads.get('orders-1')).toEqual(sampleWorkload({ id: 'orders-1' }));
+    expect(snapshot.policies).toEqual([{ kind: 'Mesh' }]);
+    await recorder.reach(policies);
+    expect(recorder.changes().map((e) => e.revision)).toEqual([revision, policies]);
+    mirror.stop();
+    recorder.unsubscribe();
+  });
+
+  it('both replicas see one order of concurrent writes', async () => {
+    const recA = new EventRecorder(a, await a.revision());
+    const recB = new EventRecorder(b, await b.revision());
+    const writes = [];
+    for (let i = 0; i < 50; i++) {
+      writes.push(a.putWorkload(sampleWorkload({ id: `a-${i}` })), b.putWorkload(sampleWorkload({ id: `b-${i}` })));
+    }
+    const revisions = await Promise.all(writes);
+    const last = Math.max(...revisions);
+    await recA.reach(last);
+    await recB.reach(last);
+    expect(recA.changes().map((e) => e.key)).toEqual(recB.changes().map((e) => e.key));
+    expect(recA.workloads.size).toBe(100);
+    recA.unsubscribe();
+    recB.unsubscribe();
+  });
+
+  it('a replica that missed trimmed feed entries resyncs to the full state', async () => {
+    const recorder = new EventRecorder(b, await b.revision());
+    const first = await a.putWorkload(sampleWorkload({ id: 'first-1' }));
+    await recorder.reach(first);
+    // Two real store writes and a trim of the feed in one transaction: B can never read them.
+    const admin = new Redis(REDIS_URL);
+    const keys = REDIS_KEY_NAMES.map((name) => prefix + name);
+    const epoch = (await admin.get(`${prefix}epoch`)) ?? '';
+    const second = JSON.stringify(sampleWorkload({ id: 'second-1' }));
+    await admin
+      .multi()
+      .eval(PUT_WORKLOAD, keys.length, ...keys, epoch, 1000, 'second-1', second, '', '')
+      .eval(DELETE_WORKLOAD, keys.length, ...keys, epoch, 1000, 'first-1', '')
+      .xtrim(`${prefix}feed`, 'MAXLEN', 0)
+      .exec();
+    admin.disconnect();
+    const third = await a.putWorkload(sampleWorkload({ id: 'third-1' }));
+    expect(third).toBe(first + 3);
+    await recorder.reach(third);
+    expect(recorder.resyncs()).toHaveLength(1);
+    expect([...recorder.workloads.keys()].sort()).toEqual(['second-1', 'third-1']);
+    recorder.unsubscribe();
+  });
+
+  it('only the replica holding the lock reaps, and each expiry is published once', async () => {
+    const recorder = new EventRecorder(b, await b.revision());
+    const t0 = 5_000_000;
+    for (let i = 0; i < 5; i++) await a.putWorkload(sampleWorkload({ id: `lease-${i}`, leaseMs: 1000 }), { now: t0 });
+    const first = await a.reapExpired(t0 + 2000);
+    const second = await b.reapExpired(t0 + 2000);
+    expect(first.leader).toBe(true);
+    expect(first.expired).toHaveLength(5);
+    expect(second).toEqual({ leader: false, expired: [] });
+    await recorder.reach(await a.revision());
+    expect(recorder.changes().filter((e) => e.op === 'delete' && e.reason === 'expired')).toHaveLength(5);
+    // The lock stays with its holder while it keeps reaping; after close it is released.
+    expect((await b.reapExpired(t0 + 3000)).leader).toBe(false);
+    await a.close();
+    expect((await b.reapExpired(t0 + 3000)).leader).toBe(true);
+    a = await connectStore(prefix);
+    recorder.unsubscribe();
+  });
+
+  it('with real reapers on both replicas, an unrenewed lease disappears and a renewed one stays', async () => {
+    const reapers = [a, b].map(
+      (store) => new LeaseReaper({ store, logger: silentLogger(), intervalMs: 50, graceAfterOutageMs: 1000 }),
+    );
+    const mirror = new RegistryMirror({ store: b, logger: silentLogger(), quietMs: 5, maxDelayMs: 20 });
+    mirror.start();
+    await a.putWorkload(sampleWorkload({ id: 'silent-1', leaseMs: 300 }));
+    await a.putWorkload(sampleWorkload({ id: 'beating-1', leaseMs: 300 }));
+    const heartbeat = setInterval(() => void b.renewLease('beating-1', Date.now()).catch(() => undefined), 50);
+    for (const reaper of reapers) reaper.start();
+    try {
+      await eventually(() => mirror.snapshot().workloads.has('beating-1') && !mirror.snapshot().workloads.has('silent-1'), 10_000, 'silent lease to expire');
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(mirror.snapshot().workloads.has('beating-1')).toBe(true);
+    } finally {
+      clearInterval(heartbeat);
+      for (const reaper of reapers) await reaper.stop();
+      mirror.stop();
+    }
+  });
+});
