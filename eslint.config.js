@@ -13,4 +13,11 @@ export default tseslint.config(
     },
   },
   { files: ['src/cli/**', 'bench/**', 'test/**'], rules: { 'no-console': 'off' } },
+  {
+    // Child processes of the end-to-end suites are plain Node ESM scripts.
+    files: ['**/*.mjs'],
+    languageOptions: {
+      globals: { process: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', console: 'readonly' },
+    },
+  },
 );

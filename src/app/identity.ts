@@ -25,6 +25,11 @@ import { DEFAULT_SECRET, ROOTCA_SECRET, type IssuedSecret, type WorkloadIdentity
 import type { TokenMinter } from './registry-service.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
+
+/** The CA's secret shapes are plain proto-JSON objects; the encoder takes them as generic messages. */
+function asMessage(secret: object): Readonly<Record<string, unknown>> {
+  return secret as Readonly<Record<string, unknown>>;
+}
 /** Workload tokens outlive certificates: a proxy keeps streaming across many rotations. */
 const TOKEN_TTL_MS = 365 * 24 * 3600_000;
 const XDS_SERVER_NAMESPACE = 'accord-system';
@@ -133,7 +138,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     let serials = this.issuedTo.get(workload.id);
     if (!serials) this.issuedTo.set(workload.id, (serials = new Set()));
     serials.add(leaf.serial);
-    const resource = this.requireEncoder().encode(TypeUrl.Secret, DEFAULT_SECRET, tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem));
+    const resource = this.requireEncoder().encode(TypeUrl.Secret, DEFAULT_SECRET, asMessage(tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem)));
     const rotateAt = this.rotateAt(now, leaf.notAfter);
     return { resource, serial: leaf.serial, notAfter: leaf.notAfter, rotateAt };
   }
@@ -143,7 +148,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const key = `${bundle}\n${this.crlPem ?? ''}`;
     if (this.trust?.key !== key) {
       const secret = validationContextSecret(ROOTCA_SECRET, bundle, this.crlPem);
-      this.trust = { key, resource: this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, secret) };
+      this.trust = { key, resource: this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, asMessage(secret)) };
     }
     return this.trust.resource;
   }

@@ -64,7 +64,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const apiToken = await operatorToken(options, log);
 
   const store: Store = options.redisUrl
-    ? new RedisStore({ url: options.redisUrl, prefix: options.redisPrefix, logger: logger.child({ component: 'redis-store' }) })
+    ? await RedisStore.connect({ target: options.redisUrl, keyPrefix: `{${options.redisPrefix}}:`, logger: logger.child({ component: 'redis-store' }) })
     : new MemoryStore({ logger: logger.child({ component: 'memory-store' }) });
 
   const policyErrors = { count: 0, last: [] as readonly PolicyError[] };

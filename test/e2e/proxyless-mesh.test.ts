@@ -53,7 +53,7 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
   const children: JsonLineChild[] = [];
   let orders: JsonLineChild;
   let intruder: JsonLineChild;
-  let ids: Record<string, string> = {};
+  const ids: Record<string, string> = {};
   let ports: Record<string, number> = {};
   let ordersAgentDir = '';
 

@@ -4,7 +4,6 @@
 //   {"id":1,"op":"call","target":"xds:///echo","timeoutMs":2000}
 //     -> {"id":1,"ok":true,"reply":"backend-a"} | {"id":1,"ok":false,"code":14,"details":"..."}
 //   {"id":2,"op":"exit"}
-/* global process, Buffer */
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';

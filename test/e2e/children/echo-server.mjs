@@ -36,7 +36,9 @@ server.addService(service, {
     let request = {};
     try {
       request = JSON.parse(call.request.toString('utf8') || '{}');
-    } catch {}
+    } catch {
+      request = {};
+    }
     if (request.failKey && (request.failTimes ?? 0) > 0) {
       const seen = failures.get(request.failKey) ?? 0;
       failures.set(request.failKey, seen + 1);
