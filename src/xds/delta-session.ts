@@ -232,6 +232,7 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       for (const name of [...state.known.keys()]) if (!state.names.has(name)) state.known.delete(name);
     }
     if (changed || first) {
+      if (this.denyUnauthorizedNames(state.typeUrl, state.names)) return needsResponse;
       const interest = state.wildcard ? new Set([...state.names, '*']) : new Set(state.names);
       this.view?.interest(state.typeUrl, interest);
     }

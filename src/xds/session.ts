@@ -188,6 +188,22 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     this.fail(GrpcStatus.PERMISSION_DENIED, `not authorized for ${typeUrl} "${name}": ${reason}`, 'denied');
   }
 
+  /**
+   * Refuses a subscription to a name this stream may never read (e.g. another workload's secret),
+   * whether or not the resource exists: a probe must not learn which names exist.
+   */
+  protected denyUnauthorizedNames(typeUrl: string, names: Iterable<string>): boolean {
+    for (const name of names) {
+      if (name === '*') continue;
+      const reason = this.view?.authorize(typeUrl, name);
+      if (reason !== undefined) {
+        this.deny(typeUrl, name, reason);
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Checks a request's type against the stream and the per-stream type limit. */
   protected checkNewType(typeUrl: string): boolean {
     if (this.hasType(typeUrl)) return true;

@@ -188,6 +188,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
     state.names = explicit;
     state.wildcard = wantWildcard;
     if (changed || first) {
+      if (this.denyUnauthorizedNames(state.typeUrl, explicit)) return added;
       const interest = wantWildcard ? new Set([...explicit, '*']) : explicit;
       this.view?.interest(state.typeUrl, interest);
     }
