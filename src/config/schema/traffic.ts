@@ -3,7 +3,11 @@ import { z } from 'zod';
 import type { LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
 import { duration, expecting, intBetween, labels, name, nonEmptyList, nonNegativeInt, oneOf, positiveInt, reportDuplicates, WHEN_FIELDS_VALID } from './common.js';
 
-/** Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the latter). */
+/**
+ * Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the
+ * latter). Conditions that need further settings the policy has no field for
+ * (`retriable-status-codes`, `retriable-headers`) are left out.
+ */
 export const RETRY_ON = [
   '5xx',
   'gateway-error',
@@ -13,8 +17,6 @@ export const RETRY_ON = [
   'envoy-ratelimited',
   'retriable-4xx',
   'refused-stream',
-  'retriable-status-codes',
-  'retriable-headers',
   'http3-post-connect-failure',
   'cancelled',
   'deadline-exceeded',
