@@ -31,6 +31,8 @@ export type { Problem } from './problem.js';
 export interface CheckOptions {
   /** The current time, needed only by timestamp `lt_now`, `gt_now` and `within` rules. */
   readonly now?: Date;
+  /** Also report fields marked `deprecated` that are set (rule `deprecated`). */
+  readonly reportDeprecated?: boolean;
 }
 
 /**
@@ -43,6 +45,24 @@ export interface CheckOptions {
 export function checkMessage(root: protobuf.Root, typeName: string, object: unknown, options: CheckOptions = {}): Problem[] {
   return createChecker(root, options).check(typeName, object);
 }
+
+/**
+ * Decodes a message's wire bytes and checks the result like `checkMessage`, Anys inside
+ * included. Unknown fields are lost in decoding, so they cannot be reported here.
+ */
+export function checkEncoded(root: protobuf.Root, typeName: string, bytes: Uint8Array, options: CheckOptions = {}): Problem[] {
+  const type = root.lookupType(typeName);
+  let decoded: Record<string, unknown>;
+  try {
+    decoded = type.toObject(type.decode(bytes), DECODED_FORM);
+  } catch (error) {
+    return [{ path: '', rule: 'type', message: `bytes do not decode as ${typeName}: ${errorMessage(error)}` }];
+  }
+  return checkMessage(root, typeName, decoded, options);
+}
+
+/** toObject options giving the proto-JSON shapes the checker reads. */
+const DECODED_FORM: protobuf.IConversionOptions = { longs: String, enums: String, bytes: String };
 
 export interface ProtoChecker {
   check(typeName: string, object: unknown): Problem[];
@@ -63,7 +83,7 @@ export function createChecker(root: protobuf.Root, options: CheckOptions = {}): 
     check(typeName, object) {
       const type = root.lookupType(typeName);
       const problems: Problem[] = [];
-      new Walk(root, rulesOf, options.now, problems).message(type, object, '', true);
+      new Walk(root, rulesOf, options, problems).message(type, object, '', true);
       return problems;
     },
   };
@@ -76,7 +96,7 @@ class Walk {
   constructor(
     private readonly root: protobuf.Root,
     private readonly rulesOf: (field: protobuf.Field) => FieldRules,
-    private readonly now: Date | undefined,
+    private readonly options: CheckOptions,
     private readonly problems: Problem[],
   ) {}
 
@@ -102,6 +122,9 @@ class Walk {
     }
     for (const field of type.fieldsArray) {
       this.field(field, value, join(path, field.name), rulesApply);
+      if (this.options.reportDeprecated && field.options?.deprecated === true && isPresent(value, field.name)) {
+        this.reporter(join(path, field.name))('deprecated', `${name}.${field.name} is deprecated`);
+      }
     }
     for (const oneof of type.oneofsArray) {
       const set = oneof.oneof.filter((member) => isPresent(value, member));
@@ -217,7 +240,7 @@ class Walk {
       if (nanos !== undefined) checkDurationRules(nanos, specific, report);
     } else if (specificKind === 'timestamp') {
       const nanos = parseTimestamp(raw);
-      if (nanos !== undefined) checkTimestampRules(nanos, specific, this.now, report);
+      if (nanos !== undefined) checkTimestampRules(nanos, specific, this.options.now, report);
     } else if (specificKind === 'any') {
       const typeUrl = isPlainObject(raw) ? (raw['@type'] ?? raw.type_url) : undefined;
       if (typeof typeUrl === 'string') checkAnyRules(typeUrl, specific, report);
@@ -332,9 +355,9 @@ class Walk {
     if (!type) return;
     let decoded: Record<string, unknown>;
     try {
-      decoded = type.toObject(type.decode(bytes), { longs: String, enums: String, bytes: String });
+      decoded = type.toObject(type.decode(bytes), DECODED_FORM);
     } catch (error) {
-      report('type', `value does not decode as ${fullNameOf(type)}: ${error instanceof Error ? error.message : String(error)}`);
+      report('type', `value does not decode as ${fullNameOf(type)}: ${errorMessage(error)}`);
       return;
     }
     this.message(type, decoded, path, rulesOn);
@@ -385,6 +408,10 @@ function describe(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   return `${typeof value} ${String(value)}`;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function canonical(value: unknown): string {
