@@ -109,7 +109,7 @@ const STRINGS: Fields = {
 describe('string rules', () => {
   it('passes a valid object', () => {
     expect(problems('Strings', STRINGS, {})).toEqual([]);
-    expect(problems('Strings', STRINGS, { addr: 'example.com', host: 'localhost.', uri: 'urn:isbn:0451450523', maybe_host: 'ok-host' })).toEqual([]);
+    expect(problems('Strings', STRINGS, { addr: 'example.com', host: 'localhost.', uri: 'urn:isbn:0451450523', maybe_host: 'ok-host', header_name: 'x-a,b' })).toEqual([]);
   });
 
   it.each<[Fields, string, string]>([
