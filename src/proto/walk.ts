@@ -34,7 +34,7 @@ export interface WalkOptions {
 }
 
 /** toObject options giving the proto-JSON shapes the checker reads. */
-export const DECODED_FORM: protobuf.IConversionOptions = { longs: String, enums: String, bytes: String };
+export const DECODED_FORM: Readonly<protobuf.IConversionOptions> = { longs: String, enums: String, bytes: String };
 
 const NO_RULES: FieldRules = {};
 
