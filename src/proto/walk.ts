@@ -116,7 +116,7 @@ export class Walk {
       if (repeated.unique === true) {
         const seen = new Set<string>();
         raw.forEach((item: unknown, index) => {
-          const key = canonical(item);
+          const key = uniquenessKey(valueType, item);
           if (seen.has(key)) this.reporter(`${path}[${index}]`)('repeated.unique', `duplicate item ${key}`);
           seen.add(key);
         });
@@ -364,6 +364,15 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
+/** Equal values get equal keys, however they are spelled ("5" and 5 for an int64, a name or number for an enum). */
+function uniquenessKey(valueType: ValueType, item: unknown): string {
+  if (valueType.kind === 'scalar') {
+    const parsed = parseScalar(valueType.scalar, item);
+    if (parsed instanceof Uint8Array) return Buffer.from(parsed).toString('base64');
+    if (parsed !== undefined) return String(parsed);
+  }
+  if (valueType.kind === 'enum' && typeof item === 'string' && valueType.enumType.values[item] !== undefined) {
+    return String(valueType.enumType.values[item]);
+  }
+  return JSON.stringify(item, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(item);
 }
