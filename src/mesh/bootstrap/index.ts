@@ -1,4 +1,11 @@
-export { envoyBootstrap, envoyBootstrapYaml, XDS_CLUSTER_NAME, ENVOY_ADMIN_ADDRESS, ENVOY_ADMIN_PORT, type EnvoyBootstrapInput } from './envoy.js';
+export {
+  envoyBootstrap,
+  envoyBootstrapYaml,
+  XDS_CLUSTER_NAME,
+  ENVOY_ADMIN_ADDRESS,
+  ENVOY_ADMIN_PORT,
+  type EnvoyBootstrapInput,
+} from './envoy.js';
 export {
   grpcBootstrap,
   grpcBootstrapJson,
