@@ -12,7 +12,9 @@ export type CheckOptions = WalkOptions;
  * Duration as `{seconds, nanos}` or `"1.5s"`, wrappers as `{value}`, Struct as JSON) against
  * a message type of `root` and every protoc-gen-validate annotation on the way down, including
  * inside Anys. An Any may also be given packed, as `{type_url, value}` with encoded bytes.
- * Returns no problems for a valid object.
+ * Returns no problems for a valid object. A resource of any type can be checked as
+ * `checkMessage(root, 'google.protobuf.Any', {'@type': url, ...fields})`.
+ * Throws if `typeName` is not a message type in `root`.
  */
 export function checkMessage(root: protobuf.Root, typeName: string, object: unknown, options: CheckOptions = {}): Problem[] {
   return createChecker(root, options).check(typeName, object);

@@ -258,4 +258,16 @@ describe('checkMessage on real Envoy types', () => {
       { path: 'watchdog', rule: 'deprecated' },
     ]);
   });
+
+  it('checks a resource of any type through google.protobuf.Any', () => {
+    const asAny = (typeName: string, fields: Record<string, unknown>): unknown => ({ '@type': `type.googleapis.com/${typeName}`, ...fields });
+    expect(checkMessage(root, 'google.protobuf.Any', asAny(CLUSTER, goodCluster()))).toEqual([]);
+    expect(pathsAndRules(checkMessage(root, 'google.protobuf.Any', asAny(CLUSTER, { ...goodCluster(), name: '' })))).toEqual([
+      { path: 'name', rule: 'string.min_len' },
+    ]);
+  });
+
+  it('throws for a type the loaded protos do not have', () => {
+    expect(() => checkMessage(root, 'envoy.config.cluster.v3.Clusterr', {})).toThrow();
+  });
 });
