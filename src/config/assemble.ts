@@ -15,6 +15,9 @@ export interface LocatedDocument {
 
 export type Assembly = { readonly ok: true; readonly policySet: PolicySet } | { readonly ok: false; readonly errors: readonly PolicyError[] };
 
+/** What is in force when there are no policy documents at all. */
+export const EMPTY_POLICY_SET: PolicySet = { mesh: DEFAULT_MESH, trafficPolicies: [], authorizationPolicies: [], upstreamPolicies: [] };
+
 type Of<K extends PolicyDocument['kind']> = PolicyDocument & { kind: K };
 
 /** "file:line:column", or "file document N" when positions are unknown. */

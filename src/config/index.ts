@@ -9,6 +9,7 @@ export {
 } from './parse.js';
 export { loadPolicyFile, loadPolicyDirectory, loadPolicyPath, isPolicyFileName } from './load.js';
 export { checkKnownServices } from './services.js';
+export { EMPTY_POLICY_SET } from './assemble.js';
 export { documentsToJson, documentToJson, type PolicyDocumentJson, type JsonValue, type JsonObject } from './serialize.js';
 export { PolicyWatcher, type PolicyWatcherOptions, type PolicyWatcherState } from './watcher.js';
 export { POLICY_KINDS, DEFAULT_NAMESPACE, type PolicyKind } from './schema/document.js';

@@ -40,15 +40,13 @@ export function validatePolicyDocuments(
     if (validation.ok) located.push({ document: validation.document, source });
     else errors.push(...issuesToErrors(validation.issues, source));
   }
-  if (errors.length > 0) return failed(errors);
-
+  // Rules across documents are checked among the valid ones even when others have errors, so
+  // one round of fixes can address everything.
   const assembly = assemblePolicySet(located);
-  if (!assembly.ok) return failed(assembly.errors);
+  if (!assembly.ok) errors.push(...assembly.errors);
+  if (options.knownServices !== undefined) errors.push(...findUnknownServiceReferences(located, options.knownServices));
+  if (errors.length > 0 || !assembly.ok) return failed(errors);
 
-  if (options.knownServices !== undefined) {
-    const unknown = findUnknownServiceReferences(located, options.knownServices);
-    if (unknown.length > 0) return failed(unknown);
-  }
   return { ok: true, documents: located.map((item) => item.document), policySet: assembly.policySet };
 }
 

@@ -30,6 +30,43 @@ export function positionlessSource(file: string, index: number): DocumentSource 
   return { file, index, locate: () => UNKNOWN_POSITION };
 }
 
+interface Resolved {
+  /** The deepest node reached along the path. */
+  readonly node: Node | undefined;
+  /** The mapping key under which that node sits, if it sits under one. */
+  readonly keyNode: Node | undefined;
+  /** Whether the whole path was found. */
+  readonly complete: boolean;
+}
+
+function resolvePath(root: Node | undefined, path: FieldPath, yamlDocument: Document): Resolved {
+  let node = root;
+  let keyNode: Node | undefined;
+  for (const segment of path) {
+    if (isAlias(node)) node = node.resolve(yamlDocument) ?? undefined;
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      if (!pair) return { node, keyNode, complete: false };
+      keyNode = isNode(pair.key) ? pair.key : undefined;
+      node = isNode(pair.value) ? pair.value : undefined;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment];
+      if (!isNode(item)) return { node, keyNode, complete: false };
+      keyNode = undefined;
+      node = item;
+    } else {
+      return { node, keyNode, complete: false };
+    }
+  }
+  return { node, keyNode, complete: true };
+}
+
+/** A scalar (or alias) with a value of its own; `key:` with nothing after it is not one. */
+function hasOwnValue(node: Node | undefined): boolean {
+  if (isAlias(node)) return true;
+  return isScalar(node) && node.value !== null;
+}
+
 export function yamlNodeSource(
   file: string,
   index: number,
@@ -48,30 +85,9 @@ export function yamlNodeSource(
     file,
     index,
     locate(path, options = {}) {
-      let node: Node | undefined = root ?? undefined;
-      let keyNode: Node | undefined;
-      let resolved = 0;
-      for (const segment of path) {
-        if (isAlias(node)) node = node.resolve(yamlDocument) ?? undefined;
-        if (isMap(node)) {
-          const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
-          if (!pair) break;
-          keyNode = isNode(pair.key) ? pair.key : undefined;
-          node = isNode(pair.value) ? pair.value : undefined;
-        } else if (isSeq(node) && typeof segment === 'number') {
-          const item = node.items[segment];
-          if (!isNode(item)) break;
-          keyNode = undefined;
-          node = item;
-        } else {
-          break;
-        }
-        resolved += 1;
-      }
-      const found = resolved === path.length;
-      const valueIsScalar = node !== undefined && (isScalar(node) || isAlias(node)) && !(isScalar(node) && node.value === null);
-      const preferValue = found && !options.key && valueIsScalar;
-      return (preferValue ? at(node) : (at(keyNode) ?? at(node))) ?? at(root ?? undefined) ?? UNKNOWN_POSITION;
+      const { node, keyNode, complete } = resolvePath(root ?? undefined, path, yamlDocument);
+      const pointAtValue = complete && !options.key && hasOwnValue(node);
+      return (pointAtValue ? at(node) : (at(keyNode) ?? at(node))) ?? at(root ?? undefined) ?? UNKNOWN_POSITION;
     },
   };
 }

@@ -3,33 +3,33 @@
  * coalesced (a quiet period, bounded by a maximum delay) and reloaded as a whole. A load with
  * errors is reported but does not replace the last good PolicySet.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import type { Logger } from '../observability/logger.js';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
 import type { PolicyDocument, PolicySet } from '../core/policy.js';
+import type { Logger } from '../observability/logger.js';
 import { formatPolicyError, type PolicyError } from './errors.js';
-import { loadPolicyDirectory, loadPolicyFile } from './load.js';
+import { loadPolicyPath } from './load.js';
 import type { PolicyLoadResult } from './parse.js';
 import { documentsToJson } from './serialize.js';
 
 export interface PolicyWatcherOptions {
   /** A policy file, or a directory of `*.yaml` / `*.yml` files. */
   readonly path: string;
-  /** Called after a reload whose outcome differs from the previous one (new set, or new errors). */
+  /** Called after a reload whose outcome differs from the previous one (a new set, or new errors). */
   readonly onChange: (result: PolicyLoadResult) => void;
   readonly logger: Logger;
   /** Quiet period after the last file event before reloading. Default 200ms. */
   readonly quietMs?: number;
   /** Reload at the latest this long after the first of a burst of events. Default 2s. */
   readonly maxDelayMs?: number;
-  /** How often to try again to watch a path that does not exist (yet). Default 1s. */
+  /** How long to wait before trying again to watch a path that cannot be watched. Default 1s. */
   readonly retryWatchMs?: number;
 }
 
 export interface PolicyWatcherState {
   /** The last good set; undefined until a load succeeds. */
   readonly policySet: PolicySet | undefined;
+  /** The documents of the last good set. */
   readonly documents: readonly PolicyDocument[];
   /** Errors of the most recent load; empty when it succeeded. */
   readonly errors: readonly PolicyError[];
@@ -39,12 +39,19 @@ function outcomeKey(result: PolicyLoadResult): string {
   return JSON.stringify(result.ok ? { documents: documentsToJson(result.documents) } : { errors: result.errors });
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 export class PolicyWatcher {
   private readonly quietMs: number;
   private readonly maxDelayMs: number;
   private readonly retryWatchMs: number;
   private fsWatcher: FSWatcher | undefined;
-  private isDirectory = false;
   private quietTimer: NodeJS.Timeout | undefined;
   private maxDelayTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -62,12 +69,9 @@ export class PolicyWatcher {
 
   /** Loads once and starts watching. The initial result is returned, not passed to `onChange`. */
   async start(): Promise<PolicyLoadResult> {
-    this.isDirectory = await stat(this.options.path).then(
-      (info) => info.isDirectory(),
-      () => false,
-    );
     const result = await this.load();
     this.lastOutcome = outcomeKey(result);
+    this.log(result);
     this.watchPath();
     return result;
   }
@@ -97,31 +101,34 @@ export class PolicyWatcher {
 
   private async reloadAndReport(): Promise<PolicyLoadResult> {
     const result = await this.load();
-    if (this.closed) return result;
     const outcome = outcomeKey(result);
-    if (outcome !== this.lastOutcome) {
-      this.lastOutcome = outcome;
-      try {
-        this.options.onChange(result);
-      } catch (error) {
-        this.options.logger.error({ err: error }, 'policy change handler failed');
-      }
+    // File events come in bursts and for unrelated files; report only what changes something.
+    if (this.closed || outcome === this.lastOutcome) return result;
+    this.lastOutcome = outcome;
+    this.log(result);
+    try {
+      this.options.onChange(result);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'policy change handler failed');
     }
     return result;
   }
 
   private async load(): Promise<PolicyLoadResult> {
-    const { path, logger } = this.options;
-    const result = this.isDirectory ? await loadPolicyDirectory(path) : await loadPolicyFile(path);
+    const result = await loadPolicyPath(this.options.path);
     if (result.ok) {
       this.good = { policySet: result.policySet, documents: result.documents };
       this.lastErrors = [];
-      logger.info({ path, documents: result.documents.length }, 'policies loaded');
     } else {
       this.lastErrors = result.errors;
-      logger.warn({ path, errors: result.errors.map(formatPolicyError) }, 'policies rejected; the previous policies stay in force');
     }
     return result;
+  }
+
+  private log(result: PolicyLoadResult): void {
+    const { path, logger } = this.options;
+    if (result.ok) logger.info({ path, documents: result.documents.length }, 'policies loaded');
+    else logger.warn({ path, errors: result.errors.map(formatPolicyError) }, 'policies rejected; the previous policies stay in force');
   }
 
   private schedule(): void {
@@ -141,18 +148,16 @@ export class PolicyWatcher {
   }
 
   /**
-   * A single file is watched through its directory: editors save by writing a new file and
-   * renaming it over the old one, which a watch on the file itself would not survive.
+   * A single file is watched through its directory, and any event there triggers a reload:
+   * editors save by renaming a new file over the old one, and a mounted Kubernetes ConfigMap
+   * changes by swapping a `..data` link, neither of which a watch on the file itself survives.
    */
   private watchPath(): void {
     if (this.closed || this.fsWatcher !== undefined) return;
     const { path, logger } = this.options;
-    const watched = this.isDirectory ? path : dirname(path);
-    const fileName = basename(path);
+    const watched = isDirectory(path) ? path : dirname(path);
     try {
-      this.fsWatcher = watch(watched, (_event, changed) => {
-        if (this.isDirectory || changed === null || changed === fileName) this.schedule();
-      });
+      this.fsWatcher = watch(watched, () => this.schedule());
     } catch (error) {
       logger.warn({ err: error, path: watched }, 'cannot watch policy path; retrying');
       this.retryTimer = setTimeout(() => this.fire(), this.retryWatchMs);

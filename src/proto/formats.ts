@@ -72,8 +72,9 @@ export function knownRegexOf(value: unknown): KnownRegex | undefined {
   return undefined;
 }
 
-// RFC 7230 token, optionally with HTTP/2's leading ':' for pseudo-headers.
-const STRICT_HEADER_NAME = /^:?[0-9A-Za-z!#$%&'*+\-.^_|~`]+$/;
+// RFC 7230 token, optionally with HTTP/2's leading ':' for pseudo-headers. protoc-gen-validate's
+// class writes `+-.` unescaped, a range that also admits ','; Envoy accepts what that admits.
+const STRICT_HEADER_NAME = /^:?[0-9A-Za-z!#$%&'*+,\-.^_|~`]+$/;
 // RFC 7230 field-value: no control characters except horizontal tab.
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const STRICT_HEADER_VALUE = /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;

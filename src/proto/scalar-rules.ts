@@ -43,32 +43,43 @@ export function checkStringRules(value: string, rules: RuleSet, report: Report):
   if (rules.ignore_empty === true && value === '') return;
   const chars = [...value].length;
   const bytes = Buffer.byteLength(value, 'utf8');
-  const show = JSON.stringify(value);
+  const fail = (rule: string, expectation: string): void => report(`string.${rule}`, `${expectation}, got ${JSON.stringify(value)}`);
+  const text = (name: string): string | undefined => (typeof rules[name] === 'string' ? rules[name] : undefined);
+  const show = JSON.stringify;
 
-  if (typeof rules.const === 'string' && value !== rules.const) report('string.const', `must be ${JSON.stringify(rules.const)}, got ${show}`);
+  const exact = text('const');
+  if (exact !== undefined && value !== exact) fail('const', `must be ${show(exact)}`);
   checkCount('string.len', chars, 'characters', rules.len, 'exactly', report);
   checkCount('string.min_len', chars, 'characters', rules.min_len, 'at least', report);
   checkCount('string.max_len', chars, 'characters', rules.max_len, 'at most', report);
   checkCount('string.len_bytes', bytes, 'bytes', rules.len_bytes, 'exactly', report);
   checkCount('string.min_bytes', bytes, 'bytes', rules.min_bytes, 'at least', report);
   checkCount('string.max_bytes', bytes, 'bytes', rules.max_bytes, 'at most', report);
-  if (typeof rules.pattern === 'string') checkPattern('string.pattern', rules.pattern, value, report);
-  if (typeof rules.prefix === 'string' && !value.startsWith(rules.prefix)) report('string.prefix', `must start with ${JSON.stringify(rules.prefix)}, got ${show}`);
-  if (typeof rules.suffix === 'string' && !value.endsWith(rules.suffix)) report('string.suffix', `must end with ${JSON.stringify(rules.suffix)}, got ${show}`);
-  if (typeof rules.contains === 'string' && !value.includes(rules.contains)) report('string.contains', `must contain ${JSON.stringify(rules.contains)}, got ${show}`);
-  if (typeof rules.not_contains === 'string' && value.includes(rules.not_contains)) report('string.not_contains', `must not contain ${JSON.stringify(rules.not_contains)}, got ${show}`);
+  const pattern = text('pattern');
+  if (pattern !== undefined) checkPattern('string.pattern', pattern, value, report);
+  const prefix = text('prefix');
+  if (prefix !== undefined && !value.startsWith(prefix)) fail('prefix', `must start with ${show(prefix)}`);
+  const suffix = text('suffix');
+  if (suffix !== undefined && !value.endsWith(suffix)) fail('suffix', `must end with ${show(suffix)}`);
+  const contains = text('contains');
+  if (contains !== undefined && !value.includes(contains)) fail('contains', `must contain ${show(contains)}`);
+  const notContains = text('not_contains');
+  if (notContains !== undefined && value.includes(notContains)) fail('not_contains', `must not contain ${show(notContains)}`);
   const allowed = listRule(rules.in);
-  if (rules.in !== undefined && !allowed.includes(value)) report('string.in', `must be one of ${JSON.stringify(allowed)}, got ${show}`);
+  if (rules.in !== undefined && !allowed.includes(value)) fail('in', `must be one of ${show(allowed)}`);
   const forbidden = listRule(rules.not_in);
-  if (forbidden.includes(value)) report('string.not_in', `must not be one of ${JSON.stringify(forbidden)}, got ${show}`);
+  if (forbidden.includes(value)) fail('not_in', `must not be one of ${show(forbidden)}`);
   for (const format of STRING_FORMATS) {
-    if (rules[format] === true && !matchesFormat(format, value)) report(`string.${format}`, `must be a valid ${format}, got ${show}`);
+    if (rules[format] === true && !matchesFormat(format, value)) fail(format, `must be a valid ${format}`);
   }
   if (rules.well_known_regex !== undefined) {
     const regex = knownRegexOf(rules.well_known_regex);
-    if (regex === undefined) report('unsupported', `rule string.well_known_regex ${String(rules.well_known_regex)} is not supported by this checker`);
-    else if (!matchesKnownRegex(regex, rules.strict !== false, value)) {
-      report('string.well_known_regex', `must be a valid ${regex === 'HTTP_HEADER_NAME' ? 'HTTP header name' : 'HTTP header value'}${rules.strict === false ? ' (loose)' : ''}, got ${show}`);
+    const strict = rules.strict !== false;
+    if (regex === undefined) {
+      report('unsupported', `rule string.well_known_regex ${String(rules.well_known_regex)} is not supported by this checker`);
+    } else if (!matchesKnownRegex(regex, strict, value)) {
+      const what = regex === 'HTTP_HEADER_NAME' ? 'HTTP header name' : 'HTTP header value';
+      fail('well_known_regex', `must be a valid ${what}${strict ? '' : ' (loose: no NUL, CR or LF)'}`);
     }
   }
 }
@@ -89,7 +100,8 @@ export function checkBytesRules(value: Uint8Array, rules: RuleSet, report: Repor
   const prefix = constant(rules.prefix);
   if (prefix && !data.subarray(0, prefix.length).equals(prefix)) report('bytes.prefix', 'must start with the given bytes');
   const suffix = constant(rules.suffix);
-  if (suffix && !(data.length >= suffix.length && data.subarray(data.length - suffix.length).equals(suffix))) report('bytes.suffix', 'must end with the given bytes');
+  const endsWithSuffix = suffix !== undefined && data.length >= suffix.length && data.subarray(data.length - suffix.length).equals(suffix);
+  if (suffix && !endsWithSuffix) report('bytes.suffix', 'must end with the given bytes');
   const contains = constant(rules.contains);
   if (contains && !data.includes(contains)) report('bytes.contains', 'must contain the given bytes');
   const allowed = listRule(rules.in).flatMap((raw) => constant(raw) ?? []);

@@ -37,12 +37,16 @@ export function isFloatKind(kind: string): kind is FloatKind {
   return kind === 'float' || kind === 'double';
 }
 
-/** An integer given as a JSON number, a decimal string (proto-JSON's 64-bit form) or a bigint. */
+/**
+ * An integer given as a JSON number, a decimal string (proto-JSON's 64-bit form), a bigint, or a
+ * Long (what protobufjs's toObject yields for 64-bit fields by default).
+ */
 export function parseInteger(raw: unknown, kind: IntegerKind): bigint | undefined {
   let value: bigint;
   if (typeof raw === 'bigint') value = raw;
   else if (typeof raw === 'number' && Number.isInteger(raw)) value = BigInt(raw);
   else if (typeof raw === 'string' && /^-?\d+$/.test(raw)) value = BigInt(raw);
+  else if (isLong(raw)) value = BigInt(raw.toString());
   else return undefined;
   const [min, max] = INTEGER_RANGES[kind];
   return value >= min && value <= max ? value : undefined;
@@ -143,6 +147,16 @@ export function formatDuration(nanos: bigint): string {
 
 export function formatTimestamp(nanos: bigint): string {
   return new Date(Number(nanos / 1_000_000n)).toISOString();
+}
+
+function isLong(value: unknown): value is { toString(): string } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { low?: unknown }).low === 'number' &&
+    typeof (value as { high?: unknown }).high === 'number' &&
+    typeof (value as { unsigned?: unknown }).unsigned === 'boolean'
+  );
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -105,6 +105,14 @@ describe('envoyBootstrap', () => {
     expect(() => envoyBootstrap(input({ xdsAddresses: addresses }))).toThrow();
   });
 
+  it.each<[string, Partial<EnvoyBootstrapInput>]>([
+    ['an empty token', { token: '' }],
+    ['a token that would split the header', { token: 'abc\r\nx-evil: 1' }],
+    ['TLS without a CA bundle', { caBundlePath: '' }],
+  ])('refuses %s', (_name, overrides) => {
+    expect(() => envoyBootstrap(input(overrides))).toThrow();
+  });
+
   it('renders the same object as YAML', () => {
     expect(parse(envoyBootstrapYaml(input()))).toEqual(envoyBootstrap(input()));
   });

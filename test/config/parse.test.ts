@@ -9,7 +9,7 @@ import {
   parsePolicyStream,
 } from '../../src/config/index.js';
 import { expectLoaded } from './helpers.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -170,6 +170,23 @@ describe('loading from disk', () => {
       expect(result.errors).toHaveLength(1);
       expect(result.errors[0]).toMatchObject({ file: missing, line: 0, path: '' });
       expect(result.errors[0]?.message).toContain('ENOENT');
+    }
+  });
+
+  it('reports every error of every file in file order, rules across files included, naming the other file', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'accord-config-many-'));
+    try {
+      const mesh = 'apiVersion: accord.dev/v1\nkind: Mesh\nmetadata: { name: default }\n';
+      await writeFile(join(directory, 'b-mesh.yaml'), mesh);
+      await writeFile(join(directory, 'a-mesh.yml'), mesh);
+      await writeFile(join(directory, 'c-bad.yaml'), TRAFFIC.replace('2s', '2 s'));
+      const result = await loadPolicyDirectory(directory);
+      expect(result.ok ? [] : result.errors.map(formatPolicyError)).toEqual([
+        `${join(directory, 'b-mesh.yaml')}:2:7: kind: at most one Mesh document is allowed; another one is at ${join(directory, 'a-mesh.yml')}:2:7`,
+        `${join(directory, 'c-bad.yaml')}:4:43: spec.connectTimeout: expected a duration such as "250ms", "30s", "5m" or "1h30m", got "2 s"`,
+      ]);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
     }
   });
 

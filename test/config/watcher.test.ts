@@ -119,6 +119,21 @@ describe('PolicyWatcher', () => {
     }
   });
 
+  it('starts without a good set when the file is missing, and picks the file up when it appears', async () => {
+    const file = join(directory, 'policies.yaml');
+    const changes = new ChangeRecorder();
+    watcher = new PolicyWatcher({ path: file, onChange: changes.onChange, logger: silentLogger(), quietMs: 50 });
+    const initial = await watcher.start();
+    expect(initial.ok).toBe(false);
+    expect(watcher.state().policySet).toBeUndefined();
+    expect(watcher.state().errors[0]?.message).toContain('ENOENT');
+
+    await writeAtomically(file, trafficPolicy('payments'));
+    const change = await changes.next();
+    expect(change.ok && change.policySet.trafficPolicies.map((policy) => policy.spec.target)).toEqual(['payments']);
+    expect(watcher.state().errors).toEqual([]);
+  });
+
   it('keeps the previous set for every document of the invalid corpus', async () => {
     await writeFile(join(directory, 'base.yaml'), trafficPolicy('base'));
     watcher = new PolicyWatcher({ path: directory, onChange: () => undefined, logger: silentLogger(), quietMs: 50 });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { checkMessage, type Problem } from '../../src/proto/check.js';
+import { checkEncoded, checkMessage, type Problem } from '../../src/proto/check.js';
 
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';
 const LISTENER = 'envoy.config.listener.v3.Listener';
@@ -225,5 +225,49 @@ describe('checkMessage on real Envoy types', () => {
     const bad = tlsType.encode(tlsType.fromObject({ sni: 'x'.repeat(300) })).finish();
     const cluster = { ...goodCluster(), transport_socket: { name: 'tls', typed_config: { type_url: `type.googleapis.com/${'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext'}`, value: Buffer.from(bad).toString('base64') } } };
     expect(only(checkMessage(root, CLUSTER, cluster))).toMatchObject({ path: 'transport_socket.typed_config.sni', rule: 'string.max_bytes' });
+  });
+
+  it('checks encoded bytes, Anys inside included', () => {
+    const type = root.lookupType(CLUSTER);
+    const message = type.fromObject({
+      name: 'payments',
+      connect_timeout: { seconds: -1 },
+      transport_socket: {
+        name: 'tls',
+        typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni: 'x'.repeat(300) },
+      },
+    });
+    expect(pathsAndRules(checkEncoded(root, CLUSTER, type.encode(message).finish()))).toEqual([
+      { path: 'connect_timeout', rule: 'duration.gt' },
+      { path: 'transport_socket.typed_config.sni', rule: 'string.max_bytes' },
+    ]);
+    expect(checkEncoded(root, CLUSTER, type.encode(type.fromObject({ name: 'payments', connect_timeout: { seconds: 1 } })).finish())).toEqual([]);
+    expect(pathsAndRules(checkEncoded(root, CLUSTER, new Uint8Array([0x0a, 0xff])))).toEqual([{ path: '', rule: 'type' }]);
+  });
+
+  it('reads 64-bit values given as protobufjs Longs', () => {
+    // -1 as a signed Long: both 32-bit halves all ones.
+    const timeout = { seconds: new protobuf.util.Long(0xffffffff, 0xffffffff, false), nanos: 0 };
+    expect(only(checkMessage(root, CLUSTER, { ...goodCluster(), connect_timeout: timeout }))).toMatchObject({ path: 'connect_timeout', rule: 'duration.gt' });
+  });
+
+  it('reports deprecated fields only when asked', () => {
+    const bootstrap = { watchdog: {} };
+    expect(checkMessage(root, 'envoy.config.bootstrap.v3.Bootstrap', bootstrap)).toEqual([]);
+    expect(pathsAndRules(checkMessage(root, 'envoy.config.bootstrap.v3.Bootstrap', bootstrap, { reportDeprecated: true }))).toEqual([
+      { path: 'watchdog', rule: 'deprecated' },
+    ]);
+  });
+
+  it('checks a resource of any type through google.protobuf.Any', () => {
+    const asAny = (typeName: string, fields: Record<string, unknown>): unknown => ({ '@type': `type.googleapis.com/${typeName}`, ...fields });
+    expect(checkMessage(root, 'google.protobuf.Any', asAny(CLUSTER, goodCluster()))).toEqual([]);
+    expect(pathsAndRules(checkMessage(root, 'google.protobuf.Any', asAny(CLUSTER, { ...goodCluster(), name: '' })))).toEqual([
+      { path: 'name', rule: 'string.min_len' },
+    ]);
+  });
+
+  it('throws for a type the loaded protos do not have', () => {
+    expect(() => checkMessage(root, 'envoy.config.cluster.v3.Clusterr', {})).toThrow();
   });
 });

@@ -109,7 +109,7 @@ const STRINGS: Fields = {
 describe('string rules', () => {
   it('passes a valid object', () => {
     expect(problems('Strings', STRINGS, {})).toEqual([]);
-    expect(problems('Strings', STRINGS, { addr: 'example.com', host: 'localhost.', uri: 'urn:isbn:0451450523', maybe_host: 'ok-host' })).toEqual([]);
+    expect(problems('Strings', STRINGS, { addr: 'example.com', host: 'localhost.', uri: 'urn:isbn:0451450523', maybe_host: 'ok-host', header_name: 'x-a,b' })).toEqual([]);
   });
 
   it.each<[Fields, string, string]>([
@@ -204,6 +204,7 @@ describe('enum, bytes, repeated, map, well-known-type, message and oneof rules',
     [{ names: [] }, 'names', 'repeated.min_items'],
     [{ names: ['a', 'b', 'c', 'd'] }, 'names', 'repeated.max_items'],
     [{ names: ['a', 'a'] }, 'names[1]', 'repeated.unique'],
+    [{ names: ['a', 'b', 'a'] }, 'names[2]', 'repeated.unique'],
     [{ names: ['a', ''] }, 'names[1]', 'string.min_len'],
     [{ names: 'a' }, 'names', 'type'],
     [{ ports: [80] }, 'ports', 'repeated.min_items'],

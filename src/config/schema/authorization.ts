@@ -1,7 +1,7 @@
 /** `kind: AuthorizationPolicy`: who may call a target service, and which requests. */
 import { z } from 'zod';
 import type { AuthorizationPolicySpec, CallerMatch } from '../../core/policy.js';
-import { expecting, name, oneOf, WHEN_FIELDS_VALID } from './common.js';
+import { expecting, name, nonEmptyList, oneOf, WHEN_FIELDS_VALID } from './common.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE'] as const;
 
@@ -38,16 +38,13 @@ const callerSchema = z
 
 const requestMatchSchema = z.strictObject(
   {
-    methods: z.array(oneOf(HTTP_METHODS), expecting('a list of HTTP methods')).min(1).optional(),
-    paths: z
-      .array(
-        z
-          .string(expecting('a path such as "/pkg.Service/Method" or a prefix ending in "*"'))
-          .regex(PATH_PATTERN, expecting('a path starting with "/", with "*" allowed only at the end')),
-        expecting('a list of paths'),
-      )
-      .min(1)
-      .optional(),
+    methods: nonEmptyList(oneOf(HTTP_METHODS), 'HTTP methods').optional(),
+    paths: nonEmptyList(
+      z
+        .string(expecting('a path such as "/pkg.Service/Method" or a prefix ending in "*"'))
+        .regex(PATH_PATTERN, expecting('a path starting with "/", with "*" allowed only at the end')),
+      'paths',
+    ).optional(),
   },
   expecting('a mapping'),
 );

@@ -11,7 +11,7 @@ export const REQUIRED = 'required field is missing';
 /** A short description of a YAML/JSON value for messages. */
 export function describeValue(input: unknown): string {
   if (input === null) return 'null';
-  if (Array.isArray(input)) return 'a list';
+  if (Array.isArray(input)) return input.length === 0 ? 'an empty list' : 'a list';
   if (typeof input === 'object') return 'a mapping';
   if (typeof input === 'string') return JSON.stringify(input);
   return String(input);
@@ -114,6 +114,11 @@ export function duration(minMs: number): z.ZodPipe<z.ZodString, z.ZodTransform<n
     }
     return parsed.ms;
   });
+}
+
+/** A list that must hold at least one item. */
+export function nonEmptyList<T extends z.ZodType>(item: T, what: string): z.ZodArray<T> {
+  return z.array(item, expecting(`a list of ${what}`)).min(1, expecting(`a non-empty list of ${what}`));
 }
 
 /** Label keys and values (string to string; YAML numbers and booleans must be quoted). */

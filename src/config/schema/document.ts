@@ -3,7 +3,14 @@
  * schema of each kind.
  */
 import { z } from 'zod';
-import { API_VERSION, type Metadata, type PolicyDocument } from '../../core/policy.js';
+import {
+  API_VERSION,
+  type AuthorizationPolicySpec,
+  type CallerMatch,
+  type Metadata,
+  type PolicyDocument,
+  type UpstreamPolicySpec,
+} from '../../core/policy.js';
 import { authorizationPolicySpecSchema } from './authorization.js';
 import { expecting, name, oneOf, policyErrorMap } from './common.js';
 import { meshSpecSchema } from './mesh.js';
@@ -28,7 +35,20 @@ function envelope<K extends PolicyKind, S extends z.ZodType>(kind: K, spec: S) {
   );
 }
 
-/** References to services without a namespace mean the policy's own namespace; spelled out here so readers need not know. */
+/*
+ * A service reference without a namespace means the policy's own namespace. The validated
+ * documents spell it out, so nothing downstream has to know the rule.
+ */
+function withCallerNamespaces(spec: AuthorizationPolicySpec, namespace: string): AuthorizationPolicySpec {
+  const resolve = (caller: CallerMatch): CallerMatch =>
+    'service' in caller ? { service: caller.service, namespace: caller.namespace ?? namespace } : caller;
+  return { ...spec, rules: spec.rules.map((rule) => (rule.from === undefined ? rule : { ...rule, from: rule.from.map(resolve) })) };
+}
+
+function withUpstreamNamespaces(spec: UpstreamPolicySpec, namespace: string): UpstreamPolicySpec {
+  return { ...spec, upstreams: spec.upstreams.map((upstream) => ({ ...upstream, namespace: upstream.namespace ?? namespace })) };
+}
+
 const DOCUMENT_SCHEMAS = {
   Mesh: envelope('Mesh', meshSpecSchema.optional()).transform(
     (doc): PolicyDocument => ({ kind: 'Mesh', metadata: doc.metadata, spec: doc.spec ?? meshSpecSchema.parse({}) }),
@@ -37,29 +57,10 @@ const DOCUMENT_SCHEMAS = {
     (doc): PolicyDocument => ({ kind: 'TrafficPolicy', metadata: doc.metadata, spec: doc.spec }),
   ),
   AuthorizationPolicy: envelope('AuthorizationPolicy', authorizationPolicySpecSchema).transform(
-    (doc): PolicyDocument => ({
-      kind: 'AuthorizationPolicy',
-      metadata: doc.metadata,
-      spec: {
-        ...doc.spec,
-        rules: doc.spec.rules.map((rule) => ({
-          ...rule,
-          ...(rule.from !== undefined && {
-            from: rule.from.map((caller) => ('service' in caller ? { service: caller.service, namespace: caller.namespace ?? doc.metadata.namespace } : caller)),
-          }),
-        })),
-      },
-    }),
+    (doc): PolicyDocument => ({ kind: 'AuthorizationPolicy', metadata: doc.metadata, spec: withCallerNamespaces(doc.spec, doc.metadata.namespace) }),
   ),
   UpstreamPolicy: envelope('UpstreamPolicy', upstreamPolicySpecSchema).transform(
-    (doc): PolicyDocument => ({
-      kind: 'UpstreamPolicy',
-      metadata: doc.metadata,
-      spec: {
-        ...doc.spec,
-        upstreams: doc.spec.upstreams.map((upstream) => ({ ...upstream, namespace: upstream.namespace ?? doc.metadata.namespace })),
-      },
-    }),
+    (doc): PolicyDocument => ({ kind: 'UpstreamPolicy', metadata: doc.metadata, spec: withUpstreamNamespaces(doc.spec, doc.metadata.namespace) }),
   ),
 } satisfies Record<PolicyKind, z.ZodType<PolicyDocument>>;
 

@@ -1,9 +1,13 @@
 /** `kind: TrafficPolicy`: how callers reach one destination service. */
 import { z } from 'zod';
 import type { LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
-import { duration, expecting, intBetween, labels, name, nonNegativeInt, oneOf, positiveInt, reportDuplicates, WHEN_FIELDS_VALID } from './common.js';
+import { duration, expecting, intBetween, labels, name, nonEmptyList, nonNegativeInt, oneOf, positiveInt, reportDuplicates, WHEN_FIELDS_VALID } from './common.js';
 
-/** Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the latter). */
+/**
+ * Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the
+ * latter). Conditions that need further settings the policy has no field for
+ * (`retriable-status-codes`, `retriable-headers`) are left out.
+ */
 export const RETRY_ON = [
   '5xx',
   'gateway-error',
@@ -13,8 +17,6 @@ export const RETRY_ON = [
   'envoy-ratelimited',
   'retriable-4xx',
   'refused-stream',
-  'retriable-status-codes',
-  'retriable-headers',
   'http3-post-connect-failure',
   'cancelled',
   'deadline-exceeded',
@@ -33,7 +35,7 @@ const retriesSchema = z
     {
       attempts: positiveInt(),
       perTryTimeout: duration(1).optional(),
-      retryOn: z.array(oneOf(RETRY_ON), expecting('a list of retry conditions')).min(1).optional(),
+      retryOn: nonEmptyList(oneOf(RETRY_ON), 'retry conditions').optional(),
     },
     expecting('a mapping'),
   )
@@ -112,19 +114,17 @@ const outlierDetectionSchema = z
     ...(raw.maxEjectionPercent !== undefined && { maxEjectionPercent: raw.maxEjectionPercent }),
   }));
 
-const splitSchema = z
-  .array(
-    z.strictObject(
-      {
-        name: name(),
-        labels: labels(),
-        weight: intBetween(0, 100),
-      },
-      expecting('a mapping'),
-    ),
-    expecting('a list of subsets'),
-  )
-  .min(1, expecting('at least one subset'))
+const splitSchema = nonEmptyList(
+  z.strictObject(
+    {
+      name: name(),
+      labels: labels(),
+      weight: intBetween(0, 100),
+    },
+    expecting('a mapping'),
+  ),
+  'subsets',
+)
   .superRefine(reportDuplicates('split', (subset) => subset.name, 'name', (subset) => `duplicate subset name "${subset.name}"`))
   .superRefine((subsets, context) => {
     const total = subsets.reduce((sum, subset) => sum + subset.weight, 0);

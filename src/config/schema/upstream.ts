@@ -1,7 +1,7 @@
 /** `kind: UpstreamPolicy`: upstreams added to every workload of a source service. */
 import { z } from 'zod';
 import type { UpstreamPolicySpec } from '../../core/policy.js';
-import { expecting, name, port, reportDuplicates } from './common.js';
+import { expecting, name, nonEmptyList, port, reportDuplicates } from './common.js';
 
 const upstreamSchema = z.strictObject(
   {
@@ -16,10 +16,7 @@ export const upstreamPolicySpecSchema = z
   .strictObject(
     {
       source: name(),
-      upstreams: z
-        .array(upstreamSchema, expecting('a list of upstreams'))
-        .min(1, expecting('at least one upstream'))
-        .superRefine(
+      upstreams: nonEmptyList(upstreamSchema, 'upstreams').superRefine(
           reportDuplicates('upstreams', (upstream) => upstream.localPort, 'localPort', (upstream) => `localPort ${upstream.localPort} is already used`),
         ),
     },

@@ -34,6 +34,9 @@ export interface EnvoyBootstrapInput {
  * local admin interface. Returned as a plain object in proto-JSON form (snake_case).
  */
 export function envoyBootstrap(input: EnvoyBootstrapInput): Record<string, unknown> {
+  // The token becomes a gRPC header value: refuse what would break or split the header.
+  if (!/^[\x21-\x7e]+$/.test(input.token)) throw new Error('the workload token must be non-empty printable ASCII without spaces');
+  if (input.tls && input.caBundlePath === '') throw new Error('a CA bundle path is required to verify the xDS server over TLS');
   const configSource = { ads: {}, resource_api_version: 'V3' };
   return {
     node: bootstrapNode(input.workload),

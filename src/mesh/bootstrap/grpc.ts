@@ -42,3 +42,8 @@ export function grpcBootstrap(input: GrpcBootstrapInput): Record<string, unknown
     },
   };
 }
+
+/** The gRPC bootstrap as the JSON file the agent writes (`DIR/bootstrap.json`). */
+export function grpcBootstrapJson(input: GrpcBootstrapInput): string {
+  return `${JSON.stringify(grpcBootstrap(input), null, 2)}\n`;
+}
