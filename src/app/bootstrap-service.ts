@@ -1,13 +1,14 @@
 import { envoyBootstrapYaml, grpcBootstrap } from '../mesh/bootstrap/index.js';
 import { ApiError } from '../api/errors.js';
 import type { BootstrapOperations } from '../api/http.js';
-import type { ServeOptions } from './options.js';
 import type { RegistryService } from './registry-service.js';
 
 export interface BootstrapServiceDeps {
   readonly registry: Pick<RegistryService, 'tokenFor'>;
   readonly identity: { xdsServerSpiffeId(): string };
-  readonly options: Pick<ServeOptions, 'xdsPort' | 'xdsTls' | 'host'>;
+  /** Where proxies reach this control plane's xDS port when the request names none (known after binding). */
+  readonly defaultXdsAddress: () => string;
+  readonly xdsTls: boolean;
 }
 
 /** `GET /v1/workloads/{id}/bootstrap`: a fresh workload token wrapped in the proxy's bootstrap. */
@@ -21,8 +22,7 @@ export class BootstrapService implements BootstrapOperations {
       const body = grpcBootstrap({ workload, xdsAddress: listen, certDir: query.certDir ?? '/var/run/accord' });
       return { contentType: 'application/json', body: `${JSON.stringify(body, null, 2)}\n` };
     }
-    const host = this.deps.options.host === '0.0.0.0' || this.deps.options.host === '::' ? '127.0.0.1' : this.deps.options.host;
-    const xdsAddresses = (query.xds ?? `${host}:${this.deps.options.xdsPort}`).split(',').map((a) => a.trim()).filter(Boolean);
+    const xdsAddresses = (query.xds ?? this.deps.defaultXdsAddress()).split(',').map((a) => a.trim()).filter(Boolean);
     for (const address of xdsAddresses) {
       if (!/^[^:\s]+:\d{1,5}$/.test(address) && !/^\[[0-9a-f:]+\]:\d{1,5}$/i.test(address)) {
         throw new ApiError('INVALID_ARGUMENT', `xds address "${address}" must be host:port`, [{ field: 'xds', message: 'expected host:port[,host:port]' }]);
@@ -34,7 +34,7 @@ export class BootstrapService implements BootstrapOperations {
       xdsAddresses,
       caBundlePath: query.caBundle ?? '/etc/accord/ca.pem',
       xdsServerSpiffeId: this.deps.identity.xdsServerSpiffeId(),
-      tls: this.deps.options.xdsTls,
+      tls: this.deps.xdsTls,
       delta: query.delta === 'true',
     });
     return { contentType: 'application/yaml', body };

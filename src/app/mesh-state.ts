@@ -1,14 +1,7 @@
 import type { PolicySet } from '../core/policy.js';
 import type { Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
-import { parsePolicyDocuments, formatPolicyError, type PolicyError } from '../config/index.js';
-
-/** The policy set in force when no document has been applied: every default. */
-function defaultPolicySet(): PolicySet {
-  const parsed = parsePolicyDocuments([], 'defaults');
-  if (!parsed.ok) throw new Error('the empty policy set must be valid');
-  return parsed.policySet;
-}
+import { EMPTY_POLICY_SET, parsePolicyDocuments, formatPolicyError, type PolicyError } from '../config/index.js';
 
 /** The registry part of the mesh state, as the registry mirror publishes it. */
 export interface RegistryView {
@@ -48,7 +41,7 @@ export class MeshStateTracker {
     private readonly onPolicyError: (errors: readonly PolicyError[]) => void = () => undefined,
   ) {
     this.log = logger.child({ component: 'mesh-state' });
-    this.current = { revision: 0, workloads: new Map(), policies: this.withOverrides(defaultPolicySet()) };
+    this.current = { revision: 0, workloads: new Map(), policies: this.withOverrides(EMPTY_POLICY_SET) };
     this.status = { ok: true, documents: 0, errors: [], at: new Date().toISOString() };
   }
 

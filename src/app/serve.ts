@@ -152,7 +152,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const xds = new XdsServer({ source, logger: logger.child({ component: 'xds' }), metrics, controlPlaneId: `accord@${process.pid}` });
   addRegistryService(xds.grpcServer, { registry, apiToken, logger });
 
-  const bootstrap = new BootstrapService({ registry, identity, options });
+  let boundXdsPort = options.xdsPort;
+  const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const bootstrap = new BootstrapService({ registry, identity, xdsTls: options.xdsTls, defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
   let started = false;
   const http = buildHttpApi({
     logger,
@@ -184,6 +186,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   const xdsCredentials = options.xdsTls ? await identity.xdsServerCredentials() : undefined;
   const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials);
+  boundXdsPort = xdsPort;
   await http.listen({ host: options.host, port: options.httpPort });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
