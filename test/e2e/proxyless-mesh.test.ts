@@ -99,7 +99,8 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
     const v1 = startEchoServer('payments-v1', `127.0.0.1:${ports.v1}`, v1Dir);
     const v2 = startEchoServer('payments-v2', `127.0.0.1:${ports.v2}`, v2Dir);
     children.push(v1, v2);
-    await Promise.all([v1.waitForEvent('serving', 30_000), v2.waitForEvent('serving', 30_000)]);
+    // bindAsync calls back once the server's Listener from Accord is accepted and the port is bound.
+    await Promise.all([v1.waitForEvent('bound', 30_000), v2.waitForEvent('bound', 30_000)]);
     orders = startEchoClient(ordersAgentDir);
     intruder = startEchoClient(intruderDir);
     children.push(orders, intruder);
