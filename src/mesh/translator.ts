@@ -7,6 +7,7 @@ import { planRbac, type RbacContext, type RbacLayer } from './configurers/rbac.j
 import { inboundCluster } from './envoy/clusters.js';
 import { inboundListener, outboundListener } from './envoy/listeners.js';
 import { clientListener, serverListener } from './grpc/listeners.js';
+import { maxConnectionDurationMs } from './connection-lifetime.js';
 import { canonicalJson, stableHash } from './hash.js';
 import { MeshIndex, type NamedAuthorizationPolicy, type ServiceView } from './model.js';
 import { grpcClientListenerNames, outboundRouteName } from './names.js';
@@ -104,7 +105,7 @@ export class MeshTranslator {
       mesh: {
         trustDomain: mesh.trustDomain,
         mtls: mesh.mtls,
-        ...(flavour === 'envoy' ? { certificates: mesh.certificates } : {}),
+        ...(flavour === 'envoy' ? { maxConnectionDurationMs: maxConnectionDurationMs(mesh) } : {}),
       },
       policies,
       callerAccounts: callerServiceAccounts(policies, index),
@@ -168,7 +169,8 @@ export class MeshTranslator {
     const hash = this.serviceHash(memo, service, flavour, trustDomain);
     const cached = this.pieces.get(key);
     if (cached && cached.hash === hash) return cached.pieces;
-    const pieces = buildServicePieces(service, flavour, trustDomain);
+    const fresh = buildServicePieces(service, flavour, trustDomain);
+    const pieces = cached ? reuseUnchangedPieces(fresh, cached.pieces) : fresh;
     this.pieces.set(key, { hash, pieces });
     return pieces;
   }
@@ -278,6 +280,22 @@ function sortedByName(byName: ReadonlyMap<string, Resource>): Map<string, Resour
   return new Map([...byName].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+/** The previous object when its content equals the fresh one's, else the fresh one. */
+function sameIfEqual<T>(fresh: T, old: T | undefined): T {
+  return old !== undefined && old !== fresh && canonicalJson(old) === canonicalJson(fresh) ? old : fresh;
+}
+
+function reuseUnchangedPieces(fresh: ServicePieces, previous: ServicePieces): ServicePieces {
+  const reuse = (now: ReadonlyMap<string, Resource>, before: ReadonlyMap<string, Resource>): Map<string, Resource> =>
+    new Map([...now].map(([name, resource]) => [name, sameIfEqual(resource, before.get(name))]));
+  return deepFreeze({
+    ...fresh,
+    routeConfig: fresh.routeConfig && sameIfEqual(fresh.routeConfig, previous.routeConfig),
+    clusters: reuse(fresh.clusters, previous.clusters),
+    loadAssignments: reuse(fresh.loadAssignments, previous.loadAssignments),
+  });
+}
+
 /** Keeps the previous generation's object for every resource whose content did not change. */
 function reuseUnchanged(fresh: Translation, previous: Translation): Translation {
   const resources = new Map<string, Map<string, Resource>>();
@@ -285,8 +303,7 @@ function reuseUnchanged(fresh: Translation, previous: Translation): Translation 
     const before = previous.resources.get(type);
     const merged = new Map<string, Resource>();
     for (const [name, resource] of byName) {
-      const old = before?.get(name);
-      merged.set(name, old !== undefined && old !== resource && canonicalJson(old) === canonicalJson(resource) ? old : resource);
+      merged.set(name, sameIfEqual(resource, before?.get(name)));
     }
     resources.set(type, merged);
   }

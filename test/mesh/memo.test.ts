@@ -80,6 +80,13 @@ describe('memoisation', () => {
     expect(listeners?.get('outbound|9001')).toBe(oldListeners?.get('outbound|9001'));
   });
 
+  it('keeps an unchanged cluster’s identity across a rebuild of its service, for new callers too', () => {
+    const translator = new MeshTranslator();
+    const oldCluster = cluster(translator, input(base, 1), 'orders-1');
+    const after = input(withWorkloads(base, [{ id: 'payments-2', service: 'payments', address: '10.0.1.2', port: 8080, meshPort: 15006 }]), 2);
+    expect(cluster(translator, after, 'shipping-1')).toBe(oldCluster);
+  });
+
   it('changes the cluster when the destination gains a service account', () => {
     const translator = new MeshTranslator();
     const before = input(base, 1);

@@ -13,6 +13,8 @@ export function clientListener(name: string, routeConfigName: string): Record<st
     name,
     api_listener: {
       api_listener: anyOf(ProtoType.hcm, {
+        // Unused by grpc, but required by the proto's validation rules.
+        stat_prefix: name,
         rds: { route_config_name: routeConfigName, config_source: { ads: {} } },
         http_filters: [routerFilter()],
       }),
