@@ -1,10 +1,9 @@
+import type { MtlsMode } from '../../core/policy.js';
 import type { Workload } from '../../core/workload.js';
-import { socketAddress } from '../configurers/common.js';
+import { ProtoType, anyOf, socketAddress } from '../configurers/common.js';
 import { httpConnectionManagerFilter, routerFilter } from '../configurers/http.js';
 import { httpRbacFilters, type RbacPlan } from '../configurers/rbac.js';
-import { ProtoType, anyOf } from '../configurers/common.js';
 import { grpcDownstreamTls, transportSocket } from '../configurers/tls.js';
-import type { MtlsMode } from '../../core/policy.js';
 import { grpcServerListenerName, inboundRouteName, statPrefix } from '../names.js';
 
 /** A proxyless client's Listener for one dial target: api_listener HCM, RDS over ADS, router last. */
