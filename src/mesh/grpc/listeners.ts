@@ -4,7 +4,7 @@ import { ProtoType, anyOf, socketAddress } from '../configurers/common.js';
 import { httpConnectionManagerFilter, routerFilter } from '../configurers/http.js';
 import { httpRbacFilters, type RbacPlan } from '../configurers/rbac.js';
 import { grpcDownstreamTls, transportSocket } from '../configurers/tls.js';
-import { grpcServerListenerName, inboundRouteName, statPrefix } from '../names.js';
+import { DEFAULT_ROUTE, FilterChainName, INBOUND_VIRTUAL_HOST, grpcServerListenerName, inboundRouteName, statPrefix } from '../names.js';
 
 /** A proxyless client's Listener for one dial target: api_listener HCM, RDS over ADS, router last. */
 export function clientListener(name: string, routeConfigName: string): Record<string, unknown> {
@@ -32,14 +32,14 @@ export function serverListener(workload: Workload, mtls: MtlsMode, rbac: RbacPla
     address: socketAddress(workload.address, workload.port),
     filter_chains: [
       {
-        name: 'inbound',
+        name: FilterChainName.proxylessInbound,
         filters: [
           httpConnectionManagerFilter({
             stat_prefix: statPrefix('inbound', workload.port),
             route_config: {
               name: inboundRouteName(workload.port),
               virtual_hosts: [
-                { name: 'inbound', domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, non_forwarding_action: {} }] },
+                { name: INBOUND_VIRTUAL_HOST, domains: ['*'], routes: [{ name: DEFAULT_ROUTE, match: { prefix: '' }, non_forwarding_action: {} }] },
               ],
             },
             http_filters: [...httpRbacFilters(rbac), routerFilter()],
