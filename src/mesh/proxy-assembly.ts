@@ -51,6 +51,14 @@ export function assembleProxy(
 
   for (const upstream of index.upstreamsOf(workload)) {
     const service = index.service(upstream.namespace, upstream.service);
+    if (flavour === 'envoy' && (upstream.localPort === workload.port || upstream.localPort === workload.meshPort)) {
+      // The sidecar could not bind it (or would steal the app's port); leave the upstream out.
+      out.notes.push({
+        code: 'LOCAL_PORT_CONFLICT',
+        message: `upstream ${service.name}.${service.namespace} wants local port ${upstream.localPort}, which is the workload's own port`,
+      });
+      continue;
+    }
     if (flavour === 'grpc' && !isHttpProtocol(service.protocol)) {
       out.notes.push({
         code: 'UPSTREAM_PROTOCOL_UNSUPPORTED',

@@ -27,7 +27,8 @@ export interface TranslationNote {
     | 'RETRY_CONDITION_UNSUPPORTED'
     | 'LOAD_BALANCER_UNSUPPORTED'
     | 'MIXED_PROTOCOLS'
-    | 'SERVER_ADDRESS_NOT_IP';
+    | 'SERVER_ADDRESS_NOT_IP'
+    | 'LOCAL_PORT_CONFLICT';
   readonly message: string;
 }
 
