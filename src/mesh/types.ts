@@ -28,7 +28,8 @@ export interface TranslationNote {
     | 'LOAD_BALANCER_UNSUPPORTED'
     | 'MIXED_PROTOCOLS'
     | 'SERVER_ADDRESS_NOT_IP'
-    | 'LOCAL_PORT_CONFLICT';
+    | 'LOCAL_PORT_CONFLICT'
+    | 'OUTLIER_DETECTION_APPROXIMATED';
   readonly message: string;
 }
 
