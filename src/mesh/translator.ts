@@ -19,6 +19,18 @@ interface Generation {
   readonly proxies: Set<string>;
 }
 
+interface Binding {
+  readonly workloadId: string;
+  readonly key: string;
+}
+
+interface PiecesEntry {
+  readonly namespace: string;
+  readonly service: string;
+  readonly hash: string;
+  readonly pieces: ServicePieces;
+}
+
 /**
  * Registry + policies → each proxy's resources. Pure apart from memo caches: no I/O, no clock.
  *
@@ -31,10 +43,10 @@ interface Generation {
  */
 export class MeshTranslator {
   private readonly snapshots = new WeakMap<MeshInput, SnapshotMemo>();
-  private readonly pieces = new Map<string, { readonly hash: string; readonly pieces: ServicePieces }>();
+  private readonly pieces = new Map<string, PiecesEntry>();
   private readonly generations = new Map<string, Generation>();
-  /** Proxy (`flavour|workloadId`) → the input key of the generation it was last given. */
-  private readonly bindings = new Map<string, string>();
+  /** Proxy (`flavour|workloadId`) → the generation it was last given. */
+  private readonly bindings = new Map<string, Binding>();
 
   translate(input: MeshInput, workloadId: string, flavour: Flavour): ProxyResources {
     return this.translateWithNotes(input, workloadId, flavour).resources;
@@ -44,10 +56,10 @@ export class MeshTranslator {
   translateWithNotes(input: MeshInput, workloadId: string, flavour: Flavour): Translation {
     const key = this.inputKey(input, workloadId, flavour);
     const proxy = proxyId(workloadId, flavour);
-    const previousKey = this.bindings.get(proxy);
+    const previousKey = this.bindings.get(proxy)?.key;
     const existing = this.generations.get(key);
     if (existing) {
-      this.bind(proxy, previousKey, key, existing);
+      this.bind(proxy, workloadId, previousKey, key, existing);
       return existing.translation;
     }
     const memo = this.memo(input);
@@ -58,7 +70,7 @@ export class MeshTranslator {
     const previous = previousKey === undefined ? undefined : this.generations.get(previousKey)?.translation;
     const generation: Generation = { translation: previous ? reuseUnchangedResources(fresh, previous) : fresh, proxies: new Set() };
     this.generations.set(key, generation);
-    this.bind(proxy, previousKey, key, generation);
+    this.bind(proxy, workloadId, previousKey, key, generation);
     return generation.translation;
   }
 
@@ -77,20 +89,23 @@ export class MeshTranslator {
     return key;
   }
 
-  /** Drops what is kept for a workload that is gone (its generation, if no other proxy shares it). */
+  /**
+   * Drops what is kept for a workload (its generation, if no other proxy shares it). Optional:
+   * workloads missing from a newly seen snapshot are forgotten automatically.
+   */
   forget(workloadId: string): void {
     for (const flavour of ['envoy', 'grpc'] as const) {
       const proxy = proxyId(workloadId, flavour);
-      const key = this.bindings.get(proxy);
-      if (key === undefined) continue;
+      const binding = this.bindings.get(proxy);
+      if (binding === undefined) continue;
       this.bindings.delete(proxy);
-      this.release(proxy, key);
+      this.release(proxy, binding.key);
     }
   }
 
-  private bind(proxy: string, previousKey: string | undefined, key: string, generation: Generation): void {
+  private bind(proxy: string, workloadId: string, previousKey: string | undefined, key: string, generation: Generation): void {
     generation.proxies.add(proxy);
-    this.bindings.set(proxy, key);
+    this.bindings.set(proxy, { workloadId, key });
     if (previousKey !== undefined && previousKey !== key) this.release(proxy, previousKey);
   }
 
@@ -112,8 +127,21 @@ export class MeshTranslator {
     if (!memo) {
       memo = { index: new MeshIndex(input), serviceHashes: new Map(), inputKeys: new Map() };
       this.snapshots.set(input, memo);
+      this.prune(memo.index);
     }
     return memo;
+  }
+
+  /** Keeps the caches bounded by what a snapshot holds: gone workloads and services are dropped. */
+  private prune(index: MeshIndex): void {
+    for (const [proxy, binding] of this.bindings) {
+      if (index.input.workloads.has(binding.workloadId)) continue;
+      this.bindings.delete(proxy);
+      this.release(proxy, binding.key);
+    }
+    for (const [key, entry] of this.pieces) {
+      if (!index.hasWorkloads(entry.namespace, entry.service)) this.pieces.delete(key);
+    }
   }
 
   private serviceHash(memo: SnapshotMemo, service: ServiceView, flavour: Flavour, trustDomain: string): string {
@@ -133,7 +161,7 @@ export class MeshTranslator {
     if (cached && cached.hash === hash) return cached.pieces;
     const fresh = buildServicePieces(service, flavour, trustDomain);
     const pieces = cached ? reuseUnchangedPieces(fresh, cached.pieces) : fresh;
-    this.pieces.set(key, { hash, pieces });
+    this.pieces.set(key, { namespace: service.namespace, service: service.name, hash, pieces });
     return pieces;
   }
 }

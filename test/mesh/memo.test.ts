@@ -145,3 +145,23 @@ describe('memoisation', () => {
     expect(again).toEqual(first);
   });
 });
+
+describe('cache bounds', () => {
+  it('forgets a workload missing from a newly seen snapshot', () => {
+    const translator = new MeshTranslator();
+    const first = translator.translate(input(base, 1), 'shipping-1', 'envoy');
+    const withoutShipping: ScenarioFile = { ...base, workloads: base.workloads?.filter((w) => w.id !== 'shipping-1') };
+    translator.translate(input(withoutShipping, 2), 'orders-1', 'envoy');
+    const again = translator.translate(input(base, 3), 'shipping-1', 'envoy');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+
+  it('keeps a generation another proxy still holds', () => {
+    const translator = new MeshTranslator();
+    const shared = translator.translate(input(base, 1), 'orders-1', 'envoy');
+    expect(translator.translate(input(base, 1), 'orders-2', 'envoy')).toBe(shared);
+    translator.forget('orders-1');
+    expect(translator.translate(input(base, 2), 'orders-2', 'envoy')).toBe(shared);
+  });
+});
