@@ -39,6 +39,11 @@ export class MeshIndex {
     }
   }
 
+  /** Whether any workload of the service is registered. */
+  hasWorkloads(namespace: string, name: string): boolean {
+    return this.workloadsByService.has(serviceKey(namespace, name));
+  }
+
   service(namespace: string, name: string): ServiceView {
     const key = serviceKey(namespace, name);
     const cached = this.views.get(key);

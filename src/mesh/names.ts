@@ -24,6 +24,19 @@ export const FilterName = {
   tlsTransportSocket: 'envoy.transport_sockets.tls',
 } as const;
 
+export const FilterChainName = {
+  /** Envoy inbound chain terminating mTLS. */
+  mtls: 'mtls',
+  /** Envoy inbound chain for plaintext callers (PERMISSIVE only). */
+  plaintext: 'plaintext',
+  /** The proxyless server's only chain. */
+  proxylessInbound: 'inbound',
+} as const;
+
+/** Virtual host of inbound route configurations, and the name of the one route in every route table. */
+export const INBOUND_VIRTUAL_HOST = 'inbound';
+export const DEFAULT_ROUTE = 'default';
+
 export const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
 /** Envoy inbound listener, bound on 0.0.0.0:<meshPort>. */
@@ -78,6 +91,11 @@ export const GRPC_SERVER_LISTENER_PREFIX = 'grpc/server?xds.resource.listening_a
 
 export function grpcServerListenerName(address: string, port: number): string {
   return `${GRPC_SERVER_LISTENER_PREFIX}${hostPort(address, port)}`;
+}
+
+/** Stat prefix of a network RBAC filter (one per action). */
+export function rbacStatPrefix(listenerStatPrefix: string, action: 'ALLOW' | 'DENY'): string {
+  return `${listenerStatPrefix}_${action.toLowerCase()}`;
 }
 
 /** Name of the RBAC policy generated from one rule of an AuthorizationPolicy. */

@@ -27,7 +27,9 @@ export interface TranslationNote {
     | 'RETRY_CONDITION_UNSUPPORTED'
     | 'LOAD_BALANCER_UNSUPPORTED'
     | 'MIXED_PROTOCOLS'
-    | 'SERVER_ADDRESS_NOT_IP';
+    | 'SERVER_ADDRESS_NOT_IP'
+    | 'LOCAL_PORT_CONFLICT'
+    | 'OUTLIER_DETECTION_APPROXIMATED';
   readonly message: string;
 }
 

@@ -80,6 +80,13 @@ describe('memoisation', () => {
     expect(listeners?.get('outbound|9001')).toBe(oldListeners?.get('outbound|9001'));
   });
 
+  it('keeps an unchanged cluster’s identity across a rebuild of its service, for new callers too', () => {
+    const translator = new MeshTranslator();
+    const oldCluster = cluster(translator, input(base, 1), 'orders-1');
+    const after = input(withWorkloads(base, [{ id: 'payments-2', service: 'payments', address: '10.0.1.2', port: 8080, meshPort: 15006 }]), 2);
+    expect(cluster(translator, after, 'shipping-1')).toBe(oldCluster);
+  });
+
   it('changes the cluster when the destination gains a service account', () => {
     const translator = new MeshTranslator();
     const before = input(base, 1);
@@ -136,5 +143,25 @@ describe('memoisation', () => {
     const again = translator.translate(snapshot, 'shipping-1', 'envoy');
     expect(again).not.toBe(first);
     expect(again).toEqual(first);
+  });
+});
+
+describe('cache bounds', () => {
+  it('forgets a workload missing from a newly seen snapshot', () => {
+    const translator = new MeshTranslator();
+    const first = translator.translate(input(base, 1), 'shipping-1', 'envoy');
+    const withoutShipping: ScenarioFile = { ...base, workloads: base.workloads?.filter((w) => w.id !== 'shipping-1') };
+    translator.translate(input(withoutShipping, 2), 'orders-1', 'envoy');
+    const again = translator.translate(input(base, 3), 'shipping-1', 'envoy');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+
+  it('keeps a generation another proxy still holds', () => {
+    const translator = new MeshTranslator();
+    const shared = translator.translate(input(base, 1), 'orders-1', 'envoy');
+    expect(translator.translate(input(base, 1), 'orders-2', 'envoy')).toBe(shared);
+    translator.forget('orders-1');
+    expect(translator.translate(input(base, 2), 'orders-2', 'envoy')).toBe(shared);
   });
 });

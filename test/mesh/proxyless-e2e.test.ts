@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeshTranslator, type ProxyResources } from '../../src/mesh/index.js';
+import { MeshTranslator, type MeshInput, type ProxyResources } from '../../src/mesh/index.js';
+import { TypeUrl } from '../../src/xds/contract.js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 import { TestAdsServer } from './support/test-ads-server.js';
 import { TestCa, type CertFiles } from './support/test-certs.js';
-import { scenarioFrom } from './support/scenario.js';
+import { scenarioFrom, type ScenarioFile } from './support/scenario.js';
 
 type XdsModule = typeof import('@grpc/grpc-js-xds');
 const BOOTSTRAP_OPTION = 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config';
@@ -60,6 +61,9 @@ describe('proxyless gRPC end to end', () => {
   let adsPort: number;
   let server: InstanceType<XdsModule['XdsServer']>;
   let ca: TestCa;
+  let strict: MeshInput;
+  let permissive: MeshInput;
+  let current: MeshInput;
   const clients: grpc.Client[] = [];
 
   beforeAll(async () => {
@@ -69,7 +73,7 @@ describe('proxyless gRPC end to end', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'accord-mesh-e2e-'));
     ca = new TestCa(dir);
     const appPort = await freePort();
-    const { input } = scenarioFrom({
+    const file: ScenarioFile = {
       workloads: [
         { id: 'payments-1', service: 'payments', address: '127.0.0.1', port: appPort, protocol: 'grpc', locality: { zone: 'z1' } },
         { id: 'checkout-1', service: 'checkout', address: '127.0.0.1', port: 1, protocol: 'grpc', upstreams: [{ service: 'payments', localPort: 1 }] },
@@ -80,9 +84,12 @@ describe('proxyless gRPC end to end', () => {
         { metadata: { name: 'callers' }, spec: { target: 'payments', action: 'ALLOW', rules: [{ from: [{ service: 'checkout' }], to: [{ paths: ['/test.Echo/*'] }] }] } },
         { metadata: { name: 'no-forbidden' }, spec: { target: 'payments', action: 'DENY', rules: [{ to: [{ paths: ['/test.Echo/Forbidden'] }] }] } },
       ],
-    });
+    };
+    strict = scenarioFrom(file).input;
+    permissive = scenarioFrom({ ...file, mesh: { mtls: 'PERMISSIVE' } }).input;
+    current = strict;
     const translator = new MeshTranslator();
-    const resourcesFor = (nodeId: string): ProxyResources => translator.translate(input, nodeId, 'grpc');
+    const resourcesFor = (nodeId: string): ProxyResources => translator.translate(current, nodeId, 'grpc');
     ads = new TestAdsServer(loadEnvoyProtos(), resourcesFor);
     adsPort = await ads.start();
 
@@ -133,4 +140,15 @@ describe('proxyless gRPC end to end', () => {
     expect((await call('checkout-1', 'checkout', 'Forbidden')).code).toBe(grpc.status.PERMISSION_DENIED);
     expect(ads.nacks).toEqual([]);
   }, 30_000);
+
+  it('keeps serving across STRICT → PERMISSIVE → STRICT (the chain layout never changes)', async () => {
+    for (const mode of [permissive, strict]) {
+      current = mode;
+      const version = ads.push();
+      await ads.waitForAck('payments-1', TypeUrl.Listener, version);
+      expect(await call('checkout-1', 'checkout', 'Say')).toEqual({ code: grpc.status.OK, reply: 'ping' });
+      expect((await call('intruder-1', 'intruder', 'Say')).code).toBe(grpc.status.PERMISSION_DENIED);
+    }
+    expect(ads.nacks).toEqual([]);
+  }, 40_000);
 });

@@ -76,3 +76,16 @@ describe('maxConnectionDurationMs', () => {
     expect(maxConnectionDurationMs(short)).toBe(1000);
   });
 });
+
+describe('local port conflicts', () => {
+  it('leaves out an Envoy upstream on the workload’s own port, with a note', () => {
+    const { input } = scenarioFrom({
+      workloads: [
+        { id: 'a-1', service: 'a', address: '10.0.0.1', port: 8080, meshPort: 15006, upstreams: [{ service: 'b', localPort: 15006 }, { service: 'c', localPort: 8080 }, { service: 'd', localPort: 9001 }] },
+      ],
+    });
+    const translation = new MeshTranslator().translateWithNotes(input, 'a-1', 'envoy');
+    expect([...(translation.resources.get(TypeUrl.Listener)?.keys() ?? [])]).toEqual(['inbound|15006', 'outbound|9001']);
+    expect(translation.notes.map((n) => n.code)).toEqual(['LOCAL_PORT_CONFLICT', 'LOCAL_PORT_CONFLICT']);
+  });
+});

@@ -1,7 +1,7 @@
 import type { AuthorizationRule, CallerMatch, RequestMatch } from '../../core/policy.js';
 import { spiffeId } from '../../core/workload.js';
 import type { NamedAuthorizationPolicy } from '../model.js';
-import { FilterName, rbacPolicyName } from '../names.js';
+import { FilterName, rbacPolicyName, rbacStatPrefix } from '../names.js';
 import type { TranslationNote } from '../types.js';
 import { ProtoType, anyOf } from './common.js';
 
@@ -76,10 +76,10 @@ export function httpRbacFilters(plan: RbacPlan): Record<string, unknown>[] {
 export function networkRbacFilters(plan: RbacPlan, statPrefix: string): Record<string, unknown>[] {
   const filters: Record<string, unknown>[] = [];
   if (plan.deny) {
-    filters.push({ name: FilterName.networkRbacDeny, typed_config: anyOf(ProtoType.networkRbac, { stat_prefix: `${statPrefix}_deny`, rules: plan.deny }) });
+    filters.push({ name: FilterName.networkRbacDeny, typed_config: anyOf(ProtoType.networkRbac, { stat_prefix: rbacStatPrefix(statPrefix, 'DENY'), rules: plan.deny }) });
   }
   if (plan.allow) {
-    filters.push({ name: FilterName.networkRbacAllow, typed_config: anyOf(ProtoType.networkRbac, { stat_prefix: `${statPrefix}_allow`, rules: plan.allow }) });
+    filters.push({ name: FilterName.networkRbacAllow, typed_config: anyOf(ProtoType.networkRbac, { stat_prefix: rbacStatPrefix(statPrefix, 'ALLOW'), rules: plan.allow }) });
   }
   return filters;
 }

@@ -41,7 +41,15 @@ export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flav
   const outlier = policy?.outlierDetection;
   if (outlier) {
     const detection: Record<string, unknown> = {};
-    if (outlier.consecutive5xx !== undefined) detection.consecutive_5xx = uint32(outlier.consecutive5xx);
+    if (outlier.consecutive5xx !== undefined) {
+      if (flavour === 'envoy') detection.consecutive_5xx = uint32(outlier.consecutive5xx);
+      else {
+        notes.push({
+          code: 'OUTLIER_DETECTION_APPROXIMATED',
+          message: `${clusterName}: proxyless gRPC has no consecutive-error ejection; it ejects by success rate instead`,
+        });
+      }
+    }
     if (outlier.intervalMs !== undefined) detection.interval = duration(outlier.intervalMs);
     if (outlier.baseEjectionTimeMs !== undefined) detection.base_ejection_time = duration(outlier.baseEjectionTimeMs);
     if (outlier.maxEjectionPercent !== undefined) detection.max_ejection_percent = uint32(outlier.maxEjectionPercent);

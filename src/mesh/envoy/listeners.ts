@@ -14,7 +14,10 @@ import { envoyDownstreamTls, transportSocket } from '../configurers/tls.js';
 import { maxConnectionDurationMs } from '../connection-lifetime.js';
 import type { ServiceView } from '../model.js';
 import {
+  DEFAULT_ROUTE,
+  FilterChainName,
   FilterName,
+  INBOUND_VIRTUAL_HOST,
   inboundClusterName,
   inboundListenerName,
   inboundRouteName,
@@ -38,14 +41,14 @@ export function inboundListener(workload: Workload, mesh: MeshSpec, rbac: RbacPl
     traffic_direction: 'INBOUND',
   };
   if (mesh.mtls === 'STRICT') {
-    return { ...base, filter_chains: [{ name: 'mtls', filters, transport_socket: tls }] };
+    return { ...base, filter_chains: [{ name: FilterChainName.mtls, filters, transport_socket: tls }] };
   }
   return {
     ...base,
     listener_filters: [{ name: FilterName.tlsInspector, typed_config: anyOf(ProtoType.tlsInspector, {}) }],
     filter_chains: [
-      { name: 'mtls', filter_chain_match: { transport_protocol: 'tls' }, filters, transport_socket: tls },
-      { name: 'plaintext', filter_chain_match: { transport_protocol: 'raw_buffer' }, filters },
+      { name: FilterChainName.mtls, filter_chain_match: { transport_protocol: 'tls' }, filters, transport_socket: tls },
+      { name: FilterChainName.plaintext, filter_chain_match: { transport_protocol: 'raw_buffer' }, filters },
     ],
   };
 }
@@ -75,10 +78,10 @@ function inboundFilters(workload: Workload, mesh: MeshSpec, rbac: RbacPlan): Rec
         name: inboundRouteName(workload.port),
         virtual_hosts: [
           {
-            name: 'inbound',
+            name: INBOUND_VIRTUAL_HOST,
             domains: ['*'],
             // Timeouts are the caller's business; no route timeout here.
-            routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: duration(0) } }],
+            routes: [{ name: DEFAULT_ROUTE, match: { prefix: '/' }, route: { cluster, timeout: duration(0) } }],
           },
         ],
       },

@@ -1,7 +1,7 @@
 import { clusterSpecifier } from '../configurers/route-action.js';
 import { routeTrafficFields, type Configured } from '../configurers/traffic.js';
 import type { ServiceView } from '../model.js';
-import { outboundRouteName } from '../names.js';
+import { DEFAULT_ROUTE, outboundRouteName } from '../names.js';
 import type { ClusterTarget } from '../subsets.js';
 
 /** The RDS route configuration every Envoy caller of an HTTP service uses. */
@@ -15,7 +15,7 @@ export function outboundRouteConfig(service: ServiceView, targets: readonly Clus
         {
           name,
           domains: ['*'],
-          routes: [{ name: 'default', match: { prefix: '/' }, route: { ...clusterSpecifier(targets), ...traffic.value } }],
+          routes: [{ name: DEFAULT_ROUTE, match: { prefix: '/' }, route: { ...clusterSpecifier(targets), ...traffic.value } }],
         },
       ],
     },

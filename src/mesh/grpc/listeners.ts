@@ -1,11 +1,10 @@
+import type { MtlsMode } from '../../core/policy.js';
 import type { Workload } from '../../core/workload.js';
-import { socketAddress } from '../configurers/common.js';
+import { ProtoType, anyOf, socketAddress } from '../configurers/common.js';
 import { httpConnectionManagerFilter, routerFilter } from '../configurers/http.js';
 import { httpRbacFilters, type RbacPlan } from '../configurers/rbac.js';
-import { ProtoType, anyOf } from '../configurers/common.js';
 import { grpcDownstreamTls, transportSocket } from '../configurers/tls.js';
-import type { MtlsMode } from '../../core/policy.js';
-import { grpcServerListenerName, inboundRouteName, statPrefix } from '../names.js';
+import { DEFAULT_ROUTE, FilterChainName, INBOUND_VIRTUAL_HOST, grpcServerListenerName, inboundRouteName, statPrefix } from '../names.js';
 
 /** A proxyless client's Listener for one dial target: api_listener HCM, RDS over ADS, router last. */
 export function clientListener(name: string, routeConfigName: string): Record<string, unknown> {
@@ -13,6 +12,8 @@ export function clientListener(name: string, routeConfigName: string): Record<st
     name,
     api_listener: {
       api_listener: anyOf(ProtoType.hcm, {
+        // Unused by grpc, but required by the proto's validation rules.
+        stat_prefix: name,
         rds: { route_config_name: routeConfigName, config_source: { ads: {} } },
         http_filters: [routerFilter()],
       }),
@@ -31,14 +32,14 @@ export function serverListener(workload: Workload, mtls: MtlsMode, rbac: RbacPla
     address: socketAddress(workload.address, workload.port),
     filter_chains: [
       {
-        name: 'inbound',
+        name: FilterChainName.proxylessInbound,
         filters: [
           httpConnectionManagerFilter({
             stat_prefix: statPrefix('inbound', workload.port),
             route_config: {
               name: inboundRouteName(workload.port),
               virtual_hosts: [
-                { name: 'inbound', domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, non_forwarding_action: {} }] },
+                { name: INBOUND_VIRTUAL_HOST, domains: ['*'], routes: [{ name: DEFAULT_ROUTE, match: { prefix: '' }, non_forwarding_action: {} }] },
               ],
             },
             http_filters: [...httpRbacFilters(rbac), routerFilter()],

@@ -1,7 +1,7 @@
 import { clusterSpecifier } from '../configurers/route-action.js';
 import { routeTrafficFields, type Configured } from '../configurers/traffic.js';
 import type { ServiceView } from '../model.js';
-import { outboundRouteName } from '../names.js';
+import { DEFAULT_ROUTE, outboundRouteName } from '../names.js';
 import type { ClusterTarget } from '../subsets.js';
 
 /** The route configuration behind every client Listener of a service (never the server's one). */
@@ -12,7 +12,7 @@ export function clientRouteConfig(service: ServiceView, targets: readonly Cluste
     value: {
       name,
       virtual_hosts: [
-        { name, domains: ['*'], routes: [{ name: 'default', match: { prefix: '' }, route: { ...clusterSpecifier(targets), ...traffic.value } }] },
+        { name, domains: ['*'], routes: [{ name: DEFAULT_ROUTE, match: { prefix: '' }, route: { ...clusterSpecifier(targets), ...traffic.value } }] },
       ],
     },
     notes: traffic.notes,

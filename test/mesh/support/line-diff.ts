@@ -1,7 +1,11 @@
-/** A small unified-style line diff for golden-file failures (common prefix/suffix trimmed, LCS between). */
-export function lineDiff(expected: string, actual: string, context = 3): string {
-  const a = expected.split('\n');
-  const b = actual.split('\n');
+/** A unified-style line diff for golden-file failures: LCS over the differing middle, 3 lines of context. */
+
+interface Op {
+  readonly kind: ' ' | '-' | '+';
+  readonly line: string;
+}
+
+function editScript(a: readonly string[], b: readonly string[]): Op[] {
   let start = 0;
   while (start < a.length && start < b.length && a[start] === b[start]) start++;
   let endA = a.length;
@@ -18,21 +22,40 @@ export function lineDiff(expected: string, actual: string, context = 3): string 
       lcs[i][j] = midA[i] === midB[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
     }
   }
-  const lines: string[] = [`@@ -${start + 1} +${start + 1} @@ (--- expected, +++ actual)`];
-  for (const line of a.slice(Math.max(0, start - context), start)) lines.push(`  ${line}`);
+  const ops: Op[] = a.slice(0, start).map((line) => ({ kind: ' ', line }));
   let i = 0;
   let j = 0;
   while (i < midA.length || j < midB.length) {
     if (i < midA.length && j < midB.length && midA[i] === midB[j]) {
-      lines.push(`  ${midA[i]}`);
+      ops.push({ kind: ' ', line: midA[i] });
       i++;
       j++;
-    } else if (j < midB.length && (i === midA.length || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      lines.push(`+ ${midB[j++]}`);
+    } else if (i < midA.length && (j === midB.length || lcs[i + 1][j] >= lcs[i][j + 1])) {
+      ops.push({ kind: '-', line: midA[i++] });
     } else {
-      lines.push(`- ${midA[i++]}`);
+      ops.push({ kind: '+', line: midB[j++] });
     }
   }
-  for (const line of a.slice(endA, endA + context)) lines.push(`  ${line}`);
-  return lines.join('\n');
+  for (const line of a.slice(endA)) ops.push({ kind: ' ', line });
+  return ops;
+}
+
+export function lineDiff(expected: string, actual: string, context = 3): string {
+  const ops = editScript(expected.split('\n'), actual.split('\n'));
+  const changed = ops.flatMap((op, index) => (op.kind === ' ' ? [] : [index]));
+  const out: string[] = ['--- expected', '+++ actual'];
+  let h = 0;
+  while (h < changed.length) {
+    const from = Math.max(0, changed[h] - context);
+    let to = Math.min(ops.length, changed[h] + context + 1);
+    while (h + 1 < changed.length && changed[h + 1] - context <= to) to = Math.min(ops.length, changed[++h] + context + 1);
+    h++;
+    const before = ops.slice(0, from);
+    const lineA = before.filter((op) => op.kind !== '+').length + 1;
+    const lineB = before.filter((op) => op.kind !== '-').length + 1;
+    const hunk = ops.slice(from, to);
+    out.push(`@@ -${lineA},${hunk.filter((op) => op.kind !== '+').length} +${lineB},${hunk.filter((op) => op.kind !== '-').length} @@`);
+    for (const op of hunk) out.push(`${op.kind}${op.line}`);
+  }
+  return out.join('\n');
 }

@@ -1,0 +1,105 @@
+import { isIP } from 'node:net';
+import type { Workload } from '../core/workload.js';
+import { TypeUrl } from '../xds/contract.js';
+import { deepFreeze } from './configurers/common.js';
+import { isHttpProtocol } from './configurers/http.js';
+import { planRbac, type RbacContext, type RbacLayer } from './configurers/rbac.js';
+import { inboundCluster } from './envoy/clusters.js';
+import { inboundListener, outboundListener } from './envoy/listeners.js';
+import { clientListener, serverListener } from './grpc/listeners.js';
+import { compareStrings } from './hash.js';
+import type { MeshIndex, ServiceView } from './model.js';
+import { grpcClientListenerNames, outboundRouteName } from './names.js';
+import type { ServicePieces } from './service-pieces.js';
+import type { Flavour, Resource, Translation, TranslationNote } from './types.js';
+
+const RESOURCE_TYPES = [TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment] as const;
+
+/**
+ * One proxy's resources: its own inbound side, plus for every upstream the listener(s) to reach
+ * it and the pieces its destination service shares with all callers (`piecesOf`).
+ * Everything read here must be covered by `proxyInputs` (proxy-inputs.ts).
+ */
+export function assembleProxy(
+  index: MeshIndex,
+  workload: Workload,
+  flavour: Flavour,
+  piecesOf: (service: ServiceView) => ServicePieces,
+): Translation {
+  const mesh = index.input.policies.mesh;
+  const out = new ResourceCollector();
+  const rbacContext: RbacContext = {
+    trustDomain: mesh.trustDomain,
+    serviceAccountsOf: (namespace, service) => index.service(namespace, service).serviceAccounts,
+  };
+  const layer: RbacLayer = flavour === 'grpc' || isHttpProtocol(workload.protocol) ? 'http' : 'network';
+  const rbac = planRbac(index.authorizationPolicies(workload.namespace, workload.service), rbacContext, layer);
+  out.notes.push(...rbac.notes);
+
+  if (flavour === 'envoy') {
+    out.add(TypeUrl.Listener, inboundListener(workload, mesh, rbac));
+    out.add(TypeUrl.Cluster, inboundCluster(workload));
+  } else {
+    if (isIP(workload.address) === 0) {
+      out.notes.push({
+        code: 'SERVER_ADDRESS_NOT_IP',
+        message: `registered address ${workload.address} is not an IP; an xDS-enabled gRPC server must bind a literal IP`,
+      });
+    }
+    out.add(TypeUrl.Listener, serverListener(workload, mesh.mtls, rbac));
+  }
+
+  for (const upstream of index.upstreamsOf(workload)) {
+    const service = index.service(upstream.namespace, upstream.service);
+    if (flavour === 'envoy' && (upstream.localPort === workload.port || upstream.localPort === workload.meshPort)) {
+      // The sidecar could not bind it (or would steal the app's port); leave the upstream out.
+      out.notes.push({
+        code: 'LOCAL_PORT_CONFLICT',
+        message: `upstream ${service.name}.${service.namespace} wants local port ${upstream.localPort}, which is the workload's own port`,
+      });
+      continue;
+    }
+    if (flavour === 'grpc' && !isHttpProtocol(service.protocol)) {
+      out.notes.push({
+        code: 'UPSTREAM_PROTOCOL_UNSUPPORTED',
+        message: `${service.name}.${service.namespace} is a TCP service; proxyless gRPC cannot call it`,
+      });
+      continue;
+    }
+    const pieces = piecesOf(service);
+    out.addPieces(pieces);
+    if (flavour === 'envoy') {
+      out.add(TypeUrl.Listener, outboundListener(upstream, service, pieces.targets));
+    } else {
+      for (const name of grpcClientListenerNames(service.name, service.namespace, workload.namespace)) {
+        out.add(TypeUrl.Listener, clientListener(name, outboundRouteName(service.name, service.namespace)));
+      }
+    }
+  }
+  return out.finish();
+}
+
+/** Gathers one proxy's resources by type and name (deduplicated), then sorts and freezes them. */
+class ResourceCollector {
+  readonly notes: TranslationNote[] = [];
+  private readonly byType = new Map<string, Map<string, Resource>>(RESOURCE_TYPES.map((t) => [t, new Map()]));
+
+  add(typeUrl: string, resource: Resource): void {
+    const name = String(resource.name ?? resource.cluster_name);
+    this.byType.get(typeUrl)?.set(name, resource);
+  }
+
+  addPieces(pieces: ServicePieces): void {
+    if (pieces.routeConfig) this.add(TypeUrl.RouteConfiguration, pieces.routeConfig);
+    for (const cluster of pieces.clusters.values()) this.add(TypeUrl.Cluster, cluster);
+    for (const cla of pieces.loadAssignments.values()) this.add(TypeUrl.ClusterLoadAssignment, cla);
+    for (const note of pieces.notes) if (!this.notes.includes(note)) this.notes.push(note);
+  }
+
+  finish(): Translation {
+    const resources = new Map(
+      [...this.byType].map(([type, byName]) => [type, new Map([...byName].sort(([a], [b]) => compareStrings(a, b)))]),
+    );
+    return deepFreeze({ resources, notes: this.notes });
+  }
+}

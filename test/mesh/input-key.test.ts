@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { MeshTranslator, type Flavour, type ProxyResources } from '../../src/mesh/index.js';
+import { scenarioFrom, type ScenarioFile, type ScenarioWorkload } from './support/scenario.js';
+
+/**
+ * Soundness of the cache key (istio#46081 is what a missed input looks like): for many single
+ * changes to a rich scenario, every proxy whose inputKey did not change must get exactly the
+ * resources a fresh translator produces from the changed input.
+ */
+
+const base: ScenarioFile = {
+  mesh: { trustDomain: 'mesh.local', mtls: 'STRICT' },
+  workloads: [
+    { id: 'web-1', service: 'web', address: '10.0.0.1', port: 8080, meshPort: 15006, upstreams: [{ service: 'api', localPort: 9001 }, { service: 'db', localPort: 9002 }] },
+    { id: 'web-2', service: 'web', address: '10.0.0.2', port: 8080, meshPort: 15006, upstreams: [{ service: 'api', localPort: 9001 }, { service: 'db', localPort: 9002 }] },
+    { id: 'api-1', service: 'api', address: '10.0.1.1', port: 50051, meshPort: 15006, protocol: 'grpc', labels: { v: '1' }, locality: { region: 'eu', zone: 'a' } },
+    { id: 'api-2', service: 'api', address: '10.0.1.2', port: 50051, meshPort: 15006, protocol: 'grpc', labels: { v: '2' }, locality: { region: 'eu', zone: 'b' } },
+    { id: 'db-1', service: 'db', address: '10.0.2.1', port: 5432, meshPort: 15432, protocol: 'tcp' },
+    { id: 'ops-1', service: 'ops', namespace: 'ops', address: '10.0.3.1', port: 8080, meshPort: 15006 },
+  ],
+  trafficPolicies: [
+    {
+      metadata: { name: 'api' },
+      spec: {
+        target: 'api',
+        requestTimeoutMs: 1000,
+        retries: { attempts: 2, retryOn: ['unavailable'] },
+        split: [
+          { name: 'one', labels: { v: '1' }, weight: 70 },
+          { name: 'two', labels: { v: '2' }, weight: 30 },
+        ],
+      },
+    },
+  ],
+  authorizationPolicies: [
+    { metadata: { name: 'api-callers' }, spec: { target: 'api', action: 'ALLOW', rules: [{ from: [{ service: 'web' }, { namespace: 'ops' }] }] } },
+    { metadata: { name: 'db-deny' }, spec: { target: 'db', action: 'DENY', rules: [{ from: [{ service: 'ops', namespace: 'ops' }] }] } },
+  ],
+  upstreamPolicies: [{ metadata: { name: 'ops-tools', namespace: 'ops' }, spec: { source: 'ops', upstreams: [{ service: 'api', namespace: 'default', localPort: 9100 }] } }],
+};
+
+type Mutation = readonly [string, (file: ScenarioFile) => ScenarioFile];
+
+function editWorkload(id: string, change: Partial<ScenarioWorkload>): (file: ScenarioFile) => ScenarioFile {
+  return (file) => ({ ...file, workloads: file.workloads?.map((w) => (w.id === id ? { ...w, ...change } : w)) });
+}
+
+const workloadMutations: Mutation[] = (base.workloads ?? []).flatMap((w): Mutation[] => [
+  [`${w.id}.address`, editWorkload(w.id, { address: '10.9.9.9' })],
+  [`${w.id}.address hostname`, editWorkload(w.id, { address: 'somewhere.internal' })],
+  [`${w.id}.port`, editWorkload(w.id, { port: w.port + 1 })],
+  [`${w.id}.meshPort`, editWorkload(w.id, { meshPort: 16000 })],
+  [`${w.id}.protocol`, editWorkload(w.id, { protocol: w.protocol === 'tcp' ? 'http' : 'tcp' })],
+  [`${w.id}.serviceAccount`, editWorkload(w.id, { serviceAccount: 'renamed' })],
+  [`${w.id}.labels`, editWorkload(w.id, { labels: { v: '2' } })],
+  [`${w.id}.locality`, editWorkload(w.id, { locality: { region: 'us' } })],
+  [`${w.id}.health`, editWorkload(w.id, { health: 'UNHEALTHY' })],
+  [`${w.id}.upstreams`, editWorkload(w.id, { upstreams: [{ service: 'ops', namespace: 'ops', localPort: 9003 }] })],
+  [`${w.id} removed`, (file) => ({ ...file, workloads: file.workloads?.filter((x) => x.id !== w.id) })],
+]);
+
+const mutations: Mutation[] = [
+  ...workloadMutations,
+  ['new api workload', (f) => ({ ...f, workloads: [...(f.workloads ?? []), { id: 'api-3', service: 'api', address: '10.0.1.3', port: 50051, meshPort: 15006, protocol: 'grpc' }] })],
+  ['new web workload with another SA', (f) => ({ ...f, workloads: [...(f.workloads ?? []), { id: 'web-3', service: 'web', serviceAccount: 'web-v2', address: '10.0.0.3', port: 8080 }] })],
+  ['mesh trust domain', (f) => ({ ...f, mesh: { ...f.mesh, trustDomain: 'other.example' } })],
+  ['mesh mtls', (f) => ({ ...f, mesh: { ...f.mesh, mtls: 'PERMISSIVE' } })],
+  ['mesh ttl', (f) => ({ ...f, mesh: { ...f.mesh, certificates: { ttlMs: 7_200_000 } } })],
+  ['mesh rotateAt', (f) => ({ ...f, mesh: { ...f.mesh, certificates: { rotateAt: 0.7 } } })],
+  ['mesh debounce', (f) => ({ ...f, mesh: { ...f.mesh, debounce: { quietMs: 1, maxDelayMs: 2 } } })],
+  ['traffic timeout', (f) => ({ ...f, trafficPolicies: f.trafficPolicies?.map((p) => ({ ...p, spec: { ...p.spec, requestTimeoutMs: 5 } })) })],
+  ['traffic split weights', (f) => ({ ...f, trafficPolicies: f.trafficPolicies?.map((p) => ({ ...p, spec: { ...p.spec, split: [{ name: 'one', labels: { v: '1' }, weight: 1 }] } })) })],
+  ['traffic lb', (f) => ({ ...f, trafficPolicies: f.trafficPolicies?.map((p) => ({ ...p, spec: { ...p.spec, loadBalancer: { type: 'LEAST_REQUEST' as const } } })) })],
+  ['traffic policy for db', (f) => ({ ...f, trafficPolicies: [...(f.trafficPolicies ?? []), { metadata: { name: 'db' }, spec: { target: 'db', connectTimeoutMs: 10 } }] })],
+  ['traffic policy in another namespace', (f) => ({ ...f, trafficPolicies: [...(f.trafficPolicies ?? []), { metadata: { name: 'api', namespace: 'ops' }, spec: { target: 'api', connectTimeoutMs: 10 } }] })],
+  ['authz action', (f) => ({ ...f, authorizationPolicies: f.authorizationPolicies?.map((p) => ({ ...p, spec: { ...p.spec, action: 'DENY' as const } })) })],
+  ['authz removed', (f) => ({ ...f, authorizationPolicies: [] })],
+  ['authz for web', (f) => ({ ...f, authorizationPolicies: [...(f.authorizationPolicies ?? []), { metadata: { name: 'w' }, spec: { target: 'web', action: 'ALLOW', rules: [] } }] })],
+  ['upstream policy removed', (f) => ({ ...f, upstreamPolicies: [] })],
+  ['upstream policy for web', (f) => ({ ...f, upstreamPolicies: [...(f.upstreamPolicies ?? []), { metadata: { name: 'w' }, spec: { source: 'web', upstreams: [{ service: 'ops', namespace: 'ops', localPort: 9500 }] } }] })],
+];
+
+const proxies: readonly (readonly [string, Flavour])[] = (base.workloads ?? []).flatMap((w) => [
+  [w.id, 'envoy'] as const,
+  [w.id, 'grpc'] as const,
+]);
+
+function snapshot(resources: ProxyResources): unknown {
+  return [...resources].map(([type, byName]) => [type, [...byName]]);
+}
+
+describe('inputKey', () => {
+  it('never stays the same when a proxy’s resources change', () => {
+    const translator = new MeshTranslator();
+    const before = scenarioFrom(base).input;
+    const keys = new Map(proxies.map(([id, flavour]) => [`${flavour}/${id}`, translator.inputKey(before, id, flavour)]));
+    const original = new Map(proxies.map(([id, flavour]) => [`${flavour}/${id}`, snapshot(translator.translate(before, id, flavour))]));
+    const misses: string[] = [];
+    let unchangedKeys = 0;
+    for (const [label, mutate] of mutations) {
+      const after = scenarioFrom(mutate(base)).input;
+      for (const [id, flavour] of proxies) {
+        if (!after.workloads.has(id)) continue;
+        const proxy = `${flavour}/${id}`;
+        if (translator.inputKey(after, id, flavour) !== keys.get(proxy)) continue;
+        unchangedKeys++;
+        const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
+        if (JSON.stringify(fresh) !== JSON.stringify(original.get(proxy))) misses.push(`${label}: ${proxy}`);
+        // The memoised translator must agree with a fresh one.
+        expect(snapshot(translator.translate(after, id, flavour))).toEqual(fresh);
+      }
+    }
+    expect(misses).toEqual([]);
+    // Most single changes leave most proxies alone: the key is not simply "everything".
+    expect(unchangedKeys).toBeGreaterThan(mutations.length * 4);
+  });
+});
