@@ -4,12 +4,14 @@
  * coalesced by a debounce: fired after `quietMs` without changes, and at the latest `maxDelayMs`
  * after the first change of a burst. While the store is down the last snapshot stays in force.
  */
-import type { Service, Workload } from '../core/workload.js';
+import { serviceKey, type Service, type Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
-import { deriveServices } from './services.js';
+import { MapBuilder } from './persistent-map.js';
+import { deriveService } from './services.js';
 import type { Store, Unsubscribe, WatchEvent } from './store.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
+/** Maps share structure between snapshots: iteration order is stable but not sorted. */
 export interface MirrorSnapshot {
   readonly revision: number;
   readonly workloads: ReadonlyMap<string, Workload>;
@@ -45,7 +47,11 @@ interface RevisionWaiter {
 export class RegistryMirror {
   private readonly timers: Timers;
   private revision = 0;
-  private readonly workloads = new Map<string, Workload>();
+  private readonly workloads = new MapBuilder<Workload>();
+  private readonly services = new MapBuilder<Service>();
+  /** Workloads by service key, to re-derive only the services a change touched. */
+  private readonly members = new Map<string, Map<string, Workload>>();
+  private readonly dirtyServices = new Set<string>();
   private policies: readonly unknown[] = EMPTY.policies;
   private cached: MirrorSnapshot | undefined = EMPTY;
   private readonly listeners = new Set<MirrorListener>();
@@ -78,11 +84,17 @@ export class RegistryMirror {
   /** The newest state applied (not waiting for the debounce). */
   snapshot(): MirrorSnapshot {
     if (this.cached === undefined) {
-      const workloads = new Map(this.workloads);
+      for (const key of this.dirtyServices) {
+        const group = this.members.get(key);
+        const first = group?.values().next().value;
+        if (group === undefined || first === undefined) this.services.delete(key);
+        else this.services.set(key, Object.freeze(deriveService(first.service, first.namespace, group.values())));
+      }
+      this.dirtyServices.clear();
       this.cached = Object.freeze({
         revision: this.revision,
-        workloads,
-        services: deriveServices(workloads.values()),
+        workloads: this.workloads.snapshot(),
+        services: this.services.snapshot(),
         policies: this.policies,
       });
     }
@@ -112,13 +124,13 @@ export class RegistryMirror {
 
   private onEvent(event: WatchEvent): void {
     if (event.type === 'resync') {
-      this.workloads.clear();
-      for (const stored of event.state.workloads) this.workloads.set(stored.workload.id, stored.workload);
+      for (const id of [...this.workloads.snapshot().keys()]) this.removeWorkload(id);
+      for (const stored of event.state.workloads) this.putWorkload(stored.workload);
       this.policies = event.state.policies.docs;
       this.options.logger.info({ revision: event.revision, workloads: this.workloads.size }, 'registry mirror resynced');
     } else if (event.kind === 'workload') {
-      if (event.op === 'put') this.workloads.set(event.key, event.value);
-      else this.workloads.delete(event.key);
+      if (event.op === 'put') this.putWorkload(event.value);
+      else this.removeWorkload(event.key);
     } else if (event.kind === 'policies') {
       this.policies = event.value;
     } else {
@@ -128,6 +140,30 @@ export class RegistryMirror {
     this.cached = undefined;
     for (const waiter of this.waiters) if (this.revision >= waiter.revision) this.settleWaiter(waiter);
     this.schedule();
+  }
+
+  private putWorkload(workload: Workload): void {
+    this.removeWorkload(workload.id);
+    this.workloads.set(workload.id, workload);
+    const key = serviceKey(workload.namespace, workload.service);
+    let group = this.members.get(key);
+    if (group === undefined) {
+      group = new Map();
+      this.members.set(key, group);
+    }
+    group.set(workload.id, workload);
+    this.dirtyServices.add(key);
+  }
+
+  private removeWorkload(id: string): void {
+    const previous = this.workloads.get(id);
+    if (previous === undefined) return;
+    this.workloads.delete(id);
+    const key = serviceKey(previous.namespace, previous.service);
+    const group = this.members.get(key);
+    group?.delete(id);
+    if (group?.size === 0) this.members.delete(key);
+    this.dirtyServices.add(key);
   }
 
   private schedule(): void {

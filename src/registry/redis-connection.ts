@@ -20,6 +20,8 @@ export interface ClientBehaviour {
   /** Client-side bound for blocking commands (BLOCK ms plus a grace), tailer only. */
   readonly blockingTimeoutMs?: number;
   readonly connectionName: string;
+  /** Batch concurrent commands into one write (the command connection under load). */
+  readonly autoPipelining?: boolean;
 }
 
 export function isClusterTarget(target: RedisTarget): target is ClusterTarget {
@@ -43,6 +45,7 @@ export function createRedisClient(target: RedisTarget, behaviour: ClientBehaviou
     // A command cut off by a disconnect fails instead of being replayed later: a replayed script
     // could apply a change twice, and the feed tailer must notice the reconnect to resync.
     autoResendUnfulfilledCommands: false,
+    enableAutoPipelining: behaviour.autoPipelining ?? false,
   };
   const resolved = typeof target === 'string' ? parseRedisUrl(target) : target;
   if (typeof resolved === 'string') return new Redis(resolved, failFast);
@@ -53,6 +56,7 @@ export function createRedisClient(target: RedisTarget, behaviour: ClientBehaviou
       enableOfflineQueue: false,
       lazyConnect: true,
       clusterRetryStrategy: reconnectDelayMs,
+      enableAutoPipelining: behaviour.autoPipelining ?? false,
       redisOptions: {
         ...options.redisOptions,
         maxRetriesPerRequest: failFast.maxRetriesPerRequest,

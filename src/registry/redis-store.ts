@@ -101,7 +101,7 @@ export class RedisStore implements Store {
     }
     const commandTimeoutMs = options.commandTimeoutMs ?? 2000;
     const tailBlockMs = options.tailBlockMs ?? 1000;
-    const client = createRedisClient(target, { commandTimeoutMs, connectionName: 'accord-registry' });
+    const client = createRedisClient(target, { commandTimeoutMs, connectionName: 'accord-registry', autoPipelining: true });
     const tailClient = createRedisClient(target, {
       commandTimeoutMs: undefined,
       blockingTimeoutMs: tailBlockMs,

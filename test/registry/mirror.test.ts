@@ -28,6 +28,24 @@ describe('RegistryMirror', () => {
     mirror.stop();
   });
 
+  it('re-derives only the services a change touched, including a workload moving service', async () => {
+    const { store, mirror } = setup();
+    await store.putWorkload(sampleWorkload({ id: 'w-1', port: 8080 }));
+    await store.putWorkload(sampleWorkload({ id: 'w-2', port: 8081 }));
+    await store.putWorkload(sampleWorkload({ id: 'p-1', service: 'payments', port: 9000 }));
+    const before = await mirror.waitForRevision(3);
+    expect(before.services.get('default/orders')?.ports).toEqual([8080, 8081]);
+    await store.putWorkload(sampleWorkload({ id: 'w-2', service: 'payments', port: 9001 }));
+    const moved = await mirror.waitForRevision(4);
+    expect(moved.services.get('default/orders')?.ports).toEqual([8080]);
+    expect(moved.services.get('default/payments')?.ports).toEqual([9000, 9001]);
+    await store.deleteWorkload('w-1');
+    const gone = await mirror.waitForRevision(5);
+    expect(gone.services.has('default/orders')).toBe(false);
+    expect(before.services.get('default/orders')?.ports).toEqual([8080, 8081]);
+    mirror.stop();
+  });
+
   it('publishes immutable snapshots: later changes do not alter earlier ones', async () => {
     const { store, mirror } = setup();
     await mirror.waitForRevision(await store.putWorkload(sampleWorkload({ id: 'a-1' })));

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { describeTarget, parseRedisUrl, reconnectDelayMs, redactUrl } from '../../src/registry/redis-connection.js';
+
+describe('parseRedisUrl', () => {
+  it('passes redis:// and rediss:// through to ioredis', () => {
+    expect(parseRedisUrl('redis://127.0.0.1:6379/2')).toBe('redis://127.0.0.1:6379/2');
+    expect(parseRedisUrl('rediss://user:pw@redis.example:6380')).toBe('rediss://user:pw@redis.example:6380');
+  });
+
+  it('reads Sentinel URLs', () => {
+    expect(parseRedisUrl('redis-sentinel://:s3cret@s1:26379,s2,[::1]:26380/mymaster?db=3')).toEqual({
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'mymaster',
+      password: 's3cret',
+      sentinelPassword: 's3cret',
+      db: 3,
+    });
+    expect(() => parseRedisUrl('redis-sentinel://s1:26379')).toThrow(/master name/);
+  });
+
+  it('reads Cluster URLs', () => {
+    expect(parseRedisUrl('redis-cluster://n1:7000,n2')).toEqual({
+      cluster: { nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 6379 }], options: {} },
+    });
+  });
+
+  it('refuses other schemes without echoing passwords', () => {
+    expect(() => parseRedisUrl('http://user:pw@x')).toThrow(/unsupported URL scheme in "http:\/\/\*\*\*@x"/);
+  });
+});
+
+describe('connection helpers', () => {
+  it('redacts credentials and describes targets', () => {
+    expect(redactUrl('redis://user:pw@host:6379')).toBe('redis://***@host:6379');
+    expect(describeTarget({ sentinels: [{ host: 'a', port: 1 }], name: 'm' })).toBe('sentinel(m)');
+    expect(describeTarget({ cluster: { nodes: [{ host: 'a', port: 1 }] } })).toBe('cluster(1 seed nodes)');
+  });
+
+  it('backs off exponentially up to 2 s', () => {
+    expect(reconnectDelayMs(1)).toBe(100);
+    expect(reconnectDelayMs(3)).toBe(400);
+    expect(reconnectDelayMs(50)).toBe(2000);
+  });
+});
