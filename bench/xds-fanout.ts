@@ -256,6 +256,7 @@ async function accordTarget(root: protobuf.Root, clock: AckClock, n: number): Pr
   const cache = new SnapshotCache();
   const server = new XdsServer({
     source: timedSource(cache, clock),
+    root,
     logger: silentLogger(),
     metrics: createMetricsRegistry({ defaultMetrics: false }),
     limits: { maxStreams: n + 100 },

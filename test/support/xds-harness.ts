@@ -48,6 +48,7 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const server = new XdsServer({
     source: options.source ? options.source(cache) : cache,
+    root,
     logger: silentLogger(),
     metrics,
     ...(options.limits ? { limits: options.limits } : {}),

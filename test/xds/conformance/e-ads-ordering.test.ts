@@ -1,6 +1,6 @@
 // Checklist §1.E: ADS ordering (make-before-break) and cluster warming.
 import { describe, expect, it } from 'vitest';
-import { ackOf, type DiscoveryResponse, type SotwStream } from '../../support/ads-client.js';
+import { ack, type DiscoveryResponse, type SotwStream } from '../../support/ads-client.js';
 import { names, node, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -24,12 +24,12 @@ describe('§1.E ADS ordering and warming', () => {
     for (const type of [T.Cluster, T.ClusterLoadAssignment, T.Listener, T.RouteConfiguration]) {
       const res = await s.nextOfType(type);
       latest.set(type, res);
-      s.send(ackOf(res));
+      ack(s, res);
     }
     // Absorb any warming resend so the test starts from a quiet stream.
     for (const res of await s.drain(200)) {
       latest.set(res.type_url, res);
-      s.send(ackOf(res));
+      ack(s, res);
     }
     return { s, latest };
   }
@@ -82,12 +82,12 @@ describe('§1.E ADS ordering and warming', () => {
     const { s, latest } = await subscribedStream();
     h().set('n1', T.Cluster, [make.cluster('c1', { connectTimeoutSeconds: 5 })]);
     const cds = await s.nextOfType(T.Cluster);
-    s.send(ackOf(cds));
+    ack(s, cds);
     // Envoy re-requests EDS for the re-created cluster with the same names and latest nonce, which
     // looks exactly like a duplicate ACK; the server must answer it (or have pushed EDS already).
     const lastEds = latest.get(T.ClusterLoadAssignment);
     if (!lastEds) throw new Error('no EDS response during setup');
-    s.send(ackOf(lastEds, ['c1']));
+    ack(s, lastEds, ['c1']);
     const eds = await s.nextOfType(T.ClusterLoadAssignment);
     expect(names(codec, eds)).toEqual(['c1']);
   });
