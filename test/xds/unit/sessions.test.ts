@@ -145,8 +145,9 @@ describe('SotW session', () => {
     clock.now = 5_250;
     s.send({ type_url: T.ClusterLoadAssignment, response_nonce: update.nonce, version_info: update.version_info, resource_names: ['x'] });
     const histogram = (await registry.getSingleMetric('accord_xds_push_latency_seconds')?.get())?.values ?? [];
-    expect(histogram.find((v) => v.metricName === 'accord_xds_push_latency_seconds_count')?.value).toBe(1);
-    expect(histogram.find((v) => v.metricName === 'accord_xds_push_latency_seconds_sum')?.value).toBeCloseTo(0.25);
+    const sample = (name: string) => histogram.find((v) => (v as { metricName?: string }).metricName === name)?.value;
+    expect(sample('accord_xds_push_latency_seconds_count')).toBe(1);
+    expect(sample('accord_xds_push_latency_seconds_sum')).toBeCloseTo(0.25);
   });
 
   it('queues requests while an asynchronous open() runs, and ends the stream if open() refuses', async () => {
