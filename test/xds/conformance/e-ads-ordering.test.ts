@@ -77,6 +77,31 @@ describe('§1.E ADS ordering and warming', () => {
     expect(order.indexOf(T.Listener)).toBeLessThan(order.indexOf(T.RouteConfiguration));
   });
 
+  it('20: a cluster replaced in one tick: the new one is added first, the old one removed only after the route moved', async () => {
+    const { make, codec } = h();
+    const { s } = await subscribedStream();
+    const before = s.received.length;
+    h().set('n1', T.RouteConfiguration, [make.route('r1', 'c2')]);
+    h().set('n1', T.Cluster, [make.cluster('c2')]);
+    // ACK everything so the server can finish the push.
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const cdsResponses = s.received.slice(before).filter((r) => r.type_url === T.Cluster);
+      if (cdsResponses.some((r) => names(codec, r).join() === 'c2')) break;
+      if (Date.now() > deadline) throw new Error('no CDS response without c1 within 3 s');
+      const res = await s.next(3000);
+      ack(s, res);
+    }
+    const after = s.received.slice(before);
+    const order = after.map((r) => r.type_url);
+    const firstCds = after.find((r) => r.type_url === T.Cluster);
+    expect(firstCds && names(codec, firstCds)).toContain('c2');
+    const rdsAt = order.indexOf(T.RouteConfiguration);
+    const removalAt = after.findIndex((r) => r.type_url === T.Cluster && !names(codec, r).includes('c1'));
+    expect(order.indexOf(T.Cluster)).toBeLessThan(rdsAt);
+    expect(rdsAt).toBeLessThan(removalAt);
+  });
+
   it('21: after a CDS update of a cluster, EDS for it is sent again even though its endpoints did not change', async () => {
     const { make, codec } = h();
     const { s, latest } = await subscribedStream();
