@@ -232,4 +232,35 @@ describe('Delta session', () => {
       ['y', 'NACKED', 'bad y'],
     ]);
   });
+
+  it('does not treat initial_resource_versions as authorization: a claimed secret is still checked', async () => {
+    const secret = encoder.encode(T.Secret, 'other-key', { name: 'other-key' });
+    const cache = new SnapshotCache({ authorize: (_ctx, _type, name) => (name === 'other-key' ? 'belongs to another workload' : undefined) });
+    const env = sessionEnvironment(root, cache, { now: 0 });
+    cache.setResources('n1', T.Secret, [secret]);
+    const s = SessionDriver.delta(root, env);
+    s.send({ node, type_url: T.Secret, resource_names_subscribe: ['other-key'], initial_resource_versions: { 'other-key': 'guessed' } });
+    await settle();
+    expect(s.newDelta()).toEqual([]);
+    expect(s.call.ended?.code).toBe(GrpcStatus.PERMISSION_DENIED);
+    expect(s.call.ended?.details).toMatch(/other-key.*belongs to another workload/);
+  });
+});
+
+describe('authorization on reconnect', () => {
+  it('a SotW client claiming the current version of a secret it may not read is refused', async () => {
+    const secret = encoder.encode(T.Secret, 'other-key', { name: 'other-key' });
+    const open = new SnapshotCache();
+    const guarded = new SnapshotCache({ authorize: () => 'not yours' });
+    for (const cache of [open, guarded]) cache.setResources('n1', T.Secret, [secret]);
+    const first = SessionDriver.sotw(root, sessionEnvironment(root, open, { now: 0 }));
+    first.send({ node, type_url: T.Secret, resource_names: ['other-key'] });
+    await settle();
+    const [response] = first.newSotw();
+    const s = SessionDriver.sotw(root, sessionEnvironment(root, guarded, { now: 0 }));
+    s.send({ node, type_url: T.Secret, resource_names: ['other-key'], version_info: response.version_info });
+    await settle();
+    expect(s.newSotw()).toEqual([]);
+    expect(s.call.ended?.code).toBe(GrpcStatus.PERMISSION_DENIED);
+  });
 });
