@@ -114,17 +114,21 @@ function start(config: FanoutClientConfig): { stop: () => void } {
   };
 }
 
-let running: { stop: () => void } | undefined;
-process.on('message', (message: ParentMessage) => {
-  if (message.cmd === 'start' && !running) {
-    try {
-      running = start(message.config);
-    } catch (err) {
-      send({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+function main(): void {
+  let running: { stop: () => void } | undefined;
+  process.on('message', (message: ParentMessage) => {
+    if (message.cmd === 'start' && !running) {
+      try {
+        running = start(message.config);
+      } catch (err) {
+        send({ event: 'error', message: err instanceof Error ? err.message : String(err) });
+      }
+    } else if (message.cmd === 'stop') {
+      running?.stop();
+      process.exit(0);
     }
-  } else if (message.cmd === 'stop') {
-    running?.stop();
-    process.exit(0);
-  }
-});
-process.on('disconnect', () => process.exit(0));
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+main();

@@ -85,7 +85,7 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
     const state = this.types.get(typeUrl);
     if (!state || !state.active) return;
     state.changeAt ??= at;
-    this.outbox.mark(typeUrl);
+    this.outbox.markChanged(typeUrl);
   }
 
   protected build(typeUrl: string): Buffer | undefined {

@@ -69,7 +69,19 @@ function join(path: string, key: string): string {
  * produces equal bytes (and therefore equal versions).
  */
 export class ResourceEncoder {
+  /** protobufjs computes `fullName` by walking parents on every read; encoding reads it per field. */
+  private readonly fullNames = new WeakMap<protobuf.ReflectionObject, string>();
+
   constructor(private readonly root: protobuf.Root) {}
+
+  private nameOf(type: protobuf.ReflectionObject): string {
+    let name = this.fullNames.get(type);
+    if (name === undefined) {
+      name = type.fullName;
+      this.fullNames.set(type, name);
+    }
+    return name;
+  }
 
   encode(typeUrl: string, name: string, message: Readonly<Record<string, unknown>>): EncodedResource {
     const problems: EncodingProblem[] = [];
@@ -109,7 +121,8 @@ export class ResourceEncoder {
   }
 
   private normalizeMessage(type: protobuf.Type, value: unknown, path: string, problems: EncodingProblem[]): unknown {
-    switch (type.fullName) {
+    const fullName = this.nameOf(type);
+    switch (fullName) {
       case '.google.protobuf.Any':
         return this.normalizeAny(value, path, problems);
       case '.google.protobuf.Duration':
@@ -135,12 +148,12 @@ export class ResourceEncoder {
         }
         break;
       default:
-        if (WRAPPER_TYPES.has(type.fullName) && !isPlainObject(value)) {
+        if (WRAPPER_TYPES.has(fullName) && !isPlainObject(value)) {
           return this.normalizeMessage(type, { value }, path, problems);
         }
     }
     if (!isPlainObject(value)) {
-      problems.push({ path, message: `expected an object (${type.fullName.slice(1)}), got ${describe(value)}` });
+      problems.push({ path, message: `expected an object (${fullName.slice(1)}), got ${describe(value)}` });
       return {};
     }
     return this.normalizeFields(type, value, path, problems);
@@ -153,10 +166,10 @@ export class ResourceEncoder {
       if (fieldValue === undefined || fieldValue === null) continue;
       // protobufjs' built-in google.protobuf types use camelCase field names even with keepCase.
       const fieldName = type.fields[key] ? key : snakeToCamel(key);
-      const field = type.fullName.startsWith('.google.protobuf.') ? type.fields[fieldName] : type.fields[key];
+      const field = this.nameOf(type).startsWith('.google.protobuf.') ? type.fields[fieldName] : type.fields[key];
       const fieldPath = join(path, key);
       if (!field) {
-        problems.push({ path: fieldPath, message: `unknown field of ${type.fullName.slice(1)}` });
+        problems.push({ path: fieldPath, message: `unknown field of ${this.nameOf(type).slice(1)}` });
         continue;
       }
       out[field.name] = this.normalizeField(field, fieldValue, fieldPath, problems);

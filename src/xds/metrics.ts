@@ -27,7 +27,9 @@ export class XdsMetrics {
   private readonly denied: Counter<'type'>;
   private readonly refused: Counter<'reason'>;
   private readonly pushLatency: Histogram<'type'>;
-  private readonly children = new Map<string, TypeCounters>();
+  /** By type URL (bounded: at most 32 types per stream are accepted, and labels fold unknown types). */
+  private readonly children = new Map<string, Partial<Record<StreamMode, TypeCounters>>>();
+  private readonly latencyChildren = new Map<string, ReturnType<Histogram<'type'>['labels']>>();
 
   constructor(registry: Registry) {
     this.streams =
@@ -88,7 +90,14 @@ export class XdsMetrics {
 
   acked(typeUrl: string, mode: StreamMode, pushLatencyMs: number | undefined): void {
     this.counters(typeUrl, mode).acks.inc();
-    if (pushLatencyMs !== undefined) this.pushLatency.labels(typeLabel(typeUrl)).observe(pushLatencyMs / 1000);
+    if (pushLatencyMs === undefined) return;
+    const label = typeLabel(typeUrl);
+    let histogram = this.latencyChildren.get(label);
+    if (!histogram) {
+      histogram = this.pushLatency.labels(label);
+      this.latencyChildren.set(label, histogram);
+    }
+    histogram.observe(pushLatencyMs / 1000);
   }
 
   nacked(typeUrl: string, mode: StreamMode): void {
@@ -104,16 +113,20 @@ export class XdsMetrics {
   }
 
   private counters(typeUrl: string, mode: StreamMode): TypeCounters {
-    const label = typeLabel(typeUrl);
-    const key = `${label}/${mode}`;
-    let counters = this.children.get(key);
+    let byMode = this.children.get(typeUrl);
+    if (!byMode) {
+      byMode = {};
+      this.children.set(typeUrl, byMode);
+    }
+    let counters = byMode[mode];
     if (!counters) {
+      const label = typeLabel(typeUrl);
       counters = {
         responses: this.responses.labels(label, mode),
         acks: this.acks.labels(label, mode),
         nacks: this.nacks.labels(label, mode),
       };
-      this.children.set(key, counters);
+      byMode[mode] = counters;
     }
     return counters;
   }

@@ -12,7 +12,7 @@ export interface OutboxSink {
 }
 
 /** At most this many written-but-unflushed messages per stream. */
-const MAX_IN_FLIGHT = 4;
+const MAX_IN_FLIGHT = 1;
 
 export class Outbox {
   private readonly pending = new Set<string>();
@@ -33,6 +33,18 @@ export class Outbox {
     if (this.closed) return;
     this.pending.add(typeUrl);
     this.schedule();
+  }
+
+  /**
+   * The source changed the type: respond after one more I/O turn, so requests already on the wire
+   * (an unsubscribe, say) are applied before the push is computed (go-control-plane PR #1498).
+   */
+  markChanged(typeUrl: string): void {
+    if (this.closed) return;
+    this.pending.add(typeUrl);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => setImmediate(() => this.flush()));
   }
 
   /** The type needs a response after every other pending type has been sent. */

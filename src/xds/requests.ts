@@ -181,11 +181,12 @@ function structToJson(struct: RawStruct): Record<string, unknown> {
   return out;
 }
 
+/** Decoded messages carry set fields as own properties; unset oneof members fall back to prototype defaults. */
 function valueToJson(value: RawValue): unknown {
-  if (value.structValue !== undefined) return structToJson(value.structValue);
-  if (value.listValue !== undefined) return (value.listValue.values ?? []).map(valueToJson);
-  if (value.stringValue !== undefined) return value.stringValue;
-  if (value.numberValue !== undefined) return value.numberValue;
-  if (value.boolValue !== undefined) return value.boolValue;
+  if (Object.hasOwn(value, 'structValue') && value.structValue) return structToJson(value.structValue);
+  if (Object.hasOwn(value, 'listValue') && value.listValue) return (value.listValue.values ?? []).map(valueToJson);
+  if (Object.hasOwn(value, 'stringValue')) return value.stringValue;
+  if (Object.hasOwn(value, 'numberValue')) return value.numberValue;
+  if (Object.hasOwn(value, 'boolValue')) return value.boolValue;
   return null;
 }

@@ -50,7 +50,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   protected view: ProxyView | undefined;
   protected node: NodeInfo | undefined;
   protected readonly outbox: Outbox;
-  protected readonly log: Logger;
+  private childLogger: Logger | undefined;
   readonly connectedAt: Date;
   private readonly streamId: string;
   private nonceCounter = 0;
@@ -66,12 +66,17 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   ) {
     this.connectedAt = new Date(env.now());
     this.streamId = env.nextStreamId();
-    this.log = env.logger.child({ peer: call.peer, service: options.service });
     this.outbox = new Outbox(
       { write: (message, written) => this.call.write(message, written) },
       (typeUrl) => this.buildGuarded(typeUrl),
       adsRank,
     );
+  }
+
+  /** Created on first use: most streams never log, and a child logger per stream costs memory. */
+  protected get log(): Logger {
+    this.childLogger ??= this.env.logger.child({ peer: this.call.peer, service: this.options.service });
+    return this.childLogger;
   }
 
   get isEnded(): boolean {

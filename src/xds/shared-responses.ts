@@ -51,6 +51,9 @@ export class SharedResponses {
   private readonly versions = new BoundedCache<string>(20_000, 16 * 1024 * 1024, (value) => value.length);
   private readonly bodies = new BoundedCache<Buffer>(4_096, 256 * 1024 * 1024, (value) => value.length);
   private readonly deltaResources = new WeakMap<EncodedResource, Buffer>();
+  // Fast paths for the most common response, a single resource (one EDS name per stream).
+  private readonly singleVersions = new WeakMap<EncodedResource, string>();
+  private readonly singleBodies = new WeakMap<EncodedResource, Buffer>();
 
   constructor(controlPlaneId: string) {
     this.sotwControlPlane = controlPlaneField(Field.DiscoveryResponse.controlPlane, controlPlaneId);
@@ -60,6 +63,15 @@ export class SharedResponses {
   /** The SotW version_info of exactly these resources: a hash of names and versions. */
   versionOf(resources: readonly EncodedResource[]): string {
     if (resources.length === 0) return EMPTY_SET_VERSION;
+    if (resources.length === 1) {
+      const only = resources[0];
+      let single = this.singleVersions.get(only);
+      if (single === undefined) {
+        single = setVersion(resources);
+        this.singleVersions.set(only, single);
+      }
+      return single;
+    }
     const key = setKey(resources);
     let version = this.versions.get(key);
     if (version === undefined) {
@@ -81,6 +93,15 @@ export class SharedResponses {
 
   /** DiscoveryResponse bytes without the nonce; `subset` when `resources` is not everything `versionInfo` covers. */
   sotwBody(typeUrl: string, versionInfo: string, resources: readonly EncodedResource[], subset: boolean): Buffer {
+    if (!subset && resources.length === 1 && resources[0].typeUrl === typeUrl) {
+      const only = resources[0];
+      let single = this.singleBodies.get(only);
+      if (!single) {
+        single = sotwResponseBody(versionInfo, typeUrl, [only.any], this.sotwControlPlane);
+        this.singleBodies.set(only, single);
+      }
+      return single;
+    }
     const key = subset ? `${typeUrl}\n${versionInfo}\n${resources.map((r) => r.name).join('\0')}` : `${typeUrl}\n${versionInfo}`;
     let body = this.bodies.get(key);
     if (!body) {
@@ -109,7 +130,6 @@ export class SharedResponses {
 const EMPTY_SET_VERSION = setVersion([]);
 
 function setKey(resources: readonly EncodedResource[]): string {
-  if (resources.length === 1) return `${resources[0].name}\0${resources[0].version}`;
   const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let key = '';
   for (const resource of sorted) key += `${resource.name}\0${resource.version}\n`;

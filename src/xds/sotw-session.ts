@@ -96,7 +96,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
     const state = this.types.get(typeUrl);
     if (!state || (!state.active && !state.mustAnswer)) return;
     state.changeAt ??= at;
-    this.outbox.mark(typeUrl);
+    this.outbox.markChanged(typeUrl);
   }
 
   protected build(typeUrl: string): Buffer | undefined {
@@ -172,10 +172,11 @@ export class SotwSession extends StreamSession<SotwRequest> {
     let added = wantWildcard && !state.wildcard;
     let changed = added || wantWildcard !== state.wildcard;
     for (const name of explicit) {
-      if (!state.names.has(name)) {
-        added = true;
-        changed = true;
-      }
+      if (state.names.has(name)) continue;
+      // Newly requested names are sent even if they were sent before, e.g. through the wildcard (item 13).
+      state.sent.delete(name);
+      added = true;
+      changed = true;
     }
     for (const name of state.names) {
       if (explicit.has(name)) continue;

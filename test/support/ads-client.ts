@@ -153,6 +153,7 @@ export class XdsStream<Req extends object, Res extends { type_url?: string }> {
   private readonly waiters: Waiter<Res>[] = [];
   private endStatus: StreamEnd | undefined;
   private readonly endWaiters: ((end: StreamEnd) => void)[] = [];
+  private readonly lastByType = new Map<string, Req>();
   /** Every response ever received on this stream, in order. */
   readonly received: Res[] = [];
 
@@ -192,7 +193,13 @@ export class XdsStream<Req extends object, Res extends { type_url?: string }> {
   /** Sends a request; the object is verified and encoded with protobufjs. */
   send(request: Req): this {
     this.call.write(this.codec.encode(this.requestType, request));
+    this.lastByType.set((request as { type_url?: string }).type_url ?? '', request);
     return this;
+  }
+
+  /** The last request sent for a type (or with an empty type_url), to repeat its subscription. */
+  lastSent(typeUrl: string): Req | undefined {
+    return this.lastByType.get(typeUrl) ?? this.lastByType.get('');
   }
 
   /** Sends arbitrary bytes as one gRPC message (for malformed-input tests). */
@@ -417,23 +424,33 @@ export class XdsTestClient {
   }
 }
 
-/** The request that ACKs a SotW response (optionally changing the subscription). */
-export function ackOf(res: DiscoveryResponse, resourceNames?: string[]): DiscoveryRequestInit {
-  const req: DiscoveryRequestInit = { type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce };
-  if (resourceNames) req.resource_names = resourceNames;
-  return req;
+/**
+ * ACKs a SotW response. A SotW request always carries the whole subscription, so unless
+ * `resourceNames` changes it, the names of the last request of that type are repeated.
+ */
+export function ack(stream: SotwStream, res: DiscoveryResponse, resourceNames?: string[]): void {
+  stream.send(ackOf(res, resourceNames ?? stream.lastSent(res.type_url)?.resource_names ?? []));
+}
+
+/** NACKs a SotW response, repeating the subscription like `ack`. */
+export function nack(stream: SotwStream, res: DiscoveryResponse, acceptedVersion: string, message: string, resourceNames?: string[]): void {
+  stream.send(nackOf(res, acceptedVersion, message, resourceNames ?? stream.lastSent(res.type_url)?.resource_names ?? []));
+}
+
+/** The request that ACKs a SotW response with exactly these names. */
+export function ackOf(res: DiscoveryResponse, resourceNames: string[]): DiscoveryRequestInit {
+  return { type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: resourceNames };
 }
 
 /** The request that NACKs a SotW response; `acceptedVersion` is the last version the client accepted. */
-export function nackOf(res: DiscoveryResponse, acceptedVersion: string, message: string, resourceNames?: string[]): DiscoveryRequestInit {
-  const req: DiscoveryRequestInit = {
+export function nackOf(res: DiscoveryResponse, acceptedVersion: string, message: string, resourceNames: string[]): DiscoveryRequestInit {
+  return {
     type_url: res.type_url,
     version_info: acceptedVersion,
     response_nonce: res.nonce,
     error_detail: { code: grpc.status.INTERNAL, message },
+    resource_names: resourceNames,
   };
-  if (resourceNames) req.resource_names = resourceNames;
-  return req;
 }
 
 /** Names of the resources in a SotW response (decoding each Any's `name`). */

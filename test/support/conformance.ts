@@ -65,3 +65,21 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
     await sleep(20);
   }
 }
+
+/** Waits until the server reports exactly this subscription for a node's type (requests are async). */
+export async function subscriptionIs(h: XdsHarness, nodeId: string, typeUrl: string, expected: readonly string[] | '*'): Promise<void> {
+  const want = JSON.stringify(expected === '*' ? '*' : [...expected].sort());
+  await eventually(
+    () => {
+      const t = h.server
+        .proxies()
+        .find((p) => p.nodeId === nodeId)
+        ?.types.find((x) => x.typeUrl === typeUrl);
+      if (!t) return undefined;
+      const got = JSON.stringify(t.subscribed === '*' ? '*' : [...t.subscribed].sort());
+      return got === want ? true : undefined;
+    },
+    3000,
+    `subscription ${want} for ${nodeId} ${typeUrl}`,
+  );
+}

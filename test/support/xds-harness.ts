@@ -18,6 +18,8 @@ export interface HarnessOptions {
   authorize?: (ctx: StreamContext, typeUrl: string, name: string) => string | undefined;
   limits?: XdsServerOptions['limits'];
   controlPlaneId?: string;
+  /** Listen on this port of 127.0.0.1 (a restart on a port just freed); 0, the default, picks one. */
+  listenPort?: number;
   /** Wraps the cache, e.g. to refuse streams; defaults to the cache itself. */
   source?: (cache: SnapshotCache) => ConfigSource;
 }
@@ -48,12 +50,13 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
   const metrics = createMetricsRegistry({ defaultMetrics: false });
   const server = new XdsServer({
     source: options.source ? options.source(cache) : cache,
+    root,
     logger: silentLogger(),
     metrics,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.controlPlaneId ? { controlPlaneId: options.controlPlaneId } : {}),
   });
-  const port = await server.listen('127.0.0.1:0');
+  const port = await server.listen(`127.0.0.1:${options.listenPort ?? 0}`);
   const address = `127.0.0.1:${port}`;
   const clients: XdsTestClient[] = [];
   return {

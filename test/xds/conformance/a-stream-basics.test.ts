@@ -1,7 +1,7 @@
 // Checklist §1.A: stream basics, for both SotW and Delta.
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { ackOf, nackOf } from '../../support/ads-client.js';
+import { ack, nack } from '../../support/ads-client.js';
 import { dnames, names, node, TypeUrl, useHarness, eventually } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -18,7 +18,7 @@ describe('§1.A stream basics', () => {
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const cds = await s.nextOfType(T.Cluster);
     expect(names(codec, cds)).toEqual(['c1']);
-    s.send(ackOf(cds));
+    ack(s, cds);
     s.send({ type_url: T.ClusterLoadAssignment, resource_names: ['c1'] });
     const eds = await s.nextOfType(T.ClusterLoadAssignment);
     expect(names(codec, eds)).toEqual(['c1']);
@@ -87,8 +87,8 @@ describe('§1.A stream basics', () => {
     const cds = await s.nextOfType(T.Cluster);
     const rds = await s.nextOfType(T.RouteConfiguration);
     expect(cds.nonce).not.toBe(rds.nonce);
-    s.send(nackOf(rds, '', 'route rejected'));
-    s.send(ackOf(cds));
+    nack(s, rds, '', 'route rejected');
+    ack(s, cds);
     const status = await eventually(() => {
       const p = server.proxies().find((x) => x.nodeId === 'n1');
       const c = p?.types.find((t) => t.typeUrl === T.Cluster);

@@ -1,6 +1,6 @@
 // Checklist §1.B: SotW nonce, version, ACK and NACK.
 import { describe, expect, it } from 'vitest';
-import { ackOf, nackOf } from '../../support/ads-client.js';
+import { ack, nack } from '../../support/ads-client.js';
 import { eventually, names, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
 import { startXdsHarness } from '../../support/xds-harness.js';
 
@@ -21,8 +21,8 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     let eds = await s.nextOfType(T.ClusterLoadAssignment);
     nonces.push(cds.nonce, eds.nonce);
     for (let i = 2; i <= 5; i++) {
-      s.send(ackOf(cds));
-      s.send(ackOf(eds));
+      ack(s, cds);
+      ack(s, eds);
       h().set('n1', T.Cluster, [make.cluster('c1', { connectTimeoutSeconds: i })]);
       cds = await s.nextOfType(T.Cluster);
       h().set('n1', T.ClusterLoadAssignment, [make.cla('c1', i)]);
@@ -68,7 +68,7 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const res = await s.next();
-    s.send(nackOf(res, res.version_info, 'rejected although version matches'));
+    nack(s, res, res.version_info, 'rejected although version matches');
     const status = await eventually(() =>
       server
         .proxies()
@@ -103,10 +103,10 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const res = await s.next();
-    s.send(ackOf(res));
+    ack(s, res);
     await s.expectNone(QUIET_MS);
     // A duplicate ACK (same nonce, same names) is still nothing to answer.
-    s.send(ackOf(res));
+    ack(s, res);
     await s.expectNone(QUIET_MS);
     h().set('n1', T.Cluster, [make.cluster('c1'), make.cluster('c2')]);
     const next = await s.next();
@@ -122,7 +122,7 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     const first = await s.next(QUIET_MS).catch(() => undefined);
     if (first) {
       expect(first.resources).toEqual([]);
-      s.send(ackOf(first, ['missing']));
+      ack(s, first, ['missing']);
     }
     await s.expectNone(QUIET_MS);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('present'), make.cla('missing')]);
@@ -136,9 +136,9 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const bad = await s.next();
-    s.send(nackOf(bad, '', 'unsupported lb policy'));
+    nack(s, bad, '', 'unsupported lb policy');
     await s.expectNone(QUIET_MS);
-    s.send(nackOf(bad, '', 'unsupported lb policy'));
+    nack(s, bad, '', 'unsupported lb policy');
     await s.expectNone(QUIET_MS);
     h().set('n1', T.Cluster, [make.cluster('c1')]);
     const good = await s.next();
@@ -152,7 +152,7 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
     const first = await s.next();
-    s.send(nackOf(first, '', 'bad a', ['a', 'b']));
+    nack(s, first, '', 'bad a', ['a', 'b']);
     const res = await s.next();
     expect(names(codec, res)).toContain('b');
   });
@@ -169,11 +169,11 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
       const [r1, r2] = await Promise.all([s1.next(), s2.next()]);
       expect(r1.version_info).not.toBe('');
       expect(r1.version_info).toBe(r2.version_info);
-      s1.send(ackOf(r1));
+      ack(s1, r1);
       seed(h(), 2);
       const changed = await s1.next();
       expect(changed.version_info).not.toBe(r1.version_info);
-      s1.send(ackOf(changed));
+      ack(s1, changed);
       // Re-setting identical content changes nothing: same version, nothing sent.
       seed(h(), 2);
       await s1.expectNone(QUIET_MS);
@@ -189,10 +189,10 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
     const first = await s.next();
     expect(names(codec, first)).toEqual(['a']);
-    s.send(ackOf(first, ['b']));
+    ack(s, first, ['b']);
     const second = await s.next();
     expect(names(codec, second)).toEqual(['b']);
-    s.send(ackOf(second, ['b']));
+    ack(s, second, ['b']);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2), make.cla('b', 1)]);
     await s.expectNone(QUIET_MS);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2), make.cla('b', 2)]);

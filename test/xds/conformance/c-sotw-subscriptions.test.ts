@@ -1,6 +1,6 @@
 // Checklist §1.C: SotW subscriptions and wildcard.
 import { describe, expect, it } from 'vitest';
-import { ackOf } from '../../support/ads-client.js';
+import { ack } from '../../support/ads-client.js';
 import { names, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -14,7 +14,7 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
     const first = await s.next();
-    s.send(ackOf(first, ['a', 'b']));
+    ack(s, first, ['a', 'b']);
     const second = await s.next();
     expect(names(codec, second)).toContain('b');
   });
@@ -26,7 +26,7 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: ['*'] });
     const all = await s.next();
     expect(names(codec, all)).toEqual(['c1', 'c2']);
-    s.send(ackOf(all, ['c1']));
+    ack(s, all, ['c1']);
     const only = await s.next();
     expect(names(codec, only)).toEqual(['c1']);
   });
@@ -38,11 +38,11 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b'] });
     const first = await s.next();
     expect(names(codec, first)).toEqual(['a', 'b']);
-    s.send(ackOf(first, ['b']));
+    ack(s, first, ['b']);
     // Dropping a name may or may not be answered; take whatever comes and ACK it.
     let latest = first;
     for (const r of await s.drain(QUIET_MS)) latest = r;
-    s.send(ackOf(latest, ['a', 'b']));
+    ack(s, latest, ['a', 'b']);
     const again = await s.next();
     expect(names(codec, again)).toContain('a');
   });
@@ -53,10 +53,10 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b'] });
     const first = await s.next();
-    s.send(ackOf(first, ['b']));
+    ack(s, first, ['b']);
     let latest = first;
     for (const r of await s.drain(QUIET_MS)) latest = r;
-    s.send(ackOf(latest, ['b']));
+    ack(s, latest, ['b']);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2), make.cla('b', 1)]);
     await s.expectNone(QUIET_MS);
   });
@@ -68,10 +68,10 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: ['c1'] });
     const first = await s.next();
     expect(names(codec, first)).toEqual(['c1']);
-    s.send(ackOf(first, []));
+    ack(s, first, []);
     for (const r of await s.drain(QUIET_MS)) {
       expect(r.resources).toEqual([]);
-      s.send(ackOf(r, []));
+      ack(s, r, []);
     }
     h().set('n1', T.Cluster, [make.cluster('c1', { connectTimeoutSeconds: 9 }), make.cluster('c2'), make.cluster('c3')]);
     for (const r of await s.drain(QUIET_MS)) expect(r.resources).toEqual([]);
@@ -92,7 +92,7 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     s.send({ node: node('n1'), type_url: T.Listener });
     const first = await s.next();
     expect(names(codec, first)).toEqual(['l1', 'l2']);
-    s.send(ackOf(first));
+    ack(s, first);
     h().set('n1', T.Listener, [make.listener('l1'), make.listener('l2'), make.listener('l3')]);
     expect(names(codec, await s.next())).toEqual(['l1', 'l2', 'l3']);
   });
@@ -104,10 +104,10 @@ describe('§1.C SotW subscriptions and wildcard', () => {
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: ['*', 'c1'] });
     const all = await s.next();
     expect(names(codec, all)).toEqual(['c1', 'c2', 'c3']);
-    s.send(ackOf(all, ['c1', 'c3']));
+    ack(s, all, ['c1', 'c3']);
     const some = await s.next();
     expect(names(codec, some)).toEqual(['c1', 'c3']);
-    s.send(ackOf(some, ['c1', 'c3']));
+    ack(s, some, ['c1', 'c3']);
     h().set('n1', T.Cluster, [make.cluster('c1'), make.cluster('c2', { connectTimeoutSeconds: 3 }), make.cluster('c3'), make.cluster('c4')]);
     await s.expectNone(QUIET_MS);
   });

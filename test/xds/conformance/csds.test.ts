@@ -1,6 +1,6 @@
 // CSDS and server.proxies(): which proxies are in sync, which NACKed and why.
 import { describe, expect, it } from 'vitest';
-import { ackOf, nackOf, type Decoded } from '../../support/ads-client.js';
+import { ack, nack, type Decoded } from '../../support/ads-client.js';
 import { eventually, node, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -27,7 +27,7 @@ describe('CSDS and proxy status', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const res = await s.next();
-    s.send(ackOf(res));
+    ack(s, res);
     const status = await eventually(() =>
       server
         .proxies()
@@ -50,7 +50,7 @@ describe('CSDS and proxy status', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const res = await s.next();
-    s.send(nackOf(res, '', 'unsupported lb_policy MAGLEV'));
+    nack(s, res, '', 'unsupported lb_policy MAGLEV');
     const status = await eventually(() =>
       server
         .proxies()
@@ -90,7 +90,7 @@ describe('CSDS and proxy status', () => {
       h().set(id, T.Cluster, [make.cluster(`${id}-c`)]);
       const s = h().client().sotw();
       s.send({ node: node(id), type_url: T.Cluster, resource_names: [] });
-      s.send(ackOf(await s.next()));
+      ack(s, await s.next());
     }
     const only = await h().client().fetchClientStatus({ node_matchers: [{ node_id: { exact: 'n2' } }] });
     const ids = only.config.map((c) => (c.node as { id?: string } | undefined)?.id);

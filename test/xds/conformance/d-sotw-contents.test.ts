@@ -1,6 +1,6 @@
 // Checklist §1.D: SotW response contents and deletion.
 import { describe, expect, it } from 'vitest';
-import { ackOf } from '../../support/ads-client.js';
+import { ack } from '../../support/ads-client.js';
 import { names, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -21,16 +21,16 @@ describe('§1.D SotW response contents and deletion', () => {
       const s = h().client().sotw();
       s.send({ node: node('n1'), type_url: type, resource_names: ['*'] });
       const first = await s.next();
-      s.send(ackOf(first));
+      ack(s, first);
       h().set('n1', type, [build('x1', 1), build('x2', 2)]);
       const second = await s.next();
       expect(names(codec, second)).toEqual(['x1', 'x2']);
-      s.send(ackOf(second));
+      ack(s, second);
       // Deletion: the missing one is gone; deleting all sends an empty list.
       h().set('n1', type, [build('x1', 1)]);
       const third = await s.next();
       expect(names(codec, third)).toEqual(['x1']);
-      s.send(ackOf(third));
+      ack(s, third);
       h().set('n1', type, []);
       const fourth = await s.next();
       expect(fourth.resources).toEqual([]);
@@ -54,7 +54,7 @@ describe('§1.D SotW response contents and deletion', () => {
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b'] });
     const first = await s.next();
     expect(names(codec, first)).toEqual(['a', 'b']);
-    s.send(ackOf(first));
+    ack(s, first);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2), make.cla('b', 1), make.cla('c', 2)]);
     const second = await s.next();
     const got = names(codec, second);
@@ -77,7 +77,7 @@ describe('§1.D SotW response contents and deletion', () => {
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a', 'later'] });
     const first = await s.next();
     expect(names(codec, first)).toEqual(['a']);
-    s.send(ackOf(first));
+    ack(s, first);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a'), make.cla('later')]);
     const second = await s.next();
     expect(names(codec, second)).toContain('later');
@@ -101,7 +101,7 @@ describe('§1.D SotW response contents and deletion', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const cds = await s.next();
-    s.send(ackOf(cds));
+    ack(s, cds);
     h().set('n1', T.Listener, [make.listener('l1')]);
     h().set('n1', T.RouteConfiguration, [make.route('r1')]);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('c1')]);

@@ -1,6 +1,6 @@
 // Checklist §1.E: ADS ordering (make-before-break) and cluster warming.
 import { describe, expect, it } from 'vitest';
-import { ackOf, type DiscoveryResponse, type SotwStream } from '../../support/ads-client.js';
+import { ack, type DiscoveryResponse, type SotwStream } from '../../support/ads-client.js';
 import { names, node, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -24,12 +24,12 @@ describe('§1.E ADS ordering and warming', () => {
     for (const type of [T.Cluster, T.ClusterLoadAssignment, T.Listener, T.RouteConfiguration]) {
       const res = await s.nextOfType(type);
       latest.set(type, res);
-      s.send(ackOf(res));
+      ack(s, res);
     }
     // Absorb any warming resend so the test starts from a quiet stream.
     for (const res of await s.drain(200)) {
       latest.set(res.type_url, res);
-      s.send(ackOf(res));
+      ack(s, res);
     }
     return { s, latest };
   }
@@ -77,17 +77,42 @@ describe('§1.E ADS ordering and warming', () => {
     expect(order.indexOf(T.Listener)).toBeLessThan(order.indexOf(T.RouteConfiguration));
   });
 
+  it('20: a cluster replaced in one tick: the new one is added first, the old one removed only after the route moved', async () => {
+    const { make, codec } = h();
+    const { s } = await subscribedStream();
+    const before = s.received.length;
+    h().set('n1', T.RouteConfiguration, [make.route('r1', 'c2')]);
+    h().set('n1', T.Cluster, [make.cluster('c2')]);
+    // ACK everything so the server can finish the push.
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const cdsResponses = s.received.slice(before).filter((r) => r.type_url === T.Cluster);
+      if (cdsResponses.some((r) => names(codec, r).join() === 'c2')) break;
+      if (Date.now() > deadline) throw new Error('no CDS response without c1 within 3 s');
+      const res = await s.next(3000);
+      ack(s, res);
+    }
+    const after = s.received.slice(before);
+    const order = after.map((r) => r.type_url);
+    const firstCds = after.find((r) => r.type_url === T.Cluster);
+    expect(firstCds && names(codec, firstCds)).toContain('c2');
+    const rdsAt = order.indexOf(T.RouteConfiguration);
+    const removalAt = after.findIndex((r) => r.type_url === T.Cluster && !names(codec, r).includes('c1'));
+    expect(order.indexOf(T.Cluster)).toBeLessThan(rdsAt);
+    expect(rdsAt).toBeLessThan(removalAt);
+  });
+
   it('21: after a CDS update of a cluster, EDS for it is sent again even though its endpoints did not change', async () => {
     const { make, codec } = h();
     const { s, latest } = await subscribedStream();
     h().set('n1', T.Cluster, [make.cluster('c1', { connectTimeoutSeconds: 5 })]);
     const cds = await s.nextOfType(T.Cluster);
-    s.send(ackOf(cds));
+    ack(s, cds);
     // Envoy re-requests EDS for the re-created cluster with the same names and latest nonce, which
     // looks exactly like a duplicate ACK; the server must answer it (or have pushed EDS already).
     const lastEds = latest.get(T.ClusterLoadAssignment);
     if (!lastEds) throw new Error('no EDS response during setup');
-    s.send(ackOf(lastEds, ['c1']));
+    ack(s, lastEds, ['c1']);
     const eds = await s.nextOfType(T.ClusterLoadAssignment);
     expect(names(codec, eds)).toEqual(['c1']);
   });

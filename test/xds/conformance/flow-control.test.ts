@@ -1,7 +1,7 @@
 // Flow control: a client that stops reading later gets the latest state, not a backlog, and
 // does not hold up other streams.
 import { describe, expect, it } from 'vitest';
-import { ackOf, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../support/ads-client.js';
+import { ack, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../support/ads-client.js';
 import { node, sleep, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -23,18 +23,18 @@ describe('flow control', () => {
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 1, { paddingBytes: PADDING })]);
     const slow = h().client().sotw();
     slow.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
-    slow.send(ackOf(await slow.next()));
+    ack(slow, await slow.next());
     const fast = h().client().sotw();
     fast.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
     let fastLatest = await fast.next();
-    fast.send(ackOf(fastLatest));
+    ack(fast, fastLatest);
 
     slow.pause();
     for (let i = 2; i <= UPDATES + 1; i++) {
       h().set('n1', T.ClusterLoadAssignment, [make.cla('a', i, { paddingBytes: PADDING })]);
       // The reading client keeps up the whole time.
       fastLatest = await fast.next(5000);
-      fast.send(ackOf(fastLatest));
+      ack(fast, fastLatest);
       await sleep(5);
     }
     expect(portOf(codec.decodeAny(fastLatest.resources[0]))).toBe(UPDATES + 1);

@@ -1,6 +1,6 @@
 // Checklist §1.G (TTL), §1.H (SDS) and §1.I (unknown type_url).
 import { describe, expect, it } from 'vitest';
-import { ackOf } from '../../support/ads-client.js';
+import { ack } from '../../support/ads-client.js';
 import { dnames, names, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -39,7 +39,7 @@ describe('§1.H SDS', () => {
     s.send({ node: node('n1'), type_url: T.Secret, resource_names: ['s1'] });
     const res = await s.next();
     expect(names(codec, res)).toEqual(['s1']);
-    s.send(ackOf(res));
+    ack(s, res);
     h().set('n1', T.Secret, [make.secret('s1'), make.secret('s2', 'v2')]);
     await s.expectNone(QUIET_MS);
   });
@@ -58,10 +58,10 @@ describe('§1.H SDS', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Secret, resource_names: ['s1'] });
     const res = await s.next();
-    s.send(ackOf(res, []));
+    ack(s, res, []);
     for (const r of await s.drain(QUIET_MS)) {
       expect(r.resources).toEqual([]);
-      s.send(ackOf(r, []));
+      ack(s, r, []);
     }
     h().set('n1', T.Secret, [make.secret('s1', 'rotated')]);
     for (const r of await s.drain(QUIET_MS)) expect(r.resources).toEqual([]);

@@ -2,7 +2,7 @@
 // and other streams keep working.
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
-import { ackOf, type SotwStream } from '../../support/ads-client.js';
+import { ack, type SotwStream } from '../../support/ads-client.js';
 import { eventually, names, node, TypeUrl, useHarness } from '../../support/conformance.js';
 import type { XdsHarness } from '../../support/xds-harness.js';
 
@@ -16,7 +16,7 @@ async function bystander(x: XdsHarness): Promise<SotwStream> {
   x.set('ok', T.Cluster, [x.make.cluster('c1')]);
   const s = x.client().sotw();
   s.send({ node: node('ok'), type_url: T.Cluster, resource_names: [] });
-  s.send(ackOf(await s.next()));
+  ack(s, await s.next());
   return s;
 }
 

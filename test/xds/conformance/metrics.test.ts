@@ -1,6 +1,6 @@
 // Metrics: NACKs and ACKs are counted in the registry handed to the server.
 import { describe, expect, it } from 'vitest';
-import { ackOf, nackOf } from '../../support/ads-client.js';
+import { ack, nack } from '../../support/ads-client.js';
 import { eventually, node, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
@@ -17,10 +17,10 @@ describe('metrics', () => {
     const sotw = h().client().sotw();
     sotw.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const cds = await sotw.next();
-    sotw.send(ackOf(cds));
+    ack(sotw, cds);
     await eventually(async () => ((await h().counter('accord_xds_acks_total')) >= 1 ? true : undefined));
     expect(await h().counter('accord_xds_nacks_total')).toBe(0);
-    sotw.send(nackOf(cds, cds.version_info, 'bad cluster'));
+    nack(sotw, cds, cds.version_info, 'bad cluster');
     await eventually(async () => ((await h().counter('accord_xds_nacks_total')) === 1 ? true : undefined));
 
     const delta = h().client().delta();

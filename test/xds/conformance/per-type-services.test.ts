@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import * as grpc from '@grpc/grpc-js';
 import type { EncodedResource } from '../../../src/xds/contract.js';
-import { ackOf } from '../../support/ads-client.js';
+import { ack } from '../../support/ads-client.js';
 import { dnames, names, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
 import type { ResourceFactory } from '../../support/resources.js';
 
@@ -33,7 +33,7 @@ describe('per-type services', () => {
       const first = await s.next();
       expect(first.type_url).toBe(type);
       expect(names(h().codec, first)).toEqual(['x1', 'x2']);
-      s.send(ackOf(first));
+      ack(s, first);
       await s.expectNone(QUIET_MS);
       seed(2);
       const second = await s.next();

@@ -1,7 +1,7 @@
 // Checklist §3: bugs real control planes shipped, one regression test each.
 import { describe, expect, it } from 'vitest';
-import { ackOf, nackOf } from '../../support/ads-client.js';
-import { dnames, eventually, names, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
+import { ack, nack } from '../../support/ads-client.js';
+import { dnames, eventually, names, node, QUIET_MS, subscriptionIs, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
 
@@ -14,7 +14,7 @@ describe('§3 regressions', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
     const res = await s.next();
-    for (let i = 0; i < 3; i++) s.send(nackOf(res, '', `rejected ${i}`));
+    for (let i = 0; i < 3; i++) nack(s, res, '', `rejected ${i}`);
     await s.expectNone(QUIET_MS);
     expect(s.received.length).toBe(1);
   });
@@ -37,9 +37,9 @@ describe('§3 regressions', () => {
     const v1 = await s.next();
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2)]);
     const v2 = await s.next();
-    s.send(ackOf(v1));
+    ack(s, v1);
     await s.expectNone(QUIET_MS);
-    s.send(ackOf(v2));
+    ack(s, v2);
     const status = await eventually(() =>
       server
         .proxies()
@@ -56,8 +56,8 @@ describe('§3 regressions', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
     const res = await s.next();
-    s.send(ackOf(res, []));
-    for (const r of await s.drain(QUIET_MS)) s.send(ackOf(r, []));
+    ack(s, res, []);
+    for (const r of await s.drain(QUIET_MS)) ack(s, r, []);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2)]);
     for (const r of await s.drain(QUIET_MS)) expect(r.resources).toEqual([]);
   });
@@ -71,19 +71,19 @@ describe('§3 regressions', () => {
     s.send({ type_url: T.ClusterLoadAssignment, resource_names: ['c1'] });
     let cds = await s.nextOfType(T.Cluster);
     let eds = await s.nextOfType(T.ClusterLoadAssignment);
-    s.send(ackOf(cds));
-    s.send(ackOf(eds));
+    ack(s, cds);
+    ack(s, eds);
     // c1 goes away (Envoy drops its EDS watch), then comes back (Envoy watches it again).
     h().set('n1', T.Cluster, []);
     cds = await s.nextOfType(T.Cluster);
-    s.send(ackOf(cds));
+    ack(s, cds);
     for (const r of await s.drain(200)) if (r.type_url === T.ClusterLoadAssignment) eds = r;
-    s.send(ackOf(eds, []));
+    ack(s, eds, []);
     for (const r of await s.drain(200)) if (r.type_url === T.ClusterLoadAssignment) eds = r;
     h().set('n1', T.Cluster, [make.cluster('c1')]);
     cds = await s.nextOfType(T.Cluster);
-    s.send(ackOf(cds));
-    s.send(ackOf(eds, ['c1']));
+    ack(s, cds);
+    ack(s, eds, ['c1']);
     const again = await s.nextOfType(T.ClusterLoadAssignment);
     expect(names(codec, again)).toEqual(['c1']);
   });
@@ -105,10 +105,10 @@ describe('§3 regressions', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a'] });
     let last = await s.next();
-    s.send(ackOf(last, ['b']));
+    ack(s, last, ['b']);
     last = await s.next();
     expect(names(codec, last)).toEqual(['b']);
-    s.send(ackOf(last, ['a', 'b']));
+    ack(s, last, ['a', 'b']);
     expect(names(codec, await s.next())).toContain('a');
   });
 
@@ -130,7 +130,7 @@ describe('§3 regressions', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.Listener, resource_names: ['l1', 'l2'] });
     const first = await s.next();
-    s.send(ackOf(first));
+    ack(s, first);
     h().set('n1', T.Listener, [make.listener('l1', 'r1-new'), make.listener('l2', 'r2')]);
     expect(names(codec, await s.next())).toEqual(['l1', 'l2']);
   });
@@ -147,7 +147,8 @@ describe('§3 regressions', () => {
       expect(r.resources).toEqual([]);
       if (r.type_url === T.ClusterLoadAssignment) latestEds = r;
     }
-    s.send(latestEds ? ackOf(latestEds, ['b']) : { type_url: T.ClusterLoadAssignment, resource_names: ['b'] });
+    if (latestEds) ack(s, latestEds, ['b']);
+    else s.send({ type_url: T.ClusterLoadAssignment, resource_names: ['b'] });
     expect(names(codec, await s.nextOfType(T.ClusterLoadAssignment))).toEqual(['b']);
   });
 
@@ -188,7 +189,8 @@ describe('§3 regressions', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b'] });
     const first = await s.next();
-    s.send(ackOf(first, ['b']));
+    ack(s, first, ['b']);
+    await subscriptionIs(h(), 'n1', T.ClusterLoadAssignment, ['b']);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2), make.cla('b', 1)]);
     for (const r of await s.drain(QUIET_MS)) expect(names(codec, r)).not.toContain('a');
   });
@@ -200,6 +202,7 @@ describe('§3 regressions', () => {
     s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['a', 'b'] });
     const first = await s.next();
     s.send({ type_url: T.ClusterLoadAssignment, response_nonce: first.nonce, resource_names_unsubscribe: ['a'] });
+    await subscriptionIs(h(), 'n1', T.ClusterLoadAssignment, ['b']);
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2), make.cla('b', 1)]);
     for (const r of await s.drain(QUIET_MS)) expect(dnames(r)).not.toContain('a');
   });
@@ -213,7 +216,7 @@ describe('§3 regressions', () => {
     while (Date.now() < deadline) {
       const r = await s.next(deadline - Date.now()).catch(() => undefined);
       if (!r) break;
-      s.send(ackOf(r, ['missing']));
+      ack(s, r, ['missing']);
     }
     expect(s.received.length).toBeLessThanOrEqual(1);
   });
@@ -224,13 +227,13 @@ describe('§3 regressions', () => {
     const s = h().client().sotw();
     s.send({ node: node('n1'), type_url: T.RouteConfiguration, resource_names: ['r1'] });
     let last = await s.next();
-    s.send(ackOf(last, []));
+    ack(s, last, []);
     for (const r of await s.drain(QUIET_MS)) {
       expect(r.resources).toEqual([]);
       last = r;
     }
     expect(s.isEnded).toBe(false);
-    s.send(ackOf(last, ['r1']));
+    ack(s, last, ['r1']);
     expect(names(codec, await s.next())).toEqual(['r1']);
   });
 

@@ -1,0 +1,10 @@
+import type protobuf from 'protobufjs';
+import { loadEnvoyProtos } from '../../../src/xds/protos.js';
+
+let cached: protobuf.Root | undefined;
+
+/** One proto Root per test file (loading takes a few hundred ms). */
+export function envoyRoot(): protobuf.Root {
+  cached ??= loadEnvoyProtos();
+  return cached;
+}

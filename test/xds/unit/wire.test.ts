@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { ResourceEncoder } from '../../../src/xds/encoder.js';
+import { TypeUrl } from '../../../src/xds/contract.js';
+import {
+  controlPlaneField,
+  deltaResourceField,
+  deltaResponse,
+  encodeAny,
+  Field,
+  sotwResponse,
+  sotwResponseBody,
+  stringField,
+  varintLength,
+} from '../../../src/xds/wire.js';
+import { envoyRoot } from './protos.js';
+
+const root = envoyRoot();
+const encoder = new ResourceEncoder(root);
+const DiscoveryResponse = root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+const DeltaDiscoveryResponse = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
+const Any = root.lookupType('google.protobuf.Any');
+
+function cla(name: string, port: number) {
+  return encoder.encode(TypeUrl.ClusterLoadAssignment, name, {
+    cluster_name: name,
+    endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: port } } } }] }],
+  });
+}
+
+describe('wire writer', () => {
+  it('varint lengths match protobuf for boundary values', () => {
+    for (const [value, length] of [
+      [0, 1],
+      [127, 1],
+      [128, 2],
+      [16_383, 2],
+      [16_384, 3],
+      [2 ** 21, 4],
+      [2 ** 28, 5],
+      [2 ** 32, 5],
+    ] as const) {
+      expect(varintLength(value)).toBe(length);
+    }
+  });
+
+  it('writes a DiscoveryResponse protobufjs decodes field by field, with the nonce prefixed to a shared body', () => {
+    const a = cla('a', 1);
+    const b = cla('b', 2);
+    const body = sotwResponseBody('v1', TypeUrl.ClusterLoadAssignment, [a.any, b.any], controlPlaneField(Field.DiscoveryResponse.controlPlane, 'cp-1'));
+    const decoded = DiscoveryResponse.toObject(DiscoveryResponse.decode(sotwResponse('n-7', body))) as {
+      version_info: string;
+      type_url: string;
+      nonce: string;
+      resources: { type_url: string; value: Uint8Array }[];
+      control_plane: { identifier: string };
+    };
+    expect(decoded.version_info).toBe('v1');
+    expect(decoded.type_url).toBe(TypeUrl.ClusterLoadAssignment);
+    expect(decoded.nonce).toBe('n-7');
+    expect(decoded.control_plane.identifier).toBe('cp-1');
+    expect(decoded.resources.map((r) => r.type_url)).toEqual([TypeUrl.ClusterLoadAssignment, TypeUrl.ClusterLoadAssignment]);
+    expect(Buffer.from(Any.encode(Any.fromObject(decoded.resources[1])).finish())).toEqual(Buffer.from(b.any));
+  });
+
+  it('writes a DeltaDiscoveryResponse with Resource{name, version, resource} and removed names', () => {
+    const a = cla('a', 1);
+    const message = deltaResponse('n1', TypeUrl.ClusterLoadAssignment, [deltaResourceField(a.name, a.version, a.any)], ['gone', ''], Buffer.alloc(0));
+    const decoded = DeltaDiscoveryResponse.toObject(DeltaDiscoveryResponse.decode(message)) as {
+      nonce: string;
+      type_url: string;
+      removed_resources: string[];
+      resources: { name: string; version: string; resource: { type_url: string } }[];
+    };
+    expect(decoded.nonce).toBe('n1');
+    expect(decoded.type_url).toBe(TypeUrl.ClusterLoadAssignment);
+    expect(decoded.removed_resources).toEqual(['gone', '']);
+    expect(decoded.resources).toHaveLength(1);
+    expect(decoded.resources[0].name).toBe('a');
+    expect(decoded.resources[0].version).toBe(a.version);
+    expect(decoded.resources[0].resource.type_url).toBe(TypeUrl.ClusterLoadAssignment);
+  });
+
+  it('encodes Any like protobufjs does, and omits empty strings like proto3', () => {
+    const value = new Uint8Array(300).fill(7);
+    const ours = encodeAny('type.googleapis.com/x.Y', value);
+    const theirs = Any.encode(Any.fromObject({ type_url: 'type.googleapis.com/x.Y', value })).finish();
+    expect(Buffer.from(ours)).toEqual(Buffer.from(theirs));
+    expect(stringField(1, '')).toHaveLength(0);
+    expect(controlPlaneField(6, '')).toHaveLength(0);
+  });
+});
