@@ -74,7 +74,7 @@ describe('Redis outage (own redis-server with AOF)', () => {
     const stream = client.sotw();
     stream.send({ node, type_url: TypeUrl.Cluster, resource_names: [] });
     const cds = await stream.nextOfType(TypeUrl.Cluster, 10_000);
-    stream.send(ackOf(cds));
+    stream.send(ackOf(cds, []));
 
     await redis.stop();
 

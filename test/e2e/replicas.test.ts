@@ -61,7 +61,7 @@ describe('two accord serve --redis replicas', () => {
     stream.send({ node, type_url: TypeUrl.Cluster, resource_names: [] });
     // B learns about the caller through the change feed; then it sends the caller's clusters.
     const cds = await stream.nextOfType(TypeUrl.Cluster, 10_000);
-    stream.send(ackOf(cds));
+    stream.send(ackOf(cds, []));
     const edsNames = decoded(cds)
       .filter((c) => c.type === 'EDS')
       .map((c) => String((c.eds_cluster_config as { service_name?: string } | undefined)?.service_name || c.name));
