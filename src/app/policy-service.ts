@@ -4,14 +4,13 @@ import type { Logger } from '../observability/logger.js';
 import { ApiError } from '../api/errors.js';
 import type { PolicyOperations } from '../api/http.js';
 import { documentsToJson, parsePolicyDocuments, parsePolicyStream, type PolicyError } from '../config/index.js';
-import type { MeshTranslator } from '../mesh/index.js';
+import { MeshTranslator } from '../mesh/index.js';
 import type { Store } from '../registry/store.js';
 import type { MeshSnapshot } from './mesh-state.js';
 import { unifiedDiff } from './line-diff.js';
 
 export interface PolicyServiceDeps {
   readonly store: Store;
-  readonly translator: MeshTranslator;
   readonly snapshot: () => MeshSnapshot;
   readonly logger: Logger;
   /** When policies come from `--config DIR`, the directory is authoritative and the API refuses writes. */
@@ -66,10 +65,12 @@ export class PolicyService implements PolicyOperations {
   private diffs(proposed: PolicySet): { proxy: string; diff: string }[] {
     const current = this.deps.snapshot();
     const next: MeshSnapshot = { ...current, policies: { ...proposed, mesh: { ...proposed.mesh, trustDomain: current.policies.mesh.trustDomain } } };
+    // A translator of its own: dry runs must not evict the serving translator's caches.
+    const translator = new MeshTranslator();
     const out: { proxy: string; diff: string }[] = [];
     for (const id of [...current.workloads.keys()].sort()) {
-      const before = render(this.deps.translator, current, id);
-      const after = render(this.deps.translator, next, id);
+      const before = render(translator, current, id);
+      const after = render(translator, next, id);
       if (before !== after) out.push({ proxy: id, diff: unifiedDiff(before, after) });
     }
     return out;

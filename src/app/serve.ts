@@ -125,7 +125,6 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const registry = new RegistryService(store, identity, trustDomain, logger);
   const policies = new PolicyService({
     store,
-    translator,
     snapshot: () => meshState.snapshot(),
     logger,
     managedBy: options.configPath,

@@ -8,6 +8,8 @@ import { lineDiff } from '../mesh/support/line-diff.js';
 import { ProtoChecker } from '../mesh/support/proto-check.js';
 import { renderScenario } from '../mesh/support/render.js';
 import { loadScenarioFile } from '../mesh/support/scenario.js';
+import { createChecker } from '../../src/proto/index.js';
+import { loadEnvoyProtos } from '../../src/xds/protos.js';
 
 // ACCORD_REFRESH_GOLDEN=1 rewrites every out.yaml; review the diff before committing.
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,6 +19,7 @@ const scenarios = readdirSync(here, { withFileTypes: true })
   .map((entry) => entry.name)
   .sort();
 const checker = new ProtoChecker();
+const rules = createChecker(loadEnvoyProtos());
 
 describe('golden scenarios', () => {
   it('has scenarios', () => {
@@ -48,6 +51,22 @@ describe('golden scenarios', () => {
           for (const [resourceName, resource] of byName) {
             for (const problem of checker.problems(typeUrl, resource)) {
               problems.push(`${proxy.flavour}/${proxy.workload} ${resourceName}${problem}`);
+            }
+          }
+        }
+      }
+      expect(problems).toEqual([]);
+    });
+
+    it(`${name}: every resource satisfies the validate.rules annotations of Envoy's protos`, () => {
+      const scenario = loadScenarioFile(path.join(dir, 'in.yaml'));
+      const translator = new MeshTranslator();
+      const problems: string[] = [];
+      for (const proxy of scenario.proxies) {
+        for (const [typeUrl, byName] of translator.translate(scenario.input, proxy.workload, proxy.flavour)) {
+          for (const [resourceName, resource] of byName) {
+            for (const problem of rules.check('google.protobuf.Any', { '@type': typeUrl, ...resource })) {
+              problems.push(`${proxy.flavour}/${proxy.workload} ${resourceName} ${problem.path}: ${problem.rule}: ${problem.message}`);
             }
           }
         }
