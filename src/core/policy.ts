@@ -121,5 +121,5 @@ export const DEFAULT_MESH: MeshSpec = {
   mtls: 'STRICT',
   certificates: { ttlMs: 24 * 3600_000, rotateAt: 0.5, jitter: 0.1 },
   allowAnonymousConfig: false,
-  debounce: { quietMs: 100, maxDelayMs: 1000 },
+  debounce: { quietMs: 25, maxDelayMs: 250 },
 };

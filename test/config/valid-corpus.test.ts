@@ -12,7 +12,7 @@ const EXPECTED: PolicySet = {
     mtls: 'PERMISSIVE',
     certificates: { ttlMs: 90 * 60_000, rotateAt: 0.5, jitter: 0.1 },
     allowAnonymousConfig: false,
-    debounce: { quietMs: 250, maxDelayMs: 1000 },
+    debounce: { quietMs: 250, maxDelayMs: 250 },
   },
   trafficPolicies: [
     {
