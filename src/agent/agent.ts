@@ -104,17 +104,21 @@ export class Agent {
     if (this.stopped) return;
     this.bundleTimer = setTimeout(async () => {
       try {
-        const bundle = await this.client.fetchBundle();
-        if (this.current && bundle !== this.bundle) {
-          this.bundle = bundle;
-          await this.files.write({ certChainPem: this.current.certChainPem, keyPem: this.current.keyPem, caBundlePem: bundle });
+        const { caBundlePem, reissue } = await this.client.fetchBundle();
+        if (this.current && caBundlePem !== this.bundle) {
+          this.bundle = caBundlePem;
+          await this.files.write({ certChainPem: this.current.certChainPem, keyPem: this.current.keyPem, caBundlePem });
           this.log.info('trust bundle changed; ca.pem rewritten');
+        }
+        if (reissue) {
+          this.log.info('the control plane switched issuers; renewing the certificate now');
+          await this.renew();
         }
       } catch (error) {
         this.log.debug({ err: error }, 'trust bundle poll failed');
       }
       this.pollBundle();
-    }, this.options.bundlePollMs ?? 5_000);
+    }, this.options.bundlePollMs ?? 2_000);
   }
 
   private async writeBootstrap(): Promise<void> {

@@ -91,11 +91,15 @@ export class CertificateClient {
     };
   }
 
-  async fetchBundle(): Promise<string> {
+  /** This workload's trust bundle, and whether the server wants a new CSR now (root rotation). */
+  async fetchBundle(): Promise<{ caBundlePem: string; reissue: boolean }> {
     return this.withFailover(async (server) => {
-      const response = await fetch(new URL('/v1/ca/bundle', server), { signal: AbortSignal.timeout(5_000) });
-      if (!response.ok) throw new AgentHttpError(response.status, `GET /v1/ca/bundle: HTTP ${response.status}`);
-      return response.text();
+      const response = await fetch(new URL('/v1/agent/bundle', server), {
+        headers: { authorization: `Bearer ${this.token}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (!response.ok) throw new AgentHttpError(response.status, `GET /v1/agent/bundle: HTTP ${response.status}`);
+      return (await response.json()) as { caBundlePem: string; reissue: boolean };
     });
   }
 

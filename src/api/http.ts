@@ -26,6 +26,8 @@ export interface CaOperations {
   revoke(target: { serial?: string; workload?: string }): Promise<unknown>;
   /** Signs an agent's CSR for the workload its bearer token identifies. */
   signCsr(workloadToken: string, csrPem: string): Promise<unknown>;
+  /** The trust bundle for the agent's workload, and whether it must re-issue its certificate now. */
+  agentBundle(workloadToken: string): Promise<{ caBundlePem: string; reissue: boolean }>;
 }
 
 export interface BootstrapOperations {
@@ -181,6 +183,11 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       throw new ApiError('INVALID_ARGUMENT', 'body.csr must be a PEM certificate request', [{ field: 'csr', message: 'expected a PEM CSR' }]);
     }
     return deps.ca.signCsr(token, csr);
+  });
+  app.get('/v1/agent/bundle', async (request) => {
+    const token = bearer(request);
+    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing workload token');
+    return deps.ca.agentBundle(token);
   });
 
   return app;

@@ -8,15 +8,26 @@ import { ApiError } from '../api/errors.js';
 import type { CaOperations } from '../api/http.js';
 import {
   CertificateAuthority,
+  DEFAULT_SHARED_CA_KEY,
+  RootRotation,
   WorkloadTokens,
+  fingerprintOfPem,
+  issuerFor,
   kekFromEnv,
   loadOrCreateCaMaterial,
   rotationTime,
   tlsCertificateSecret,
+  trustFor,
   validationContextSecret,
-  type CaSource,
   type CaKv,
+  type CaMaterial,
+  type CaSource,
+  type FleetView,
+  type ProxyAckState,
+  phaseTrustPem,
 } from '../ca/index.js';
+import { DataDirGenerationStore, SharedGenerationStore, type CaGenerationStore } from './ca-generations.js';
+import { RootRotationCoordinator } from './root-rotation.js';
 import { TypeUrl, type EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
 import type { Store } from '../registry/store.js';
@@ -46,13 +57,22 @@ export interface IdentityServiceOptions {
   readonly now?: () => number;
 }
 
-function caSource(options: ServeOptions, store: Store): CaSource {
+interface MaterialSetup {
+  readonly source: CaSource;
+  /** Where a root rotation keeps the next generation; undefined when rotation cannot run here. */
+  readonly generations: CaGenerationStore | undefined;
+}
+
+function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
   if (options.caRootFile || options.caCertFile) {
     const rootCertFile = options.caRootFile ?? options.caCertFile;
     if (!rootCertFile) throw new Error('--ca-root is required with operator-supplied CA files');
-    return options.caCertFile && options.caRootFile
-      ? { kind: 'pem-files', rootCertFile, intermediateCertFile: options.caCertFile, intermediateKeyFile: options.caKeyFile }
-      : { kind: 'pem-files', rootCertFile, rootKeyFile: options.caKeyFile };
+    const source: CaSource =
+      options.caCertFile && options.caRootFile
+        ? { kind: 'pem-files', rootCertFile, intermediateCertFile: options.caCertFile, intermediateKeyFile: options.caKeyFile }
+        : { kind: 'pem-files', rootCertFile, rootKeyFile: options.caKeyFile };
+    // Operator-supplied roots are rotated by the operator (new files, then a restart).
+    return { source, generations: undefined };
   }
   if (options.redisUrl) {
     const kek = kekFromEnv({ ACCORD_CA_KEK: options.caKek });
@@ -61,24 +81,49 @@ function caSource(options: ServeOptions, store: Store): CaSource {
         'with --redis, replicas must sign with one shared CA: set ACCORD_CA_KEK (32 bytes, hex or base64) or supply CA files (--ca-root/--ca-cert/--ca-key)',
       );
     }
-    const kv: CaKv = { kvGet: (key) => store.kvGet(key), kvPutIfVersion: (key, value, version) => store.kvPutIfVersion(key, value, version) };
-    return { kind: 'shared', kv, kek };
+    return { source: { kind: 'shared', kv, kek }, generations: new SharedGenerationStore(kv, kek, DEFAULT_SHARED_CA_KEY) };
   }
-  return { kind: 'data-dir', dataDir: options.dataDir };
+  return { source: { kind: 'data-dir', dataDir: options.dataDir }, generations: new DataDirGenerationStore(options.dataDir) };
 }
 
+/** What one proxy (Envoy over SDS, or an agent writing files) last acknowledged. */
+interface AckState {
+  trust?: readonly string[];
+  leafIssuer?: string;
+  leafNotAfter?: number;
+}
+
+interface AgentState extends AckState {
+  /** When the agent last fetched its trust bundle; it is in effect a file-watcher interval later. */
+  trustFetchedAt?: number;
+}
+
+/** An agent's trust bundle is on disk and re-read by the proxyless client within this long. */
+const AGENT_TRUST_SETTLE_MS = 2_500;
+
+type TrustListener = (workloadId?: string) => void;
+
 /**
- * Workload identity for the control plane: the CA, workload tokens, the `default` and `ROOTCA`
- * secrets, revocation and the CA's HTTP operations.
+ * Workload identity for the control plane: the CA (and, during a root rotation, the next
+ * generation), workload tokens, the per-proxy `default` and `ROOTCA` secrets, revocation, the
+ * fleet view that gates a root rotation, and the CA's HTTP operations.
  */
 export class IdentityService implements WorkloadIdentity, CaOperations, TokenMinter {
   private encoder: ResourceEncoder | undefined;
-  private trust: { key: string; resource: EncodedResource } | undefined;
+  private readonly trustSecrets = new Map<string, EncodedResource>();
   private crlPem: string | undefined;
-  private readonly trustListeners = new Set<() => void>();
+  private readonly trustListeners = new Set<TrustListener>();
   private readonly revokedWorkloads = new Set<string>();
   private readonly issuedTo = new Map<string, Set<string>>();
+  /** Secret versions → what they carry, to turn ACKed versions into trust and issuer facts. */
+  private readonly trustVersions = new Map<string, readonly string[]>();
+  private readonly leafVersions = new Map<string, { issuer: string; notAfter: number; workloadId: string }>();
+  private readonly proxies = new Map<string, AckState>();
+  private readonly agents = new Map<string, AgentState>();
+  private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
+  private sdsWorkloads: () => Iterable<string> = () => [];
   private crlTimer: NodeJS.Timeout | undefined;
+  private readonly rotation: RootRotationCoordinator | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -87,18 +132,37 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     private readonly ca: CertificateAuthority,
     private readonly tokens: WorkloadTokens,
     private readonly deps: IdentityServiceOptions,
+    generations: CaGenerationStore | undefined,
+    kv: CaKv,
   ) {
     this.log = deps.logger.child({ component: 'identity' });
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    if (generations) {
+      this.rotation = new RootRotationCoordinator({
+        rotation: new RootRotation(kv),
+        generations,
+        current: ca,
+        makeCa: (material) => this.makeCa(material),
+        fleet: () => this.fleet(),
+        onPhaseChange: () => {
+          this.trustSecrets.clear();
+          void this.refreshCrl().finally(() => this.fireTrustChange());
+        },
+        logger: deps.logger,
+        now: this.now,
+      });
+    }
   }
 
   static async create(deps: IdentityServiceOptions): Promise<IdentityService> {
     const trustDomain = deps.options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     const logger = deps.logger.child({ component: 'ca' });
-    const material = await loadOrCreateCaMaterial(caSource(deps.options, deps.store), { trustDomain, now: Date.now(), logger });
+    const kv: CaKv = { kvGet: (key) => deps.store.kvGet(key), kvPutIfVersion: (key, value, version) => deps.store.kvPutIfVersion(key, value, version) };
+    const setup = materialSetup(deps.options, kv);
+    const material = await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
-    const service = new IdentityService(ca, WorkloadTokens.hs256(material.tokenKey), deps);
+    const service = new IdentityService(ca, WorkloadTokens.hs256(material.tokenKey), deps, setup.generations, kv);
     ca.status(Date.now());
     return service;
   }
@@ -107,9 +171,16 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return this.ca.trustDomain;
   }
 
-  attachEncoder(encoder: ResourceEncoder): void {
+  /** Wires the encoder and the list of proxies that hold SDS secrets; starts CRL and rotation upkeep. */
+  attach(encoder: ResourceEncoder, sdsWorkloads: () => Iterable<string>): void {
     this.encoder = encoder;
+    this.sdsWorkloads = sdsWorkloads;
     void this.refreshCrl();
+    this.rotation?.start();
+  }
+
+  private makeCa(material: CaMaterial): CertificateAuthority {
+    return new CertificateAuthority({ material, trustDomain: this.ca.trustDomain, logger: this.deps.logger.child({ component: 'ca-next' }), revocations: this.ca.revocations });
   }
 
   // --- tokens -------------------------------------------------------------------------------
@@ -123,6 +194,50 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return { workloadId: claims.workloadId, spiffeId: claims.spiffeId };
   }
 
+  // --- which generation: the root rotation's per-proxy decisions ------------------------------
+
+  private ackOf(workloadId: string, states: ReadonlyMap<string, AckState>): ProxyAckState {
+    return { id: workloadId, ...states.get(workloadId) };
+  }
+
+  /** The CA that signs this proxy's next leaf. */
+  private issuingCa(workloadId: string, states: ReadonlyMap<string, AckState>): CertificateAuthority {
+    const active = this.rotation?.active;
+    const next = this.rotation?.nextCa;
+    if (!active || !next) return this.ca;
+    return issuerFor(active, this.ackOf(workloadId, states)) === 'next' ? next : this.ca;
+  }
+
+  /** The roots this proxy should trust now (PEM), and their fingerprints. */
+  private trustOf(workloadId: string, states: ReadonlyMap<string, AckState>): { pem: string; fingerprints: readonly string[] } {
+    const active = this.rotation?.active;
+    if (!active) {
+      const pem = this.ca.trustBundlePem();
+      return { pem, fingerprints: [fingerprintOfPem(pem)] };
+    }
+    const fingerprints = trustFor(active, this.ackOf(workloadId, states));
+    const pem = fingerprints.map((fp) => (fp === active.old.rootFingerprint ? active.old.rootCertPem : active.next.rootCertPem)).join('');
+    return { pem, fingerprints };
+  }
+
+  private mustReplaceLeaf(workloadId: string, leafIssuer: string | undefined, states: ReadonlyMap<string, AckState>): boolean {
+    if (leafIssuer === undefined) return false;
+    return this.issuingCa(workloadId, states).issuerFingerprint !== leafIssuer;
+  }
+
+  /** The fleet a root-rotation gate waits for: proxies holding SDS secrets, and agents holding valid leaves. */
+  fleet(): FleetView {
+    const now = this.now();
+    const proxies: ProxyAckState[] = [];
+    for (const id of this.sdsWorkloads()) proxies.push(this.ackOf(id, this.proxies));
+    for (const [id, agent] of this.agents) {
+      if (agent.leafNotAfter === undefined || agent.leafNotAfter <= now) continue;
+      const settled = agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
+      proxies.push({ id: `agent:${id}`, trust: settled ? agent.trust : undefined, leafIssuer: agent.leafIssuer, leafNotAfter: agent.leafNotAfter });
+    }
+    return { proxies };
+  }
+
   // --- secrets --------------------------------------------------------------------------------
 
   spiffeIdOf(workload: Workload): string {
@@ -133,44 +248,75 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     if (this.revokedWorkloads.has(workload.id)) {
       throw new ApiError('PERMISSION_DENIED', `workload "${workload.id}" is revoked; no new certificates are issued to it`);
     }
-    const settings = this.deps.mesh().certificates;
-    const leaf = this.ca.issue({ spiffeId: this.spiffeIdOf(workload), now, ttlMs: settings.ttlMs });
-    let serials = this.issuedTo.get(workload.id);
-    if (!serials) this.issuedTo.set(workload.id, (serials = new Set()));
-    serials.add(leaf.serial);
+    const ca = this.issuingCa(workload.id, this.proxies);
+    const leaf = ca.issue({ spiffeId: this.spiffeIdOf(workload), now, ttlMs: this.deps.mesh().certificates.ttlMs });
+    this.rememberIssued(workload.id, leaf.serial);
     const resource = this.requireEncoder().encode(TypeUrl.Secret, DEFAULT_SECRET, asMessage(tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem)));
-    const rotateAt = this.rotateAt(now, leaf.notAfter);
-    return { resource, serial: leaf.serial, notAfter: leaf.notAfter, rotateAt };
+    const previous = this.currentLeaf.get(workload.id);
+    if (previous && previous.version !== resource.version) this.leafVersions.delete(previous.version);
+    this.leafVersions.set(resource.version, { issuer: leaf.issuerFingerprint, notAfter: leaf.notAfter, workloadId: workload.id });
+    this.currentLeaf.set(workload.id, { serial: leaf.serial, issuer: leaf.issuerFingerprint, version: resource.version });
+    return { resource, serial: leaf.serial, notAfter: leaf.notAfter, rotateAt: this.rotateAt(now, leaf.notAfter) };
   }
 
-  trustSecret(_workloadId: string): EncodedResource {
-    const bundle = this.ca.trustBundlePem();
-    const key = `${bundle}\n${this.crlPem ?? ''}`;
-    if (this.trust?.key !== key) {
-      const secret = validationContextSecret(ROOTCA_SECRET, bundle, this.crlPem);
-      this.trust = { key, resource: this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, asMessage(secret)) };
+  trustSecret(workloadId: string): EncodedResource {
+    const { pem, fingerprints } = this.trustOf(workloadId, this.proxies);
+    const key = `${fingerprints.join(',')}|${this.crlPem ?? ''}`;
+    let resource = this.trustSecrets.get(key);
+    if (!resource) {
+      resource = this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, asMessage(validationContextSecret(ROOTCA_SECRET, pem, this.crlPem)));
+      this.trustSecrets.set(key, resource);
+      this.trustVersions.set(resource.version, fingerprints);
     }
-    return this.trust.resource;
+    return resource;
   }
 
-  onTrustChange(listener: () => void): () => void {
+  onTrustChange(listener: TrustListener): () => void {
     this.trustListeners.add(listener);
     return () => this.trustListeners.delete(listener);
   }
 
-  recordAck(_workloadId: string, _secretName: string, _version: string): void {
-    // Root-rotation gates read acknowledgements from the transport's status; nothing to keep here yet.
+  recordAck(workloadId: string, secretName: string, version: string): void {
+    const state = this.proxies.get(workloadId) ?? {};
+    if (secretName === ROOTCA_SECRET) {
+      const fingerprints = this.trustVersions.get(version);
+      if (!fingerprints) return;
+      const before = this.issuingCa(workloadId, this.proxies).issuerFingerprint;
+      state.trust = fingerprints;
+      this.proxies.set(workloadId, state);
+      // Trust first, then the leaf: an ACK of the combined bundle is what lets P2 re-issue this proxy.
+      if (this.issuingCa(workloadId, this.proxies).issuerFingerprint !== before) this.fireTrustChange(workloadId);
+    } else if (secretName === DEFAULT_SECRET) {
+      const leaf = this.leafVersions.get(version);
+      if (!leaf) return;
+      state.leafIssuer = leaf.issuer;
+      state.leafNotAfter = leaf.notAfter;
+      this.proxies.set(workloadId, state);
+      // Leaf first, then trust, when removing: the proxy's bundle may shrink now.
+      if (this.rotation?.active?.phase === 'P3_REMOVE_TRUST') this.fireTrustChange(workloadId);
+    }
   }
 
-  mustReissue(_workloadId: string, _serial: string): boolean {
-    // Only an issuer switch (root rotation P2) replaces valid leaves early; none is in flight.
-    return false;
+  /** A proxy left: it no longer holds the rotation back. */
+  forgetProxy(workloadId: string): void {
+    this.proxies.delete(workloadId);
+  }
+
+  mustReissue(workloadId: string, _serial: string): boolean {
+    return this.mustReplaceLeaf(workloadId, this.currentLeaf.get(workloadId)?.issuer, this.proxies);
+  }
+
+  private fireTrustChange(workloadId?: string): void {
+    for (const listener of this.trustListeners) listener(workloadId);
   }
 
   // --- CA operations (HTTP) -------------------------------------------------------------------
 
   bundlePem(): string {
-    return this.ca.trustBundlePem();
+    const active = this.rotation?.active;
+    if (!active) return this.ca.trustBundlePem();
+    // Unauthenticated readers (bootstraps, the xDS server's peers) get the widest set of the phase.
+    return phaseTrustPem(active);
   }
 
   status(): unknown {
@@ -179,16 +325,21 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       ...status,
       certs: status.certs.map((cert) => ({ ...cert, notBefore: new Date(cert.notBefore).toISOString(), notAfter: new Date(cert.notAfter).toISOString() })),
       revokedWorkloads: [...this.revokedWorkloads],
+      rootRotation: this.rotation?.status() ?? { phase: 'unavailable', reason: 'operator-supplied CA files are rotated by the operator' },
     };
   }
 
-  statusSummary(): { severity: string; trustDomain: string } {
+  statusSummary(): { severity: string; trustDomain: string; rootRotation: string } {
     const status = this.ca.status(this.now());
-    return { severity: status.severity, trustDomain: status.trustDomain };
+    return { severity: status.severity, trustDomain: status.trustDomain, rootRotation: this.rotation?.status().phase ?? 'unavailable' };
   }
 
   async rotate(): Promise<unknown> {
-    throw new ApiError('UNAVAILABLE', 'root rotation is not available in this build');
+    if (!this.rotation) {
+      throw new ApiError('CONFLICT', 'root rotation needs CA material Accord generated (data dir or shared); operator-supplied CA files are rotated by replacing them');
+    }
+    await this.rotation.begin(this.ca.trustDomain);
+    return this.rotation.status();
   }
 
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {
@@ -210,30 +361,52 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
 
   async signCsr(workloadToken: string, csrPem: string): Promise<unknown> {
     const now = this.now();
-    let claims: { workloadId: string; spiffeId: string };
-    try {
-      claims = await this.verifyToken(workloadToken, now);
-    } catch (error) {
-      throw new ApiError('UNAUTHENTICATED', `workload token rejected: ${(error as Error).message}`);
-    }
+    const claims = await this.agentClaims(workloadToken, now);
     if (this.revokedWorkloads.has(claims.workloadId)) throw new ApiError('PERMISSION_DENIED', `workload "${claims.workloadId}" is revoked`);
     const workload = this.deps.workload(claims.workloadId);
-    const spiffeId = workload ? this.spiffeIdOf(workload) : claims.spiffeId;
-    const settings = this.deps.mesh().certificates;
-    const issued = await this.ca.signCsr({ csrPem, spiffeId, now, ttlMs: settings.ttlMs });
-    let serials = this.issuedTo.get(claims.workloadId);
-    if (!serials) this.issuedTo.set(claims.workloadId, (serials = new Set()));
-    serials.add(issued.serial);
-    const rotateAt = this.rotateAt(now, issued.notAfter);
+    if (!workload) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no certificate is issued to it`);
+    const spiffeId = this.spiffeIdOf(workload);
+    const ca = this.issuingCa(claims.workloadId, this.agents);
+    const issued = await ca.signCsr({ csrPem, spiffeId, now, ttlMs: this.deps.mesh().certificates.ttlMs });
+    this.rememberIssued(claims.workloadId, issued.serial);
+    const trust = this.trustOf(claims.workloadId, this.agents);
+    const agent = this.agents.get(claims.workloadId) ?? {};
+    this.agents.set(claims.workloadId, { ...agent, leafIssuer: issued.issuerFingerprint, leafNotAfter: issued.notAfter, trust: trust.fingerprints, trustFetchedAt: now });
     return {
       certChainPem: issued.certChainPem,
-      caBundlePem: this.ca.trustBundlePem(),
+      caBundlePem: trust.pem,
       serial: issued.serial,
       spiffeId,
       notAfter: new Date(issued.notAfter).toISOString(),
-      rotateAt: new Date(rotateAt).toISOString(),
+      rotateAt: new Date(this.rotateAt(now, issued.notAfter)).toISOString(),
       workload,
     };
+  }
+
+  /** An agent's trust bundle; `reissue` asks it for a new CSR now (a root rotation switched its issuer). */
+  async agentBundle(workloadToken: string): Promise<{ caBundlePem: string; reissue: boolean }> {
+    const now = this.now();
+    const claims = await this.agentClaims(workloadToken, now);
+    const trust = this.trustOf(claims.workloadId, this.agents);
+    const agent = this.agents.get(claims.workloadId) ?? {};
+    const unchanged = agent.trust !== undefined && agent.trust.join() === trust.fingerprints.join();
+    this.agents.set(claims.workloadId, { ...agent, trust: trust.fingerprints, trustFetchedAt: unchanged ? agent.trustFetchedAt : now });
+    const settled = unchanged && agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
+    return { caBundlePem: trust.pem, reissue: settled && this.mustReplaceLeaf(claims.workloadId, agent.leafIssuer, this.agents) };
+  }
+
+  private async agentClaims(token: string, now: number): Promise<{ workloadId: string; spiffeId: string }> {
+    try {
+      return await this.verifyToken(token, now);
+    } catch (error) {
+      throw new ApiError('UNAUTHENTICATED', `workload token rejected: ${(error as Error).message}`);
+    }
+  }
+
+  private rememberIssued(workloadId: string, serial: string): void {
+    let serials = this.issuedTo.get(workloadId);
+    if (!serials) this.issuedTo.set(workloadId, (serials = new Set()));
+    serials.add(serial);
   }
 
   // --- the xDS server's own identity ----------------------------------------------------------
@@ -252,19 +425,27 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   }
 
   close(): void {
+    this.rotation?.stop();
     if (this.crlTimer) clearTimeout(this.crlTimer);
     this.crlTimer = undefined;
   }
 
+  /** Re-signs the CRLs (both generations during a rotation) and pushes them when they change. */
   private async refreshCrl(): Promise<void> {
-    const signed = await this.ca.crlPem(this.now());
-    const changed = signed.pem !== this.crlPem;
-    this.crlPem = signed.pem;
+    const now = this.now();
+    const current = await this.ca.crlPem(now);
+    const next = this.rotation?.nextCa ? await this.rotation.nextCa.crlPem(now) : undefined;
+    const pem = current.pem + (next?.pem ?? '');
+    const changed = pem !== this.crlPem;
+    this.crlPem = pem;
     if (this.crlTimer) clearTimeout(this.crlTimer);
-    const refreshIn = Math.max(60_000, Math.floor((signed.nextUpdate - this.now()) / 2));
-    this.crlTimer = setTimeout(() => void this.refreshCrl(), refreshIn);
+    const nextUpdate = Math.min(current.nextUpdate, next?.nextUpdate ?? Infinity);
+    this.crlTimer = setTimeout(() => void this.refreshCrl(), Math.max(60_000, Math.floor((nextUpdate - now) / 2)));
     this.crlTimer.unref();
-    if (changed) for (const listener of this.trustListeners) listener();
+    if (changed) {
+      this.trustSecrets.clear();
+      this.fireTrustChange();
+    }
   }
 
   /**
@@ -277,7 +458,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   }
 
   private requireEncoder(): ResourceEncoder {
-    if (!this.encoder) throw new Error('identity: attachEncoder() must run before secrets are built');
+    if (!this.encoder) throw new Error('identity: attach() must run before secrets are built');
     return this.encoder;
   }
 }

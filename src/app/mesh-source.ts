@@ -55,12 +55,14 @@ export interface WorkloadIdentity {
   issueSecret(workload: Workload, now: number): Promise<IssuedSecret>;
   /** The current `ROOTCA` secret for this workload (it can depend on the root-rotation phase). */
   trustSecret(workloadId: string): EncodedResource;
-  /** Call `listener` when trust material or issuing policy changes (all proxies may be affected). */
-  onTrustChange(listener: () => void): () => void;
+  /** Call `listener` when trust material or issuing policy changes, for one workload or (no id) for all. */
+  onTrustChange(listener: (workloadId?: string) => void): () => void;
   /** Record what a proxy acknowledged (drives root-rotation gates). */
   recordAck(workloadId: string, secretName: string, version: string): void;
-  /** Whether the workload's current leaf must be replaced now (revocation, issuer switch). */
+  /** Whether the workload's current leaf must be replaced now (an issuer switch in a root rotation). */
   mustReissue(workloadId: string, serial: string): boolean;
+  /** The workload's last stream closed. */
+  forgetProxy(workloadId: string): void;
 }
 
 export interface LeaseRenewer {
@@ -154,7 +156,7 @@ export class MeshConfigSource implements ConfigSource {
       registers: [deps.metrics],
       collect: () => undefined,
     });
-    this.stopTrustWatch = deps.identity.onTrustChange(() => this.trustChanged());
+    this.stopTrustWatch = deps.identity.onTrustChange((workloadId) => this.trustChanged(workloadId));
   }
 
   async open(context: StreamContext): Promise<ProxyView> {
@@ -291,6 +293,7 @@ export class MeshConfigSource implements ConfigSource {
         if (entry.streams === 0) {
           this.release(entry);
           this.entries.delete(entry.key);
+          this.deps.identity.forgetProxy(entry.workloadId);
           this.connected.set(this.entries.size);
         }
       },
@@ -346,9 +349,17 @@ export class MeshConfigSource implements ConfigSource {
     }, delay);
   }
 
-  private trustChanged(): void {
+  /** Workloads whose proxies hold an SDS certificate from us (the fleet a root rotation waits for). */
+  sdsWorkloads(): string[] {
+    const ids = new Set<string>();
+    for (const entry of this.entries.values()) if (entry.secret && entry.authenticatedStreams > 0) ids.add(entry.workloadId);
+    return [...ids];
+  }
+
+  private trustChanged(workloadId?: string): void {
     for (const entry of this.entries.values()) {
       if (entry.authenticatedStreams === 0) continue;
+      if (workloadId !== undefined && entry.workloadId !== workloadId) continue;
       const changed = new Set<string>([TypeUrl.Secret]);
       if (entry.secret && this.deps.identity.mustReissue(entry.workloadId, entry.secret.serial)) {
         // Trust first, then the leaf: the new leaf follows once issued.

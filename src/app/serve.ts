@@ -100,7 +100,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       return { revision: snapshot.revision, workloads: snapshot.workloads, allowAnonymousConfig: snapshot.policies.mesh.allowAnonymousConfig };
     },
   });
-  identity.attachEncoder(encoder);
+  identity.attach(encoder, () => source.sdsWorkloads());
 
   const debounce = meshState.snapshot().policies.mesh.debounce;
   const mirror = new RegistryMirror({ store, logger: logger.child({ component: 'mirror' }), quietMs: debounce.quietMs, maxDelayMs: debounce.maxDelayMs });

@@ -242,6 +242,34 @@ ${spec}`;
     expect(fresh?.ok).toBe(true);
   }, 120_000);
 
+  it('a full root rotation (P0–P4) under load: zero failed RPCs, and new handshakes use the new root', async () => {
+    const before = await (await fetch(`${b.http}/v1/ca/bundle`)).text();
+    await orders.send({ cmd: 'startLoad', target: 'xds:///payments', rate: 100, deadlineMs: 2000 });
+    const started = await fetch(`${b.http}/v1/ca/rotate`, { method: 'POST', headers: { authorization: 'Bearer e2e-operator-token', 'content-type': 'application/json' }, body: '{}' });
+    expect(started.status, await started.clone().text()).toBe(200);
+    const phases = new Set<string>();
+    await waitFor(async () => {
+      const status = (await (await fetch(`${b.http}/v1/ca`)).json()) as { rootRotation: { phase: string } };
+      phases.add(status.rootRotation.phase);
+      return status.rootRotation.phase === 'P4_RETIRED' ? true : undefined;
+    }, 90_000, 'the root rotation to complete');
+    const { stats } = await orders.send<{ stats: LoadStats }>({ cmd: 'stopLoad', settleMs: 2500 });
+    expect(stats.failed, JSON.stringify(stats.errors)).toBe(0);
+    expect(stats.ok).toBeGreaterThan(200);
+    expect(phases.has('P4_RETIRED')).toBe(true);
+
+    const after = await (await fetch(`${b.http}/v1/ca/bundle`)).text();
+    expect(after).not.toBe(before);
+    // The orders certificate on disk now chains to the new root.
+    const chain = await readFile(path.join(ordersAgentDir, 'cert.pem'), 'utf8');
+    const [leafPem, intermediatePem] = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    const root = new X509Certificate(after);
+    expect(new X509Certificate(intermediatePem ?? '').verify(root.publicKey)).toBe(true);
+    expect(new X509Certificate(leafPem ?? '').checkIssued(new X509Certificate(intermediatePem ?? ''))).toBe(true);
+    const [fresh] = await call(orders, 1, { fresh: true });
+    expect(fresh?.ok, JSON.stringify(fresh)).toBe(true);
+  }, 150_000);
+
   it('a policy change (allow "intruder") takes effect for new RPCs within 1 s', async () => {
     const response = await fetch(`${b.http}/v1/policies`, {
       method: 'PUT',

@@ -1,0 +1,140 @@
+import {
+  CertificateAuthority,
+  RootRotation,
+  fingerprintOfPem,
+  phaseGate,
+  type CaGeneration,
+  type CaMaterial,
+  type FleetView,
+  type GateResult,
+  type RootRotationState,
+} from '../ca/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { CaGenerationStore } from './ca-generations.js';
+
+export function generationOf(material: CaMaterial): CaGeneration {
+  return {
+    rootCertPem: material.root.certPem,
+    rootFingerprint: fingerprintOfPem(material.root.certPem),
+    issuerFingerprint: fingerprintOfPem(material.issuer.certPem),
+  };
+}
+
+export interface RootRotationDeps {
+  readonly rotation: RootRotation;
+  readonly generations: CaGenerationStore;
+  /** The CA that signs now (its material is replaced at P4). */
+  readonly current: CertificateAuthority;
+  readonly makeCa: (material: CaMaterial) => CertificateAuthority;
+  readonly fleet: () => FleetView;
+  /** Called whenever the phase (and so what every proxy should trust or be issued) changes. */
+  readonly onPhaseChange: () => void;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly tickMs?: number;
+}
+
+/**
+ * Runs a root rotation (P0–P4) on top of the pure planner: keeps this replica in step with the
+ * shared phase state (any replica may advance it; compare-and-set decides), holds the next CA
+ * generation, advances whenever a gate opens, and promotes the new generation at the end.
+ */
+export class RootRotationCoordinator {
+  private state: RootRotationState | undefined;
+  private next: CertificateAuthority | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private busy: Promise<void> | undefined;
+  private lastGate: GateResult | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: RootRotationDeps) {
+    this.log = deps.logger.child({ component: 'root-rotation' });
+  }
+
+  start(): void {
+    const tick = (): void => {
+      this.busy ??= this.step()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'root rotation step failed; will retry'))
+        .finally(() => {
+          this.busy = undefined;
+        });
+    };
+    this.timer = setInterval(tick, this.deps.tickMs ?? 500);
+    this.timer.unref();
+    tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The rotation in progress, or undefined when none is (a completed one counts as none). */
+  get active(): RootRotationState | undefined {
+    return this.state && this.state.phase !== 'P4_RETIRED' ? this.state : undefined;
+  }
+
+  /** The CA that signs leaves from the next generation, while a rotation is in progress. */
+  get nextCa(): CertificateAuthority | undefined {
+    return this.active ? this.next : undefined;
+  }
+
+  /** `accord ca rotate`: starts a rotation, or reports the one under way. */
+  async begin(trustDomain: string): Promise<RootRotationState> {
+    const existing = this.active ?? (await this.deps.rotation.current());
+    if (existing && existing.phase !== 'P4_RETIRED') return existing;
+    const now = this.deps.now();
+    const currentMaterial = this.deps.current.currentMaterial;
+    const nextMaterial = await this.deps.generations.createNext(currentMaterial, trustDomain, now);
+    const state = await this.deps.rotation.begin(generationOf(currentMaterial), generationOf(nextMaterial), now);
+    this.log.warn({ phase: state.phase, nextRoot: generationOf(nextMaterial).rootFingerprint }, 'root rotation started');
+    await this.step();
+    return this.active ?? state;
+  }
+
+  status(): { phase: string; since?: string; waitingFor: readonly string[]; reason?: string } {
+    const state = this.state;
+    if (!state) return { phase: 'none', waitingFor: [] };
+    const gate = this.active ? phaseGate(state, this.deps.fleet(), this.deps.now()) : undefined;
+    return {
+      phase: state.phase,
+      since: new Date(state.phaseSince).toISOString(),
+      waitingFor: gate?.waitingFor ?? [],
+      reason: gate?.reason ?? 'rotation complete',
+    };
+  }
+
+  /** Syncs with the shared state, then advances if the current gate is open. */
+  private async step(): Promise<void> {
+    await this.sync();
+    if (!this.active) return;
+    const result = await this.deps.rotation.advance(this.deps.fleet(), this.deps.now());
+    if (result.advanced) {
+      this.log.warn({ phase: result.state.phase }, 'root rotation advanced');
+      await this.sync();
+    } else if (result.gate.reason !== this.lastGate?.reason) {
+      this.lastGate = result.gate;
+      this.log.info({ phase: result.state.phase, waitingFor: result.gate.waitingFor.slice(0, 20), reason: result.gate.reason }, 'root rotation gate closed');
+    }
+  }
+
+  private async sync(): Promise<void> {
+    const shared = await this.deps.rotation.current();
+    const previous = this.state;
+    if (shared && shared.phase !== 'P4_RETIRED' && !this.next) {
+      const material = await this.deps.generations.loadNext();
+      if (!material) throw new Error('a root rotation is under way but the next CA generation is missing from the store');
+      this.next = this.deps.makeCa(material);
+    }
+    if (shared?.phase === 'P4_RETIRED' && this.next) {
+      // Retire the old generation: the new one becomes the current CA everywhere.
+      const material = this.next.currentMaterial;
+      await this.deps.generations.promote(material);
+      this.deps.current.useMaterial(material);
+      this.next = undefined;
+      this.log.warn('root rotation complete: the new root and intermediate are now the only CA');
+    }
+    this.state = shared;
+    if (previous?.phase !== shared?.phase || previous?.startedAt !== shared?.startedAt) this.deps.onPhaseChange();
+  }
+}
