@@ -108,6 +108,8 @@ class ProxyEntry {
   inputKey: string | undefined;
   config: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> | undefined;
   secret: IssuedSecret | undefined;
+  /** An authenticated stream asked for `default`; issue as soon as the workload is known. */
+  wantsSecret = false;
   issuing: Promise<void> | undefined;
   rotation: { cancel(): void } | undefined;
   leaseTimer: { cancel(): void } | undefined;
@@ -196,7 +198,11 @@ export class MeshConfigSource implements ConfigSource {
 
   /** Re-translate every connected proxy whose inputs changed; called after each mesh-state change. */
   refresh(): void {
-    for (const entry of this.entries.values()) this.regenerate(entry);
+    for (const entry of this.entries.values()) {
+      this.regenerate(entry);
+      // A proxy may ask for its certificate before this replica has seen its registration.
+      if (entry.wantsSecret && !entry.secret && !entry.rotation) this.issue(entry);
+    }
   }
 
   close(): void {
@@ -266,7 +272,10 @@ export class MeshConfigSource implements ConfigSource {
         return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" may be read)`;
       },
       interest: (typeUrl, names) => {
-        if (typeUrl === TypeUrl.Secret && authenticated && names.has(DEFAULT_SECRET) && !entry.secret) this.issue(entry);
+        if (typeUrl === TypeUrl.Secret && authenticated && names.has(DEFAULT_SECRET)) {
+          entry.wantsSecret = true;
+          if (!entry.secret) this.issue(entry);
+        }
       },
       acked: (typeUrl, resources) => {
         if (typeUrl !== TypeUrl.Secret) return;
@@ -304,7 +313,7 @@ export class MeshConfigSource implements ConfigSource {
     if (entry.issuing) return;
     const workload = this.deps.state().workloads.get(entry.workloadId);
     if (!workload) {
-      this.log.warn({ workloadId: entry.workloadId }, 'certificate requested for an unregistered workload; waiting for registration');
+      this.log.info({ workloadId: entry.workloadId }, 'certificate requested before the registration reached this replica; issuing once it does');
       return;
     }
     entry.issuing = this.deps.identity
