@@ -58,11 +58,6 @@ function pem(label, der) {
 const SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const PKCS8_PREFIX = Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420', 'hex');
 const PKCS8_PUBLIC_PREFIX = Buffer.from('a144034200', 'hex');
-function coord(jwk, name) {
-  const b = Buffer.from(jwk[name], 'base64url');
-  if (b.length !== 32) throw new Error('P-256 JWK ' + name + ' is ' + b.length + ' bytes');
-  return b;
-}
 function generateKey(algorithm) {
   if (algorithm === 'rsa-2048') {
     const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', {
@@ -76,10 +71,11 @@ function generateKey(algorithm) {
     const bitString = readElement(publicKey, algorithm.end);
     return { spki: publicKey, bits: publicKey.subarray(bitString.contentStart + 1, bitString.end), keyPem: privateKey };
   }
-  const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = privateKey.export({ format: 'jwk' });
-  const point = Buffer.concat([Buffer.from([4]), coord(jwk, 'x'), coord(jwk, 'y')]);
-  const pkcs8 = Buffer.concat([PKCS8_PREFIX, coord(jwk, 'd'), PKCS8_PUBLIC_PREFIX, point]);
+  const ecdh = crypto.createECDH('prime256v1');
+  const point = ecdh.generateKeys();
+  const scalar = ecdh.getPrivateKey();
+  const d = scalar.length === 32 ? scalar : Buffer.concat([Buffer.alloc(32 - scalar.length), scalar]);
+  const pkcs8 = Buffer.concat([PKCS8_PREFIX, d, PKCS8_PUBLIC_PREFIX, point]);
   return { spki: Buffer.concat([SPKI_PREFIX, point]), bits: point, keyPem: pem('PRIVATE KEY', pkcs8) };
 }
 
