@@ -89,6 +89,7 @@ export function connectMtls(options: {
     });
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString();
+      if (reply.includes('\n')) finish({ ok: true, reply, serverSerial });
     });
     socket.on('end', () => finish(reply ? { ok: true, reply, serverSerial } : { ok: false, error: 'closed without reply' }));
     socket.on('error', (err) => finish({ ok: false, error: err.message }));
