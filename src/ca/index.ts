@@ -83,3 +83,5 @@ export {
   type RootRotationState,
 } from './root-rotation.js';
 export { DEFAULT_ROTATION_KEY, RootRotation } from './root-rotation-store.js';
+export { renewIntermediateIfDue, type RenewalOutcome } from './intermediate-renewal.js';
+export { IssuancePool, type IssuancePoolOptions } from './pool.js';
