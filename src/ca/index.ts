@@ -82,6 +82,6 @@ export {
   type RootRotationPhase,
   type RootRotationState,
 } from './root-rotation.js';
-export { DEFAULT_ROTATION_KEY, RootRotation } from './root-rotation-store.js';
+export { DEFAULT_NEXT_CA_KEY, DEFAULT_ROTATION_KEY, RootRotation, caGeneration } from './root-rotation-store.js';
 export { renewIntermediateIfDue, type RenewalOutcome } from './intermediate-renewal.js';
 export { IssuancePool, type IssuancePoolOptions } from './pool.js';
