@@ -116,7 +116,7 @@ export class CertificateAuthority {
   private template: LeafTemplate;
   private chainSuffixPem: string;
   private issuerFingerprintHex: string;
-  private crl?: { signed: SignedCrl; revision: number; issuerFingerprint: string };
+  private cachedCrl?: { signed: SignedCrl; revision: number; issuerFingerprint: string };
   private crlNumber = 0;
 
   constructor(options: CertificateAuthorityOptions) {
@@ -270,8 +270,8 @@ export class CertificateAuthority {
    * The issuing CA's CRL, re-signed when a revocation happened, the issuer changed, or half of its
    * validity has passed (so it never reaches `nextUpdate` in a proxy).
    */
-  async crlPem(now: number): Promise<SignedCrl> {
-    const current = this.crl;
+  async crl(now: number): Promise<SignedCrl> {
+    const current = this.cachedCrl;
     if (
       current &&
       current.revision === this.revocations.revision &&
@@ -288,7 +288,7 @@ export class CertificateAuthority {
       nextUpdate: Math.floor((now + this.crlTtlMs) / 1000) * 1000,
       crlNumber: ++this.crlNumber,
     });
-    this.crl = { signed, revision: this.revocations.revision, issuerFingerprint: this.issuerFingerprintHex };
+    this.cachedCrl = { signed, revision: this.revocations.revision, issuerFingerprint: this.issuerFingerprintHex };
     this.logger.info({ crlNumber: signed.crlNumber, entries: this.revocations.activeEntries(now).length }, 'CRL signed');
     return signed;
   }
@@ -297,7 +297,7 @@ export class CertificateAuthority {
    * An empty CRL from the root for the intermediate level, for verifiers that check CRLs at every
    * level (node:tls `crl`, Envoy without `only_verify_leaf_cert_crl`). Undefined without the root key.
    */
-  async rootCrlPem(now: number): Promise<SignedCrl | undefined> {
+  async rootCrl(now: number): Promise<SignedCrl | undefined> {
     const keyPem = this.material.root.keyPem;
     if (!keyPem) return undefined;
     return createCrl({

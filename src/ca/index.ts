@@ -85,3 +85,5 @@ export {
 export { DEFAULT_NEXT_CA_KEY, DEFAULT_ROTATION_KEY, RootRotation, caGeneration } from './root-rotation-store.js';
 export { renewIntermediateIfDue, type RenewalOutcome } from './intermediate-renewal.js';
 export { IssuancePool, type IssuancePoolOptions } from './pool.js';
+export { SigningBudget } from './signing-budget.js';
+export { generateLeafKey, type LeafKey } from './keys.js';
