@@ -72,6 +72,8 @@ export class IssuancePool {
    */
   async issueMany(ca: CertificateAuthority, requests: readonly LeafRequest[]): Promise<IssuedLeaf[]> {
     if (this.closed) throw new Error('IssuancePool: closed');
+    const withNames = requests.findIndex((r) => (r.dnsNames?.length ?? 0) + (r.ipAddresses?.length ?? 0) > 0);
+    if (withNames >= 0) throw new Error(`requests[${withNames}]: DNS/IP SANs are issued with CertificateAuthority.issue, not the pool`);
     const jobs: WorkerJob[] = requests.map((request) => ({
       ...ca.planLeaf(request),
       keyAlgorithm: request.keyAlgorithm ?? ca.keyAlgorithm,
