@@ -87,3 +87,4 @@ export { renewIntermediateIfDue, type RenewalOutcome } from './intermediate-rene
 export { IssuancePool, type IssuancePoolOptions } from './pool.js';
 export { SigningBudget } from './signing-budget.js';
 export { generateLeafKey, type LeafKey } from './keys.js';
+export { DEFAULT_REVOCATIONS_KEY, SharedRevocations } from './revocation-store.js';
