@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority, IssuedLeaf } from '../../src/ca/authority.js';
 import { newCa, spiffe, tempDir } from './helpers.js';
@@ -109,6 +112,57 @@ describe('mutual TLS with issued certificates (node:tls and openssl)', () => {
       expect(output).toContain(`hello ${serverLeaf.serial.toUpperCase()}`.slice(0, 6));
       expect(output).toMatch(/hello [0-9A-F]+/);
     } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('openssl s_server requiring a client certificate accepts a node:tls client with issued certs', async () => {
+    const tmp = await tempDir();
+    const free = net.createServer().listen(0, '127.0.0.1');
+    await once(free, 'listening');
+    const port = (free.address() as net.AddressInfo).port;
+    await new Promise((resolve) => free.close(resolve));
+    const child = spawn('openssl', [
+      's_server',
+      '-accept', `127.0.0.1:${port}`,
+      '-cert', await tmp.file('s-cert.pem', serverLeaf.certChainPem),
+      '-cert_chain', await tmp.file('s-chain.pem', serverLeaf.certChainPem),
+      '-key', await tmp.file('s-key.pem', serverLeaf.keyPem),
+      '-CAfile', await tmp.file('s-ca.pem', bundle),
+      '-Verify', '2',
+      '-verify_return_error',
+      '-rev',
+    ]);
+    let serverOutput = '';
+    child.stdout.on('data', (d: Buffer) => (serverOutput += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (serverOutput += d.toString()));
+    try {
+      for (let i = 0; i < 500 && !serverOutput.includes('ACCEPT'); i++) await new Promise((r) => setTimeout(r, 20));
+      const client = ca.issue({ spiffeId: clientId, now });
+      const reply = await new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({
+          host: '127.0.0.1',
+          port,
+          cert: client.certChainPem,
+          key: client.keyPem,
+          ca: bundle,
+          checkServerIdentity: (_h, cert) => (cert.subjectaltname === `URI:${serverId}` ? undefined : new Error('wrong server')),
+        });
+        let text = '';
+        socket.on('secureConnect', () => socket.write('spiffe\n'));
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('effips')) {
+            socket.destroy();
+            resolve(text);
+          }
+        });
+        socket.on('error', reject);
+        socket.setTimeout(15_000, () => reject(new Error(`timeout; server said: ${serverOutput}`)));
+      });
+      expect(reply).toContain('effips');
+    } finally {
+      child.kill();
       await tmp.cleanup();
     }
   });
