@@ -299,7 +299,7 @@ export class CertificateAuthority {
    * The issuing CA's CRL, re-signed when a revocation happened, the issuer changed, or half of its
    * validity has passed (so it never reaches `nextUpdate` in a proxy).
    */
-  async crl(now: number): Promise<SignedCrl> {
+  async crlPem(now: number): Promise<SignedCrl> {
     const current = this.cachedCrl;
     if (
       current &&
@@ -326,7 +326,7 @@ export class CertificateAuthority {
    * An empty CRL from the root for the intermediate level, for verifiers that check CRLs at every
    * level (node:tls `crl`, Envoy without `only_verify_leaf_cert_crl`). Undefined without the root key.
    */
-  async rootCrl(now: number): Promise<SignedCrl | undefined> {
+  async rootCrlPem(now: number): Promise<SignedCrl | undefined> {
     const keyPem = this.material.root.keyPem;
     if (!keyPem) return undefined;
     return createCrl({

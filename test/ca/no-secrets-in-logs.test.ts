@@ -48,7 +48,7 @@ describe('private keys and tokens never reach the logs', () => {
       secrets.push(ca.currentMaterial.issuer.keyPem);
       ca.revokeSerial(leaf.serial, now);
       ca.revokeIdentity(spiffe('default', 'web'), now);
-      await ca.crl(now);
+      await ca.crlPem(now);
       ca.status(now + 530 * DAY); // the renewed intermediate (from day 200) is near its end
       try {
         ca.issue({ spiffeId: spiffe('default', 'web'), now });

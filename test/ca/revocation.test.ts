@@ -42,7 +42,7 @@ describe('revocation and CRLs', () => {
     expect(err).toMatchObject({ code: 'REVOKED', field: 'spiffeId' });
     await expect(ca.signCsr({ csrPem: 'x', spiffeId: id, now })).rejects.toMatchObject({ code: 'REVOKED' });
 
-    const crl = await ca.crl(now);
+    const crl = await ca.crlPem(now);
     const parsed = new x509.X509Crl(crl.pem.replace(/X509 CRL/g, 'CRL'));
     expect(parsed.entries.map((e) => normalizeSerial(e.serialNumber)).sort()).toEqual([a.serial, b.serial].sort());
     expect(parsed.thisUpdate.getTime()).toBe(crl.thisUpdate);
@@ -54,8 +54,8 @@ describe('revocation and CRLs', () => {
     const victim = ca.issue({ spiffeId: spiffe('default', 'victim'), now });
     const ok = ca.issue({ spiffeId: spiffe('default', 'ok'), now });
     ca.revokeSerial(victim.serial.toUpperCase(), now);
-    const crl = await ca.crl(now);
-    const rootCrl = await ca.rootCrl(now);
+    const crl = await ca.crlPem(now);
+    const rootCrl = await ca.rootCrlPem(now);
     const crlText = await openssl(['crl', '-noout', '-text'], crl.pem);
     expect(crlText.stdout).toContain('Version 2');
     expect(crlText.stdout.toLowerCase()).toContain(victim.serial.slice(0, 8));
@@ -71,14 +71,14 @@ describe('revocation and CRLs', () => {
   });
 
   it('re-signs the CRL on revocation and before nextUpdate, not otherwise', async () => {
-    const first = await ca.crl(now);
-    expect(await ca.crl(now + HOUR)).toBe(first);
-    const refreshed = await ca.crl(now + 2.5 * HOUR);
+    const first = await ca.crlPem(now);
+    expect(await ca.crlPem(now + HOUR)).toBe(first);
+    const refreshed = await ca.crlPem(now + 2.5 * HOUR);
     expect(refreshed).not.toBe(first);
     expect(refreshed.crlNumber).toBeGreaterThan(first.crlNumber);
     expect(refreshed.nextUpdate).toBeGreaterThan(first.nextUpdate);
     ca.revokeSerial(ca.issue({ spiffeId: spiffe('default', 'x'), now }).serial, now + 2.5 * HOUR);
-    expect(await ca.crl(now + 2.5 * HOUR)).not.toBe(refreshed);
+    expect(await ca.crlPem(now + 2.5 * HOUR)).not.toBe(refreshed);
   });
 
   it('crlNeedsRefresh is a pure function of validity and now', () => {

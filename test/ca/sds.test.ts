@@ -22,7 +22,7 @@ describe('SDS secret shapes', () => {
     keyPem = leaf.keyPem;
     bundlePem = ca.trustBundlePem();
     ca.revokeSerial(leaf.serial, now);
-    crlPem = (await ca.crl(now)).pem;
+    crlPem = (await ca.crlPem(now)).pem;
   });
 
   function roundTrip(type: protobuf.Type, value: object): unknown {

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { TRUST_DOMAIN, spiffe } from './helpers.js';
 
 async function crlSerials(ca: CertificateAuthority, now: number): Promise<string[]> {
-  const crl = await ca.crl(now);
+  const crl = await ca.crlPem(now);
   return new x509.X509Crl(crl.pem.replace(/X509 CRL/g, 'CRL')).entries.map((e) => normalizeSerial(e.serialNumber)).sort();
 }
 

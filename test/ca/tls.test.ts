@@ -28,7 +28,7 @@ describe('mutual TLS with issued certificates (node:tls and openssl)', () => {
     server = await startMtlsServer({ identity: serverLeaf, caPem: bundle });
     revokedClient = ca.issue({ spiffeId: spiffe('default', 'leaked'), now });
     ca.revokeSerial(revokedClient.serial, now);
-    const crl = [(await ca.crl(now)).pem, (await ca.rootCrl(now))?.pem ?? ''];
+    const crl = [(await ca.crlPem(now)).pem, (await ca.rootCrlPem(now))?.pem ?? ''];
     crlServer = await startMtlsServer({ identity: serverLeaf, caPem: bundle, crl });
   });
   afterAll(async () => {
