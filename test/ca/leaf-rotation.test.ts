@@ -64,7 +64,7 @@ describe('leaf rotation on a live server', () => {
       seen.push(next.serial);
       longLived.write(`ping ${rotation}\n`);
       const expected = `ping ${rotation}\n`;
-      for (let i = 0; i < 200 && !echoed.includes(expected); i++) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; i < 1500 && !echoed.includes(expected); i++) await new Promise((r) => setTimeout(r, 10));
       expect(echoed).toContain(expected);
       expect(closed).toBe(false);
     }
@@ -73,5 +73,5 @@ describe('leaf rotation on a live server', () => {
     // The old connection still runs on the original certificate.
     expect(longLived.getPeerCertificate().serialNumber.toLowerCase()).toBe(originalSerial);
     longLived.destroy();
-  });
+  }, 90_000);
 });

@@ -270,7 +270,7 @@ describe('root rotation against a simulated fleet', () => {
     expect(fleet.every((p) => p.trust?.length === 1 && p.trust[0] === next.rootFingerprint)).toBe(true);
     expect(fleet.every((p) => p.leaf?.issuer === next.issuerFingerprint)).toBe(true);
     expect(joiners).toBe(5);
-  });
+  }, 120_000);
 
   it('a gate reports every lagging proxy by id', () => {
     const old = generationOf(oldMaterial);
