@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import crypto from 'node:crypto';
+import net from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
@@ -52,6 +53,9 @@ export interface IssuedLeaf extends IssuedCertificate {
 
 export interface LeafRequest {
   readonly spiffeId: string;
+  /** Extra DNS / IP SANs (e.g. the xDS server's own certificate); not supported by IssuancePool. */
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
   readonly now: number;
   /** Defaults to the CA's leaf TTL. */
   readonly ttlMs?: number;
@@ -92,10 +96,14 @@ export interface LeafJobTemplate {
 /** The per-leaf inputs the CA decides (serial, validity) before a worker does keygen and signing. */
 export interface LeafJob {
   readonly spiffeId: string;
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
   readonly serial: string;
   readonly notBefore: number;
   readonly notAfter: number;
 }
+
+const DNS_NAME = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const SEVERITY_ORDER: readonly ExpirySeverity[] = ['ok', 'warning', 'critical', 'expired'];
 
@@ -116,7 +124,7 @@ export class CertificateAuthority {
   private template: LeafTemplate;
   private chainSuffixPem: string;
   private issuerFingerprintHex: string;
-  private crl?: { signed: SignedCrl; revision: number; issuerFingerprint: string };
+  private cachedCrl?: { signed: SignedCrl; revision: number; issuerFingerprint: string };
   private crlNumber = 0;
 
   constructor(options: CertificateAuthorityOptions) {
@@ -192,8 +200,20 @@ export class CertificateAuthority {
    * Checks the request and fixes serial and validity. Exposed for the worker pool, which does the
    * key generation and signing of planned jobs elsewhere; call `recordIssued` for what it returns.
    */
-  planLeaf(request: { readonly spiffeId: string; readonly now: number; readonly ttlMs?: number }): LeafJob {
+  planLeaf(request: {
+    readonly spiffeId: string;
+    readonly now: number;
+    readonly ttlMs?: number;
+    readonly dnsNames?: readonly string[];
+    readonly ipAddresses?: readonly string[];
+  }): LeafJob {
     assertSpiffeIdInDomain(request.spiffeId, this.trustDomain);
+    for (const [i, name] of (request.dnsNames ?? []).entries()) {
+      if (!DNS_NAME.test(name)) throw new IssuanceError('INVALID_SAN', `dnsNames[${i}]`, `"${name}" is not a DNS name`);
+    }
+    for (const [i, ip] of (request.ipAddresses ?? []).entries()) {
+      if (net.isIP(ip) === 0) throw new IssuanceError('INVALID_SAN', `ipAddresses[${i}]`, `"${ip}" is not an IP address`);
+    }
     if (this.revocations.isIdentityRevoked(request.spiffeId)) {
       throw new IssuanceError('REVOKED', 'spiffeId', `"${request.spiffeId}" is revoked; no new certificates are issued to it`);
     }
@@ -204,7 +224,14 @@ export class CertificateAuthority {
     if (notAfter <= request.now) {
       throw new IssuanceError('ISSUER_EXPIRED', 'issuer', `the issuing CA expires at ${new Date(this.template.issuerNotAfterMs).toISOString()}`);
     }
-    return { spiffeId: request.spiffeId, serial: randomSerial(), notBefore, notAfter };
+    return {
+      spiffeId: request.spiffeId,
+      ...(request.dnsNames?.length ? { dnsNames: request.dnsNames } : {}),
+      ...(request.ipAddresses?.length ? { ipAddresses: request.ipAddresses } : {}),
+      serial: randomSerial(),
+      notBefore,
+      notAfter,
+    };
   }
 
   /** The issuer-dependent parts, for issuing in worker threads. Contains the issuer key: never log. */
@@ -241,6 +268,8 @@ export class CertificateAuthority {
       notBeforeMs: job.notBefore,
       notAfterMs: job.notAfter,
       spiffeId: job.spiffeId,
+      dnsNames: job.dnsNames,
+      ipAddresses: job.ipAddresses,
       spkiDer,
       publicKeyBits,
     });
@@ -271,7 +300,7 @@ export class CertificateAuthority {
    * validity has passed (so it never reaches `nextUpdate` in a proxy).
    */
   async crlPem(now: number): Promise<SignedCrl> {
-    const current = this.crl;
+    const current = this.cachedCrl;
     if (
       current &&
       current.revision === this.revocations.revision &&
@@ -288,7 +317,7 @@ export class CertificateAuthority {
       nextUpdate: Math.floor((now + this.crlTtlMs) / 1000) * 1000,
       crlNumber: ++this.crlNumber,
     });
-    this.crl = { signed, revision: this.revocations.revision, issuerFingerprint: this.issuerFingerprintHex };
+    this.cachedCrl = { signed, revision: this.revocations.revision, issuerFingerprint: this.issuerFingerprintHex };
     this.logger.info({ crlNumber: signed.crlNumber, entries: this.revocations.activeEntries(now).length }, 'CRL signed');
     return signed;
   }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import crypto from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { CaKeyPair } from './ca-certs.js';
-import { derSmallInteger } from './der.js';
+import { derSmallInteger, pemEncode } from './der.js';
 import { signatureSchemeFor, toCryptoSigningKey } from './keys.js';
 
 export interface CrlEntry {
@@ -45,7 +45,8 @@ export async function createCrl(options: {
     })),
   });
   return {
-    pem: crl.toString('pem') + '\n',
+    // OpenSSL (and so Envoy and node:tls) reads only the "X509 CRL" PEM label.
+    pem: pemEncode('X509 CRL', Buffer.from(crl.rawData)),
     thisUpdate: options.thisUpdate,
     nextUpdate: options.nextUpdate,
     crlNumber: options.crlNumber,

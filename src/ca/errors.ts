@@ -3,6 +3,8 @@ export type IssuanceErrorCode =
   | 'REVOKED'
   /** The SPIFFE ID is malformed or belongs to another trust domain. */
   | 'INVALID_SPIFFE_ID'
+  /** A requested DNS name or IP address SAN is malformed. */
+  | 'INVALID_SAN'
   /** The CSR does not parse or its signature does not verify. */
   | 'INVALID_CSR'
   /** The TTL is not a positive number of milliseconds. */

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import crypto, { type KeyObject } from 'node:crypto';
+import net from 'node:net';
 import * as x509 from '@peculiar/x509';
 import {
   DER_TRUE,
@@ -104,13 +105,21 @@ export interface LeafFields {
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
   readonly spiffeId: string;
+  /** Extra SANs for peers that check host names (the xDS server's own certificate). */
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
   readonly spkiDer: Buffer;
   readonly publicKeyBits: Buffer;
 }
 
 /** TBSCertificate for a SPIFFE leaf: empty subject, so the URI SAN is critical (RFC 5280 §4.2.1.6). */
 export function buildLeafTbs(template: LeafTemplate, fields: LeafFields): Buffer {
-  const san = extension(OID.subjectAltName, true, derSequence(retag(derIa5String(fields.spiffeId), 0x86)));
+  const names = [
+    retag(derIa5String(fields.spiffeId), 0x86),
+    ...(fields.dnsNames ?? []).map((name) => retag(derIa5String(name), 0x82)),
+    ...(fields.ipAddresses ?? []).map((ip) => tlv(0x87, ipAddressBytes(ip))),
+  ];
+  const san = extension(OID.subjectAltName, true, derSequence(...names));
   const ski = extension(OID.subjectKeyIdentifier, false, derOctetString(subjectKeyIdentifier(fields.publicKeyBits)));
   return derSequence(
     template.versionDer,
@@ -124,7 +133,27 @@ export function buildLeafTbs(template: LeafTemplate, fields: LeafFields): Buffer
   );
 }
 
-/** GeneralName uniformResourceIdentifier is [6] IMPLICIT IA5String. */
+/** GeneralName iPAddress: 4 or 16 network-order bytes. */
+export function ipAddressBytes(ip: string): Buffer {
+  const version = net.isIP(ip);
+  if (version === 4) return Buffer.from(ip.split('.').map(Number));
+  if (version !== 6) throw new Error(`ipAddresses: "${ip}" is not an IP address`);
+  let text = ip.replace(/%.*$/, '');
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4[1].split('.').map(Number);
+    text = text.slice(0, -v4[1].length) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const out = Buffer.alloc(16);
+  groups.forEach((group, i) => out.writeUInt16BE(parseInt(group, 16), i * 2));
+  return out;
+}
+
+/** GeneralName uniformResourceIdentifier is [6] IMPLICIT IA5String (dNSName [2] likewise). */
 function retag(der: Buffer, tag: number): Buffer {
   const copy = Buffer.from(der);
   copy[0] = tag;

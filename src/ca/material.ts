@@ -138,7 +138,7 @@ async function loadOrCreateInDataDir(dataDir: string, options: LoadCaOptions): P
   const temp = path.join(dataDir, `.${DATA_DIR_FILE}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`);
   await fs.writeFile(temp, serializeCaMaterial(material), { mode: 0o600, flag: 'wx' });
   try {
-    await fs.link(temp, file);
+    await linkOrCreateExclusive(temp, file, material);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     options.logger.info({ file }, 'CA material created concurrently by another process; using theirs');
@@ -148,6 +148,17 @@ async function loadOrCreateInDataDir(dataDir: string, options: LoadCaOptions): P
   }
   options.logger.info({ file }, 'CA material generated and saved to the data dir');
   return material;
+}
+
+/** Hard link where the filesystem supports it (readers never see a partial file); else exclusive create. */
+async function linkOrCreateExclusive(temp: string, file: string, material: CaMaterial): Promise<void> {
+  try {
+    await fs.link(temp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw err;
+    await fs.writeFile(file, serializeCaMaterial(material), { mode: 0o600, flag: 'wx' });
+  }
 }
 
 async function readIfExists(file: string): Promise<string | undefined> {

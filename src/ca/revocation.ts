@@ -80,6 +80,28 @@ export class RevocationList {
     }
   }
 
+  /**
+   * Adds everything in `state` (from another replica). A newly learned identity revocation also
+   * revokes the certificates this replica issued to it. Returns whether anything was new.
+   */
+  merge(state: RevocationState): boolean {
+    let changed = false;
+    for (const entry of state.certificates) {
+      const serial = normalizeSerial(entry.serial);
+      if (!this.certificates.has(serial)) {
+        this.add({ ...entry, serial });
+        changed = true;
+      }
+    }
+    for (const { spiffeId, revokedAt } of state.identities) {
+      if (!this.identities.has(spiffeId)) {
+        this.revokeIdentity(spiffeId, revokedAt);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
   toState(): RevocationState {
     return {
       certificates: [...this.certificates.values()],

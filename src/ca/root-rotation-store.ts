@@ -1,4 +1,6 @@
+import { fingerprintOfPem } from './authority.js';
 import type { CaKv } from './kv.js';
+import type { CaMaterial } from './material.js';
 import {
   advanceRootRotation,
   beginRootRotation,
@@ -11,6 +13,21 @@ import {
 } from './root-rotation.js';
 
 export const DEFAULT_ROTATION_KEY = 'accord/ca/root-rotation';
+
+/**
+ * Where the next generation's material (R2 + I2, with keys) lives during a rotation, so every
+ * replica signs P2 leaves with the same I2: `loadOrCreateShared(kv, kek, DEFAULT_NEXT_CA_KEY, ...)`.
+ */
+export const DEFAULT_NEXT_CA_KEY = 'accord/ca/material-next';
+
+/** The public identity of a CA generation, as the planner compares it. */
+export function caGeneration(material: CaMaterial): CaGeneration {
+  return {
+    rootCertPem: material.root.certPem,
+    rootFingerprint: fingerprintOfPem(material.root.certPem),
+    issuerFingerprint: fingerprintOfPem(material.issuer.certPem),
+  };
+}
 
 /**
  * Root rotation state shared through the KV with compare-and-set, so two replicas never disagree

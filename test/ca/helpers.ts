@@ -2,13 +2,11 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { silentLogger } from '../../src/observability/logger.js';
 import { CertificateAuthority, type CertificateAuthorityOptions } from '../../src/ca/authority.js';
 import { createCaMaterial, type CaMaterial } from '../../src/ca/material.js';
 
 export const TRUST_DOMAIN = 'mesh.test';
-export const run = promisify(execFile);
 
 export async function newCa(
   now: number,

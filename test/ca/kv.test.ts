@@ -1,0 +1,4 @@
+import { MemoryCaKv } from '../../src/ca/kv.js';
+import { describeCaKvConformance } from './kv-conformance.js';
+
+describeCaKvConformance('memory', () => new MemoryCaKv(), () => 'test:');

@@ -1,0 +1,79 @@
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CertificateAuthority } from '../../src/ca/authority.js';
+import { pemDecodeAll, readDerChildren, readDerElement, splitCertificates } from '../../src/ca/der.js';
+import { IssuanceError } from '../../src/ca/errors.js';
+import { publicKeyBitsOf } from '../../src/ca/keys.js';
+import { buildLeafTbs, createLeafTemplate } from '../../src/ca/leaf-template.js';
+import type { CaMaterial } from '../../src/ca/material.js';
+import { IssuancePool } from '../../src/ca/pool.js';
+import { newCa, openssl, spiffe, tempDir } from './helpers.js';
+
+describe('worker-thread issuance pool', () => {
+  const now = Date.now();
+  let ca: CertificateAuthority;
+  let material: CaMaterial;
+  let pool: IssuancePool;
+
+  beforeAll(async () => {
+    ({ ca, material } = await newCa(now));
+    pool = new IssuancePool({ size: 2, batchSize: 16 });
+  });
+  afterAll(() => pool.close());
+
+  it('issues in order, each leaf verifies and its key matches', async () => {
+    const requests = Array.from({ length: 100 }, (_, i) => ({ spiffeId: spiffe('bulk', `sa-${i}`), now }));
+    const leaves = await pool.issueMany(ca, requests);
+    expect(leaves).toHaveLength(100);
+    const issuer = new crypto.X509Certificate(material.issuer.certPem);
+    leaves.forEach((leaf, i) => {
+      const cert = new crypto.X509Certificate(leaf.certChainPem);
+      expect(cert.subjectAltName).toBe(`URI:${requests[i].spiffeId}`);
+      expect(cert.verify(issuer.publicKey)).toBe(true);
+      expect(cert.checkPrivateKey(crypto.createPrivateKey(leaf.keyPem))).toBe(true);
+      expect(cert.serialNumber.toLowerCase().replace(/^00/, '')).toBe(leaf.serial);
+    });
+    expect(new Set(leaves.map((l) => l.serial)).size).toBe(100);
+  });
+
+  it('builds byte-for-byte the same TBSCertificate as the in-thread template', async () => {
+    const template = createLeafTemplate(material.issuer.certPem, material.issuer.keyPem);
+    for (const keyAlgorithm of ['ec-p256', 'rsa-2048'] as const) {
+      const [leaf] = await pool.issueMany(ca, [{ spiffeId: spiffe('default', 'same'), now, keyAlgorithm }]);
+      const [der] = pemDecodeAll('CERTIFICATE', leaf.certChainPem);
+      const [tbsElement] = readDerChildren(der, readDerElement(der, 0));
+      const tbs = der.subarray(tbsElement.start, tbsElement.end);
+      const spkiDer = new crypto.X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' });
+      const rebuilt = buildLeafTbs(template, {
+        serial: Buffer.from(leaf.serial, 'hex'),
+        notBeforeMs: leaf.notBefore,
+        notAfterMs: leaf.notAfter,
+        spiffeId: leaf.spiffeId,
+        spkiDer,
+        publicKeyBits: publicKeyBitsOf(spkiDer),
+      });
+      expect(rebuilt.equals(tbs)).toBe(true);
+    }
+  });
+
+  it('openssl accepts pool output', async () => {
+    const tmp = await tempDir();
+    try {
+      const [leaf] = await pool.issueMany(ca, [{ spiffeId: spiffe('default', 'ossl'), now }]);
+      const [leafPem, inter] = splitCertificates(leaf.certChainPem);
+      const result = await openssl(['verify', '-CAfile', await tmp.file('ca.pem', ca.trustBundlePem()), '-untrusted', await tmp.file('i.pem', inter), await tmp.file('l.pem', leafPem)]);
+      expect(result.stdout).toContain(': OK');
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('refuses the whole batch up front for a revoked identity, and follows an issuer switch', async () => {
+    const { ca: other } = await newCa(now);
+    other.revokeIdentity(spiffe('default', 'gone'), now);
+    await expect(pool.issueMany(other, [{ spiffeId: spiffe('default', 'ok'), now }, { spiffeId: spiffe('default', 'gone'), now }])).rejects.toBeInstanceOf(IssuanceError);
+    const [leaf] = await pool.issueMany(other, [{ spiffeId: spiffe('default', 'ok'), now }]);
+    expect(leaf.issuerFingerprint).toBe(other.issuerFingerprint);
+    expect(new crypto.X509Certificate(leaf.certChainPem).verify(new crypto.X509Certificate(other.currentMaterial.issuer.certPem).publicKey)).toBe(true);
+  });
+});
