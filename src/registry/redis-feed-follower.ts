@@ -47,6 +47,11 @@ export class RedisFeedFollower {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private failures = 0;
+  private signalStopped: () => void = () => undefined;
+  /** Settles on stop(): a blocked XREAD is abandoned rather than awaited (Cluster may retry it). */
+  private readonly stopped = new Promise<undefined>((resolve) => {
+    this.signalStopped = () => resolve(undefined);
+  });
 
   constructor(private readonly options: FeedFollowerOptions) {}
 
@@ -72,6 +77,7 @@ export class RedisFeedFollower {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.signalStopped();
     this.wake?.();
     this.options.tailClient.disconnect();
     await this.loop;
@@ -146,7 +152,8 @@ export class RedisFeedFollower {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        if (this.needResync) await this.resync();
+        if (this.needResync) await this.unlessStopped(this.resync());
+        if (!this.running) break;
         await this.readOnce();
         if (this.failures > 0) this.options.logger.info({ revision: this.options.feed.revision }, 'registry feed reconnected');
         this.failures = 0;
@@ -164,9 +171,12 @@ export class RedisFeedFollower {
 
   private async readOnce(): Promise<void> {
     const { tailClient, feedKey, feed, batch, blockMs } = this.options;
-    if (tailClient.status === 'wait') await tailClient.connect();
-    const reply: unknown = await tailClient.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', feedKey, this.lastId);
-    if (reply === null || !Array.isArray(reply)) return;
+    if (tailClient.status === 'wait') await this.unlessStopped(tailClient.connect());
+    if (!this.running) return;
+    const reply = await this.unlessStopped(
+      tailClient.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', feedKey, this.lastId),
+    );
+    if (!this.running || reply === null || !Array.isArray(reply)) return;
     for (const stream of reply as [string, [string, string[]][]][]) {
       for (const [id, fields] of stream[1]) {
         const entry = decodeFeedEntry(fields);
@@ -182,6 +192,12 @@ export class RedisFeedFollower {
         if (entry.revision === feed.revision + 1) feed.apply(entry);
       }
     }
+  }
+
+  /** Settles with `work`, or with undefined once stop() is called (a Cluster client may never settle). */
+  private unlessStopped<T>(work: Promise<T>): Promise<T | undefined> {
+    work.catch(() => undefined);
+    return Promise.race([work, this.stopped]);
   }
 
   private sleep(ms: number): Promise<void> {
