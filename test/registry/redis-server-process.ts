@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,5 +158,56 @@ export class RedisClusterProcess {
       ),
     );
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A private master plus one Sentinel monitoring it as `mymaster`. */
+export class RedisSentinelProcess {
+  private constructor(
+    readonly master: RedisServerProcess,
+    readonly sentinelPort: number,
+    private readonly sentinel: ChildProcess,
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<RedisSentinelProcess> {
+    const master = await RedisServerProcess.start();
+    const dir = mkdtempSync(join(tmpdir(), 'accord-sentinel-'));
+    const sentinelPort = await freePort();
+    const config = join(dir, 'sentinel.conf');
+    writeFileSync(
+      config,
+      [
+        `port ${sentinelPort}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+        'sentinel down-after-milliseconds mymaster 5000',
+        '',
+      ].join('\n'),
+    );
+    const sentinel = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
+    const started = new RedisSentinelProcess(master, sentinelPort, sentinel, dir);
+    try {
+      await waitForPing(sentinelPort);
+    } catch (err) {
+      await started.destroy();
+      throw err;
+    }
+    return started;
+  }
+
+  get url(): string {
+    return `redis-sentinel://127.0.0.1:${this.sentinelPort}/mymaster`;
+  }
+
+  async destroy(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      if (this.sentinel.exitCode !== null) return resolve();
+      this.sentinel.once('exit', () => resolve());
+      this.sentinel.kill('SIGKILL');
+    });
+    rmSync(this.dir, { recursive: true, force: true });
+    await this.master.destroy();
   }
 }
