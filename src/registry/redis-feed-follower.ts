@@ -14,6 +14,7 @@ import { decodeFeedEntry, decodeSnapshot, scriptReply, type SnapshotReply } from
 import type { RedisClient } from './redis-connection.js';
 import { LuaScript, toRegistryError } from './redis-lua.js';
 import { INIT_EPOCH, READ_SNAPSHOT, RESTORE } from './redis-scripts.js';
+import type { RegistryMetrics } from './metrics.js';
 import type { StateFeed } from './state-feed.js';
 import type { Clock } from './store.js';
 
@@ -32,6 +33,7 @@ export interface FeedFollowerOptions {
   readonly feedMaxLen: number;
   readonly blockMs: number;
   readonly batch: number;
+  readonly metrics?: RegistryMetrics;
 }
 
 export function newEpoch(): string {
@@ -118,6 +120,8 @@ export class RedisFeedFollower {
     this.lastId = snapshot.lastId;
     this.needResync = false;
     local.reset(snapshot.state);
+    this.options.metrics?.resyncs.inc();
+    this.options.metrics?.localRevision.set(local.revision);
   }
 
   private async readSnapshot(): Promise<SnapshotReply> {
@@ -141,6 +145,7 @@ export class RedisFeedFollower {
     }
     for (const [key, entry] of Object.entries(state.kv)) args.push(key, entry.value, entry.version);
     const { status, rest } = scriptReply(await restore.run(this.options.client, this.options.keys, args));
+    this.options.metrics?.restores.inc({ result: status.toLowerCase() });
     this.options.logger.warn(
       { status, epoch: rest[0], workloads: state.workloads.length, kvKeys: Object.keys(state.kv).length },
       status === 'RESTORED'
@@ -161,6 +166,7 @@ export class RedisFeedFollower {
         if (!this.running) break;
         this.needResync = true;
         this.failures += 1;
+        this.options.metrics?.feedErrors.inc();
         if (this.failures === 1) {
           this.options.logger.warn({ err: toRegistryError(err, 'feed') }, 'registry feed interrupted; serving the last known state');
         }
@@ -192,6 +198,7 @@ export class RedisFeedFollower {
         if (entry.revision === feed.revision + 1) feed.apply(entry);
       }
     }
+    this.options.metrics?.localRevision.set(feed.revision);
   }
 
   /** Settles with `work`, or with undefined once stop() is called (a Cluster client may never settle). */

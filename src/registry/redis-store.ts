@@ -18,6 +18,7 @@ import {
   type RedisTarget,
 } from './redis-connection.js';
 import { RedisFeedFollower } from './redis-feed-follower.js';
+import type { RegistryMetrics } from './metrics.js';
 import { LuaScript, toRegistryError } from './redis-lua.js';
 import {
   DELETE_WORKLOAD,
@@ -65,6 +66,8 @@ export interface RedisStoreOptions {
   readonly tailBatch?: number;
   readonly reaperLockTtlMs?: number;
   readonly reapBatch?: number;
+  /** Exported on /metrics when given (one store per metrics registry). */
+  readonly metrics?: RegistryMetrics;
 }
 
 const scripts = {
@@ -151,6 +154,7 @@ export class RedisStore implements Store {
       feedMaxLen: this.feedMaxLen,
       blockMs: tailBlockMs,
       batch: options.tailBatch ?? 1000,
+      metrics: options.metrics,
     });
   }
 

@@ -2,7 +2,9 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
 import { StoreUnavailableError } from '../../src/registry/errors.js';
+import { createRegistryMetrics, type RegistryMetrics } from '../../src/registry/metrics.js';
 import { RegistryMirror } from '../../src/registry/mirror.js';
+import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
 import { EventRecorder, eventually, sampleWorkload } from './helpers.js';
 import { RedisServerProcess } from './redis-server-process.js';
@@ -14,8 +16,14 @@ describe('Redis faults (private redis-server)', () => {
   const open: RedisStore[] = [];
   const mirrors: RegistryMirror[] = [];
 
-  async function replica(): Promise<RedisStore> {
-    const store = await RedisStore.connect({ target: server.url, keyPrefix: PREFIX, logger: silentLogger(), commandTimeoutMs: 1000 });
+  async function replica(metrics?: RegistryMetrics): Promise<RedisStore> {
+    const store = await RedisStore.connect({
+      target: server.url,
+      keyPrefix: PREFIX,
+      logger: silentLogger(),
+      commandTimeoutMs: 1000,
+      metrics,
+    });
     open.push(store);
     return store;
   }
@@ -80,8 +88,9 @@ describe('Redis faults (private redis-server)', () => {
   });
 
   it('Redis restarted empty: replicas keep serving, restore the store once, and carry on', async () => {
-    const a = await replica();
-    const b = await replica();
+    const registries = [createMetricsRegistry({ defaultMetrics: false }), createMetricsRegistry({ defaultMetrics: false })];
+    const a = await replica(createRegistryMetrics(registries[0]!));
+    const b = await replica(createRegistryMetrics(registries[1]!));
     const mirrorA = mirrorOf(a);
     const mirrorB = mirrorOf(b);
     let smallestSeen = Infinity;
@@ -116,6 +125,8 @@ describe('Redis faults (private redis-server)', () => {
     const entries = await admin.xrange(`${PREFIX}feed`, '-', '+');
     admin.disconnect();
     expect(entries.filter(([, fields]) => fields.includes('restored'))).toHaveLength(1);
+    const exposition = (await Promise.all(registries.map((r) => r.metrics()))).join('\n');
+    expect(exposition.match(/accord_registry_restores_total\{result="restored"\} 1/g)).toHaveLength(1);
 
     // Business as usual afterwards, on both replicas.
     expect(await b.kvPutIfVersion('ca/state', 'rotation-2', 1)).toBe(true);
