@@ -11,6 +11,19 @@ import { RedisServerProcess } from './redis-server-process.js';
 
 const PREFIX = '{accord-fault}:';
 
+/** Retries while the store reports itself unavailable (reconnecting); returns the first answer. */
+async function untilAvailable<T>(operation: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await operation();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 describe('Redis faults (private redis-server)', () => {
   let server: RedisServerProcess;
   const open: RedisStore[] = [];
@@ -109,10 +122,17 @@ describe('Redis faults (private redis-server)', () => {
     server.wipeData();
     await server.restart();
 
-    // The CA's material must never read as absent: the read itself triggers the restore.
-    await eventually(() => a.healthy, 15_000, 'replica a to reconnect');
-    expect(await a.kvGet('ca/root')).toEqual({ value: 'ROOT-PEM', version: 1 });
-    await eventually(() => b.healthy, 15_000, 'replica b to reconnect');
+    // From the first answer on, reads never come from the empty store (the CA must never read
+    // "no root"): whichever runs first, the guarded read or the follower, restores before answering.
+    const firstAnswers = await Promise.all([
+      untilAvailable(() => a.kvGet('ca/root')),
+      untilAvailable(() => b.getWorkload('w-3')),
+      untilAvailable(() => b.getPolicies()),
+    ]);
+    expect(firstAnswers[0]).toEqual({ value: 'ROOT-PEM', version: 1 });
+    expect(firstAnswers[1]?.workload.id).toBe('w-3');
+    expect(firstAnswers[2].docs).toHaveLength(1);
+    await eventually(() => a.healthy && b.healthy, 15_000, 'replicas to reconnect');
 
     expect((await a.listWorkloads()).length).toBe(10);
     expect((await b.getPolicies()).docs).toEqual([{ kind: 'Mesh', spec: { trustDomain: 'prod.example' } }]);
