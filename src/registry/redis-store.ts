@@ -83,6 +83,15 @@ const scripts = {
 
 type KeyName = (typeof REDIS_KEY_NAMES)[number];
 
+function resolveTarget(target: RedisTarget): Exclude<RedisTarget, string> | string {
+  if (typeof target !== 'string') return target;
+  try {
+    return parseRedisUrl(target);
+  } catch (err) {
+    throw new ValidationError([{ field: 'target', message: err instanceof Error ? err.message : String(err) }]);
+  }
+}
+
 export class RedisStore implements Store {
   private readonly keys: readonly string[];
   private readonly key: Readonly<Record<KeyName, string>>;
@@ -97,7 +106,7 @@ export class RedisStore implements Store {
 
   /** Connects, syncs the local replica with Redis, and starts following the feed. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    const target = typeof options.target === 'string' ? parseRedisUrl(options.target) : options.target;
+    const target = resolveTarget(options.target);
     const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     if (isClusterTarget(target) && !/\{[^}]+\}/.test(prefix)) {
       throw new ValidationError([{ field: 'keyPrefix', message: 'must contain a {hash tag} on Redis Cluster' }]);
@@ -110,8 +119,9 @@ export class RedisStore implements Store {
       blockingTimeoutMs: tailBlockMs,
       connectionName: 'accord-registry-feed',
     });
-    // Background reconnects report through `error` events; without a listener Node would throw.
-    for (const c of [client, tailClient]) c.on('error', () => undefined);
+    // Background reconnects report through `error` events (without a listener Node would throw);
+    // operations and the feed follower report outages themselves, so these are debug noise.
+    for (const c of [client, tailClient]) c.on('error', (err: unknown) => options.logger.debug({ err }, 'registry redis connection error'));
     const store = new RedisStore(options, prefix, client, tailClient, tailBlockMs);
     try {
       await client.connect();
