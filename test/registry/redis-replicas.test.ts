@@ -106,13 +106,14 @@ describe('Redis replicas on one prefix', () => {
     );
     const mirror = new RegistryMirror({ store: b, logger: silentLogger(), quietMs: 5, maxDelayMs: 20 });
     mirror.start();
-    await a.putWorkload(sampleWorkload({ id: 'silent-1', leaseMs: 300 }));
-    await a.putWorkload(sampleWorkload({ id: 'beating-1', leaseMs: 300 }));
-    const heartbeat = setInterval(() => void b.renewLease('beating-1', Date.now()).catch(() => undefined), 50);
+    // Generous margins: a heartbeat every 100 ms against a 1.5 s lease survives a loaded machine.
+    await a.putWorkload(sampleWorkload({ id: 'silent-1', leaseMs: 1500 }));
+    await a.putWorkload(sampleWorkload({ id: 'beating-1', leaseMs: 1500 }));
+    const heartbeat = setInterval(() => void b.renewLease('beating-1', Date.now()).catch(() => undefined), 100);
     for (const reaper of reapers) reaper.start();
     try {
       await eventually(() => mirror.snapshot().workloads.has('beating-1') && !mirror.snapshot().workloads.has('silent-1'), 10_000, 'silent lease to expire');
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(mirror.snapshot().workloads.has('beating-1')).toBe(true);
     } finally {
       clearInterval(heartbeat);
