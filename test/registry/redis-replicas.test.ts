@@ -100,6 +100,26 @@ describe('Redis replicas on one prefix', () => {
     recorder.unsubscribe();
   });
 
+  it('another replica takes the reaper lock once the holder stops renewing it', async () => {
+    const prefix2 = randomPrefix();
+    const options = { reaperLockTtlMs: 300, reapBatch: 2 };
+    const x = await connectStore(prefix2, options);
+    const y = await connectStore(prefix2, options);
+    try {
+      for (let i = 0; i < 5; i++) await x.putWorkload(sampleWorkload({ id: `l-${i}`, leaseMs: 10 }), { now: 0 });
+      // The batch limit spreads a large expiry over several passes.
+      expect(await x.reapExpired(1000)).toEqual({ leader: true, expired: ['l-0', 'l-1'] });
+      expect((await y.reapExpired(1000)).leader).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await y.reapExpired(1000)).toEqual({ leader: true, expired: ['l-2', 'l-3'] });
+      expect((await x.reapExpired(1000)).leader).toBe(false);
+    } finally {
+      await x.close();
+      await y.close();
+      await deletePrefix(prefix2);
+    }
+  });
+
   it('with real reapers on both replicas, an unrenewed lease disappears and a renewed one stays', async () => {
     const reapers = [a, b].map(
       (store) => new LeaseReaper({ store, logger: silentLogger(), intervalMs: 50, graceAfterOutageMs: 1000 }),
