@@ -60,11 +60,23 @@ export class RegistryMirror {
   private burstStartedAt: number | undefined;
   private debounceTimer: TimerHandle | undefined;
 
+  private quietMs: number;
+  private maxDelayMs: number;
+
   constructor(private readonly options: RegistryMirrorOptions) {
-    if (options.quietMs < 0 || options.maxDelayMs < options.quietMs) {
+    this.timers = options.timers ?? realTimers;
+    this.quietMs = options.quietMs;
+    this.maxDelayMs = options.maxDelayMs;
+    this.setDebounce(options);
+  }
+
+  /** Changes the debounce (the Mesh policy carries it); applies from the next change on. */
+  setDebounce(debounce: { readonly quietMs: number; readonly maxDelayMs: number }): void {
+    if (debounce.quietMs < 0 || debounce.maxDelayMs < debounce.quietMs) {
       throw new RangeError('debounce: need 0 ≤ quietMs ≤ maxDelayMs');
     }
-    this.timers = options.timers ?? realTimers;
+    this.quietMs = debounce.quietMs;
+    this.maxDelayMs = debounce.maxDelayMs;
   }
 
   start(): void {
@@ -170,8 +182,8 @@ export class RegistryMirror {
     const now = this.timers.now();
     this.burstStartedAt ??= now;
     if (this.debounceTimer !== undefined) this.timers.clearTimeout(this.debounceTimer);
-    const untilMaxDelay = this.burstStartedAt + this.options.maxDelayMs - now;
-    const delay = Math.max(0, Math.min(this.options.quietMs, untilMaxDelay));
+    const untilMaxDelay = this.burstStartedAt + this.maxDelayMs - now;
+    const delay = Math.max(0, Math.min(this.quietMs, untilMaxDelay));
     this.debounceTimer = this.timers.setTimeout(() => this.publish(), delay);
   }
 

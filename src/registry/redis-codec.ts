@@ -67,7 +67,9 @@ export function decodePolicies(record: string): { docs: unknown[]; revision: num
 }
 
 /** A script reply `{status, ...rest}` as a tuple of strings/numbers. */
-export function scriptReply(reply: unknown): { readonly status: string; readonly rest: readonly (string | number)[] } {
+export type ScriptValue = string | number | readonly ScriptValue[];
+
+export function scriptReply(reply: unknown): { readonly status: string; readonly rest: readonly ScriptValue[] } {
   if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error('malformed registry script reply');
-  return { status: reply[0], rest: reply.slice(1) as (string | number)[] };
+  return { status: reply[0], rest: reply.slice(1) as ScriptValue[] };
 }

@@ -14,6 +14,7 @@ import { decodeFeedEntry, decodeSnapshot, scriptReply, type SnapshotReply } from
 import type { RedisClient } from './redis-connection.js';
 import { LuaScript, toRegistryError } from './redis-lua.js';
 import { INIT_EPOCH, READ_SNAPSHOT, RESTORE } from './redis-scripts.js';
+import type { RegistryMetrics } from './metrics.js';
 import type { StateFeed } from './state-feed.js';
 import type { Clock } from './store.js';
 
@@ -32,6 +33,7 @@ export interface FeedFollowerOptions {
   readonly feedMaxLen: number;
   readonly blockMs: number;
   readonly batch: number;
+  readonly metrics?: RegistryMetrics;
 }
 
 export function newEpoch(): string {
@@ -47,6 +49,11 @@ export class RedisFeedFollower {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private failures = 0;
+  private signalStopped: () => void = () => undefined;
+  /** Settles on stop(): a blocked XREAD is abandoned rather than awaited (Cluster may retry it). */
+  private readonly stopped = new Promise<undefined>((resolve) => {
+    this.signalStopped = () => resolve(undefined);
+  });
 
   constructor(private readonly options: FeedFollowerOptions) {}
 
@@ -72,6 +79,7 @@ export class RedisFeedFollower {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.signalStopped();
     this.wake?.();
     this.options.tailClient.disconnect();
     await this.loop;
@@ -112,6 +120,8 @@ export class RedisFeedFollower {
     this.lastId = snapshot.lastId;
     this.needResync = false;
     local.reset(snapshot.state);
+    this.options.metrics?.resyncs.inc();
+    this.options.metrics?.localRevision.set(local.revision);
   }
 
   private async readSnapshot(): Promise<SnapshotReply> {
@@ -135,6 +145,7 @@ export class RedisFeedFollower {
     }
     for (const [key, entry] of Object.entries(state.kv)) args.push(key, entry.value, entry.version);
     const { status, rest } = scriptReply(await restore.run(this.options.client, this.options.keys, args));
+    this.options.metrics?.restores.inc({ result: status.toLowerCase() });
     this.options.logger.warn(
       { status, epoch: rest[0], workloads: state.workloads.length, kvKeys: Object.keys(state.kv).length },
       status === 'RESTORED'
@@ -146,7 +157,8 @@ export class RedisFeedFollower {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        if (this.needResync) await this.resync();
+        if (this.needResync) await this.unlessStopped(this.resync());
+        if (!this.running) break;
         await this.readOnce();
         if (this.failures > 0) this.options.logger.info({ revision: this.options.feed.revision }, 'registry feed reconnected');
         this.failures = 0;
@@ -154,6 +166,7 @@ export class RedisFeedFollower {
         if (!this.running) break;
         this.needResync = true;
         this.failures += 1;
+        this.options.metrics?.feedErrors.inc();
         if (this.failures === 1) {
           this.options.logger.warn({ err: toRegistryError(err, 'feed') }, 'registry feed interrupted; serving the last known state');
         }
@@ -164,9 +177,12 @@ export class RedisFeedFollower {
 
   private async readOnce(): Promise<void> {
     const { tailClient, feedKey, feed, batch, blockMs } = this.options;
-    if (tailClient.status === 'wait') await tailClient.connect();
-    const reply: unknown = await tailClient.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', feedKey, this.lastId);
-    if (reply === null || !Array.isArray(reply)) return;
+    if (tailClient.status === 'wait') await this.unlessStopped(tailClient.connect());
+    if (!this.running) return;
+    const reply = await this.unlessStopped(
+      tailClient.xread('COUNT', batch, 'BLOCK', blockMs, 'STREAMS', feedKey, this.lastId),
+    );
+    if (!this.running || reply === null || !Array.isArray(reply)) return;
     for (const stream of reply as [string, [string, string[]][]][]) {
       for (const [id, fields] of stream[1]) {
         const entry = decodeFeedEntry(fields);
@@ -182,6 +198,13 @@ export class RedisFeedFollower {
         if (entry.revision === feed.revision + 1) feed.apply(entry);
       }
     }
+    this.options.metrics?.localRevision.set(feed.revision);
+  }
+
+  /** Settles with `work`, or with undefined once stop() is called (a Cluster client may never settle). */
+  private unlessStopped<T>(work: Promise<T>): Promise<T | undefined> {
+    work.catch(() => undefined);
+    return Promise.race([work, this.stopped]);
   }
 
   private sleep(ms: number): Promise<void> {

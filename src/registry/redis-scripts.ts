@@ -145,12 +145,22 @@ publish('k', 'kv', 'o', 'put', 'i', key, 'v', value, 'ver', version)
 return {'OK', version}
 `;
 
-/** ARGV[3] key. Guarded so a replica never reads "absent" from a store that lost its data. */
-export const KV_GET = `${PRELUDE}
+/**
+ * Reads, guarded like writes so a replica never answers from a store it knows lost its data
+ * (the CA must never read "no root" and mint a new one). ARGV[3] what, [4] key.
+ */
+export const GUARDED_READ = `${PRELUDE}
 local bad = epoch_mismatch() if bad then return bad end
-local record = redis.call('HGET', K_KV, ARGV[3])
-if not record then return {'OK'} end
-return {'OK', record}
+local what, key = ARGV[3], ARGV[4]
+local value
+if what == 'workload' then value = redis.call('HGET', K_W, key)
+elseif what == 'workloads' then return {'OK', redis.call('HVALS', K_W)}
+elseif what == 'policies' then value = redis.call('GET', K_POL)
+elseif what == 'revision' then value = redis.call('GET', K_REV) or '0'
+elseif what == 'kv' then value = redis.call('HGET', K_KV, key)
+else return redis.error_reply('unknown read ' .. what) end
+if not value then return {'OK'} end
+return {'OK', value}
 `;
 
 /** ARGV[3] candidate epoch: gives a fresh store its epoch. Returns the store's epoch. */

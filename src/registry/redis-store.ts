@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Service, Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from './errors.js';
-import { decodeKv, decodePolicies, decodeWorkload, scriptReply } from './redis-codec.js';
+import { decodeKv, decodePolicies, decodeWorkload, scriptReply, type ScriptValue } from './redis-codec.js';
 import {
   createRedisClient,
   describeTarget,
@@ -18,10 +18,11 @@ import {
   type RedisTarget,
 } from './redis-connection.js';
 import { RedisFeedFollower } from './redis-feed-follower.js';
+import type { RegistryMetrics } from './metrics.js';
 import { LuaScript, toRegistryError } from './redis-lua.js';
 import {
   DELETE_WORKLOAD,
-  KV_GET,
+  GUARDED_READ,
   KV_PUT_IF_VERSION,
   PUT_POLICIES,
   PUT_WORKLOAD,
@@ -65,6 +66,8 @@ export interface RedisStoreOptions {
   readonly tailBatch?: number;
   readonly reaperLockTtlMs?: number;
   readonly reapBatch?: number;
+  /** Exported on /metrics when given (one store per metrics registry). */
+  readonly metrics?: RegistryMetrics;
 }
 
 const scripts = {
@@ -75,10 +78,19 @@ const scripts = {
   releaseReaperLock: new LuaScript('release_reaper_lock', RELEASE_REAPER_LOCK),
   putPolicies: new LuaScript('put_policies', PUT_POLICIES),
   kvPutIfVersion: new LuaScript('kv_put_if_version', KV_PUT_IF_VERSION),
-  kvGet: new LuaScript('kv_get', KV_GET),
+  read: new LuaScript('guarded_read', GUARDED_READ),
 };
 
 type KeyName = (typeof REDIS_KEY_NAMES)[number];
+
+function resolveTarget(target: RedisTarget): Exclude<RedisTarget, string> | string {
+  if (typeof target !== 'string') return target;
+  try {
+    return parseRedisUrl(target);
+  } catch (err) {
+    throw new ValidationError([{ field: 'target', message: err instanceof Error ? err.message : String(err) }]);
+  }
+}
 
 export class RedisStore implements Store {
   private readonly keys: readonly string[];
@@ -94,7 +106,7 @@ export class RedisStore implements Store {
 
   /** Connects, syncs the local replica with Redis, and starts following the feed. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    const target = typeof options.target === 'string' ? parseRedisUrl(options.target) : options.target;
+    const target = resolveTarget(options.target);
     const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     if (isClusterTarget(target) && !/\{[^}]+\}/.test(prefix)) {
       throw new ValidationError([{ field: 'keyPrefix', message: 'must contain a {hash tag} on Redis Cluster' }]);
@@ -107,8 +119,9 @@ export class RedisStore implements Store {
       blockingTimeoutMs: tailBlockMs,
       connectionName: 'accord-registry-feed',
     });
-    // Background reconnects report through `error` events; without a listener Node would throw.
-    for (const c of [client, tailClient]) c.on('error', () => undefined);
+    // Background reconnects report through `error` events (without a listener Node would throw);
+    // operations and the feed follower report outages themselves, so these are debug noise.
+    for (const c of [client, tailClient]) c.on('error', (err: unknown) => options.logger.debug({ err }, 'registry redis connection error'));
     const store = new RedisStore(options, prefix, client, tailClient, tailBlockMs);
     try {
       await client.connect();
@@ -151,6 +164,7 @@ export class RedisStore implements Store {
       feedMaxLen: this.feedMaxLen,
       blockMs: tailBlockMs,
       batch: options.tailBatch ?? 1000,
+      metrics: options.metrics,
     });
   }
 
@@ -165,13 +179,14 @@ export class RedisStore implements Store {
   }
 
   async getWorkload(id: string): Promise<StoredWorkload | undefined> {
-    const record = await this.command('get workload', () => this.client.hget(this.key.workloads, id));
-    return record === null ? undefined : decodeWorkload(record);
+    const record = await this.read('workload', id);
+    return record === undefined ? undefined : decodeWorkload(record);
   }
 
   async listWorkloads(): Promise<readonly StoredWorkload[]> {
-    const all = await this.command('list workloads', () => this.client.hgetall(this.key.workloads));
-    return Object.values(all).map(decodeWorkload);
+    const rest = await this.script('list workloads', scripts.read, ['workloads', '']);
+    const records = rest[0];
+    return Array.isArray(records) ? records.map((r) => decodeWorkload(String(r))) : [];
   }
 
   async listServices(): Promise<readonly Service[]> {
@@ -231,13 +246,13 @@ export class RedisStore implements Store {
   }
 
   async getPolicies(): Promise<PolicyRecord> {
-    const record = await this.command('get policies', () => this.client.get(this.key.policies));
-    return record === null ? { docs: [], revision: 0 } : decodePolicies(record);
+    const record = await this.read('policies', '');
+    return record === undefined ? { docs: [], revision: 0 } : decodePolicies(record);
   }
 
   async kvGet(key: string): Promise<KvEntry | undefined> {
-    const rest = await this.script('kv get', scripts.kvGet, [key]);
-    return rest.length === 0 ? undefined : decodeKv(String(rest[0]));
+    const record = await this.read('kv', key);
+    return record === undefined ? undefined : decodeKv(record);
   }
 
   async kvPutIfVersion(key: string, value: string, expectedVersion: number | undefined): Promise<boolean> {
@@ -249,8 +264,7 @@ export class RedisStore implements Store {
   }
 
   async revision(): Promise<number> {
-    const value = await this.command('revision', () => this.client.get(this.key.rev));
-    return value === null ? 0 : Number(value);
+    return Number((await this.read('revision', '')) ?? '0');
   }
 
   watch(fromRevision: number, listener: WatchListener): Unsubscribe {
@@ -271,6 +285,11 @@ export class RedisStore implements Store {
     this.tailClient.disconnect();
   }
 
+  private async read(what: 'workload' | 'policies' | 'revision' | 'kv', key: string): Promise<string | undefined> {
+    const rest = await this.script(`read ${what}`, scripts.read, [what, key]);
+    return rest.length === 0 ? undefined : String(rest[0]);
+  }
+
   private async command<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreUnavailableError('registry store is closed');
     try {
@@ -288,8 +307,8 @@ export class RedisStore implements Store {
     operation: string,
     script: LuaScript,
     args: readonly (string | number)[],
-    onStatus?: (status: string, rest: readonly (string | number)[]) => void,
-  ): Promise<readonly (string | number)[]> {
+    onStatus?: (status: string, rest: readonly ScriptValue[]) => void,
+  ): Promise<readonly ScriptValue[]> {
     for (let attempt = 0; ; attempt++) {
       const reply = await this.command(operation, () =>
         script.run(this.client, this.keys, [this.follower.knownEpoch, this.feedMaxLen, ...args]),

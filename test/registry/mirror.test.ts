@@ -112,5 +112,17 @@ describe('RegistryMirror', () => {
   it('rejects a debounce whose maximum is below its quiet period', () => {
     const store = new MemoryStore({ logger: silentLogger() });
     expect(() => new RegistryMirror({ store, logger: silentLogger(), quietMs: 100, maxDelayMs: 50 })).toThrow(RangeError);
+    const mirror = new RegistryMirror({ store, logger: silentLogger(), quietMs: 1, maxDelayMs: 2 });
+    expect(() => mirror.setDebounce({ quietMs: -1, maxDelayMs: 2 })).toThrow(RangeError);
+  });
+
+  it('takes a new debounce from the next change on', async () => {
+    const { store, timers, mirror, published } = setup(100, 1000);
+    mirror.setDebounce({ quietMs: 10, maxDelayMs: 20 });
+    await store.putWorkload(sampleWorkload());
+    await flushMicrotasks();
+    timers.advance(10);
+    expect(published).toHaveLength(1);
+    mirror.stop();
   });
 });

@@ -2,20 +2,41 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
 import { StoreUnavailableError } from '../../src/registry/errors.js';
+import { createRegistryMetrics, type RegistryMetrics } from '../../src/registry/metrics.js';
 import { RegistryMirror } from '../../src/registry/mirror.js';
+import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
 import { EventRecorder, eventually, sampleWorkload } from './helpers.js';
 import { RedisServerProcess } from './redis-server-process.js';
 
 const PREFIX = '{accord-fault}:';
 
+/** Retries while the store reports itself unavailable (reconnecting); returns the first answer. */
+async function untilAvailable<T>(operation: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await operation();
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 describe('Redis faults (private redis-server)', () => {
   let server: RedisServerProcess;
   const open: RedisStore[] = [];
   const mirrors: RegistryMirror[] = [];
 
-  async function replica(): Promise<RedisStore> {
-    const store = await RedisStore.connect({ target: server.url, keyPrefix: PREFIX, logger: silentLogger(), commandTimeoutMs: 1000 });
+  async function replica(metrics?: RegistryMetrics): Promise<RedisStore> {
+    const store = await RedisStore.connect({
+      target: server.url,
+      keyPrefix: PREFIX,
+      logger: silentLogger(),
+      commandTimeoutMs: 1000,
+      metrics,
+    });
     open.push(store);
     return store;
   }
@@ -80,8 +101,9 @@ describe('Redis faults (private redis-server)', () => {
   });
 
   it('Redis restarted empty: replicas keep serving, restore the store once, and carry on', async () => {
-    const a = await replica();
-    const b = await replica();
+    const registries = [createMetricsRegistry({ defaultMetrics: false }), createMetricsRegistry({ defaultMetrics: false })];
+    const a = await replica(createRegistryMetrics(registries[0]!));
+    const b = await replica(createRegistryMetrics(registries[1]!));
     const mirrorA = mirrorOf(a);
     const mirrorB = mirrorOf(b);
     let smallestSeen = Infinity;
@@ -100,10 +122,17 @@ describe('Redis faults (private redis-server)', () => {
     server.wipeData();
     await server.restart();
 
-    // The CA's material must never read as absent: the read itself triggers the restore.
-    await eventually(() => a.healthy, 15_000, 'replica a to reconnect');
-    expect(await a.kvGet('ca/root')).toEqual({ value: 'ROOT-PEM', version: 1 });
-    await eventually(() => b.healthy, 15_000, 'replica b to reconnect');
+    // From the first answer on, reads never come from the empty store (the CA must never read
+    // "no root"): whichever runs first, the guarded read or the follower, restores before answering.
+    const firstAnswers = await Promise.all([
+      untilAvailable(() => a.kvGet('ca/root')),
+      untilAvailable(() => b.getWorkload('w-3')),
+      untilAvailable(() => b.getPolicies()),
+    ]);
+    expect(firstAnswers[0]).toEqual({ value: 'ROOT-PEM', version: 1 });
+    expect(firstAnswers[1]?.workload.id).toBe('w-3');
+    expect(firstAnswers[2].docs).toHaveLength(1);
+    await eventually(() => a.healthy && b.healthy, 15_000, 'replicas to reconnect');
 
     expect((await a.listWorkloads()).length).toBe(10);
     expect((await b.getPolicies()).docs).toEqual([{ kind: 'Mesh', spec: { trustDomain: 'prod.example' } }]);
@@ -116,6 +145,8 @@ describe('Redis faults (private redis-server)', () => {
     const entries = await admin.xrange(`${PREFIX}feed`, '-', '+');
     admin.disconnect();
     expect(entries.filter(([, fields]) => fields.includes('restored'))).toHaveLength(1);
+    const exposition = (await Promise.all(registries.map((r) => r.metrics()))).join('\n');
+    expect(exposition.match(/accord_registry_restores_total\{result="restored"\} 1/g)).toHaveLength(1);
 
     // Business as usual afterwards, on both replicas.
     expect(await b.kvPutIfVersion('ca/state', 'rotation-2', 1)).toBe(true);

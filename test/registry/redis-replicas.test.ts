@@ -100,19 +100,40 @@ describe('Redis replicas on one prefix', () => {
     recorder.unsubscribe();
   });
 
+  it('another replica takes the reaper lock once the holder stops renewing it', async () => {
+    const prefix2 = randomPrefix();
+    const options = { reaperLockTtlMs: 300, reapBatch: 2 };
+    const x = await connectStore(prefix2, options);
+    const y = await connectStore(prefix2, options);
+    try {
+      for (let i = 0; i < 5; i++) await x.putWorkload(sampleWorkload({ id: `l-${i}`, leaseMs: 10 }), { now: 0 });
+      // The batch limit spreads a large expiry over several passes.
+      expect(await x.reapExpired(1000)).toEqual({ leader: true, expired: ['l-0', 'l-1'] });
+      expect((await y.reapExpired(1000)).leader).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await y.reapExpired(1000)).toEqual({ leader: true, expired: ['l-2', 'l-3'] });
+      expect((await x.reapExpired(1000)).leader).toBe(false);
+    } finally {
+      await x.close();
+      await y.close();
+      await deletePrefix(prefix2);
+    }
+  });
+
   it('with real reapers on both replicas, an unrenewed lease disappears and a renewed one stays', async () => {
     const reapers = [a, b].map(
       (store) => new LeaseReaper({ store, logger: silentLogger(), intervalMs: 50, graceAfterOutageMs: 1000 }),
     );
     const mirror = new RegistryMirror({ store: b, logger: silentLogger(), quietMs: 5, maxDelayMs: 20 });
     mirror.start();
-    await a.putWorkload(sampleWorkload({ id: 'silent-1', leaseMs: 300 }));
-    await a.putWorkload(sampleWorkload({ id: 'beating-1', leaseMs: 300 }));
-    const heartbeat = setInterval(() => void b.renewLease('beating-1', Date.now()).catch(() => undefined), 50);
+    // Generous margins: a heartbeat every 100 ms against a 1.5 s lease survives a loaded machine.
+    await a.putWorkload(sampleWorkload({ id: 'silent-1', leaseMs: 1500 }));
+    await a.putWorkload(sampleWorkload({ id: 'beating-1', leaseMs: 1500 }));
+    const heartbeat = setInterval(() => void b.renewLease('beating-1', Date.now()).catch(() => undefined), 100);
     for (const reaper of reapers) reaper.start();
     try {
       await eventually(() => mirror.snapshot().workloads.has('beating-1') && !mirror.snapshot().workloads.has('silent-1'), 10_000, 'silent lease to expire');
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(mirror.snapshot().workloads.has('beating-1')).toBe(true);
     } finally {
       clearInterval(heartbeat);

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,5 +79,135 @@ export class RedisServerProcess {
   async destroy(): Promise<void> {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return;
+    } catch (err) {
+      probe.disconnect();
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+/** A private three-master Redis Cluster on free ports. */
+export class RedisClusterProcess {
+  private constructor(
+    readonly ports: readonly number[],
+    private readonly children: readonly ChildProcess[],
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<RedisClusterProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'accord-cluster-'));
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const children = ports.map((port) =>
+      spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--save', '', '--appendonly', 'no', '--dir', dir],
+        { stdio: 'ignore' },
+      ),
+    );
+    const cluster = new RedisClusterProcess(ports, children, dir);
+    try {
+      for (const port of ports) await waitForPing(port);
+      await new Promise<void>((resolve, reject) =>
+        execFile(
+          'redis-cli',
+          ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+      const admin = new Redis(ports[0] ?? 0, '127.0.0.1');
+      const deadline = Date.now() + 20_000;
+      while (!(await admin.cluster('INFO')).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('cluster did not become ok');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      admin.disconnect();
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  get nodes(): { host: string; port: number }[] {
+    return this.ports.map((port) => ({ host: '127.0.0.1', port }));
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(
+      this.children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGKILL');
+          }),
+      ),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A private master plus one Sentinel monitoring it as `mymaster`. */
+export class RedisSentinelProcess {
+  private constructor(
+    readonly master: RedisServerProcess,
+    readonly sentinelPort: number,
+    private readonly sentinel: ChildProcess,
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<RedisSentinelProcess> {
+    const master = await RedisServerProcess.start();
+    const dir = mkdtempSync(join(tmpdir(), 'accord-sentinel-'));
+    const sentinelPort = await freePort();
+    const config = join(dir, 'sentinel.conf');
+    writeFileSync(
+      config,
+      [
+        `port ${sentinelPort}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+        'sentinel down-after-milliseconds mymaster 5000',
+        '',
+      ].join('\n'),
+    );
+    const sentinel = spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' });
+    const started = new RedisSentinelProcess(master, sentinelPort, sentinel, dir);
+    try {
+      await waitForPing(sentinelPort);
+    } catch (err) {
+      await started.destroy();
+      throw err;
+    }
+    return started;
+  }
+
+  get url(): string {
+    return `redis-sentinel://127.0.0.1:${this.sentinelPort}/mymaster`;
+  }
+
+  async destroy(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      if (this.sentinel.exitCode !== null) return resolve();
+      this.sentinel.once('exit', () => resolve());
+      this.sentinel.kill('SIGKILL');
+    });
+    rmSync(this.dir, { recursive: true, force: true });
+    await this.master.destroy();
   }
 }

@@ -1,0 +1,35 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** What the registry exports to /metrics. Created once by the composition root. */
+export interface RegistryMetrics {
+  readonly resyncs: Counter;
+  readonly restores: Counter<'result'>;
+  readonly feedErrors: Counter;
+  readonly localRevision: Gauge;
+}
+
+export function createRegistryMetrics(registry: Registry): RegistryMetrics {
+  return {
+    resyncs: new Counter({
+      name: 'accord_registry_resyncs_total',
+      help: 'Full reads of the registry store after a feed gap, reconnect or restore',
+      registers: [registry],
+    }),
+    restores: new Counter({
+      name: 'accord_registry_restores_total',
+      help: 'Times this replica found the store had lost its data, by outcome of re-seeding it',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    feedErrors: new Counter({
+      name: 'accord_registry_feed_errors_total',
+      help: 'Failed reads of the registry change feed (Redis unreachable)',
+      registers: [registry],
+    }),
+    localRevision: new Gauge({
+      name: 'accord_registry_local_revision',
+      help: "Registry revision this replica's local copy has reached",
+      registers: [registry],
+    }),
+  };
+}
