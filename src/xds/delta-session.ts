@@ -130,8 +130,8 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       return undefined;
     }
     for (const resource of upserts) {
-      const entry = state.known.get(resource.name);
-      if (entry && entry.version !== ABSENT) continue;
+      // Only what this stream itself sent counts as authorized; initial_resource_versions are claims.
+      if (state.known.get(resource.name)?.resource) continue;
       const reason = view.authorize(typeUrl, resource.name);
       if (reason !== undefined) {
         this.deny(typeUrl, resource.name, reason);
@@ -245,6 +245,7 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       entry.delivery = Delivery.Acked;
       if (entry.version !== ABSENT) acked.set(name, entry.version);
     }
+    if (acked.size === 0 && nonce !== state.latestNonce) return;
     let latency: number | undefined;
     if (nonce === state.latestNonce && state.inFlightChangeAt !== undefined) {
       latency = this.env.now() - state.inFlightChangeAt;

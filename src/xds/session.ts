@@ -1,6 +1,6 @@
 import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { StreamRefusedError, type ConfigSource, type EncodedResource, type NodeInfo, type ProxyView } from './contract.js';
+import { StreamRefusedError, TypeUrl, type ConfigSource, type EncodedResource, type NodeInfo, type ProxyView } from './contract.js';
 import type { XdsMetrics, StreamMode } from './metrics.js';
 import { Outbox } from './outbox.js';
 import { BadRequestError, type RequestDecoder } from './requests.js';
@@ -28,6 +28,8 @@ export interface SessionEnvironment {
   /** A fresh nonce prefix per stream, unique across streams, restarts and replicas. */
   nextStreamId(): string;
 }
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(TypeUrl));
 
 /** Requests that arrive while `ConfigSource.open` is still running are queued, up to this many. */
 const MAX_QUEUED_BEFORE_OPEN = 64;
@@ -207,7 +209,11 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   protected noteNotReady(typeUrl: string): void {
     if (this.warnedTypes.has(typeUrl)) return;
     this.warnedTypes.add(typeUrl);
-    this.log.debug({ node: this.node?.id, typeUrl }, 'no resources of this type for the proxy yet; holding');
+    if (KNOWN_TYPES.has(typeUrl)) {
+      this.log.debug({ node: this.node?.id, typeUrl }, 'no resources of this type for the proxy yet; holding');
+    } else {
+      this.log.info({ node: this.node?.id, typeUrl }, 'request for a type the config source does not serve; holding');
+    }
   }
 
   private withType(request: Request): Request {

@@ -202,6 +202,13 @@ export class SotwSession extends StreamSession<SotwRequest> {
       const current = this.subscribed(state, resources);
       if (this.versionOf(state, current, resources) === versionInfo) {
         for (const resource of current) {
+          const reason = this.view?.authorize(state.typeUrl, resource.name);
+          if (reason !== undefined) {
+            this.deny(state.typeUrl, resource.name, reason);
+            return;
+          }
+        }
+        for (const resource of current) {
           state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '' });
         }
         state.versionInfo = versionInfo;
