@@ -1,5 +1,5 @@
 import { TypeUrl, type EncodedResource } from './contract.js';
-import type { DeltaRequest } from './requests.js';
+import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
 import { Delivery, deliveryName, type ResourceStatus, type TypeStatus } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
@@ -208,6 +208,11 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       state.names.add(name);
       state.force.add(name);
       needsResponse = true;
+    }
+    const limit = this.env.decoder.maxResourceNames;
+    if (state.names.size > limit) {
+      // Subscriptions accumulate in Delta; bound them like one SotW request's names.
+      throw new BadRequestError(`resource_names_subscribe: ${state.names.size} subscriptions to ${state.typeUrl} exceed the limit of ${limit}`);
     }
     for (const name of request.unsubscribe) {
       if (name === '*' && state.wildcardCapable) {

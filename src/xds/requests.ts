@@ -93,7 +93,8 @@ export class RequestDecoder {
 
   constructor(
     root: protobuf.Root,
-    private readonly maxResourceNames: number,
+    /** Names one request may carry; also the most names one Delta stream may subscribe to per type. */
+    readonly maxResourceNames: number,
   ) {
     this.sotwType = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
     this.deltaType = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');

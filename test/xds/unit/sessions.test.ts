@@ -247,6 +247,20 @@ describe('Delta session', () => {
   });
 });
 
+describe('Delta subscription limit', () => {
+  it('ends a stream whose subscriptions of one type pile up beyond the per-request name limit', async () => {
+    const { env } = setup();
+    const s = SessionDriver.delta(root, env);
+    const batch = (from: number) => Array.from({ length: 60 }, (_, i) => `n${from + i}`);
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names_subscribe: batch(0) });
+    await settle();
+    expect(s.call.ended).toBeUndefined();
+    s.send({ type_url: T.ClusterLoadAssignment, resource_names_subscribe: batch(60) });
+    expect(s.call.ended?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(s.call.ended?.details).toMatch(/120 subscriptions .* exceed the limit of 100/);
+  });
+});
+
 describe('authorization on reconnect', () => {
   it('a SotW client claiming the current version of a secret it may not read is refused', async () => {
     const secret = encoder.encode(T.Secret, 'other-key', { name: 'other-key' });
