@@ -3,7 +3,7 @@
  * change, against the limit measured in the same run: a bare grpc-js server writing the same
  * response bytes to N streams.
  *
- *   npm run bench -- xds-fanout [--quick] [--n=1000,5000] [--connections=8] [--rounds=3]
+ *   npm run bench -- xds-fanout [--quick] [--n=1000,5000] [--connections=8] [--rounds=3] [--profile-dir=DIR]
  *
  * Three processes per measurement: this orchestrator, the server (workers/xds-fanout-server.js,
  * Accord or bare, so its RSS is its own) and the simulated proxies
@@ -27,6 +27,8 @@ interface Options {
   sizes: number[];
   connections: number;
   rounds: number;
+  /** Write a V8 CPU profile of each server process here. */
+  profileDir: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -38,7 +40,7 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(connections) || connections <= 0) throw new Error(`--connections: expected a positive integer`);
   const rounds = Number(value('rounds') ?? 3);
   if (!Number.isInteger(rounds) || rounds <= 0) throw new Error(`--rounds: expected a positive integer`);
-  return { sizes, connections, rounds };
+  return { sizes, connections, rounds, profileDir: value('profile-dir') };
 }
 
 /** Nearest-rank percentile of an ascending list. */
@@ -73,8 +75,10 @@ class Worker<In, Out extends { event: string }> {
   constructor(
     private readonly label: string,
     script: string,
+    extraNodeArgs: readonly string[] = [],
   ) {
-    const child: ChildProcess = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] });
+    const execArgv = ['--max-old-space-size=4096', ...extraNodeArgs];
+    const child: ChildProcess = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     child.on('message', (message: Out) => {
@@ -131,7 +135,8 @@ interface Measurement {
 }
 
 async function measure(kind: ServerKind, n: number, options: Options): Promise<Measurement> {
-  const server = new Worker<ServerParentMessage, ServerChildMessage>(`${kind} server`, SERVER_WORKER);
+  const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${kind}-${n}.cpuprofile`] : [];
+  const server = new Worker<ServerParentMessage, ServerChildMessage>(`${kind} server`, SERVER_WORKER, profile);
   let client: Worker<ParentMessage, ChildMessage> | undefined;
   try {
     server.send({
