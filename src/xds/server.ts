@@ -8,6 +8,7 @@ import { ClientStatusReporter } from './csds.js';
 import { DeltaSession } from './delta-session.js';
 import { FetchError, fetchResources } from './fetch.js';
 import { XdsMetrics } from './metrics.js';
+import { FlushScheduler } from './outbox.js';
 import { loadEnvoyProtos } from './protos.js';
 import { RequestDecoder } from './requests.js';
 import type { SessionEnvironment, XdsCall } from './session.js';
@@ -79,6 +80,7 @@ export class XdsServer {
       decoder: new RequestDecoder(root, this.limits.maxResourceNamesPerRequest),
       responses: new SharedResponses(options.controlPlaneId ?? ''),
       now: options.now ?? Date.now,
+      scheduler: new FlushScheduler(),
       nextStreamId: () => {
         this.streamCounter += 1;
         return `${this.instanceId}-${this.streamCounter.toString(36)}`;

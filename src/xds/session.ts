@@ -2,7 +2,7 @@ import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { StreamRefusedError, TypeUrl, type ConfigSource, type EncodedResource, type NodeInfo, type ProxyView } from './contract.js';
 import type { XdsMetrics, StreamMode } from './metrics.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type FlushScheduler } from './outbox.js';
 import { BadRequestError, type RequestDecoder } from './requests.js';
 import type { SharedResponses } from './shared-responses.js';
 import type { ProxyStatus, TypeStatus } from './status.js';
@@ -25,6 +25,7 @@ export interface SessionEnvironment {
   readonly decoder: RequestDecoder;
   readonly responses: SharedResponses;
   readonly now: () => number;
+  readonly scheduler: FlushScheduler;
   /** A fresh nonce prefix per stream, unique across streams, restarts and replicas. */
   nextStreamId(): string;
 }
@@ -69,6 +70,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     this.connectedAt = new Date(env.now());
     this.streamId = env.nextStreamId();
     this.outbox = new Outbox(
+      env.scheduler,
       { write: (message, written) => this.call.write(message, written) },
       (typeUrl) => this.buildGuarded(typeUrl),
       adsRank,

@@ -159,6 +159,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
 
   /** Applies a request's resource_names; true if something was newly subscribed. */
   private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
+    if (!first && this.sameSubscription(state, names)) return false;
     const explicit = new Set<string>();
     let wantWildcard = false;
     for (const name of names) {
@@ -193,6 +194,19 @@ export class SotwSession extends StreamSession<SotwRequest> {
       this.view?.interest(state.typeUrl, interest);
     }
     return added;
+  }
+
+  /** The common ACK: the same explicit names as before (no allocation on the per-ACK path). */
+  private sameSubscription(state: SotwTypeState, names: readonly string[]): boolean {
+    if (state.wildcard) return names.length === 0 && !state.sawNames && state.names.size === 0;
+    if (names.length !== state.names.size || names.length === 0 || names.length > 16) return false;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      if (name === '*' || !state.names.has(name)) return false;
+      // A duplicate would hide a dropped name behind an equal count.
+      for (let j = 0; j < i; j++) if (names[j] === name) return false;
+    }
+    return true;
   }
 
   private onFirstRequest(state: SotwTypeState, versionInfo: string): void {

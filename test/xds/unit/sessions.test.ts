@@ -190,6 +190,22 @@ describe('SotW session', () => {
   });
 });
 
+describe('SotW subscription updates', () => {
+  it('a repeated name that hides a dropped one still unsubscribes it', async () => {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('a'), cla('b')]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b'] });
+    await settle();
+    const [first] = s.newSotw();
+    s.send({ type_url: T.ClusterLoadAssignment, response_nonce: first.nonce, version_info: first.version_info, resource_names: ['a', 'a'] });
+    expect(s.session.status().types[0].subscribed).toEqual(['a']);
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('a'), cla('b', 1)]);
+    await settle();
+    expect(s.newSotw()).toEqual([]);
+  });
+});
+
 describe('Delta session', () => {
   it('make-before-break: removals of clusters go out after the listener change', async () => {
     const { cache, env } = setup();
