@@ -88,6 +88,36 @@ export function claMessage(clusterName: string, endpoints: readonly EndpointInit
   };
 }
 
+/**
+ * The Listener an xDS-enabled gRPC server asks for: plaintext, one filter chain without
+ * `filter_chain_match`, a non-forwarding route and the router filter. `useOriginalDst` adds a
+ * field gRPC servers NACK.
+ */
+export function serverListenerMessage(name: string, ip: string, port: number, options: { useOriginalDst?: boolean; statPrefix?: string } = {}): Record<string, unknown> {
+  const action = { non_forwarding_action: {} };
+  return {
+    name,
+    address: { socket_address: { address: ip, port_value: port } },
+    ...(options.useOriginalDst ? { use_original_dst: true } : {}),
+    filter_chains: [
+      {
+        name: 'plain',
+        filters: [
+          {
+            name: 'hcm',
+            typed_config: {
+              '@type': HCM_TYPE,
+              stat_prefix: options.statPrefix ?? 'in',
+              route_config: { name: 'inbound', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '' }, ...action }] }] },
+              http_filters: [{ name: 'router', typed_config: { '@type': ROUTER_TYPE } }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
 export function secretMessage(name: string, marker = 'v1'): Record<string, unknown> {
   return {
     name,
