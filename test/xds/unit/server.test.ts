@@ -86,9 +86,16 @@ describe('XdsServer', () => {
     const stream = openAds(client);
     stream.send({ node: { id: 'n1' }, type_url: TypeUrl.Cluster });
     await stream.next();
+    const csds = client.makeBidiStreamRequest('/envoy.service.status.v3.ClientStatusDiscoveryService/StreamClientStatus', identity, identity);
+    const csdsEnded = new Promise<grpc.StatusObject>((resolve) => csds.on('status', resolve));
+    csds.on('error', () => undefined);
+    const firstStatus = new Promise<Buffer>((resolve) => csds.once('data', resolve));
+    csds.write(Buffer.alloc(0));
+    expect(ClientStatusResponse.decode(await firstStatus)).toBeDefined();
     await server.close(10_000);
     const status = await stream.ended;
     expect(status.code).toBe(grpc.status.UNAVAILABLE);
+    expect((await csdsEnded).code).toBe(grpc.status.UNAVAILABLE);
     expect(server.proxies()).toEqual([]);
   });
 });
