@@ -60,7 +60,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   private queued: Request[] | undefined;
   private unwatch: (() => void) | undefined;
   private ended = false;
-  private readonly warnedTypes = new Set<string>();
+  private warnedTypes: Set<string> | undefined;
 
   constructor(
     protected readonly env: SessionEnvironment,
@@ -209,6 +209,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
 
   /** Logs once per stream and type that the source has nothing of a type a client asked for. */
   protected noteNotReady(typeUrl: string): void {
+    this.warnedTypes ??= new Set();
     if (this.warnedTypes.has(typeUrl)) return;
     this.warnedTypes.add(typeUrl);
     if (KNOWN_TYPES.has(typeUrl)) {
