@@ -93,7 +93,14 @@ export function sotwResponseBody(
 
 /** A whole DiscoveryResponse: the stream's nonce followed by a shared body. */
 export function sotwResponse(nonce: string, body: Buffer): Buffer {
-  return Buffer.concat([stringField(Field.DiscoveryResponse.nonce, nonce), body]);
+  const nonceLength = Buffer.byteLength(nonce, 'utf8');
+  const tag = (Field.DiscoveryResponse.nonce << 3) | WIRE_LENGTH_DELIMITED;
+  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(nonceLength) + nonceLength + body.length);
+  let at = writeVarint(out, 0, tag);
+  at = writeVarint(out, at, nonceLength);
+  at += out.write(nonce, at, 'utf8');
+  body.copy(out, at);
+  return out;
 }
 
 /** `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a DeltaDiscoveryResponse.resources field. */
