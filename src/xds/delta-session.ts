@@ -53,8 +53,8 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
   readonly mode = 'delta' as const;
   private readonly types = new Map<string, DeltaTypeState>();
 
-  protected decode(bytes: Buffer): DeltaRequest {
-    return this.env.decoder.decodeDelta(bytes);
+  protected decode(bytes: Buffer, withNode: boolean): DeltaRequest {
+    return this.env.decoder.decodeDelta(bytes, withNode);
   }
 
   protected typeCount(): number {

@@ -92,7 +92,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     if (this.ended) return;
     let request: Request;
     try {
-      request = this.decode(bytes);
+      request = this.decode(bytes, this.node === undefined);
       request = this.withType(request);
     } catch (error) {
       this.failWith(error);
@@ -167,7 +167,8 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     return this.node;
   }
 
-  protected abstract decode(bytes: Buffer): Request;
+  /** `withNode` is false once the stream has its node: later nodes are ignored, so not decoded. */
+  protected abstract decode(bytes: Buffer, withNode: boolean): Request;
   protected abstract handle(request: Request): void;
   protected abstract build(typeUrl: string): Buffer | undefined;
   protected abstract onResourcesChanged(typeUrl: string, at: number): void;

@@ -55,8 +55,8 @@ export class SotwSession extends StreamSession<SotwRequest> {
   readonly mode = 'sotw' as const;
   private readonly types = new Map<string, SotwTypeState>();
 
-  protected decode(bytes: Buffer): SotwRequest {
-    return this.env.decoder.decodeSotw(bytes);
+  protected decode(bytes: Buffer, withNode: boolean): SotwRequest {
+    return this.env.decoder.decodeSotw(bytes, withNode);
   }
 
   protected typeCount(): number {
