@@ -225,6 +225,27 @@ describe('Delta session', () => {
     expect(pushed).toEqual(['Cluster:+new-', 'Listener:+l1-', 'Cluster:+-old']);
   });
 
+  it('sends subscribed endpoints again after a CDS update, right after the CDS response (envoy#13009)', async () => {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.Cluster, [cluster('c1')]);
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('c1')]);
+    const s = SessionDriver.delta(root, env);
+    s.send({ node, type_url: T.Cluster });
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['c1'] });
+    await settle();
+    for (const r of s.newDelta()) s.send({ type_url: r.type_url, response_nonce: r.nonce });
+    await settle();
+    for (const r of s.newDelta()) s.send({ type_url: r.type_url, response_nonce: r.nonce });
+    await settle();
+    expect(s.newDelta()).toEqual([]);
+    cache.setResources('n1', T.Cluster, [cluster('c1', 7)]);
+    await settle();
+    expect(s.newDelta().map((r) => `${r.type_url.split('.').pop()}:${r.resources.map((x) => x.name).join(',')}`)).toEqual([
+      'Cluster:c1',
+      'ClusterLoadAssignment:c1',
+    ]);
+  });
+
   it('reports ACKed and NACKed resources with the error in status()', async () => {
     const { cache, env } = setup();
     cache.setResources('n1', T.ClusterLoadAssignment, [cla('x'), cla('y')]);
