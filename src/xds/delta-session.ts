@@ -130,8 +130,9 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       return undefined;
     }
     for (const resource of upserts) {
-      // Only what this stream itself sent counts as authorized; initial_resource_versions are claims.
-      if (state.known.get(resource.name)?.resource) continue;
+      // Only what this stream itself sent counts as authorized (initial_resource_versions are
+      // claims); secrets are checked on every send.
+      if (typeUrl !== TypeUrl.Secret && state.known.get(resource.name)?.resource) continue;
       const reason = view.authorize(typeUrl, resource.name);
       if (reason !== undefined) {
         this.deny(typeUrl, resource.name, reason);

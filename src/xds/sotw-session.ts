@@ -116,7 +116,8 @@ export class SotwSession extends StreamSession<SotwRequest> {
       return undefined;
     }
     for (const resource of planned.list) {
-      if (state.sent.has(resource.name)) continue;
+      // Config already sent on this stream stays authorized; secrets are checked on every send.
+      if (typeUrl !== TypeUrl.Secret && state.sent.has(resource.name)) continue;
       const reason = view.authorize(typeUrl, resource.name);
       if (reason !== undefined) {
         this.deny(typeUrl, resource.name, reason);

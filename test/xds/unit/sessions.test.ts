@@ -298,6 +298,24 @@ describe('Delta subscription limit', () => {
   });
 });
 
+describe('authorization of secrets', () => {
+  it('checks a secret again on every send, so revoking access ends the stream at the next rotation', async () => {
+    let allowed = true;
+    const cache = new SnapshotCache({ authorize: () => (allowed ? undefined : 'access revoked') });
+    const env = sessionEnvironment(root, cache, { now: 0 });
+    cache.setResources('n1', T.Secret, [encoder.encode(T.Secret, 'key', { name: 'key' })]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.Secret, resource_names: ['key'] });
+    await settle();
+    expect(s.newSotw()).toHaveLength(1);
+    allowed = false;
+    cache.setResources('n1', T.Secret, [encoder.encode(T.Secret, 'key', { name: 'key', generic_secret: { secret: { inline_string: 'v2' } } })]);
+    await settle();
+    expect(s.newSotw()).toEqual([]);
+    expect(s.call.ended?.code).toBe(GrpcStatus.PERMISSION_DENIED);
+  });
+});
+
 describe('authorization on reconnect', () => {
   it('a SotW client claiming the current version of a secret it may not read is refused', async () => {
     const secret = encoder.encode(T.Secret, 'other-key', { name: 'other-key' });
