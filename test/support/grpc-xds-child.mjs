@@ -51,7 +51,8 @@ const clients = new Map();
 function clientFor(target) {
   let client = clients.get(target);
   if (!client) {
-    client = new Echo(target, grpc.credentials.createInsecure());
+    // xDS security when the cluster carries a TLS transport socket; plaintext otherwise.
+    client = new Echo(target, new xds.XdsChannelCredentials(grpc.credentials.createInsecure()));
     clients.set(target, client);
   }
   return client;

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +16,8 @@ export interface XdsBootstrapInit {
   nodeId: string;
   cluster?: string;
   serverFeatures?: string[];
+  /** A directory with cert.pem, key.pem and ca.pem: the `default` file_watcher provider. */
+  certDir?: string;
 }
 
 /** The Listener name an xDS-enabled gRPC server bound to `address` (literal IP:port) asks for. */
@@ -26,6 +29,21 @@ export function grpcBootstrap(init: XdsBootstrapInit): string {
     xds_servers: [{ server_uri: init.serverUri, channel_creds: [{ type: 'insecure' }], server_features: init.serverFeatures ?? [] }],
     node: { id: init.nodeId, cluster: init.cluster ?? 'accord-test', locality: { region: 'r1', zone: 'z1' } },
     server_listener_resource_name_template: SERVER_LISTENER_TEMPLATE,
+    ...(init.certDir
+      ? {
+          certificate_providers: {
+            default: {
+              plugin_name: 'file_watcher',
+              config: {
+                certificate_file: path.join(init.certDir, 'cert.pem'),
+                private_key_file: path.join(init.certDir, 'key.pem'),
+                ca_certificate_file: path.join(init.certDir, 'ca.pem'),
+                refresh_interval: '1s',
+              },
+            },
+          },
+        }
+      : {}),
   });
 }
 
