@@ -3,7 +3,7 @@
  * change, against the limit measured in the same run: a bare grpc-js server writing the same
  * response bytes to N streams.
  *
- *   npm run bench -- xds-fanout [--quick] [--n=1000,5000] [--connections=8] [--rounds=3]
+ *   npm run bench -- xds-fanout [--quick] [--mode=sotw|delta] [--n=1000,5000] [--connections=8] [--rounds=3] [--profile-dir=DIR]
  *
  * Three processes per measurement: this orchestrator, the server (workers/xds-fanout-server.js,
  * Accord or bare, so its RSS is its own) and the simulated proxies
@@ -13,7 +13,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TypeUrl } from '../src/xds/contract.js';
-import type { ChildMessage, ParentMessage } from './workers/xds-fanout-client.js';
+import type { ChildMessage, ParentMessage, XdsMode } from './workers/xds-fanout-client.js';
 import type { ServerChildMessage, ServerKind, ServerParentMessage } from './workers/xds-fanout-server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,9 +24,12 @@ const ENDPOINTS_PER_RESOURCE = 20;
 const STEP_TIMEOUT_MS = 180_000;
 
 interface Options {
+  mode: XdsMode;
   sizes: number[];
   connections: number;
   rounds: number;
+  /** Write a V8 CPU profile of each server process here. */
+  profileDir: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -38,7 +41,9 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(connections) || connections <= 0) throw new Error(`--connections: expected a positive integer`);
   const rounds = Number(value('rounds') ?? 3);
   if (!Number.isInteger(rounds) || rounds <= 0) throw new Error(`--rounds: expected a positive integer`);
-  return { sizes, connections, rounds };
+  const mode = value('mode') ?? 'sotw';
+  if (mode !== 'sotw' && mode !== 'delta') throw new Error(`--mode: expected sotw or delta, got ${mode}`);
+  return { mode, sizes, connections, rounds, profileDir: value('profile-dir') };
 }
 
 /** Nearest-rank percentile of an ascending list. */
@@ -73,8 +78,10 @@ class Worker<In, Out extends { event: string }> {
   constructor(
     private readonly label: string,
     script: string,
+    extraNodeArgs: readonly string[] = [],
   ) {
-    const child: ChildProcess = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] });
+    const execArgv = ['--max-old-space-size=4096', ...extraNodeArgs];
+    const child: ChildProcess = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     child.on('message', (message: Out) => {
@@ -131,13 +138,15 @@ interface Measurement {
 }
 
 async function measure(kind: ServerKind, n: number, options: Options): Promise<Measurement> {
-  const server = new Worker<ServerParentMessage, ServerChildMessage>(`${kind} server`, SERVER_WORKER);
+  const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${kind}-${n}.cpuprofile`] : [];
+  const server = new Worker<ServerParentMessage, ServerChildMessage>(`${kind} server`, SERVER_WORKER, profile);
   let client: Worker<ParentMessage, ChildMessage> | undefined;
   try {
     server.send({
       cmd: 'start',
       config: {
         kind,
+        mode: options.mode,
         n,
         rounds: options.rounds,
         resourceName: RESOURCE,
@@ -150,7 +159,7 @@ async function measure(kind: ServerKind, n: number, options: Options): Promise<M
     client = new Worker<ParentMessage, ChildMessage>('proxies', CLIENT_WORKER);
     client.send({
       cmd: 'start',
-      config: { address, n, connections: options.connections, typeUrl: TypeUrl.ClusterLoadAssignment, resourceName: RESOURCE, nodePrefix: 'proxy-', batch: 500 },
+      config: { address, mode: options.mode, n, connections: options.connections, typeUrl: TypeUrl.ClusterLoadAssignment, resourceName: RESOURCE, nodePrefix: 'proxy-', batch: 500 },
     });
     await client.waitFor('ready', `${n} proxies subscribing to ${kind}`);
     server.send({ cmd: 'measure' });
@@ -179,7 +188,7 @@ function round2(x: number): number {
 export async function run(argv: string[]): Promise<void> {
   const options = parseArgs(argv);
   console.log(
-    `xds-fanout: N proxies (one process, ${options.connections} HTTP/2 connections) watch one EDS resource (${ENDPOINTS_PER_RESOURCE} endpoints) on ADS SotW;`,
+    `xds-fanout: N proxies (one process, ${options.connections} HTTP/2 connections) watch one EDS resource (${ENDPOINTS_PER_RESOURCE} endpoints) on ADS ${options.mode === 'delta' ? 'Delta' : 'SotW'};`,
   );
   console.log(`one endpoint change per round; median of ${options.rounds} rounds after a warm-up. Times in ms until each stream's ACK reached the server.`);
   console.log('');
@@ -221,5 +230,5 @@ export async function run(argv: string[]): Promise<void> {
   console.log('limit = a bare grpc-js server writing the same response bytes to the same N streams; ratio = max / limit max.');
   console.log('RSS KB/stream = (server RSS with N streams - server RSS before listening) / N.');
   const last = rows[rows.length - 1];
-  console.log(JSON.stringify({ bench: 'xds-fanout', ...last, ...(rows.length > 1 ? { runs: rows } : {}) }));
+  console.log(JSON.stringify({ bench: 'xds-fanout', mode: options.mode, ...last, ...(rows.length > 1 ? { runs: rows } : {}) }));
 }

@@ -1,13 +1,16 @@
 /**
  * Simulated proxies for the xds-fanout benchmark, run in their own process (child_process.fork).
- * Opens N SotW ADS streams over a few HTTP/2 connections, subscribes each to one EDS name, and
- * ACKs every response at once. Reports over IPC when every stream holds a given version.
+ * Opens N ADS streams (SotW or Delta) over a few HTTP/2 connections, subscribes each to one EDS
+ * name, and ACKs every response at once. Reports over IPC when every stream holds a version.
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 
+export type XdsMode = 'sotw' | 'delta';
+
 export interface FanoutClientConfig {
   address: string;
+  mode: XdsMode;
   n: number;
   connections: number;
   typeUrl: string;
@@ -23,13 +26,17 @@ export type ChildMessage =
   | { event: 'all-received'; version: string }
   | { event: 'error'; message: string };
 
-const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const ADS_PATHS: Record<XdsMode, string> = {
+  sotw: '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources',
+  delta: '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+};
 const identity = (b: Buffer): Buffer => b;
 
 interface ResponseFields {
   version_info: string;
   nonce: string;
   type_url: string;
+  resources: { version?: string }[];
 }
 
 function send(message: ChildMessage): void {
@@ -38,8 +45,10 @@ function send(message: ChildMessage): void {
 
 function start(config: FanoutClientConfig): { stop: () => void } {
   const root = loadEnvoyProtos();
-  const Request = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
-  const Response = root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  const delta = config.mode === 'delta';
+  const Request = root.lookupType(`envoy.service.discovery.v3.${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}`);
+  const Response = root.lookupType(`envoy.service.discovery.v3.${delta ? 'DeltaDiscoveryResponse' : 'DiscoveryResponse'}`);
+  const encode = (message: object): Buffer => Buffer.from(Request.encode(Request.fromObject(message)).finish());
   // Distinct channel options keep grpc-js from sharing one connection between the channels.
   const channels = Array.from(
     { length: config.connections },
@@ -54,13 +63,13 @@ function start(config: FanoutClientConfig): { stop: () => void } {
 
   const onResponse = (i: number, call: grpc.ClientDuplexStream<Buffer, Buffer>, bytes: Buffer): void => {
     const res = Response.toObject(Response.decode(bytes), { defaults: true }) as ResponseFields;
-    call.write(
-      Buffer.from(
-        Request.encode(
-          Request.fromObject({ type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: [config.resourceName] }),
-        ).finish(),
-      ),
-    );
+    if (delta) {
+      call.write(encode({ type_url: res.type_url, response_nonce: res.nonce }));
+    } else {
+      call.write(encode({ type_url: res.type_url, version_info: res.version_info, response_nonce: res.nonce, resource_names: [config.resourceName] }));
+    }
+    // SotW: the response's version; Delta: the one resource's version.
+    const version = delta ? (res.resources[0]?.version ?? '') : res.version_info;
     const previous = streamVersion[i];
     if (previous === undefined) {
       firstResponses++;
@@ -68,28 +77,25 @@ function start(config: FanoutClientConfig): { stop: () => void } {
     } else {
       holders.set(previous, (holders.get(previous) ?? 1) - 1);
     }
-    streamVersion[i] = res.version_info;
-    const count = (holders.get(res.version_info) ?? 0) + 1;
-    holders.set(res.version_info, count);
-    if (count === config.n && firstResponses === config.n && previous !== undefined) send({ event: 'all-received', version: res.version_info });
+    streamVersion[i] = version;
+    const count = (holders.get(version) ?? 0) + 1;
+    holders.set(version, count);
+    if (count === config.n && firstResponses === config.n && previous !== undefined) send({ event: 'all-received', version });
   };
 
   const open = (i: number): void => {
     const channel = channels[i % channels.length];
-    const call = channel.makeBidiStreamRequest<Buffer, Buffer>(ADS_PATH, identity, identity, new grpc.Metadata());
+    const call = channel.makeBidiStreamRequest<Buffer, Buffer>(ADS_PATHS[config.mode], identity, identity, new grpc.Metadata());
     call.on('data', (bytes: Buffer) => onResponse(i, call, bytes));
     call.on('error', (err: grpc.ServiceError) => {
       if (err.code !== grpc.status.CANCELLED) send({ event: 'error', message: `stream ${i}: ${err.code} ${err.details}` });
     });
+    const node = { id: `${config.nodePrefix}${i}`, cluster: 'bench', locality: { region: 'r1', zone: 'z1' } };
     call.write(
-      Buffer.from(
-        Request.encode(
-          Request.fromObject({
-            node: { id: `${config.nodePrefix}${i}`, cluster: 'bench', locality: { region: 'r1', zone: 'z1' } },
-            type_url: config.typeUrl,
-            resource_names: [config.resourceName],
-          }),
-        ).finish(),
+      encode(
+        delta
+          ? { node, type_url: config.typeUrl, resource_names_subscribe: [config.resourceName] }
+          : { node, type_url: config.typeUrl, resource_names: [config.resourceName] },
       ),
     );
     calls.push(call);

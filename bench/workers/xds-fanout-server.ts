@@ -11,11 +11,13 @@ import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { TypeUrl, type ConfigSource, type EncodedResource, type ProxyView, type StreamContext } from '../../src/xds/contract.js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 import { ResourceEncoder, SnapshotCache, XdsServer } from '../../src/xds/index.js';
+import type { XdsMode } from './xds-fanout-client.js';
 
 export type ServerKind = 'accord' | 'bare';
 
 export interface FanoutServerConfig {
   kind: ServerKind;
+  mode: XdsMode;
   n: number;
   /** Measured rounds, after one warm-up round. */
   rounds: number;
@@ -31,7 +33,7 @@ export type ServerChildMessage =
   | { event: 'measured'; rounds: number[][]; rssMb: number; baselineRssMb: number }
   | { event: 'error'; message: string };
 
-const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const ADS_SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 function rssMb(): number {
   return process.memoryUsage().rss / (1024 * 1024);
@@ -140,27 +142,32 @@ async function accordTarget(root: protobuf.Root, clock: AckClock, config: Fanout
 }
 
 async function bareTarget(root: protobuf.Root, clock: AckClock, config: FanoutServerConfig): Promise<FanoutTarget> {
-  const Request = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
-  const Response = root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  const delta = config.mode === 'delta';
+  const Request = root.lookupType(`envoy.service.discovery.v3.${delta ? 'DeltaDiscoveryRequest' : 'DiscoveryRequest'}`);
+  const Response = root.lookupType(`envoy.service.discovery.v3.${delta ? 'DeltaDiscoveryResponse' : 'DiscoveryResponse'}`);
   const AnyType = root.lookupType('google.protobuf.Any');
   const encoder = new ResourceEncoder(root);
   const streams: grpc.ServerDuplexStream<Buffer, Buffer>[] = [];
+  // Delta ACKs carry only the nonce; the nonce of round r is String(r).
+  const versionByNonce = new Map<string, string>();
   const build = (round: number): { bytes: Buffer; version: string } => {
     const resource = encoder.encode(TypeUrl.ClusterLoadAssignment, config.resourceName, claMessage(config.resourceName, config.endpointsPerResource, round));
-    const bytes = Buffer.from(
-      Response.encode(
-        Response.fromObject({ version_info: resource.version, resources: [AnyType.decode(resource.any)], type_url: TypeUrl.ClusterLoadAssignment, nonce: String(round) }),
-      ).finish(),
-    );
-    return { bytes, version: resource.version };
+    const any = AnyType.decode(resource.any);
+    const nonce = String(round);
+    const message = delta
+      ? { system_version_info: resource.version, resources: [{ name: resource.name, version: resource.version, resource: any }], type_url: TypeUrl.ClusterLoadAssignment, nonce }
+      : { version_info: resource.version, resources: [any], type_url: TypeUrl.ClusterLoadAssignment, nonce };
+    versionByNonce.set(nonce, resource.version);
+    return { bytes: Buffer.from(Response.encode(Response.fromObject(message)).finish()), version: resource.version };
   };
   let current = build(0);
   const identity = (b: Buffer): Buffer => b;
+  const method = delta ? 'DeltaAggregatedResources' : 'StreamAggregatedResources';
   const server = new grpc.Server();
   server.addService(
     {
-      StreamAggregatedResources: {
-        path: ADS_PATH,
+      [method]: {
+        path: `${ADS_SERVICE}/${method}`,
         requestStream: true,
         responseStream: true,
         requestSerialize: identity,
@@ -170,17 +177,17 @@ async function bareTarget(root: protobuf.Root, clock: AckClock, config: FanoutSe
       },
     },
     {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      [method]: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         let first = true;
         call.on('data', (bytes: Buffer) => {
           // Decoded like any server must, to tell ACKs from subscriptions.
-          const req = Request.toObject(Request.decode(bytes), { defaults: true }) as { version_info: string; response_nonce: string };
+          const req = Request.toObject(Request.decode(bytes), { defaults: true }) as { version_info?: string; response_nonce: string };
           if (first) {
             first = false;
             streams.push(call);
             call.write(current.bytes);
           } else if (req.response_nonce !== '') {
-            clock.record(req.version_info);
+            clock.record((delta ? versionByNonce.get(req.response_nonce) : req.version_info) ?? '');
           }
         });
         call.on('error', () => undefined);

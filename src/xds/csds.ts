@@ -95,7 +95,6 @@ export class ClientStatusReporter {
         client_features: [...node.clientFeatures],
       },
       generic_xds_configs: generic,
-      client_scope: status.service,
     };
   }
 }

@@ -1,5 +1,5 @@
 import { TypeUrl, type EncodedResource } from './contract.js';
-import type { DeltaRequest } from './requests.js';
+import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
 import { Delivery, deliveryName, type ResourceStatus, type TypeStatus } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
@@ -53,8 +53,8 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
   readonly mode = 'delta' as const;
   private readonly types = new Map<string, DeltaTypeState>();
 
-  protected decode(bytes: Buffer): DeltaRequest {
-    return this.env.decoder.decodeDelta(bytes);
+  protected decode(bytes: Buffer, withNode: boolean): DeltaRequest {
+    return this.env.decoder.decodeDelta(bytes, withNode);
   }
 
   protected typeCount(): number {
@@ -130,8 +130,9 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       return undefined;
     }
     for (const resource of upserts) {
-      const entry = state.known.get(resource.name);
-      if (entry && entry.version !== ABSENT) continue;
+      // Only what this stream itself sent counts as authorized (initial_resource_versions are
+      // claims); secrets are checked on every send.
+      if (typeUrl !== TypeUrl.Secret && state.known.get(resource.name)?.resource) continue;
       const reason = view.authorize(typeUrl, resource.name);
       if (reason !== undefined) {
         this.deny(typeUrl, resource.name, reason);
@@ -209,6 +210,11 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       state.force.add(name);
       needsResponse = true;
     }
+    const limit = this.env.decoder.maxResourceNames;
+    if (state.names.size > limit) {
+      // Subscriptions accumulate in Delta; bound them like one SotW request's names.
+      throw new BadRequestError(`resource_names_subscribe: ${state.names.size} subscriptions to ${state.typeUrl} exceed the limit of ${limit}`);
+    }
     for (const name of request.unsubscribe) {
       if (name === '*' && state.wildcardCapable) {
         if (state.wildcard) changed = true;
@@ -246,6 +252,7 @@ export class DeltaSession extends StreamSession<DeltaRequest> {
       entry.delivery = Delivery.Acked;
       if (entry.version !== ABSENT) acked.set(name, entry.version);
     }
+    if (acked.size === 0 && nonce !== state.latestNonce) return;
     let latency: number | undefined;
     if (nonce === state.latestNonce && state.inFlightChangeAt !== undefined) {
       latency = this.env.now() - state.inFlightChangeAt;

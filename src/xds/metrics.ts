@@ -3,54 +3,65 @@ import { typeLabel } from './type-order.js';
 
 export type StreamMode = 'sotw' | 'delta';
 
-type CounterChild = ReturnType<Counter<'type' | 'mode'>['labels']>;
-
-interface TypeCounters {
-  readonly responses: CounterChild;
-  readonly acks: CounterChild;
-  readonly nacks: CounterChild;
+/** Plain-number tallies for one (type, mode): the per-push path only adds to these. */
+interface Tally {
+  readonly type: string;
+  readonly mode: StreamMode;
+  responses: number;
+  acks: number;
+  nacks: number;
+  reported: { responses: number; acks: number; nacks: number };
 }
 
-function existing<T>(registry: Registry, name: string): T | undefined {
-  return registry.getSingleMetric(name) as T | undefined;
-}
+type TallyField = 'responses' | 'acks' | 'nacks';
+
+/** Observations held until the next scrape flushes them, at most this many per type. */
+const MAX_BUFFERED_OBSERVATIONS = 50_000;
 
 /**
- * The transport's Prometheus metrics (prefix accord_xds_). Label children are cached so the
- * per-push path does no label hashing.
+ * The transport's Prometheus metrics (prefix accord_xds_). prom-client hashes labels on every
+ * `inc`, which is measurable at 10,000 streams, so the hot counters and the push-latency
+ * histogram are tallied in plain numbers and handed to prom-client when the registry is scraped.
  */
 export class XdsMetrics {
   private readonly streams: Gauge<'service' | 'mode'>;
-  private readonly responses: Counter<'type' | 'mode'>;
-  private readonly acks: Counter<'type' | 'mode'>;
-  private readonly nacks: Counter<'type' | 'mode'>;
   private readonly denied: Counter<'type'>;
   private readonly refused: Counter<'reason'>;
+  private readonly counters: Record<TallyField, Counter<'type' | 'mode'>>;
   private readonly pushLatency: Histogram<'type'>;
-  /** By type URL (bounded: at most 32 types per stream are accepted, and labels fold unknown types). */
-  private readonly children = new Map<string, Partial<Record<StreamMode, TypeCounters>>>();
-  private readonly latencyChildren = new Map<string, ReturnType<Histogram<'type'>['labels']>>();
+  /** By type URL, then mode. Bounded by the types the config source serves (only they get responses). */
+  private readonly tallies = new Map<string, Partial<Record<StreamMode, Tally>>>();
+  private readonly latencies = new Map<string, number[]>();
+  /** False if another XdsMetrics registered these metrics first: then count directly. */
+  private readonly buffered: boolean;
 
   constructor(registry: Registry) {
+    const existing = registry.getSingleMetric('accord_xds_responses_total') as Counter<'type' | 'mode'> | undefined;
+    this.buffered = existing === undefined;
+    const counter = (field: TallyField, name: string, help: string): Counter<'type' | 'mode'> =>
+      (registry.getSingleMetric(name) as Counter<'type' | 'mode'> | undefined) ??
+      new Counter({
+        name,
+        help,
+        labelNames: ['type', 'mode'],
+        registers: [registry],
+        collect: () => this.report(field),
+      });
+    this.counters = {
+      responses: counter('responses', 'accord_xds_responses_total', 'xDS responses sent'),
+      acks: counter('acks', 'accord_xds_acks_total', 'xDS responses ACKed'),
+      nacks: counter('nacks', 'accord_xds_nacks_total', 'xDS responses NACKed'),
+    };
     this.streams =
-      existing(registry, 'accord_xds_connected_streams') ??
+      (registry.getSingleMetric('accord_xds_connected_streams') as Gauge<'service' | 'mode'> | undefined) ??
       new Gauge({
         name: 'accord_xds_connected_streams',
         help: 'Connected xDS streams by service (ads or resource type) and mode',
         labelNames: ['service', 'mode'],
         registers: [registry],
       });
-    this.responses =
-      existing(registry, 'accord_xds_responses_total') ??
-      new Counter({ name: 'accord_xds_responses_total', help: 'xDS responses sent', labelNames: ['type', 'mode'], registers: [registry] });
-    this.acks =
-      existing(registry, 'accord_xds_acks_total') ??
-      new Counter({ name: 'accord_xds_acks_total', help: 'xDS responses ACKed', labelNames: ['type', 'mode'], registers: [registry] });
-    this.nacks =
-      existing(registry, 'accord_xds_nacks_total') ??
-      new Counter({ name: 'accord_xds_nacks_total', help: 'xDS responses NACKed', labelNames: ['type', 'mode'], registers: [registry] });
     this.denied =
-      existing(registry, 'accord_xds_denied_total') ??
+      (registry.getSingleMetric('accord_xds_denied_total') as Counter<'type'> | undefined) ??
       new Counter({
         name: 'accord_xds_denied_total',
         help: 'Streams ended because a requested resource was not authorized',
@@ -58,7 +69,7 @@ export class XdsMetrics {
         registers: [registry],
       });
     this.refused =
-      existing(registry, 'accord_xds_refused_streams_total') ??
+      (registry.getSingleMetric('accord_xds_refused_streams_total') as Counter<'reason'> | undefined) ??
       new Counter({
         name: 'accord_xds_refused_streams_total',
         help: 'Streams refused or ended with an error, by reason',
@@ -66,68 +77,92 @@ export class XdsMetrics {
         registers: [registry],
       });
     this.pushLatency =
-      existing(registry, 'accord_xds_push_latency_seconds') ??
+      (registry.getSingleMetric('accord_xds_push_latency_seconds') as Histogram<'type'> | undefined) ??
       new Histogram({
         name: 'accord_xds_push_latency_seconds',
         help: "Time from the config source's change notification to the ACK of the response carrying it",
         labelNames: ['type'],
         buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
         registers: [registry],
+        collect: () => this.reportLatencies(),
       });
   }
 
   streamOpened(service: string, mode: StreamMode): void {
-    this.streams.labels(service, mode).inc();
+    this.streams.inc({ service, mode });
   }
 
   streamClosed(service: string, mode: StreamMode): void {
-    this.streams.labels(service, mode).dec();
+    this.streams.dec({ service, mode });
   }
 
   responseSent(typeUrl: string, mode: StreamMode): void {
-    this.counters(typeUrl, mode).responses.inc();
+    this.add(typeUrl, mode, 'responses');
   }
 
   acked(typeUrl: string, mode: StreamMode, pushLatencyMs: number | undefined): void {
-    this.counters(typeUrl, mode).acks.inc();
+    this.add(typeUrl, mode, 'acks');
     if (pushLatencyMs === undefined) return;
     const label = typeLabel(typeUrl);
-    let histogram = this.latencyChildren.get(label);
-    if (!histogram) {
-      histogram = this.pushLatency.labels(label);
-      this.latencyChildren.set(label, histogram);
+    if (!this.buffered) {
+      this.pushLatency.observe({ type: label }, pushLatencyMs / 1000);
+      return;
     }
-    histogram.observe(pushLatencyMs / 1000);
+    let pending = this.latencies.get(label);
+    if (!pending) {
+      pending = [];
+      this.latencies.set(label, pending);
+    }
+    pending.push(pushLatencyMs / 1000);
+    if (pending.length >= MAX_BUFFERED_OBSERVATIONS) this.reportLatencies();
   }
 
   nacked(typeUrl: string, mode: StreamMode): void {
-    this.counters(typeUrl, mode).nacks.inc();
+    this.add(typeUrl, mode, 'nacks');
   }
 
   deniedResource(typeUrl: string): void {
-    this.denied.labels(typeLabel(typeUrl)).inc();
+    this.denied.inc({ type: typeLabel(typeUrl) });
   }
 
   streamRefused(reason: string): void {
-    this.refused.labels(reason).inc();
+    this.refused.inc({ reason });
   }
 
-  private counters(typeUrl: string, mode: StreamMode): TypeCounters {
-    let byMode = this.children.get(typeUrl);
+  private add(typeUrl: string, mode: StreamMode, field: TallyField): void {
+    if (!this.buffered) {
+      this.counters[field].inc({ type: typeLabel(typeUrl), mode });
+      return;
+    }
+    let byMode = this.tallies.get(typeUrl);
     if (!byMode) {
       byMode = {};
-      this.children.set(typeUrl, byMode);
+      this.tallies.set(typeUrl, byMode);
     }
-    let counters = byMode[mode];
-    if (!counters) {
-      const label = typeLabel(typeUrl);
-      counters = {
-        responses: this.responses.labels(label, mode),
-        acks: this.acks.labels(label, mode),
-        nacks: this.nacks.labels(label, mode),
-      };
-      byMode[mode] = counters;
+    let tally = byMode[mode];
+    if (!tally) {
+      tally = { type: typeLabel(typeUrl), mode, responses: 0, acks: 0, nacks: 0, reported: { responses: 0, acks: 0, nacks: 0 } };
+      byMode[mode] = tally;
     }
-    return counters;
+    tally[field] += 1;
+  }
+
+  /** Called by prom-client on scrape: hands the counts accumulated since the last scrape over. */
+  private report(field: TallyField): void {
+    for (const byMode of this.tallies.values()) {
+      for (const tally of Object.values(byMode)) {
+        const delta = tally[field] - tally.reported[field];
+        if (delta === 0) continue;
+        this.counters[field].inc({ type: tally.type, mode: tally.mode }, delta);
+        tally.reported[field] = tally[field];
+      }
+    }
+  }
+
+  private reportLatencies(): void {
+    for (const [label, pending] of this.latencies) {
+      for (const seconds of pending) this.pushLatency.observe({ type: label }, seconds);
+      pending.length = 0;
+    }
   }
 }

@@ -11,6 +11,48 @@ export interface OutboxSink {
   write(message: Buffer, written: () => void): boolean;
 }
 
+/**
+ * Runs the flushes of every outbox that has something to send from one immediate callback per
+ * event-loop turn, instead of one timer object per stream (a push to 10,000 streams schedules
+ * two callbacks, not 20,000).
+ */
+export class FlushScheduler {
+  private readonly soon = new Set<Outbox>();
+  private readonly afterIo = new Set<Outbox>();
+  private soonScheduled = false;
+  private afterIoScheduled = false;
+
+  /** Flush in the next check phase. */
+  flushSoon(outbox: Outbox): void {
+    this.soon.add(outbox);
+    if (this.soonScheduled) return;
+    this.soonScheduled = true;
+    setImmediate(() => {
+      this.soonScheduled = false;
+      this.run(this.soon);
+    });
+  }
+
+  /** Flush after one more I/O turn, so requests already on the wire are applied first. */
+  flushAfterIo(outbox: Outbox): void {
+    this.afterIo.add(outbox);
+    if (this.afterIoScheduled) return;
+    this.afterIoScheduled = true;
+    setImmediate(() =>
+      setImmediate(() => {
+        this.afterIoScheduled = false;
+        this.run(this.afterIo);
+      }),
+    );
+  }
+
+  private run(set: Set<Outbox>): void {
+    const batch = [...set];
+    set.clear();
+    for (const outbox of batch) outbox.flush();
+  }
+}
+
 /** At most this many written-but-unflushed messages per stream. */
 const MAX_IN_FLIGHT = 1;
 
@@ -19,10 +61,10 @@ export class Outbox {
   private readonly deferred = new Set<string>();
   private inFlight = 0;
   private needsDrain = false;
-  private scheduled = false;
   private closed = false;
 
   constructor(
+    private readonly scheduler: FlushScheduler,
     private readonly sink: OutboxSink,
     private readonly build: (typeUrl: string) => Buffer | undefined,
     private readonly rank: (typeUrl: string) => number,
@@ -42,9 +84,7 @@ export class Outbox {
   markChanged(typeUrl: string): void {
     if (this.closed) return;
     this.pending.add(typeUrl);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => setImmediate(() => this.flush()));
+    this.scheduler.flushAfterIo(this);
   }
 
   /** The type needs a response after every other pending type has been sent. */
@@ -77,13 +117,11 @@ export class Outbox {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.closed) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
+    if (!this.closed) this.scheduler.flushSoon(this);
   }
 
-  private flush(): void {
-    this.scheduled = false;
+  /** Writes what can be written now (called by the scheduler). */
+  flush(): void {
     while (!this.closed && !this.needsDrain && this.inFlight < MAX_IN_FLIGHT) {
       const typeUrl = this.next();
       if (typeUrl === undefined) return;

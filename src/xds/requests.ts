@@ -1,4 +1,4 @@
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import type { NodeInfo } from './contract.js';
 
 /** A request was malformed; ends the stream with INVALID_ARGUMENT carrying this message. */
@@ -86,21 +86,58 @@ interface RawDeltaRequest {
 
 const NO_VERSIONS: ReadonlyMap<string, string> = new Map();
 
+/**
+ * DiscoveryRequest and DeltaDiscoveryRequest without `node` (and locators, which are not
+ * served). Envoy repeats the node on every request unless told not to; after the first request of
+ * a stream it is skipped on the wire instead of being decoded and thrown away. Field numbers as
+ * in envoy/service/discovery/v3/discovery.proto and google/rpc/status.proto.
+ */
+function requestsWithoutNode(): { sotw: protobuf.Type; delta: protobuf.Type } {
+  const root = protobuf.Root.fromJSON({
+    nested: {
+      Status: { fields: { code: { type: 'int32', id: 1 }, message: { type: 'string', id: 2 } } },
+      DiscoveryRequest: {
+        fields: {
+          version_info: { type: 'string', id: 1 },
+          resource_names: { rule: 'repeated', type: 'string', id: 3 },
+          type_url: { type: 'string', id: 4 },
+          response_nonce: { type: 'string', id: 5 },
+          error_detail: { type: 'Status', id: 6 },
+        },
+      },
+      DeltaDiscoveryRequest: {
+        fields: {
+          type_url: { type: 'string', id: 2 },
+          resource_names_subscribe: { rule: 'repeated', type: 'string', id: 3 },
+          resource_names_unsubscribe: { rule: 'repeated', type: 'string', id: 4 },
+          initial_resource_versions: { keyType: 'string', type: 'string', id: 5 } as protobuf.IMapField,
+          response_nonce: { type: 'string', id: 6 },
+          error_detail: { type: 'Status', id: 7 },
+        },
+      },
+    },
+  });
+  return { sotw: root.lookupType('DiscoveryRequest'), delta: root.lookupType('DeltaDiscoveryRequest') };
+}
+
 /** Decodes and checks DiscoveryRequest / DeltaDiscoveryRequest bytes with protobufjs. */
 export class RequestDecoder {
   private readonly sotwType: protobuf.Type;
   private readonly deltaType: protobuf.Type;
+  private readonly withoutNode = requestsWithoutNode();
 
   constructor(
     root: protobuf.Root,
-    private readonly maxResourceNames: number,
+    /** Names one request may carry; also the most names one Delta stream may subscribe to per type. */
+    readonly maxResourceNames: number,
   ) {
     this.sotwType = root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
     this.deltaType = root.lookupType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
   }
 
-  decodeSotw(bytes: Uint8Array): SotwRequest {
-    const raw = decodeWith<RawSotwRequest>(this.sotwType, bytes, 'DiscoveryRequest');
+  /** `withNode: false` skips the node (the stream already has it). */
+  decodeSotw(bytes: Uint8Array, withNode = true): SotwRequest {
+    const raw = decodeWith<RawSotwRequest>(withNode ? this.sotwType : this.withoutNode.sotw, bytes, 'DiscoveryRequest');
     const names = raw.resource_names ?? [];
     this.checkCount('resource_names', names.length);
     return {
@@ -113,8 +150,8 @@ export class RequestDecoder {
     };
   }
 
-  decodeDelta(bytes: Uint8Array): DeltaRequest {
-    const raw = decodeWith<RawDeltaRequest>(this.deltaType, bytes, 'DeltaDiscoveryRequest');
+  decodeDelta(bytes: Uint8Array, withNode = true): DeltaRequest {
+    const raw = decodeWith<RawDeltaRequest>(withNode ? this.deltaType : this.withoutNode.delta, bytes, 'DeltaDiscoveryRequest');
     const subscribe = raw.resource_names_subscribe ?? [];
     const unsubscribe = raw.resource_names_unsubscribe ?? [];
     this.checkCount('resource_names_subscribe + resource_names_unsubscribe', subscribe.length + unsubscribe.length);

@@ -8,6 +8,7 @@ import { ClientStatusReporter } from './csds.js';
 import { DeltaSession } from './delta-session.js';
 import { FetchError, fetchResources } from './fetch.js';
 import { XdsMetrics } from './metrics.js';
+import { FlushScheduler } from './outbox.js';
 import { loadEnvoyProtos } from './protos.js';
 import { RequestDecoder } from './requests.js';
 import type { SessionEnvironment, XdsCall } from './session.js';
@@ -58,6 +59,7 @@ export class XdsServer {
   readonly grpcServer: grpc.Server;
   private readonly limits: XdsLimits;
   private readonly sessions = new Set<SotwSession | DeltaSession>();
+  private readonly statusStreams = new Set<DuplexCall>();
   private readonly env: SessionEnvironment;
   private readonly metrics: XdsMetrics;
   private readonly csds: ClientStatusReporter;
@@ -79,6 +81,7 @@ export class XdsServer {
       decoder: new RequestDecoder(root, this.limits.maxResourceNamesPerRequest),
       responses: new SharedResponses(options.controlPlaneId ?? ''),
       now: options.now ?? Date.now,
+      scheduler: new FlushScheduler(),
       nextStreamId: () => {
         this.streamCounter += 1;
         return `${this.instanceId}-${this.streamCounter.toString(36)}`;
@@ -122,6 +125,8 @@ export class XdsServer {
    */
   close(graceMs = 5_000): Promise<void> {
     for (const session of [...this.sessions]) session.endWith(grpc.status.UNAVAILABLE, 'server shutting down');
+    for (const call of [...this.statusStreams]) endCall(call, grpc.status.UNAVAILABLE, 'server shutting down');
+    this.statusStreams.clear();
     return new Promise((resolve) => {
       let settled = false;
       const finish = (): void => {
@@ -210,6 +215,13 @@ export class XdsServer {
   }
 
   private serveClientStatusStream(call: DuplexCall): void {
+    this.statusStreams.add(call);
+    const forget = (): void => {
+      this.statusStreams.delete(call);
+    };
+    call.on('cancelled', forget);
+    call.on('close', forget);
+    call.on('finish', forget);
     call.on('data', (bytes: Buffer) => {
       try {
         call.write(this.csds.respond(bytes, this.sessions));
@@ -217,8 +229,11 @@ export class XdsServer {
         endCall(call, grpc.status.INVALID_ARGUMENT, `malformed ClientStatusRequest: ${error instanceof Error ? error.message : String(error)}`);
       }
     });
-    call.on('end', () => call.end());
-    call.on('error', () => undefined);
+    call.on('end', () => {
+      forget();
+      call.end();
+    });
+    call.on('error', forget);
   }
 
   private serveClientStatusFetch(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {

@@ -1,8 +1,8 @@
 import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { StreamRefusedError, type ConfigSource, type EncodedResource, type NodeInfo, type ProxyView } from './contract.js';
+import { StreamRefusedError, TypeUrl, type ConfigSource, type EncodedResource, type NodeInfo, type ProxyView } from './contract.js';
 import type { XdsMetrics, StreamMode } from './metrics.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type FlushScheduler } from './outbox.js';
 import { BadRequestError, type RequestDecoder } from './requests.js';
 import type { SharedResponses } from './shared-responses.js';
 import type { ProxyStatus, TypeStatus } from './status.js';
@@ -25,9 +25,12 @@ export interface SessionEnvironment {
   readonly decoder: RequestDecoder;
   readonly responses: SharedResponses;
   readonly now: () => number;
+  readonly scheduler: FlushScheduler;
   /** A fresh nonce prefix per stream, unique across streams, restarts and replicas. */
   nextStreamId(): string;
 }
+
+const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(TypeUrl));
 
 /** Requests that arrive while `ConfigSource.open` is still running are queued, up to this many. */
 const MAX_QUEUED_BEFORE_OPEN = 64;
@@ -57,7 +60,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   private queued: Request[] | undefined;
   private unwatch: (() => void) | undefined;
   private ended = false;
-  private readonly warnedTypes = new Set<string>();
+  private warnedTypes: Set<string> | undefined;
 
   constructor(
     protected readonly env: SessionEnvironment,
@@ -67,6 +70,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     this.connectedAt = new Date(env.now());
     this.streamId = env.nextStreamId();
     this.outbox = new Outbox(
+      env.scheduler,
       { write: (message, written) => this.call.write(message, written) },
       (typeUrl) => this.buildGuarded(typeUrl),
       adsRank,
@@ -88,7 +92,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     if (this.ended) return;
     let request: Request;
     try {
-      request = this.decode(bytes);
+      request = this.decode(bytes, this.node === undefined);
       request = this.withType(request);
     } catch (error) {
       this.failWith(error);
@@ -163,7 +167,8 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     return this.node;
   }
 
-  protected abstract decode(bytes: Buffer): Request;
+  /** `withNode` is false once the stream has its node: later nodes are ignored, so not decoded. */
+  protected abstract decode(bytes: Buffer, withNode: boolean): Request;
   protected abstract handle(request: Request): void;
   protected abstract build(typeUrl: string): Buffer | undefined;
   protected abstract onResourcesChanged(typeUrl: string, at: number): void;
@@ -221,9 +226,14 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
 
   /** Logs once per stream and type that the source has nothing of a type a client asked for. */
   protected noteNotReady(typeUrl: string): void {
+    this.warnedTypes ??= new Set();
     if (this.warnedTypes.has(typeUrl)) return;
     this.warnedTypes.add(typeUrl);
-    this.log.debug({ node: this.node?.id, typeUrl }, 'no resources of this type for the proxy yet; holding');
+    if (KNOWN_TYPES.has(typeUrl)) {
+      this.log.debug({ node: this.node?.id, typeUrl }, 'no resources of this type for the proxy yet; holding');
+    } else {
+      this.log.info({ node: this.node?.id, typeUrl }, 'request for a type the config source does not serve; holding');
+    }
   }
 
   private withType(request: Request): Request {

@@ -55,8 +55,8 @@ export class SotwSession extends StreamSession<SotwRequest> {
   readonly mode = 'sotw' as const;
   private readonly types = new Map<string, SotwTypeState>();
 
-  protected decode(bytes: Buffer): SotwRequest {
-    return this.env.decoder.decodeSotw(bytes);
+  protected decode(bytes: Buffer, withNode: boolean): SotwRequest {
+    return this.env.decoder.decodeSotw(bytes, withNode);
   }
 
   protected typeCount(): number {
@@ -116,7 +116,8 @@ export class SotwSession extends StreamSession<SotwRequest> {
       return undefined;
     }
     for (const resource of planned.list) {
-      if (state.sent.has(resource.name)) continue;
+      // Config already sent on this stream stays authorized; secrets are checked on every send.
+      if (typeUrl !== TypeUrl.Secret && state.sent.has(resource.name)) continue;
       const reason = view.authorize(typeUrl, resource.name);
       if (reason !== undefined) {
         this.deny(typeUrl, resource.name, reason);
@@ -159,6 +160,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
 
   /** Applies a request's resource_names; true if something was newly subscribed. */
   private updateSubscription(state: SotwTypeState, names: readonly string[], first: boolean): boolean {
+    if (!first && this.sameSubscription(state, names)) return false;
     const explicit = new Set<string>();
     let wantWildcard = false;
     for (const name of names) {
@@ -196,12 +198,32 @@ export class SotwSession extends StreamSession<SotwRequest> {
     return added;
   }
 
+  /** The common ACK: the same explicit names as before (no allocation on the per-ACK path). */
+  private sameSubscription(state: SotwTypeState, names: readonly string[]): boolean {
+    if (state.wildcard) return names.length === 0 && !state.sawNames && state.names.size === 0;
+    if (names.length !== state.names.size || names.length === 0 || names.length > 16) return false;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      if (name === '*' || !state.names.has(name)) return false;
+      // A duplicate would hide a dropped name behind an equal count.
+      for (let j = 0; j < i; j++) if (names[j] === name) return false;
+    }
+    return true;
+  }
+
   private onFirstRequest(state: SotwTypeState, versionInfo: string): void {
     const resources = this.view?.resources(state.typeUrl);
     if (versionInfo && resources && state.active) {
       // A reconnecting client that already has exactly this state is sent nothing (versions are content hashes).
       const current = this.subscribed(state, resources);
       if (this.versionOf(state, current, resources) === versionInfo) {
+        for (const resource of current) {
+          const reason = this.view?.authorize(state.typeUrl, resource.name);
+          if (reason !== undefined) {
+            this.deny(state.typeUrl, resource.name, reason);
+            return;
+          }
+        }
         for (const resource of current) {
           state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '' });
         }

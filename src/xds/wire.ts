@@ -93,7 +93,10 @@ export function sotwResponseBody(
 
 /** A whole DiscoveryResponse: the stream's nonce followed by a shared body. */
 export function sotwResponse(nonce: string, body: Buffer): Buffer {
-  return Buffer.concat([stringField(Field.DiscoveryResponse.nonce, nonce), body]);
+  const out = Buffer.allocUnsafe(stringFieldLength(Field.DiscoveryResponse.nonce, nonce) + body.length);
+  const at = writeStringField(out, 0, Field.DiscoveryResponse.nonce, nonce);
+  body.copy(out, at);
+  return out;
 }
 
 /** `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a DeltaDiscoveryResponse.resources field. */
@@ -113,14 +116,39 @@ export function deltaResponse(
   removed: readonly string[],
   controlPlane: Buffer,
 ): Buffer {
-  const parts: Uint8Array[] = [
-    stringField(Field.DeltaDiscoveryResponse.typeUrl, typeUrl),
-    stringField(Field.DeltaDiscoveryResponse.nonce, nonce),
-  ];
-  for (const field of resourceFields) parts.push(field);
-  for (const name of removed) {
-    parts.push(lengthDelimitedField(Field.DeltaDiscoveryResponse.removedResources, Buffer.from(name, 'utf8')));
+  const F = Field.DeltaDiscoveryResponse;
+  let length = stringFieldLength(F.typeUrl, typeUrl) + stringFieldLength(F.nonce, nonce) + controlPlane.length;
+  for (const field of resourceFields) length += field.length;
+  for (const name of removed) length += repeatedStringLength(F.removedResources, name);
+  const out = Buffer.allocUnsafe(length);
+  let at = writeStringField(out, 0, F.typeUrl, typeUrl);
+  at = writeStringField(out, at, F.nonce, nonce);
+  for (const field of resourceFields) {
+    out.set(field, at);
+    at += field.length;
   }
-  parts.push(controlPlane);
-  return Buffer.concat(parts);
+  for (const name of removed) at = writeString(out, at, F.removedResources, name);
+  controlPlane.copy(out, at);
+  return out;
+}
+
+function repeatedStringLength(fieldNumber: number, value: string): number {
+  const bytes = Buffer.byteLength(value, 'utf8');
+  return varintLength((fieldNumber << 3) | WIRE_LENGTH_DELIMITED) + varintLength(bytes) + bytes;
+}
+
+/** Like `stringField`: proto3 omits an empty singular string. */
+function stringFieldLength(fieldNumber: number, value: string): number {
+  return value.length === 0 ? 0 : repeatedStringLength(fieldNumber, value);
+}
+
+function writeStringField(target: Buffer, offset: number, fieldNumber: number, value: string): number {
+  return value.length === 0 ? offset : writeString(target, offset, fieldNumber, value);
+}
+
+/** Writes tag, length and UTF-8 bytes (also for empty strings, as repeated fields need). */
+function writeString(target: Buffer, offset: number, fieldNumber: number, value: string): number {
+  let at = writeVarint(target, offset, (fieldNumber << 3) | WIRE_LENGTH_DELIMITED);
+  at = writeVarint(target, at, Buffer.byteLength(value, 'utf8'));
+  return at + target.write(value, at, 'utf8');
 }

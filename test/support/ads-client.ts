@@ -9,6 +9,9 @@ import type protobuf from 'protobufjs';
 
 const DISCOVERY = 'envoy.service.discovery.v3';
 
+/** How long to wait for something that should happen; generous because other suites share the CPUs. */
+export const DEFAULT_TIMEOUT_MS = 5000;
+
 /** xDS services by short name, with their fully qualified gRPC service name and method names. */
 export const XDS_SERVICES = {
   ads: { service: `${DISCOVERY}.AggregatedDiscoveryService`, sotw: 'StreamAggregatedResources', delta: 'DeltaAggregatedResources', fetch: undefined },
@@ -209,16 +212,16 @@ export class XdsStream<Req extends object, Res extends { type_url?: string }> {
   }
 
   /** The next response; rejects if none arrives within `timeoutMs`. */
-  next(timeoutMs = 2000): Promise<Res> {
+  next(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Res> {
     return this.nextWhere(() => true, timeoutMs, 'a response');
   }
 
   /** The next response of one type; responses of other types stay queued. */
-  nextOfType(typeUrl: string, timeoutMs = 2000): Promise<Res> {
+  nextOfType(typeUrl: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Res> {
     return this.nextWhere((r) => r.type_url === typeUrl, timeoutMs, typeUrl);
   }
 
-  nextWhere(matches: (res: Res) => boolean, timeoutMs = 2000, what = 'a matching response'): Promise<Res> {
+  nextWhere(matches: (res: Res) => boolean, timeoutMs = DEFAULT_TIMEOUT_MS, what = 'a matching response'): Promise<Res> {
     const i = this.queue.findIndex(matches);
     if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]);
     if (this.endStatus) {
@@ -265,7 +268,7 @@ export class XdsStream<Req extends object, Res extends { type_url?: string }> {
   }
 
   /** Resolves with the stream's final status; rejects if it is still open after `timeoutMs`. */
-  ended(timeoutMs = 2000): Promise<StreamEnd> {
+  ended(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<StreamEnd> {
     if (this.endStatus) return Promise.resolve(this.endStatus);
     return new Promise<StreamEnd>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`stream still open after ${timeoutMs} ms`)), timeoutMs);
@@ -389,7 +392,7 @@ export class XdsTestClient {
   }
 
   /** The unary Fetch* method of a per-type service. */
-  fetch(service: Exclude<XdsServiceName, 'ads'>, request: DiscoveryRequestInit, timeoutMs = 2000): Promise<DiscoveryResponse> {
+  fetch(service: Exclude<XdsServiceName, 'ads'>, request: DiscoveryRequestInit, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<DiscoveryResponse> {
     const s = XDS_SERVICES[service];
     return this.unary(`/${s.service}/${s.fetch}`, this.codec.encode(this.codec.discoveryRequest, request), timeoutMs).then((b) =>
       this.codec.decode<DiscoveryResponse>(this.codec.discoveryResponse, b),
@@ -397,7 +400,7 @@ export class XdsTestClient {
   }
 
   /** CSDS FetchClientStatus, decoded with Any fields expanded (`{"@type": ...}`). */
-  fetchClientStatus(request: object = {}, timeoutMs = 2000): Promise<ClientStatusResponse> {
+  fetchClientStatus(request: object = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ClientStatusResponse> {
     const type = this.codec.clientStatusResponse;
     return this.unary(`/${CSDS_SERVICE}/FetchClientStatus`, this.codec.encode(this.codec.clientStatusRequest, request), timeoutMs).then(
       (b) => type.toObject(type.decode(b), { ...TO_OBJECT, json: true }) as ClientStatusResponse,

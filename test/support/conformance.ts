@@ -56,7 +56,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 3000, what = 'condition'): Promise<T> {
+export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 5000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -79,7 +79,7 @@ export async function subscriptionIs(h: XdsHarness, nodeId: string, typeUrl: str
       const got = JSON.stringify(t.subscribed === '*' ? '*' : [...t.subscribed].sort());
       return got === want ? true : undefined;
     },
-    3000,
+    5000,
     `subscription ${want} for ${nodeId} ${typeUrl}`,
   );
 }

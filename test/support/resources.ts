@@ -8,6 +8,9 @@ import type { ResourceEncoder } from '../../src/xds/index.js';
 
 export const HCM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 export const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+export const RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
+export const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
+export const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 
 export interface EndpointInit {
   address: string;
@@ -20,6 +23,8 @@ export interface ClusterOptions {
   lbPolicy?: string;
   /** Any extra content, e.g. to force a new version without changing the name. */
   connectTimeoutSeconds?: number;
+  /** mTLS to the endpoints with the `default` certificate provider, expecting this URI SAN. */
+  tlsPeerSan?: string;
 }
 
 export interface ClaOptions {
@@ -64,6 +69,23 @@ export function clusterMessage(name: string, options: ClusterOptions = {}): Reco
     lb_policy: options.lbPolicy ?? 'ROUND_ROBIN',
     connect_timeout: { seconds: options.connectTimeoutSeconds ?? 1 },
     eds_cluster_config: { eds_config: { ads: {} }, service_name: options.serviceName ?? name },
+    ...(options.tlsPeerSan
+      ? {
+          transport_socket: {
+            name: 'envoy.transport_sockets.tls',
+            typed_config: {
+              '@type': UPSTREAM_TLS_TYPE,
+              common_tls_context: {
+                tls_certificate_provider_instance: { instance_name: 'default' },
+                validation_context: {
+                  ca_certificate_provider_instance: { instance_name: 'default' },
+                  match_subject_alt_names: [{ exact: options.tlsPeerSan }],
+                },
+              },
+            },
+          },
+        }
+      : {}),
   };
 }
 
@@ -83,6 +105,79 @@ export function claMessage(clusterName: string, endpoints: readonly EndpointInit
           endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
           ...padding,
         })),
+      },
+    ],
+  };
+}
+
+export interface ServerListenerOptions {
+  /** Add `use_original_dst`, which gRPC servers NACK. */
+  useOriginalDst?: boolean;
+  statPrefix?: string;
+  /** Require mTLS with the `default` certificate provider. */
+  mtls?: boolean;
+  /** RBAC (before the router): allow only these authenticated principals (URI SANs). */
+  allowPrincipals?: string[];
+}
+
+/**
+ * The Listener an xDS-enabled gRPC server asks for: one filter chain without
+ * `filter_chain_match`, a non-forwarding route and the router filter last.
+ */
+export function serverListenerMessage(name: string, ip: string, port: number, options: ServerListenerOptions = {}): Record<string, unknown> {
+  const rbac = options.allowPrincipals
+    ? [
+        {
+          name: 'envoy.filters.http.rbac',
+          typed_config: {
+            '@type': RBAC_TYPE,
+            rules: {
+              action: 'ALLOW',
+              policies: {
+                allowed: {
+                  permissions: [{ any: true }],
+                  principals: options.allowPrincipals.map((p) => ({ authenticated: { principal_name: { exact: p } } })),
+                },
+              },
+            },
+          },
+        },
+      ]
+    : [];
+  const tls = options.mtls
+    ? {
+        transport_socket: {
+          name: 'envoy.transport_sockets.tls',
+          typed_config: {
+            '@type': DOWNSTREAM_TLS_TYPE,
+            require_client_certificate: true,
+            common_tls_context: {
+              tls_certificate_provider_instance: { instance_name: 'default' },
+              validation_context: { ca_certificate_provider_instance: { instance_name: 'default' } },
+            },
+          },
+        },
+      }
+    : {};
+  return {
+    name,
+    address: { socket_address: { address: ip, port_value: port } },
+    ...(options.useOriginalDst ? { use_original_dst: true } : {}),
+    filter_chains: [
+      {
+        name: options.mtls ? 'mtls' : 'plain',
+        filters: [
+          {
+            name: 'hcm',
+            typed_config: {
+              '@type': HCM_TYPE,
+              stat_prefix: options.statPrefix ?? 'in',
+              route_config: { name: 'inbound', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '' }, non_forwarding_action: {} }] }] },
+              http_filters: [...rbac, { name: 'router', typed_config: { '@type': ROUTER_TYPE } }],
+            },
+          },
+        ],
+        ...tls,
       },
     ],
   };

@@ -61,6 +61,50 @@ describe('authorization', () => {
   });
 });
 
+describe('authorization of resources claimed on reconnect', () => {
+  const h = useHarness({ authorize: ownSecretsOnly });
+
+  /** The current version of a secret, as its owner sees it. */
+  async function ownerView(): Promise<{ sotwVersion: string; deltaVersion: string }> {
+    const { make } = h();
+    h().set('n2', T.Secret, [make.secret('n2-cert')]);
+    const sotw = h().client({ metadata: { authorization: 'Bearer n2' } }).sotw();
+    sotw.send({ node: node('n2'), type_url: T.Secret, resource_names: ['n2-cert'] });
+    const res = await sotw.next();
+    const delta = h().client({ metadata: { authorization: 'Bearer n2' } }).delta();
+    delta.send({ node: node('n2'), type_url: T.Secret, resource_names_subscribe: ['n2-cert'] });
+    const dres = await delta.next();
+    sotw.close();
+    delta.close();
+    return { sotwVersion: res.version_info, deltaVersion: dres.resources[0].version };
+  }
+
+  it('SotW: a reconnect claiming a foreign secret by its current version never receives it', async () => {
+    const { sotwVersion } = await ownerView();
+    const { make } = h();
+    // n1 is served n2's resources here so that only authorization stands in the way.
+    h().set('n1', T.Secret, [make.secret('n2-cert')]);
+    const s = h().client({ metadata: { authorization: 'Bearer n1' } }).sotw();
+    s.send({ node: node('n1'), type_url: T.Secret, resource_names: ['n2-cert'], version_info: sotwVersion, response_nonce: 'old' });
+    h().set('n1', T.Secret, [make.secret('n2-cert', 'rotated')]);
+    const end = await s.ended();
+    expect(grpc.status[end.code]).toBe('PERMISSION_DENIED');
+    for (const res of s.received) expect(res.resources).toEqual([]);
+  });
+
+  it('Delta: initial_resource_versions claiming a foreign secret never lead to receiving it', async () => {
+    const { deltaVersion } = await ownerView();
+    const { make } = h();
+    h().set('n1', T.Secret, [make.secret('n2-cert')]);
+    const s = h().client({ metadata: { authorization: 'Bearer n1' } }).delta();
+    s.send({ node: node('n1'), type_url: T.Secret, resource_names_subscribe: ['n2-cert'], initial_resource_versions: { 'n2-cert': deltaVersion } });
+    h().set('n1', T.Secret, [make.secret('n2-cert', 'rotated')]);
+    const end = await s.ended();
+    expect(grpc.status[end.code]).toBe('PERMISSION_DENIED');
+    for (const res of s.received) expect(res.resources).toEqual([]);
+  });
+});
+
 describe('stream refusal by the config source', () => {
   const h = useHarness({
     source: (cache) => ({

@@ -26,7 +26,7 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
       h().set('n1', T.Cluster, [make.cluster('c1', { connectTimeoutSeconds: i })]);
       cds = await s.nextOfType(T.Cluster);
       h().set('n1', T.ClusterLoadAssignment, [make.cla('c1', i)]);
-      eds = await s.nextOfType(T.ClusterLoadAssignment, 2000);
+      eds = await s.nextOfType(T.ClusterLoadAssignment);
       nonces.push(cds.nonce, eds.nonce);
       // The CDS update may be followed by an EDS resend (item 21): take those too.
       for (const extra of await s.drain(100)) nonces.push(extra.nonce);

@@ -47,6 +47,32 @@ describe('§1.D SotW response contents and deletion', () => {
     });
   }
 
+  it('16: a node whose config becomes not ready again (clearNode) is not sent an empty LDS/CDS', async () => {
+    const { make, codec } = h();
+    h().set('n1', T.Cluster, [make.cluster('c1')]);
+    h().set('n1', T.Listener, [make.listener('l1')]);
+    const s = h().client().sotw();
+    s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
+    s.send({ type_url: T.Listener, resource_names: [] });
+    ack(s, await s.nextOfType(T.Cluster));
+    ack(s, await s.nextOfType(T.Listener));
+    h().cache.clearNode('n1');
+    await s.expectNone(QUIET_MS);
+    h().set('n1', T.Cluster, [make.cluster('c1'), make.cluster('c2')]);
+    expect(names(codec, await s.nextOfType(T.Cluster))).toEqual(['c1', 'c2']);
+  });
+
+  it('16: Delta — a node whose config becomes not ready again is not told that everything was removed', async () => {
+    const { make } = h();
+    h().set('n1', T.Cluster, [make.cluster('c1')]);
+    const s = h().client().delta();
+    s.send({ node: node('n1'), type_url: T.Cluster, resource_names_subscribe: ['*'] });
+    const first = await s.next();
+    s.send({ type_url: T.Cluster, response_nonce: first.nonce });
+    h().cache.clearNode('n1');
+    await s.expectNone(QUIET_MS);
+  });
+
   it('17: EDS responses carry only requested names, and may carry only the changed ones', async () => {
     const { make, codec } = h();
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 1), make.cla('b', 1), make.cla('c', 1)]);

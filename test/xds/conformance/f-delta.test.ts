@@ -56,6 +56,35 @@ describe('§1.F Delta xDS', () => {
     expect(versionOf(third, 'a')).toBe(versionOf(first, 'a'));
   });
 
+  it('9: Delta — an ACK is not answered; nothing is sent until the config changes', async () => {
+    const { make } = h();
+    h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 1)]);
+    const s = h().client().delta();
+    s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['a'] });
+    const first = await s.next();
+    ack(s, first);
+    await s.expectNone(QUIET_MS);
+    ack(s, first);
+    await s.expectNone(QUIET_MS);
+    h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2)]);
+    expect(dnames(await s.next())).toEqual(['a']);
+  });
+
+  it('9: Delta — a non-existent name is reported once, not in a loop, even when every response is ACKed', async () => {
+    const { make } = h();
+    h().set('n1', T.ClusterLoadAssignment, [make.cla('present')]);
+    const s = h().client().delta();
+    s.send({ node: node('n1'), type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['missing'] });
+    const deadline = Date.now() + 2 * QUIET_MS;
+    while (Date.now() < deadline) {
+      const r = await s.next(deadline - Date.now()).catch(() => undefined);
+      if (!r) break;
+      ack(s, r);
+    }
+    expect(s.received.length).toBe(1);
+    expect(s.received[0].removed_resources).toEqual(['missing']);
+  });
+
   it('24: a request with a stale nonce still updates the subscription', async () => {
     const { make } = h();
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 1), make.cla('b', 1)]);

@@ -5,8 +5,10 @@ import { ack, type DeltaDiscoveryResponse, type DiscoveryResponse } from '../../
 import { node, sleep, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
-const UPDATES = 40;
-// Large enough that a few responses fill HTTP/2 flow-control windows and socket buffers.
+// grpc-js buffers up to 16 messages in a paused stream before HTTP/2 flow control pushes back,
+// so a correct server still delivers ~18 queued responses; a backlog would be all of them.
+const UPDATES = 80;
+// Large enough that each response fills an HTTP/2 flow-control window.
 const PADDING = 256 * 1024;
 
 function portOf(decoded: Record<string, unknown>): number {

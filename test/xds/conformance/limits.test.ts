@@ -101,6 +101,43 @@ describe('limits and bad input', () => {
     await stillServes(h(), ok);
   });
 
+  it('SotW and Delta: a first request without node is INVALID_ARGUMENT naming the field', async () => {
+    const ok = await bystander(h());
+    const sotw = h().client().sotw();
+    sotw.send({ type_url: T.Cluster, resource_names: [] });
+    const delta = h().client().delta();
+    delta.send({ type_url: T.Cluster, resource_names_subscribe: ['*'] });
+    for (const end of [await sotw.ended(), await delta.ended()]) {
+      expect(grpc.status[end.code]).toBe('INVALID_ARGUMENT');
+      expect(end.details).toContain('node');
+    }
+    const noId = h().client().sotw();
+    noId.send({ node: { cluster: 'x' }, type_url: T.Cluster, resource_names: [] });
+    const end = await noId.ended();
+    expect(grpc.status[end.code]).toBe('INVALID_ARGUMENT');
+    expect(end.details).toContain('node.id');
+    await stillServes(h(), ok);
+  });
+
+  it('a stream asking for an unbounded number of distinct type URLs is ended with INVALID_ARGUMENT', async () => {
+    const ok = await bystander(h());
+    const bad = h().client().sotw();
+    bad.send({ node: node('bad'), type_url: T.Cluster, resource_names: [] });
+    for (let i = 0; i < 200 && !bad.isEnded; i++) bad.send({ type_url: `type.googleapis.com/accord.test.T${i}`, resource_names: ['x'] });
+    const end = await bad.ended();
+    expect(grpc.status[end.code]).toBe('INVALID_ARGUMENT');
+    expect(end.details).toContain('type_url');
+    await stillServes(h(), ok);
+  });
+
+  it('Delta: an oversize request message is refused with RESOURCE_EXHAUSTED', async () => {
+    const ok = await bystander(h());
+    const bad = h().client().delta();
+    bad.send({ node: node('bad'), type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['x'.repeat(MAX_BYTES + 1024)] });
+    expect(grpc.status[(await bad.ended()).code]).toBe('RESOURCE_EXHAUSTED');
+    await stillServes(h(), ok);
+  });
+
   it('streams beyond maxStreams are refused; closing one makes room', async () => {
     const { make, codec } = h();
     h().set('n1', T.Cluster, [make.cluster('c1')]);

@@ -78,6 +78,12 @@ describe('grpc-js-xds against the Accord xDS server', () => {
     expect(status.errorDetail.length).toBeGreaterThan(0);
     expect(await h.counter('accord_xds_nacks_total')).toBeGreaterThan(nacksBefore);
     expect(proxyType(T.ClusterLoadAssignment)?.resources.find((r) => r.name === 'echo-eds')?.status).toBe('NACKED');
+    // CSDS tells an operator the same.
+    const csds = await h.client().fetchClientStatus({ node_matchers: [{ node_id: { exact: nodeId } }] });
+    const configs = (csds.config[0]?.generic_xds_configs ?? []) as { type_url: string; name: string; client_status: string; error_state?: { details?: string } }[];
+    const eds = configs.find((c) => c.type_url === T.ClusterLoadAssignment && c.name === 'echo-eds');
+    expect(eds?.client_status).toBe('NACKED');
+    expect(eds?.error_state?.details).toBe(status.errorDetail);
     // The client keeps its last good endpoints.
     expect(await client.call(TARGET)).toEqual({ ok: true, reply: 'backend-b' });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Outbox } from '../../../src/xds/outbox.js';
+import { FlushScheduler, Outbox } from '../../../src/xds/outbox.js';
 import { adsRank } from '../../../src/xds/type-order.js';
 import { TypeUrl } from '../../../src/xds/contract.js';
 
@@ -30,6 +30,7 @@ describe('Outbox', () => {
     const sink = new RecordingSink();
     const state = new Map<string, number>();
     const outbox = new Outbox(
+      new FlushScheduler(),
       { write: (m, w) => { const ok = sink.write(m, w); sink.completeAll(); return ok; } },
       (type) => Buffer.from(`${type.split('.').pop()}@${state.get(type) ?? 0}`),
       adsRank,
@@ -47,6 +48,7 @@ describe('Outbox', () => {
   it('sends deferred types after every other pending type', async () => {
     const sink = new RecordingSink();
     const outbox = new Outbox(
+      new FlushScheduler(),
       { write: (m, w) => { const ok = sink.write(m, w); sink.completeAll(); return ok; } },
       (type) => Buffer.from(type.split('.').pop() ?? ''),
       adsRank,
@@ -61,7 +63,7 @@ describe('Outbox', () => {
   it('holds further writes until the previous one completed, then sends only the latest state', async () => {
     const sink = new RecordingSink();
     let version = 0;
-    const outbox = new Outbox(sink, () => Buffer.from(`v${version}`), adsRank);
+    const outbox = new Outbox(new FlushScheduler(), sink, () => Buffer.from(`v${version}`), adsRank);
     version = 1;
     outbox.mark(TypeUrl.ClusterLoadAssignment);
     await ticks();
@@ -79,7 +81,7 @@ describe('Outbox', () => {
   it('waits for drain when the transport says so', async () => {
     const sink = new RecordingSink();
     sink.accept = false;
-    const outbox = new Outbox(sink, (type) => Buffer.from(type.split('.').pop() ?? ''), adsRank);
+    const outbox = new Outbox(new FlushScheduler(), sink, (type) => Buffer.from(type.split('.').pop() ?? ''), adsRank);
     outbox.mark(TypeUrl.Cluster);
     outbox.mark(TypeUrl.Listener);
     await ticks();
@@ -95,6 +97,7 @@ describe('Outbox', () => {
   it('skips types whose build has nothing to send and stops after close', async () => {
     const sink = new RecordingSink();
     const outbox = new Outbox(
+      new FlushScheduler(),
       { write: (m, w) => { const ok = sink.write(m, w); sink.completeAll(); return ok; } },
       (type) => (type === TypeUrl.Cluster ? undefined : Buffer.from('x')),
       adsRank,

@@ -83,3 +83,33 @@ describe('RequestDecoder', () => {
     expect(() => decoder.decodeSotw(Buffer.from([0x0a, 0xff, 0xff, 0xff]))).toThrow(/malformed DiscoveryRequest/);
   });
 });
+
+describe('RequestDecoder without node', () => {
+  it('skips the node on later requests but reads every other field the same way', () => {
+    const withNode = {
+      node: { id: 'n1', metadata: { fields: { a: { stringValue: 'b' } } } },
+      version_info: 'v',
+      type_url: TypeUrl.Cluster,
+      resource_names: ['a'],
+      response_nonce: 'n',
+      error_detail: { code: 13, message: 'no' },
+    };
+    const full = decoder.decodeSotw(sotw(withNode));
+    const lite = decoder.decodeSotw(sotw(withNode), false);
+    expect(lite.node).toBeUndefined();
+    expect({ ...lite, node: full.node }).toEqual(full);
+    const deltaBytes = delta({
+      node: { id: 'n1' },
+      type_url: TypeUrl.Cluster,
+      resource_names_subscribe: ['a'],
+      resource_names_unsubscribe: ['b'],
+      initial_resource_versions: { a: '1' },
+      response_nonce: 'n',
+      error_detail: { code: 13, message: 'no' },
+    });
+    const fullDelta = decoder.decodeDelta(deltaBytes);
+    const liteDelta = decoder.decodeDelta(deltaBytes, false);
+    expect(liteDelta.node).toBeUndefined();
+    expect({ ...liteDelta, node: fullDelta.node }).toEqual(fullDelta);
+  });
+});

@@ -9,6 +9,7 @@ import { silentLogger } from '../../../src/observability/logger.js';
 import type { ConfigSource } from '../../../src/xds/contract.js';
 import { DeltaSession } from '../../../src/xds/delta-session.js';
 import { XdsMetrics } from '../../../src/xds/metrics.js';
+import { FlushScheduler } from '../../../src/xds/outbox.js';
 import { RequestDecoder } from '../../../src/xds/requests.js';
 import type { SessionEnvironment, XdsCall } from '../../../src/xds/session.js';
 import { SharedResponses } from '../../../src/xds/shared-responses.js';
@@ -42,6 +43,7 @@ export function sessionEnvironment(root: protobuf.Root, source: ConfigSource, cl
     decoder: new RequestDecoder(root, 100),
     responses: new SharedResponses('unit'),
     now: () => clock.now,
+    scheduler: new FlushScheduler(),
     nextStreamId: () => `s${++streams}`,
   };
 }

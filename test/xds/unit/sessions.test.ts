@@ -190,6 +190,22 @@ describe('SotW session', () => {
   });
 });
 
+describe('SotW subscription updates', () => {
+  it('a repeated name that hides a dropped one still unsubscribes it', async () => {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('a'), cla('b')]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b'] });
+    await settle();
+    const [first] = s.newSotw();
+    s.send({ type_url: T.ClusterLoadAssignment, response_nonce: first.nonce, version_info: first.version_info, resource_names: ['a', 'a'] });
+    expect(s.session.status().types[0].subscribed).toEqual(['a']);
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('a'), cla('b', 1)]);
+    await settle();
+    expect(s.newSotw()).toEqual([]);
+  });
+});
+
 describe('Delta session', () => {
   it('make-before-break: removals of clusters go out after the listener change', async () => {
     const { cache, env } = setup();
@@ -207,6 +223,27 @@ describe('Delta session', () => {
       (r) => `${r.type_url.split('.').pop()}:+${r.resources.map((x) => x.name).join(',')}-${r.removed_resources.join(',')}`,
     );
     expect(pushed).toEqual(['Cluster:+new-', 'Listener:+l1-', 'Cluster:+-old']);
+  });
+
+  it('sends subscribed endpoints again after a CDS update, right after the CDS response (envoy#13009)', async () => {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.Cluster, [cluster('c1')]);
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('c1')]);
+    const s = SessionDriver.delta(root, env);
+    s.send({ node, type_url: T.Cluster });
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['c1'] });
+    await settle();
+    for (const r of s.newDelta()) s.send({ type_url: r.type_url, response_nonce: r.nonce });
+    await settle();
+    for (const r of s.newDelta()) s.send({ type_url: r.type_url, response_nonce: r.nonce });
+    await settle();
+    expect(s.newDelta()).toEqual([]);
+    cache.setResources('n1', T.Cluster, [cluster('c1', 7)]);
+    await settle();
+    expect(s.newDelta().map((r) => `${r.type_url.split('.').pop()}:${r.resources.map((x) => x.name).join(',')}`)).toEqual([
+      'Cluster:c1',
+      'ClusterLoadAssignment:c1',
+    ]);
   });
 
   it('reports ACKed and NACKed resources with the error in status()', async () => {
@@ -244,6 +281,38 @@ describe('Delta session', () => {
     expect(s.newDelta()).toEqual([]);
     expect(s.call.ended?.code).toBe(GrpcStatus.PERMISSION_DENIED);
     expect(s.call.ended?.details).toMatch(/other-key.*belongs to another workload/);
+  });
+});
+
+describe('Delta subscription limit', () => {
+  it('ends a stream whose subscriptions of one type pile up beyond the per-request name limit', async () => {
+    const { env } = setup();
+    const s = SessionDriver.delta(root, env);
+    const batch = (from: number) => Array.from({ length: 60 }, (_, i) => `n${from + i}`);
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names_subscribe: batch(0) });
+    await settle();
+    expect(s.call.ended).toBeUndefined();
+    s.send({ type_url: T.ClusterLoadAssignment, resource_names_subscribe: batch(60) });
+    expect(s.call.ended?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(s.call.ended?.details).toMatch(/120 subscriptions .* exceed the limit of 100/);
+  });
+});
+
+describe('authorization of secrets', () => {
+  it('checks a secret again on every send, so revoking access ends the stream at the next rotation', async () => {
+    let allowed = true;
+    const cache = new SnapshotCache({ authorize: () => (allowed ? undefined : 'access revoked') });
+    const env = sessionEnvironment(root, cache, { now: 0 });
+    cache.setResources('n1', T.Secret, [encoder.encode(T.Secret, 'key', { name: 'key' })]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.Secret, resource_names: ['key'] });
+    await settle();
+    expect(s.newSotw()).toHaveLength(1);
+    allowed = false;
+    cache.setResources('n1', T.Secret, [encoder.encode(T.Secret, 'key', { name: 'key', generic_secret: { secret: { inline_string: 'v2' } } })]);
+    await settle();
+    expect(s.newSotw()).toEqual([]);
+    expect(s.call.ended?.code).toBe(GrpcStatus.PERMISSION_DENIED);
   });
 });
 

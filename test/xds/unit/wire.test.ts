@@ -80,6 +80,15 @@ describe('wire writer', () => {
     expect(decoded.resources[0].resource.type_url).toBe(TypeUrl.ClusterLoadAssignment);
   });
 
+  it('counts UTF-8 bytes, not characters, in names and nonces', () => {
+    const message = deltaResponse('nönce-✓', TypeUrl.Secret, [], ['sécret-☃'], controlPlaneField(Field.DeltaDiscoveryResponse.controlPlane, 'cp'));
+    const decoded = DeltaDiscoveryResponse.toObject(DeltaDiscoveryResponse.decode(message)) as { nonce: string; removed_resources: string[] };
+    expect(decoded.nonce).toBe('nönce-✓');
+    expect(decoded.removed_resources).toEqual(['sécret-☃']);
+    const sotw = DiscoveryResponse.toObject(DiscoveryResponse.decode(sotwResponse('ñ-1', sotwResponseBody('v', TypeUrl.Secret, [], Buffer.alloc(0))))) as { nonce: string };
+    expect(sotw.nonce).toBe('ñ-1');
+  });
+
   it('encodes Any like protobufjs does, and omits empty strings like proto3', () => {
     const value = new Uint8Array(300).fill(7);
     const ours = encodeAny('type.googleapis.com/x.Y', value);

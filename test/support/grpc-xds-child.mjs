@@ -1,9 +1,12 @@
-// A proxyless gRPC client (real @grpc/grpc-js-xds) in its own process. The bootstrap comes from
-// GRPC_XDS_BOOTSTRAP_CONFIG. Commands arrive on stdin and replies leave on stdout, one JSON
-// object per line:
+// A proxyless gRPC app (real @grpc/grpc-js-xds) in its own process, one xDS identity per
+// process. The bootstrap comes from GRPC_XDS_BOOTSTRAP_CONFIG. Commands arrive on stdin and
+// replies leave on stdout, one JSON object per line:
 //   {"id":1,"op":"call","target":"xds:///echo","timeoutMs":2000}
 //     -> {"id":1,"ok":true,"reply":"backend-a"} | {"id":1,"ok":false,"code":14,"details":"..."}
-//   {"id":2,"op":"exit"}
+//   {"id":2,"op":"serve","address":"127.0.0.1:9001","name":"xds-server"}
+//     -> {"id":2,"ok":true} once bound; serving-state changes arrive as
+//        {"event":"serving","address":"...","code":0,"details":"..."}
+//   {"id":3,"op":"exit"}
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import * as xds from '@grpc/grpc-js-xds';
@@ -26,11 +29,29 @@ const Echo = grpc.makeGenericClientConstructor(
   'Echo',
 );
 
+const servers = [];
+function serve(id, address, name) {
+  const server = new xds.XdsServer({ drainGraceTimeMs: 500 });
+  server.addService(Echo.service, {
+    Who: (_call, callback) => callback(null, Buffer.from(name)),
+  });
+  server.bindAsync(address, new xds.XdsServerCredentials(grpc.ServerCredentials.createInsecure()), (err) => {
+    if (err) reply({ id, ok: false, details: err.message });
+    else reply({ id, ok: true });
+  });
+  // Listeners attach to a bound port entry, which bindAsync creates.
+  server.addServingStateListener(address, (state) => {
+    reply({ event: 'serving', address, code: state.code, details: state.details });
+  });
+  servers.push(server);
+}
+
 const clients = new Map();
 function clientFor(target) {
   let client = clients.get(target);
   if (!client) {
-    client = new Echo(target, grpc.credentials.createInsecure());
+    // xDS security when the cluster carries a TLS transport socket; plaintext otherwise.
+    client = new Echo(target, new xds.XdsChannelCredentials(grpc.credentials.createInsecure()));
     clients.set(target, client);
   }
   return client;
@@ -52,6 +73,7 @@ lines.on('line', (line) => {
   const { id, op } = command;
   if (op === 'exit') {
     for (const client of clients.values()) client.close();
+    for (const server of servers) server.forceShutdown();
     reply({ id, ok: true });
     process.exit(0);
   }
@@ -61,6 +83,10 @@ lines.on('line', (line) => {
       if (err) reply({ id, ok: false, code: err.code, details: err.details });
       else reply({ id, ok: true, reply: value.toString() });
     });
+    return;
+  }
+  if (op === 'serve') {
+    serve(id, command.address, command.name);
     return;
   }
   reply({ id, ok: false, details: `unknown op ${op}` });
