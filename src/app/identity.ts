@@ -10,6 +10,7 @@ import {
   CertificateAuthority,
   DEFAULT_SHARED_CA_KEY,
   RootRotation,
+  SharedRevocations,
   WorkloadTokens,
   fingerprintOfPem,
   issuerFor,
@@ -98,6 +99,10 @@ interface AgentState extends AckState {
   trustFetchedAt?: number;
 }
 
+/** Workloads revoked by an operator, shared by every replica (JSON array of workload ids). */
+const REVOKED_WORKLOADS_KEY = 'accord/ca/revoked-workloads';
+const REVOCATION_SYNC_MS = 1_000;
+
 /** An agent's trust bundle is on disk and re-read by the proxyless client within this long. */
 const AGENT_TRUST_SETTLE_MS = 2_500;
 
@@ -123,6 +128,9 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
   private sdsWorkloads: () => Iterable<string> = () => [];
   private crlTimer: NodeJS.Timeout | undefined;
+  private revocationTimer: NodeJS.Timeout | undefined;
+  private crlRevision = -1;
+  private readonly sharedRevocations: SharedRevocations;
   private readonly rotation: RootRotationCoordinator | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -138,6 +146,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.log = deps.logger.child({ component: 'identity' });
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.sharedRevocations = new SharedRevocations(kv);
     if (generations) {
       this.rotation = new RootRotationCoordinator({
         rotation: new RootRotation(kv),
@@ -177,6 +186,51 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.sdsWorkloads = sdsWorkloads;
     void this.refreshCrl();
     this.rotation?.start();
+    const tick = (): void => {
+      this.syncRevocations()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'revocation sync failed; will retry'))
+        .finally(() => {
+          if (this.revocationTimer) this.revocationTimer = setTimeout(tick, REVOCATION_SYNC_MS).unref();
+        });
+    };
+    this.revocationTimer = setTimeout(tick, REVOCATION_SYNC_MS).unref();
+  }
+
+  /**
+   * Brings this replica's revocations in line with the others': revoked workloads (whose serials
+   * this replica issued), revoked serials from the shared list, and the CRL when anything changed.
+   */
+  private async syncRevocations(): Promise<void> {
+    const now = this.now();
+    for (const workloadId of await this.sharedRevokedWorkloads()) this.revokeLocally(workloadId, now);
+    await this.sharedRevocations.sync(this.ca.revocations, now);
+    if (this.ca.revocations.revision !== this.crlRevision) await this.refreshCrl();
+  }
+
+  private async sharedRevokedWorkloads(): Promise<string[]> {
+    const stored = await this.deps.store.kvGet(REVOKED_WORKLOADS_KEY);
+    return stored ? (JSON.parse(stored.value) as string[]) : [];
+  }
+
+  private async shareRevokedWorkload(workloadId: string): Promise<void> {
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const stored = await this.deps.store.kvGet(REVOKED_WORKLOADS_KEY);
+      const ids = new Set<string>(stored ? (JSON.parse(stored.value) as string[]) : []);
+      if (ids.has(workloadId)) return;
+      ids.add(workloadId);
+      if (await this.deps.store.kvPutIfVersion(REVOKED_WORKLOADS_KEY, JSON.stringify([...ids]), stored?.version)) return;
+    }
+    throw new Error('could not record the revocation: the shared list kept changing');
+  }
+
+  /** Refuses the workload new certificates and revokes every live one this replica issued to it. */
+  private revokeLocally(workloadId: string, now: number): string[] {
+    this.revokedWorkloads.add(workloadId);
+    const revoked: string[] = [];
+    for (const serial of this.issuedTo.get(workloadId) ?? []) {
+      if (!this.ca.isRevoked(serial)) revoked.push(this.ca.revokeSerial(serial, now).serial);
+    }
+    return revoked;
   }
 
   private makeCa(material: CaMaterial): CertificateAuthority {
@@ -350,11 +404,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     } else if (target.workload) {
       const workload = this.deps.workload(target.workload);
       if (!workload && !this.issuedTo.has(target.workload)) throw new ApiError('NOT_FOUND', `workload "${target.workload}" is not registered`);
-      this.revokedWorkloads.add(target.workload);
-      for (const serial of this.issuedTo.get(target.workload) ?? []) {
-        if (!this.ca.isRevoked(serial)) revoked.push(this.ca.revokeSerial(serial, now).serial);
-      }
+      await this.shareRevokedWorkload(target.workload);
+      revoked.push(...this.revokeLocally(target.workload, now));
     }
+    await this.sharedRevocations.sync(this.ca.revocations, now);
     await this.refreshCrl();
     return { revoked, crlPublished: true };
   }
@@ -426,6 +479,8 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
 
   close(): void {
     this.rotation?.stop();
+    if (this.revocationTimer) clearTimeout(this.revocationTimer);
+    this.revocationTimer = undefined;
     if (this.crlTimer) clearTimeout(this.crlTimer);
     this.crlTimer = undefined;
   }
@@ -433,6 +488,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   /** Re-signs the CRLs (both generations during a rotation) and pushes them when they change. */
   private async refreshCrl(): Promise<void> {
     const now = this.now();
+    this.crlRevision = this.ca.revocations.revision;
     const current = await this.ca.crlPem(now);
     const next = this.rotation?.nextCa ? await this.rotation.nextCa.crlPem(now) : undefined;
     const pem = current.pem + (next?.pem ?? '');

@@ -158,6 +158,43 @@ spec:
     otherStream.close();
   });
 
+  it('revoking a workload publishes a CRL with its serials to every proxy and issues it nothing new', async () => {
+    const own = client(a.token).sotw();
+    own.send({ node: envoyNode(a.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    const leafResponse = await own.nextOfType(TypeUrl.Secret, 5000);
+    own.send(ackOf(leafResponse, ['default']));
+    const serial = new X509Certificate(chainOf(secretsOf(leafResponse).get('default') as Record<string, unknown>)).serialNumber.toLowerCase();
+
+    const peer = client(b.token).sotw();
+    peer.send({ node: envoyNode(b.id), type_url: TypeUrl.Secret, resource_names: ['ROOTCA'] });
+    const before = await peer.nextOfType(TypeUrl.Secret, 5000);
+    peer.send(ackOf(before, ['ROOTCA']));
+
+    const revokedAt = Date.now();
+    const revoked = await api(accord, 'POST', '/v1/ca/revoke', { body: { workload: a.id } });
+    expect(revoked.status, revoked.text).toBe(200);
+    expect((revoked.body as { revoked: string[] }).revoked.map((s) => s.toLowerCase())).toContain(serial.replace(/^0+/, ''));
+
+    const update = await peer.nextOfType(TypeUrl.Secret, 5000);
+    expect(Date.now() - revokedAt).toBeLessThan(2000);
+    const rootca = secretsOf(update).get('ROOTCA') as { validation_context: { crl?: { inline_string?: string }; only_verify_leaf_cert_crl?: boolean } };
+    const crlPem = rootca.validation_context.crl?.inline_string ?? '';
+    expect(crlPem).toContain('-----BEGIN X509 CRL-----');
+    expect(rootca.validation_context.only_verify_leaf_cert_crl).toBe(true);
+    const crlFile = path.join(accord.dataDir, 'revoked.crl');
+    await writeFile(crlFile, crlPem.slice(0, crlPem.indexOf('-----END X509 CRL-----') + '-----END X509 CRL-----'.length) + '\n');
+    const { stdout } = await run('openssl', ['crl', '-in', crlFile, '-noout', '-text']);
+    expect(stdout.toLowerCase().replace(/:/g, '')).toContain(serial.replace(/^0+/, ''));
+
+    // The revoked workload is issued nothing new: its rotation fails and its stream keeps the old leaf.
+    const issuedBefore = (await api(accord, 'GET', '/metrics')).text.match(/accord_certificate_issued_total\{result="failed"\} (\d+)/)?.[1];
+    await new Promise((r) => setTimeout(r, 3500));
+    const issuedAfter = (await api(accord, 'GET', '/metrics')).text.match(/accord_certificate_issued_total\{result="failed"\} (\d+)/)?.[1];
+    expect(Number(issuedAfter ?? 0)).toBeGreaterThan(Number(issuedBefore ?? 0));
+    own.close();
+    peer.close();
+  });
+
   it('never logs private keys or tokens', () => {
     const joined = accord.logs.join('\n');
     expect(joined).not.toContain('PRIVATE KEY');
