@@ -70,6 +70,15 @@ export class RedisServerProcess {
     this.child = undefined;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, like a partition. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Throws away the data directory: the next restart comes up empty. */
   wipeData(): void {
     rmSync(this.dir, { recursive: true, force: true });
