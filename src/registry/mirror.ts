@@ -6,6 +6,7 @@
  */
 import { serviceKey, type Service, type Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
+import { deepFreeze } from './deep-freeze.js';
 import { MapBuilder } from './persistent-map.js';
 import { deriveService } from './services.js';
 import type { Store, Unsubscribe, WatchEvent } from './store.js';
@@ -100,7 +101,7 @@ export class RegistryMirror {
         const group = this.members.get(key);
         const first = group?.values().next().value;
         if (group === undefined || first === undefined) this.services.delete(key);
-        else this.services.set(key, Object.freeze(deriveService(first.service, first.namespace, group.values())));
+        else this.services.set(key, deepFreeze(deriveService(first.service, first.namespace, group.values())));
       }
       this.dirtyServices.clear();
       this.cached = Object.freeze({

@@ -55,6 +55,7 @@ describe('RegistryMirror', () => {
     expect(mirror.snapshot().workloads.size).toBe(2);
     expect(Object.isFrozen(first)).toBe(true);
     expect(Object.isFrozen(first.workloads.get('a-1'))).toBe(true);
+    expect(Object.isFrozen(first.services.get('default/orders')?.ports)).toBe(true);
     mirror.stop();
   });
 

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
 import { ValidationError } from '../../src/registry/errors.js';
 import { RedisStore } from '../../src/registry/redis-store.js';
@@ -7,16 +7,20 @@ import { randomPrefix } from './redis-helpers.js';
 import { RedisClusterProcess } from './redis-server-process.js';
 import { describeStoreConformance } from './store-conformance.js';
 
-let cluster: Promise<RedisClusterProcess> | undefined;
-const startCluster = (): Promise<RedisClusterProcess> => (cluster ??= RedisClusterProcess.start());
+let cluster: RedisClusterProcess | undefined;
+
+// Forming a cluster can be slow on a loaded machine; give it its own generous budget.
+beforeAll(async () => {
+  cluster = await RedisClusterProcess.start();
+}, 120_000);
 
 afterAll(async () => {
-  if (cluster !== undefined) await (await cluster).destroy();
+  await cluster?.destroy();
 });
 
 async function connect(prefix: string): Promise<RedisStore> {
-  const { nodes } = await startCluster();
-  return RedisStore.connect({ target: { cluster: { nodes } }, keyPrefix: prefix, logger: silentLogger() });
+  if (cluster === undefined) throw new Error('cluster did not start');
+  return RedisStore.connect({ target: { cluster: { nodes: cluster.nodes } }, keyPrefix: prefix, logger: silentLogger() });
 }
 
 // Each test gets its own prefix (its own hash slot); the cluster is thrown away at the end.

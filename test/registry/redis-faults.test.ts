@@ -155,6 +155,24 @@ describe('Redis faults (private redis-server)', () => {
     expect(snapshot.workloads.size).toBe(9);
   });
 
+  it('never hangs on a Redis that stops answering (no connection reset), and recovers', async () => {
+    const a = await replica();
+    const mirror = mirrorOf(a);
+    const before = await a.putWorkload(sampleWorkload({ id: 'before-1' }));
+    await mirror.waitForRevision(before, 5000);
+    server.pause();
+    try {
+      await expect(a.putWorkload(sampleWorkload({ id: 'frozen-1' }))).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(a.getWorkload('before-1')).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(mirror.snapshot().workloads.has('before-1')).toBe(true);
+    } finally {
+      server.resume();
+    }
+    const after = await untilAvailable(() => a.putWorkload(sampleWorkload({ id: 'after-1' })));
+    const snapshot = await mirror.waitForRevision(after, 10_000);
+    expect(snapshot.workloads.has('after-1')).toBe(true);
+  });
+
   it('a replica started after an empty restart treats the empty store as the truth', async () => {
     const store = await replica();
     expect(await store.listWorkloads()).toEqual([]);

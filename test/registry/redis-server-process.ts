@@ -70,6 +70,15 @@ export class RedisServerProcess {
     this.child = undefined;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, like a partition. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Throws away the data directory: the next restart comes up empty. */
   wipeData(): void {
     rmSync(this.dir, { recursive: true, force: true });
@@ -100,6 +109,26 @@ async function waitForPing(port: number): Promise<void> {
   }
 }
 
+async function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free port whose cluster bus port (port + 10000) is free too. Ephemeral ports would not do:
+ * above 55535 the bus port does not exist.
+ */
+async function freeClusterPort(taken: readonly number[]): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (taken.includes(port)) continue;
+    if ((await canBind(port)) && (await canBind(port + 10_000))) return port;
+  }
+}
+
 /** A private three-master Redis Cluster on free ports. */
 export class RedisClusterProcess {
   private constructor(
@@ -110,7 +139,8 @@ export class RedisClusterProcess {
 
   static async start(): Promise<RedisClusterProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'accord-cluster-'));
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) ports.push(await freeClusterPort(ports));
     const children = ports.map((port) =>
       spawn(
         'redis-server',
