@@ -54,6 +54,9 @@ export interface IdentityServiceOptions {
   readonly metrics: Registry;
   readonly mesh: () => MeshSpec;
   readonly workload: (id: string) => Workload | undefined;
+  readonly workloads: () => Iterable<Workload>;
+  /** The revoked callers changed (see `revokedCallers`). */
+  readonly onRevokedCallersChange?: () => void;
   readonly random?: () => number;
   readonly now?: () => number;
 }
@@ -202,7 +205,9 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
    */
   private async syncRevocations(): Promise<void> {
     const now = this.now();
+    const known = this.revokedWorkloads.size;
     for (const workloadId of await this.sharedRevokedWorkloads()) this.revokeLocally(workloadId, now);
+    if (this.revokedWorkloads.size !== known) this.deps.onRevokedCallersChange?.();
     await this.sharedRevocations.sync(this.ca.revocations, now);
     if (this.ca.revocations.revision !== this.crlRevision) await this.refreshCrl();
   }
@@ -221,6 +226,20 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       if (await this.deps.store.kvPutIfVersion(REVOKED_WORKLOADS_KEY, JSON.stringify([...ids]), stored?.version)) return;
     }
     throw new Error('could not record the revocation: the shared list kept changing');
+  }
+
+  /**
+   * SPIFFE IDs whose every registered workload is revoked. Peers without CRL support (proxyless
+   * gRPC) enforce revocation through RBAC at this granularity; Envoy peers also get the CRL.
+   */
+  revokedCallers(): string[] {
+    if (this.revokedWorkloads.size === 0) return [];
+    const live = new Map<string, boolean>();
+    for (const workload of this.deps.workloads()) {
+      const id = this.spiffeIdOf(workload);
+      live.set(id, (live.get(id) ?? true) && this.revokedWorkloads.has(workload.id));
+    }
+    return [...live].filter(([, allRevoked]) => allRevoked).map(([id]) => id);
   }
 
   /** Refuses the workload new certificates and revokes every live one this replica issued to it. */
@@ -406,6 +425,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       if (!workload && !this.issuedTo.has(target.workload)) throw new ApiError('NOT_FOUND', `workload "${target.workload}" is not registered`);
       await this.shareRevokedWorkload(target.workload);
       revoked.push(...this.revokeLocally(target.workload, now));
+      this.deps.onRevokedCallersChange?.();
     }
     await this.sharedRevocations.sync(this.ca.revocations, now);
     await this.refreshCrl();

@@ -31,6 +31,9 @@ export interface PolicyStatus {
  */
 export class MeshStateTracker {
   private current: MeshSnapshot;
+  /** The validated policy set in force, before revocations are added. */
+  private policiesInForce: PolicySet;
+  private revokedCallers: readonly string[] = [];
   private lastDocuments: readonly unknown[] | undefined;
   private status: PolicyStatus;
   private readonly log: Logger;
@@ -41,7 +44,8 @@ export class MeshStateTracker {
     private readonly onPolicyError: (errors: readonly PolicyError[]) => void = () => undefined,
   ) {
     this.log = logger.child({ component: 'mesh-state' });
-    this.current = { revision: 0, workloads: new Map(), policies: this.withOverrides(EMPTY_POLICY_SET) };
+    this.policiesInForce = this.withOverrides(EMPTY_POLICY_SET);
+    this.current = { revision: 0, workloads: new Map(), policies: this.policiesInForce };
     this.status = { ok: true, documents: 0, errors: [], at: new Date().toISOString() };
   }
 
@@ -55,12 +59,11 @@ export class MeshStateTracker {
 
   /** Applies a registry snapshot; returns the new mesh snapshot. */
   update(view: RegistryView): MeshSnapshot {
-    let policies = this.current.policies;
     if (view.policies !== this.lastDocuments) {
       this.lastDocuments = view.policies;
       const parsed = parsePolicyDocuments(view.policies, 'store');
       if (parsed.ok) {
-        policies = this.withOverrides(parsed.policySet);
+        this.policiesInForce = this.withOverrides(parsed.policySet);
         this.status = { ok: true, documents: view.policies.length, errors: [], at: new Date().toISOString() };
       } else {
         this.status = { ok: false, documents: view.policies.length, errors: parsed.errors, at: new Date().toISOString() };
@@ -68,8 +71,30 @@ export class MeshStateTracker {
         this.onPolicyError(parsed.errors);
       }
     }
-    this.current = { revision: view.revision, workloads: view.workloads, policies };
+    this.current = { revision: view.revision, workloads: view.workloads, policies: this.withRevocations(this.policiesInForce, view.workloads) };
     return this.current;
+  }
+
+  /**
+   * Callers whose certificates were revoked (SPIFFE IDs). Peers that cannot check CRLs (proxyless
+   * gRPC) refuse them through RBAC: a DENY policy on every service, which also wins over any ALLOW.
+   */
+  setRevokedCallers(spiffeIds: readonly string[]): MeshSnapshot {
+    this.revokedCallers = [...spiffeIds].sort();
+    this.current = { ...this.current, policies: this.withRevocations(this.policiesInForce, this.current.workloads) };
+    return this.current;
+  }
+
+  private withRevocations(set: PolicySet, workloads: ReadonlyMap<string, Workload>): PolicySet {
+    if (this.revokedCallers.length === 0) return set;
+    const services = new Map<string, { namespace: string; name: string }>();
+    for (const workload of workloads.values()) services.set(`${workload.namespace}/${workload.service}`, { namespace: workload.namespace, name: workload.service });
+    const denies = [...services.values()].map((service) => ({
+      kind: 'AuthorizationPolicy' as const,
+      metadata: { name: 'accord-revoked-callers', namespace: service.namespace },
+      spec: { target: service.name, action: 'DENY' as const, rules: [{ from: this.revokedCallers.map((spiffeId) => ({ spiffeId })) }] },
+    }));
+    return { ...set, authorizationPolicies: [...set.authorizationPolicies, ...denies] };
   }
 
   private withOverrides(set: PolicySet): PolicySet {

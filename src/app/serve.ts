@@ -80,6 +80,11 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     metrics,
     mesh: () => meshState.snapshot().policies.mesh,
     workload: (id) => meshState.snapshot().workloads.get(id),
+    workloads: () => meshState.snapshot().workloads.values(),
+    onRevokedCallersChange: () => {
+      meshState.setRevokedCallers(identity.revokedCallers());
+      source.refresh();
+    },
   });
   const trustDomain = (): string => identity.trustDomain;
 
@@ -108,6 +113,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   mirror.onChange((snapshot) => {
     registrySynced = true;
     meshState.update(snapshot);
+    meshState.setRevokedCallers(identity.revokedCallers());
     source.refresh();
   });
   mirror.start();

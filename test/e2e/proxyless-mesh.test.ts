@@ -293,4 +293,19 @@ ${spec}`;
       return r.every((x) => x.ok && x.body?.server === 'payments-v1') ? true : undefined;
     }, 20_000, 'all traffic on payments-v1');
   });
+
+  it('revoking "orders": its new connections fail within 2 s of the command', async () => {
+    const [before] = await call(orders, 1, { fresh: true });
+    expect(before?.ok).toBe(true);
+    const response = await b.request('POST', '/v1/ca/revoke', { workload: ids.orders });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const revokedAt = Date.now();
+    const refusedAt = await waitFor(async () => {
+      const [r] = await call(orders, 1, { fresh: true, deadlineMs: 1000 });
+      return r && !r.ok ? Date.now() : undefined;
+    }, 10_000, 'orders to be refused');
+    expect(refusedAt - revokedAt).toBeLessThanOrEqual(2000);
+    const [after] = await call(orders, 1, { fresh: true });
+    expect(after?.code).toBe(grpc.status.PERMISSION_DENIED);
+  });
 });
