@@ -1,14 +1,18 @@
 /**
  * Registration benchmark through the real product: two `accord serve --redis` processes (A, B).
- *   1. throughput: N `POST /v1/workloads` on A's HTTP API with C in flight → registrations/s.
- *      limit: a bare HTTP server in this process doing one Redis SET per request at the same
- *      concurrency (what Node's HTTP plus one Redis round trip allow); ratio = accord ÷ limit.
+ *   1. throughput: N `POST /v1/workloads` on A's HTTP API with C in flight, from a load generator in
+ *      its own process → registrations/s.
+ *      limit: a bare HTTP server in this process doing one Redis SET per request, driven by the same
+ *      load generator at the same concurrency (what Node's HTTP plus one Redis round trip allow); ratio = accord ÷ limit.
  *   2. propagation: sequential registrations on A of a service that a proxy connected to B calls;
  *      time from A's 201 until B's xDS stream delivers the endpoint (p50/p99).
  * Flags: --quick, --n N, --concurrency C, --samples S.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { loadEnvoyProtos } from '../src/xds/protos.js';
@@ -17,6 +21,7 @@ import { AccordProcess, OPERATOR_TOKEN } from './support/accord-process.js';
 import { MinimalAdsClient } from './support/minimal-ads-client.js';
 
 const REDIS = process.env.ACCORD_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+const execFileAsync = promisify(execFile);
 
 function arg(argv: readonly string[], flag: string, fallback: number): number {
   const index = argv.indexOf(flag);
@@ -31,26 +36,38 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function drive(n: number, concurrency: number, request: (i: number) => Promise<boolean>): Promise<{ perSecond: number; failures: number }> {
-  let next = 0;
-  let failures = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < n) {
-        const i = next++;
-        if (!(await request(i))) failures += 1;
-      }
-    }),
-  );
-  return { perSecond: n / ((performance.now() - started) / 1000), failures };
+/** Runs the load generator in its own process against `url`; returns registrations/s and failures. */
+async function load(url: string, n: number, concurrency: number): Promise<{ perSecond: number; failures: number }> {
+  const worker = fileURLToPath(new URL('./workers/http-load.js', import.meta.url));
+  const { stdout } = await execFileAsync(process.execPath, [worker, url, String(n), String(concurrency), OPERATOR_TOKEN], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { perSecond: number; failures: number };
 }
 
-async function register(base: string, body: unknown): Promise<Response> {
-  return fetch(`${base}/v1/workloads`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+/** Keep-alive connections, one per request in flight: the client must not be what is measured. */
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+interface Reply {
+  readonly status: number;
+  json<T>(): T;
+}
+
+function register(base: string, body: unknown): Promise<Reply> {
+  const url = new URL('/v1/workloads', base);
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, json: <T>() => JSON.parse(text) as T });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
   });
 }
 
@@ -77,11 +94,7 @@ async function bareLimit(n: number, concurrency: number, prefix: string): Promis
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const result = await drive(n, concurrency, async (i) => {
-    const response = await register(`http://127.0.0.1:${port}`, { service: 'bare', address: '10.0.0.1', port: 8000 + (i % 1000) });
-    await response.arrayBuffer();
-    return response.status === 201;
-  });
+  const result = await load(`http://127.0.0.1:${port}/v1/workloads`, n, concurrency);
   server.close();
   await redis.quit();
   return result.perSecond;
@@ -90,23 +103,19 @@ async function bareLimit(n: number, concurrency: number, prefix: string): Promis
 export async function run(argv: string[]): Promise<void> {
   const quick = argv.includes('--quick');
   const n = arg(argv, '--n', quick ? 1_000 : 5_000);
-  const concurrency = arg(argv, '--concurrency', 32);
+  const concurrency = arg(argv, '--concurrency', 64);
   const samples = arg(argv, '--samples', quick ? 100 : 300);
   const prefix = `accord-bench-${randomBytes(4).toString('hex')}`;
   const a = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix], { ACCORD_LOG_LEVEL: 'warn' });
   const b = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix], { ACCORD_LOG_LEVEL: 'warn' });
   try {
     // 1. throughput
-    const throughput = await drive(n, concurrency, async (i) => {
-      const response = await register(a.http, { service: `load-${i % 20}`, address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080 });
-      await response.arrayBuffer();
-      return response.status === 201;
-    });
+    const throughput = await load(`${a.http}/v1/workloads`, n, concurrency);
     const limit = await bareLimit(n, concurrency, prefix);
 
     // 2. propagation into B's xDS output
     const callerResponse = await register(a.http, { service: 'caller', address: '127.0.0.1', port: 7000, upstreams: [{ service: 'target', localPort: 9001 }] });
-    const caller = (await callerResponse.json()) as { id: string; token: string };
+    const caller = callerResponse.json<{ id: string; token: string }>();
     const client = new MinimalAdsClient(b.xds, loadEnvoyProtos(), caller.token);
     const latencies: number[] = [];
     try {

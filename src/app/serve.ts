@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
-import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, type Store } from '../registry/index.js';
+import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, createRegistryMetrics, type Store } from '../registry/index.js';
 import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
 import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
@@ -64,7 +64,12 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const apiToken = await operatorToken(options, log);
 
   const store: Store = options.redisUrl
-    ? await RedisStore.connect({ target: options.redisUrl, keyPrefix: `{${options.redisPrefix}}:`, logger: logger.child({ component: 'redis-store' }) })
+    ? await RedisStore.connect({
+        target: options.redisUrl,
+        keyPrefix: `{${options.redisPrefix}}:`,
+        logger: logger.child({ component: 'redis-store' }),
+        metrics: createRegistryMetrics(metrics),
+      })
     : new MemoryStore({ logger: logger.child({ component: 'memory-store' }) });
 
   const policyErrors = { count: 0, last: [] as readonly PolicyError[] };
@@ -114,6 +119,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     registrySynced = true;
     meshState.update(snapshot);
     meshState.setRevokedCallers(identity.revokedCallers());
+    mirror.setDebounce(meshState.snapshot().policies.mesh.debounce);
     source.refresh();
   });
   mirror.start();
@@ -176,7 +182,15 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
         const snapshot = meshState.snapshot();
         const checks = {
           started: { ok: started },
-          registry: { ok: registrySynced, detail: { revision: snapshot.revision, workloads: snapshot.workloads.size } },
+          registry: {
+            ok: registrySynced,
+            detail: {
+              revision: snapshot.revision,
+              workloads: snapshot.workloads.size,
+              // Not a readiness failure: xDS keeps serving the last state while the store is down.
+              storeReachable: store instanceof RedisStore ? store.healthy : true,
+            },
+          },
           policies: {
             ok: true,
             detail: { lastChangeOk: policy.ok && policyErrors.last.length === 0, rejectedChanges: policyErrors.count, errors: policyErrors.last.map(formatPolicyError) },
