@@ -27,6 +27,8 @@ class SotwTypeState {
   mustAnswer = false;
   /** Include every subscribed resource even if already sent (EDS after a CDS change, item 21). */
   resendAll = false;
+  /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
+  lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
   /** When the source announced the oldest change not yet sent. */
   changeAt: number | undefined;
   /** When the source announced the oldest change carried by a response not yet ACKed. */
@@ -126,7 +128,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
     }
     const body = this.env.responses.sotwBody(typeUrl, planned.versionInfo, planned.list, planned.subset);
     const nonce = this.nextNonce();
-    this.record(state, planned.list, planned.retained, nonce, planned.versionInfo);
+    this.record(state, resources, planned.list, planned.retained, nonce, planned.versionInfo);
     this.env.metrics.responseSent(typeUrl, 'sotw');
     if (typeUrl === TypeUrl.Cluster && planned.upserted) this.resendEndpoints();
     return sotwResponse(nonce, body);
@@ -190,6 +192,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
     }
     state.names = explicit;
     state.wildcard = wantWildcard;
+    if (changed) state.lastWholeMap = undefined;
     if (changed || first) {
       if (this.denyUnauthorizedNames(state.typeUrl, explicit)) return added;
       const interest = wantWildcard ? new Set([...explicit, '*']) : explicit;
@@ -290,6 +293,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
     resources: ReadonlyMap<string, EncodedResource>,
   ): { list: EncodedResource[]; versionInfo: string; subset: boolean; retained: boolean; upserted: boolean } | undefined {
     if (state.fullState) {
+      if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer && !state.resendAll) return undefined;
       const list = this.subscribed(state, resources);
       let upserted = false;
       let stillSent = 0;
@@ -339,6 +343,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
 
   private record(
     state: SotwTypeState,
+    resources: ReadonlyMap<string, EncodedResource>,
     list: readonly EncodedResource[],
     retained: boolean,
     nonce: string,
@@ -360,6 +365,7 @@ export class SotwSession extends StreamSession<SotwRequest> {
     }
     state.nonce = nonce;
     state.versionInfo = versionInfo;
+    state.lastWholeMap = state.wildcard && !retained && list.length === resources.size ? resources : undefined;
     state.mustAnswer = false;
     state.resendAll = false;
     if (state.changeAt !== undefined) {

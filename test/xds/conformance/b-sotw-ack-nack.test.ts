@@ -182,6 +182,24 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     }
   });
 
+  it('11: a client reconnecting to another replica with the current version_info is sent nothing until a change', async () => {
+    const replica = await startXdsHarness({ root: h().root });
+    try {
+      for (const x of [h(), replica]) x.set('n1', T.Cluster, [x.make.cluster('c1'), x.make.cluster('c2')]);
+      const s1 = h().client().sotw();
+      s1.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
+      const res = await s1.next();
+      s1.close();
+      const s2 = replica.client().sotw();
+      s2.send({ node: node('n1'), type_url: T.Cluster, resource_names: [], version_info: res.version_info, response_nonce: res.nonce });
+      await s2.expectNone(QUIET_MS);
+      replica.set('n1', T.Cluster, [replica.make.cluster('c1')]);
+      expect(names(replica.codec, await s2.next())).toEqual(['c1']);
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('12: only the latest request per type matters: a new request replaces the watch', async () => {
     const { make, codec } = h();
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 1), make.cla('b', 1)]);

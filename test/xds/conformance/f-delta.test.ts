@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DeltaDiscoveryResponse, DeltaStream } from '../../support/ads-client.js';
 import { dnames, node, QUIET_MS, TypeUrl, useHarness } from '../../support/conformance.js';
+import { startXdsHarness } from '../../support/xds-harness.js';
 
 const T = TypeUrl;
 
@@ -284,6 +285,29 @@ describe('§1.F Delta xDS', () => {
     const res = await s.next();
     expect(dnames(res)).toEqual(['c2']);
     expect(res.removed_resources).toEqual(['old']);
+  });
+
+  it('31: reconnect to another replica with every version current: nothing is resent, later changes are', async () => {
+    const replica = await startXdsHarness({ root: h().root });
+    try {
+      for (const x of [h(), replica]) x.set('n1', T.Cluster, [x.make.cluster('c1'), x.make.cluster('c2')]);
+      const probe = h().client().delta();
+      probe.send({ node: node('n1'), type_url: T.Cluster, resource_names_subscribe: ['*'] });
+      const current = await probe.next();
+      const versions = Object.fromEntries(current.resources.map((r) => [r.name, r.version]));
+      probe.close();
+      const s = replica.client().delta();
+      s.send({ node: node('n1'), type_url: T.Cluster, resource_names_subscribe: ['*'], initial_resource_versions: versions });
+      for (const r of await s.drain(QUIET_MS)) {
+        expect(r.resources).toEqual([]);
+        expect(r.removed_resources).toEqual([]);
+        ack(s, r);
+      }
+      replica.set('n1', T.Cluster, [replica.make.cluster('c1'), replica.make.cluster('c2', { connectTimeoutSeconds: 7 })]);
+      expect(dnames(await s.next())).toEqual(['c2']);
+    } finally {
+      await replica.close();
+    }
   });
 
   it('32: the same name in subscribe and unsubscribe is handled deterministically', async () => {

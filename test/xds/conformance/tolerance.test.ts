@@ -1,7 +1,7 @@
 // Checklist §4: client behaviour the server must tolerate, plus Delta variants of items 20 and 21.
 import { describe, expect, it } from 'vitest';
 import { ack } from '../../support/ads-client.js';
-import { dnames, names, node, TypeUrl, useHarness } from '../../support/conformance.js';
+import { dnames, eventually, names, node, TypeUrl, useHarness } from '../../support/conformance.js';
 
 const T = TypeUrl;
 
@@ -56,6 +56,26 @@ describe('§4 client behaviour the server tolerates', () => {
       .find((p) => p.nodeId === 'n1')
       ?.types.find((t) => t.typeUrl === T.ClusterLoadAssignment);
     expect(status?.ackedVersion).toBe(latest.version_info);
+  });
+
+  it('two streams of one node (Envoy hot restart) are served independently; closing one leaves the other', async () => {
+    const { make, codec, server } = h();
+    h().set('n1', T.Cluster, [make.cluster('c1')]);
+    const old = h().client().sotw();
+    const fresh = h().client().delta();
+    old.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
+    fresh.send({ node: node('n1'), type_url: T.Cluster, resource_names_subscribe: ['*'] });
+    ack(old, await old.next());
+    const first = await fresh.next();
+    fresh.send({ type_url: T.Cluster, response_nonce: first.nonce });
+    expect(server.proxies().filter((p) => p.nodeId === 'n1')).toHaveLength(2);
+    h().set('n1', T.Cluster, [make.cluster('c1'), make.cluster('c2')]);
+    expect(names(codec, await old.next())).toEqual(['c1', 'c2']);
+    expect(dnames(await fresh.next())).toEqual(['c2']);
+    old.close();
+    await eventually(() => (server.proxies().filter((p) => p.nodeId === 'n1').length === 1 ? true : undefined));
+    h().set('n1', T.Cluster, [make.cluster('c2')]);
+    expect((await fresh.next()).removed_resources).toEqual(['c1']);
   });
 
   it('§4.8: Delta — one subscribe request per EDS name, sent before any ACK, gets every name', async () => {

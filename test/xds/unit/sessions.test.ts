@@ -191,6 +191,24 @@ describe('SotW session', () => {
 });
 
 describe('SotW subscription updates', () => {
+  it('a wildcard subscriber that also names a resource gets it again (item 13)', async () => {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.Cluster, [cluster('c1'), cluster('c2')]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.Cluster, resource_names: ['*'] });
+    await settle();
+    const [all] = s.newSotw();
+    expect(s.names(all).sort()).toEqual(['c1', 'c2']);
+    s.send({ type_url: T.Cluster, response_nonce: all.nonce, version_info: all.version_info, resource_names: ['*', 'c1'] });
+    await settle();
+    const [again] = s.newSotw();
+    expect(s.names(again).sort()).toEqual(['c1', 'c2']);
+    s.send({ type_url: T.Cluster, response_nonce: again.nonce, version_info: again.version_info, resource_names: ['*', 'c1'] });
+    cache.setResources('n1', T.Cluster, [cluster('c1'), cluster('c2')]);
+    await settle();
+    expect(s.newSotw()).toEqual([]);
+  });
+
   it('a repeated name that hides a dropped one still unsubscribes it', async () => {
     const { cache, env } = setup();
     cache.setResources('n1', T.ClusterLoadAssignment, [cla('a'), cla('b')]);
