@@ -1,66 +1,26 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsCodec, XdsTestClient, ackOf } from '../support/ads-client.js';
-import { AccordProcess, freePort, waitFor } from './processes.js';
+import { RedisServerProcess } from '../registry/redis-server-process.js';
+import { AccordProcess, waitFor } from './processes.js';
 
 const codec = new XdsCodec(loadEnvoyProtos());
 
-class RedisServer {
-  private child: ChildProcess | undefined;
-  constructor(
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir], {
-      stdio: 'ignore',
-    });
-    await waitFor(
-      async () =>
-        new Promise<boolean | undefined>((resolve) => {
-          const ping = spawn('redis-cli', ['-p', String(this.port), 'ping'], { stdio: ['ignore', 'pipe', 'ignore'] });
-          let out = '';
-          ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
-          ping.on('exit', () => resolve(out.includes('PONG') ? true : undefined));
-        }),
-      10_000,
-      `redis-server on ${this.port}`,
-    );
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 describe('Redis outage (own redis-server with AOF)', () => {
-  let redis: RedisServer;
-  let dir: string;
+  let redis: RedisServerProcess;
   let accord: AccordProcess;
   let client: XdsTestClient;
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(tmpdir(), 'accord-redis-'));
-    redis = new RedisServer(await freePort(), dir);
-    await redis.start();
-    accord = await AccordProcess.start(['--redis', `redis://127.0.0.1:${redis.port}`]);
+    redis = await RedisServerProcess.start();
+    accord = await AccordProcess.start(['--redis', redis.url]);
   }, 60_000);
 
   afterAll(async () => {
     client?.close();
     await accord?.stop();
-    await redis?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await redis?.destroy();
   });
 
   it('answers 503 while Redis is down, keeps serving xDS, and recovers with no lost writes', async () => {
@@ -76,7 +36,7 @@ describe('Redis outage (own redis-server with AOF)', () => {
     const cds = await stream.nextOfType(TypeUrl.Cluster, 10_000);
     stream.send(ackOf(cds, []));
 
-    await redis.stop();
+    await redis.kill();
 
     const during = await accord.request('POST', '/v1/workloads', { service: 'payments', address: '10.1.1.2', port: 8080 });
     expect(during.status).toBe(503);
@@ -90,7 +50,7 @@ describe('Redis outage (own redis-server with AOF)', () => {
     expect(again.version_info).toBe(cds.version_info);
     expect((await fetch(`${accord.http}/healthz`)).status).toBe(200);
 
-    await redis.start();
+    await redis.restart();
     const after = await waitFor(
       async () => {
         const response = await accord.request('POST', '/v1/workloads', { service: 'payments', address: '10.1.1.3', port: 8080 });
