@@ -17,6 +17,10 @@ export interface CaGenerationStore {
   createNext(current: CaMaterial, trustDomain: string, now: number): Promise<CaMaterial>;
   /** Makes `next` the current material and forgets the prepared one. */
   promote(next: CaMaterial): Promise<void>;
+  /** The current material as stored (another replica may have renewed its intermediate). */
+  loadCurrent(): Promise<CaMaterial | undefined>;
+  /** Replaces the current material (same root, renewed intermediate); false if another replica wrote first. */
+  replaceCurrent(material: CaMaterial, basedOn: CaMaterial): Promise<boolean>;
 }
 
 async function nextFrom(current: CaMaterial, trustDomain: string, now: number): Promise<CaMaterial> {
@@ -57,10 +61,24 @@ export class DataDirGenerationStore implements CaGenerationStore {
   }
 
   async promote(next: CaMaterial): Promise<void> {
-    const temp = path.join(this.dataDir, `.ca.${randomBytes(4).toString('hex')}`);
-    await writeFile(temp, serializeCaMaterial(next), { mode: 0o600 });
-    await rename(temp, path.join(this.dataDir, 'ca.json'));
+    await this.writeCurrent(next);
     await unlink(this.nextFile).catch(() => undefined);
+  }
+
+  async loadCurrent(): Promise<CaMaterial | undefined> {
+    const file = path.join(this.dataDir, 'ca.json');
+    return parseCaMaterial(await readFile(file, 'utf8'), file);
+  }
+
+  async replaceCurrent(material: CaMaterial): Promise<boolean> {
+    await this.writeCurrent(material);
+    return true;
+  }
+
+  private async writeCurrent(material: CaMaterial): Promise<void> {
+    const temp = path.join(this.dataDir, `.ca.${randomBytes(4).toString('hex')}`);
+    await writeFile(temp, serializeCaMaterial(material), { mode: 0o600 });
+    await rename(temp, path.join(this.dataDir, 'ca.json'));
   }
 }
 
@@ -85,6 +103,16 @@ export class SharedGenerationStore implements CaGenerationStore {
     const winner = await this.loadNext();
     if (!winner) throw new Error(`${this.nextKey}: lost the race to create the next CA generation, but nothing is stored`);
     return winner;
+  }
+
+  async loadCurrent(): Promise<CaMaterial | undefined> {
+    return (await readSharedCaMaterial(this.kv, this.kek, this.currentKey))?.material;
+  }
+
+  async replaceCurrent(material: CaMaterial, basedOn: CaMaterial): Promise<boolean> {
+    const stored = await readSharedCaMaterial(this.kv, this.kek, this.currentKey);
+    if (!stored || stored.material.issuer.certPem !== basedOn.issuer.certPem) return false;
+    return replaceSharedCaMaterial(this.kv, this.kek, this.currentKey, material, stored.version);
   }
 
   async promote(next: CaMaterial): Promise<void> {

@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
@@ -11,6 +10,7 @@ import {
   DEFAULT_SHARED_CA_KEY,
   RootRotation,
   SharedRevocations,
+  renewIntermediateIfDue,
   WorkloadTokens,
   fingerprintOfPem,
   issuerFor,
@@ -29,6 +29,7 @@ import {
 } from '../ca/index.js';
 import { DataDirGenerationStore, SharedGenerationStore, type CaGenerationStore } from './ca-generations.js';
 import { RootRotationCoordinator } from './root-rotation.js';
+import { XdsServerIdentity } from './xds-server-identity.js';
 import { TypeUrl, type EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
 import type { Store } from '../registry/store.js';
@@ -132,6 +133,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private sdsWorkloads: () => Iterable<string> = () => [];
   private crlTimer: NodeJS.Timeout | undefined;
   private revocationTimer: NodeJS.Timeout | undefined;
+  private xdsIdentity: XdsServerIdentity | undefined;
+  private intermediateTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private xdsIdentityTimer: NodeJS.Timeout | undefined;
   private crlRevision = -1;
   private readonly sharedRevocations: SharedRevocations;
   private readonly rotation: RootRotationCoordinator | undefined;
@@ -143,7 +148,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     private readonly ca: CertificateAuthority,
     private readonly tokens: WorkloadTokens,
     private readonly deps: IdentityServiceOptions,
-    generations: CaGenerationStore | undefined,
+    private readonly generations: CaGenerationStore | undefined,
     kv: CaKv,
   ) {
     this.log = deps.logger.child({ component: 'identity' });
@@ -159,6 +164,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         fleet: () => this.fleet(),
         onPhaseChange: () => {
           this.trustSecrets.clear();
+          this.refreshXdsIdentity();
           void this.refreshCrl().finally(() => this.fireTrustChange());
         },
         logger: deps.logger,
@@ -197,6 +203,40 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         });
     };
     this.revocationTimer = setTimeout(tick, REVOCATION_SYNC_MS).unref();
+    void this.maintainIntermediate();
+  }
+
+  /**
+   * Renews the intermediate (same root, no trust change) while the current one still outlives any
+   * leaf it could sign, and adopts one another replica renewed. Checked at start and hourly.
+   */
+  private async maintainIntermediate(): Promise<void> {
+    const generations = this.generations;
+    try {
+      if (generations && !this.rotation?.active) {
+        const stored = await generations.loadCurrent();
+        if (stored && stored.root.certPem === this.ca.currentMaterial.root.certPem && stored.issuer.certPem !== this.ca.currentMaterial.issuer.certPem) {
+          this.ca.useMaterial(stored);
+        }
+        const basedOn = this.ca.currentMaterial;
+        const outcome = await renewIntermediateIfDue({
+          ca: this.ca,
+          now: this.now(),
+          persist: (next) => generations.replaceCurrent(next, basedOn),
+        });
+        if (outcome === 'renewed') this.log.warn('intermediate CA renewed (same root); new leaves come from it');
+        if (outcome === 'lost-race') {
+          const winner = await generations.loadCurrent();
+          if (winner) this.ca.useMaterial(winner);
+        }
+        if (outcome === 'no-root-key') this.log.error('the intermediate CA is due for renewal but the root key is not held here; renew it out of band');
+      }
+      this.ca.status(this.now());
+    } catch (error) {
+      this.log.error({ err: error }, 'intermediate CA maintenance failed; will retry');
+    }
+    if (this.closed) return;
+    this.intermediateTimer = setTimeout(() => void this.maintainIntermediate(), 3_600_000).unref();
   }
 
   /**
@@ -488,17 +528,37 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return makeSpiffeId(this.ca.trustDomain, XDS_SERVER_NAMESPACE, XDS_SERVER_ACCOUNT);
   }
 
-  async xdsServerCredentials(): Promise<grpc.ServerCredentials> {
-    const leaf = this.ca.issue({ spiffeId: this.xdsServerSpiffeId(), now: this.now(), ttlMs: 365 * 24 * 3600_000 });
-    const notAfter = new X509Certificate(leaf.certChainPem).validTo;
-    this.log.info({ serial: leaf.serial, notAfter }, 'xDS server certificate issued');
-    return grpc.ServerCredentials.createSsl(Buffer.from(this.ca.trustBundlePem()), [
-      { cert_chain: Buffer.from(leaf.certChainPem), private_key: Buffer.from(leaf.keyPem) },
-    ], false);
+  /**
+   * TLS for the xDS port with a certificate from the mesh CA. It follows the CA: the certificate is
+   * rotated before it expires and re-issued when a root rotation switches issuers, and the bundle
+   * it presents is the phase's (old+new during a rotation).
+   */
+  xdsServerCredentials(): grpc.ServerCredentials {
+    this.xdsIdentity ??= new XdsServerIdentity();
+    this.refreshXdsIdentity();
+    return this.xdsIdentity.credentials();
+  }
+
+  private refreshXdsIdentity(): void {
+    const provider = this.xdsIdentity;
+    if (!provider) return;
+    const now = this.now();
+    // The xDS server's clients trust it through their bootstrap's CA file, refreshed from
+    // `accord ca bundle` (old+new from P1): switch its certificate to the new root only in P3.
+    const next = this.rotation?.nextCa;
+    const ca = next && this.rotation?.active?.phase === 'P3_REMOVE_TRUST' ? next : this.ca;
+    const leaf = ca.issue({ spiffeId: this.xdsServerSpiffeId(), now, ttlMs: Math.max(this.deps.mesh().certificates.ttlMs, 3_600_000) });
+    provider.update({ caBundlePem: this.bundlePem(), certChainPem: leaf.certChainPem, keyPem: leaf.keyPem });
+    this.log.info({ serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString() }, 'xDS server certificate issued');
+    if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
+    this.xdsIdentityTimer = setTimeout(() => this.refreshXdsIdentity(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now)).unref();
   }
 
   close(): void {
+    this.closed = true;
+    if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
     this.rotation?.stop();
+    if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
     if (this.revocationTimer) clearTimeout(this.revocationTimer);
     this.revocationTimer = undefined;
     if (this.crlTimer) clearTimeout(this.crlTimer);

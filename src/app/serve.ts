@@ -203,7 +203,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     },
   });
 
-  const xdsCredentials = options.xdsTls ? await identity.xdsServerCredentials() : undefined;
+  const xdsCredentials = options.xdsTls ? identity.xdsServerCredentials() : undefined;
   const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials);
   boundXdsPort = xdsPort;
   await http.listen({ host: options.host, port: options.httpPort });

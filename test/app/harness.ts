@@ -19,8 +19,13 @@ export interface TestAccord {
 }
 
 /** Starts the real composition root on ephemeral ports with a temp data dir and captured logs. */
-export async function startTestAccord(flags: Record<string, string | boolean> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestAccord> {
+export async function startTestAccord(
+  flags: Record<string, string | boolean> = {},
+  env: NodeJS.ProcessEnv = {},
+  prepareDataDir?: (dataDir: string) => Promise<void>,
+): Promise<TestAccord> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'accord-test-'));
+  await prepareDataDir?.(dataDir);
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
