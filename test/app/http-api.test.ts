@@ -107,6 +107,32 @@ spec:
     expect(documents[0]).toMatchObject({ kind: 'AuthorizationPolicy' });
   });
 
+  it('a dry run shows, per affected proxy, the diff of its Envoy resources and changes nothing', async () => {
+    const caller = (await api(accord, 'POST', '/v1/workloads', {
+      body: { service: 'checkout', address: '10.0.0.9', port: 8080, upstreams: [{ service: 'payments', localPort: 9001 }] },
+    })).body as { id: string };
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await api(accord, 'GET', '/v1/policies');
+    const policy = `apiVersion: accord.dev/v1
+kind: TrafficPolicy
+metadata: { name: payments-timeouts, namespace: default }
+spec:
+  target: payments
+  connectTimeout: 2s
+  requestTimeout: 3s
+`;
+    const dry = await api(accord, 'PUT', '/v1/policies?dryRun=true', { yaml: policy });
+    expect(dry.status, dry.text).toBe(200);
+    const body = dry.body as { applied: boolean; diffs: { proxy: string; diff: string }[] };
+    expect(body.applied).toBe(false);
+    const diff = body.diffs.find((d) => d.proxy === caller.id)?.diff ?? '';
+    // connect_timeout 5s (default) becomes 2s; the route timeout 0 (none) becomes 3s.
+    expect(diff).toMatch(/^-\s+seconds: 5$/m);
+    expect(diff).toMatch(/^\+\s+seconds: 2$/m);
+    expect(diff).toMatch(/^\+\s+seconds: 3$/m);
+    expect((await api(accord, 'GET', '/v1/policies')).body).toEqual(before.body);
+  });
+
   it('serves the trust bundle and the CA status', async () => {
     const bundle = await api(accord, 'GET', '/v1/ca/bundle');
     expect(bundle.status).toBe(200);

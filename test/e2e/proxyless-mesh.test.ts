@@ -17,7 +17,7 @@ interface CallResult {
   code?: number;
   details?: string;
   ms: number;
-  body?: { server: string; peer: { san?: string; transport?: string }; attempts: number };
+  body?: { server: string; peer: { san?: string; transport?: string; serial?: string }; attempts: number };
 }
 interface LoadStats {
   ok: number;
@@ -237,9 +237,16 @@ ${spec}`;
     expect(stats.failed, JSON.stringify(stats.errors)).toBe(0);
     expect(stats.ok).toBeGreaterThan(1000);
 
-    // New handshakes present the new serial: a fresh connection's caller certificate is the latest.
+    // New handshakes present the new serial: the server sees the caller's latest certificate.
+    const latest = await serialOf();
     const [fresh] = await call(orders, 1, { fresh: true });
     expect(fresh?.ok).toBe(true);
+    const seenSerial = (fresh?.body?.peer as { serial?: string } | undefined)?.serial;
+    expect([latest, await serialOf()]).toContain(seenSerial);
+
+    // The agents moved to the surviving replica: it now serves their workloads' streams.
+    const { proxies: onB } = (await b.request('GET', '/v1/proxies')).body as { proxies: { nodeId: string }[] };
+    expect(onB.map((p) => p.nodeId)).toEqual(expect.arrayContaining([ids.orders, ids.v1]));
   }, 120_000);
 
   it('a full root rotation (P0–P4) under load: zero failed RPCs, and new handshakes use the new root', async () => {
