@@ -9,7 +9,6 @@ import {
   CertificateAuthority,
   DEFAULT_SHARED_CA_KEY,
   RootRotation,
-  SharedRevocations,
   renewIntermediateIfDue,
   WorkloadTokens,
   fingerprintOfPem,
@@ -30,6 +29,7 @@ import {
 import { DataDirGenerationStore, SharedGenerationStore, type CaGenerationStore } from './ca-generations.js';
 import { RootRotationCoordinator } from './root-rotation.js';
 import { XdsServerIdentity } from './xds-server-identity.js';
+import { WorkloadRevocations } from './revocations.js';
 import { TypeUrl, type EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
 import type { Store } from '../registry/store.js';
@@ -103,10 +103,6 @@ interface AgentState extends AckState {
   trustFetchedAt?: number;
 }
 
-/** Workloads revoked by an operator, shared by every replica (JSON array of workload ids). */
-const REVOKED_WORKLOADS_KEY = 'accord/ca/revoked-workloads';
-const REVOCATION_SYNC_MS = 1_000;
-
 /** An agent's trust bundle is on disk and re-read by the proxyless client within this long. */
 const AGENT_TRUST_SETTLE_MS = 2_500;
 
@@ -120,10 +116,7 @@ type TrustListener = (workloadId?: string) => void;
 export class IdentityService implements WorkloadIdentity, CaOperations, TokenMinter {
   private encoder: ResourceEncoder | undefined;
   private readonly trustSecrets = new Map<string, EncodedResource>();
-  private crlPem: string | undefined;
   private readonly trustListeners = new Set<TrustListener>();
-  private readonly revokedWorkloads = new Set<string>();
-  private readonly issuedTo = new Map<string, Set<string>>();
   /** Secret versions → what they carry, to turn ACKed versions into trust and issuer facts. */
   private readonly trustVersions = new Map<string, readonly string[]>();
   private readonly leafVersions = new Map<string, { issuer: string; notAfter: number; workloadId: string }>();
@@ -131,14 +124,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly agents = new Map<string, AgentState>();
   private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
   private sdsWorkloads: () => Iterable<string> = () => [];
-  private crlTimer: NodeJS.Timeout | undefined;
-  private revocationTimer: NodeJS.Timeout | undefined;
   private xdsIdentity: XdsServerIdentity | undefined;
   private intermediateTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private xdsIdentityTimer: NodeJS.Timeout | undefined;
-  private crlRevision = -1;
-  private readonly sharedRevocations: SharedRevocations;
+  private readonly revocations: WorkloadRevocations;
   private readonly rotation: RootRotationCoordinator | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -154,7 +144,18 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.log = deps.logger.child({ component: 'identity' });
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
-    this.sharedRevocations = new SharedRevocations(kv);
+    this.revocations = new WorkloadRevocations({
+      kv,
+      ca,
+      nextCa: () => this.rotation?.nextCa,
+      logger: deps.logger,
+      now: this.now,
+      onCrlChange: () => {
+        this.trustSecrets.clear();
+        this.fireTrustChange();
+      },
+      onRevokedWorkloadsChange: () => deps.onRevokedCallersChange?.(),
+    });
     if (generations) {
       this.rotation = new RootRotationCoordinator({
         rotation: new RootRotation(kv),
@@ -165,7 +166,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         onPhaseChange: () => {
           this.trustSecrets.clear();
           this.refreshXdsIdentity();
-          void this.refreshCrl().finally(() => this.fireTrustChange());
+          void this.revocations.refreshCrl().finally(() => this.fireTrustChange());
         },
         logger: deps.logger,
         now: this.now,
@@ -193,16 +194,8 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   attach(encoder: ResourceEncoder, sdsWorkloads: () => Iterable<string>): void {
     this.encoder = encoder;
     this.sdsWorkloads = sdsWorkloads;
-    void this.refreshCrl();
+    this.revocations.start();
     this.rotation?.start();
-    const tick = (): void => {
-      this.syncRevocations()
-        .catch((error: unknown) => this.log.warn({ err: error }, 'revocation sync failed; will retry'))
-        .finally(() => {
-          if (this.revocationTimer) this.revocationTimer = setTimeout(tick, REVOCATION_SYNC_MS).unref();
-        });
-    };
-    this.revocationTimer = setTimeout(tick, REVOCATION_SYNC_MS).unref();
     void this.maintainIntermediate();
   }
 
@@ -240,56 +233,17 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   }
 
   /**
-   * Brings this replica's revocations in line with the others': revoked workloads (whose serials
-   * this replica issued), revoked serials from the shared list, and the CRL when anything changed.
-   */
-  private async syncRevocations(): Promise<void> {
-    const now = this.now();
-    const known = this.revokedWorkloads.size;
-    for (const workloadId of await this.sharedRevokedWorkloads()) this.revokeLocally(workloadId, now);
-    if (this.revokedWorkloads.size !== known) this.deps.onRevokedCallersChange?.();
-    await this.sharedRevocations.sync(this.ca.revocations, now);
-    if (this.ca.revocations.revision !== this.crlRevision) await this.refreshCrl();
-  }
-
-  private async sharedRevokedWorkloads(): Promise<string[]> {
-    const stored = await this.deps.store.kvGet(REVOKED_WORKLOADS_KEY);
-    return stored ? (JSON.parse(stored.value) as string[]) : [];
-  }
-
-  private async shareRevokedWorkload(workloadId: string): Promise<void> {
-    for (let attempt = 0; attempt < 20; attempt += 1) {
-      const stored = await this.deps.store.kvGet(REVOKED_WORKLOADS_KEY);
-      const ids = new Set<string>(stored ? (JSON.parse(stored.value) as string[]) : []);
-      if (ids.has(workloadId)) return;
-      ids.add(workloadId);
-      if (await this.deps.store.kvPutIfVersion(REVOKED_WORKLOADS_KEY, JSON.stringify([...ids]), stored?.version)) return;
-    }
-    throw new Error('could not record the revocation: the shared list kept changing');
-  }
-
-  /**
    * SPIFFE IDs whose every registered workload is revoked. Peers without CRL support (proxyless
    * gRPC) enforce revocation through RBAC at this granularity; Envoy peers also get the CRL.
    */
   revokedCallers(): string[] {
-    if (this.revokedWorkloads.size === 0) return [];
+    if (this.revocations.revokedWorkloads().length === 0) return [];
     const live = new Map<string, boolean>();
     for (const workload of this.deps.workloads()) {
       const id = this.spiffeIdOf(workload);
-      live.set(id, (live.get(id) ?? true) && this.revokedWorkloads.has(workload.id));
+      live.set(id, (live.get(id) ?? true) && this.revocations.isRevoked(workload.id));
     }
     return [...live].filter(([, allRevoked]) => allRevoked).map(([id]) => id);
-  }
-
-  /** Refuses the workload new certificates and revokes every live one this replica issued to it. */
-  private revokeLocally(workloadId: string, now: number): string[] {
-    this.revokedWorkloads.add(workloadId);
-    const revoked: string[] = [];
-    for (const serial of this.issuedTo.get(workloadId) ?? []) {
-      if (!this.ca.isRevoked(serial)) revoked.push(this.ca.revokeSerial(serial, now).serial);
-    }
-    return revoked;
   }
 
   private makeCa(material: CaMaterial): CertificateAuthority {
@@ -358,12 +312,12 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   }
 
   async issueSecret(workload: Workload, now: number): Promise<IssuedSecret> {
-    if (this.revokedWorkloads.has(workload.id)) {
+    if (this.revocations.isRevoked(workload.id)) {
       throw new ApiError('PERMISSION_DENIED', `workload "${workload.id}" is revoked; no new certificates are issued to it`);
     }
     const ca = this.issuingCa(workload.id, this.proxies);
     const leaf = ca.issue({ spiffeId: this.spiffeIdOf(workload), now, ttlMs: this.deps.mesh().certificates.ttlMs });
-    this.rememberIssued(workload.id, leaf.serial);
+    this.revocations.recordIssued(workload.id, leaf.serial);
     const resource = this.requireEncoder().encode(TypeUrl.Secret, DEFAULT_SECRET, asMessage(tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem)));
     const previous = this.currentLeaf.get(workload.id);
     if (previous && previous.version !== resource.version) this.leafVersions.delete(previous.version);
@@ -374,10 +328,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
 
   trustSecret(workloadId: string): EncodedResource {
     const { pem, fingerprints } = this.trustOf(workloadId, this.proxies);
-    const key = `${fingerprints.join(',')}|${this.crlPem ?? ''}`;
+    const crlPem = this.revocations.crlPem;
+    const key = `${fingerprints.join(',')}|${crlPem ?? ''}`;
     let resource = this.trustSecrets.get(key);
     if (!resource) {
-      resource = this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, asMessage(validationContextSecret(ROOTCA_SECRET, pem, this.crlPem)));
+      resource = this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, asMessage(validationContextSecret(ROOTCA_SECRET, pem, crlPem)));
       this.trustSecrets.set(key, resource);
       this.trustVersions.set(resource.version, fingerprints);
     }
@@ -437,7 +392,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return {
       ...status,
       certs: status.certs.map((cert) => ({ ...cert, notBefore: new Date(cert.notBefore).toISOString(), notAfter: new Date(cert.notAfter).toISOString() })),
-      revokedWorkloads: [...this.revokedWorkloads],
+      revokedWorkloads: this.revocations.revokedWorkloads(),
       rootRotation: this.rotation?.status() ?? { phase: 'unavailable', reason: 'operator-supplied CA files are rotated by the operator' },
     };
   }
@@ -456,32 +411,28 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   }
 
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {
-    const now = this.now();
-    const revoked: string[] = [];
+    let revoked: string[] = [];
     if (target.serial) {
-      revoked.push(this.ca.revokeSerial(target.serial, now).serial);
+      revoked = await this.revocations.revokeSerial(target.serial);
     } else if (target.workload) {
-      const workload = this.deps.workload(target.workload);
-      if (!workload && !this.issuedTo.has(target.workload)) throw new ApiError('NOT_FOUND', `workload "${target.workload}" is not registered`);
-      await this.shareRevokedWorkload(target.workload);
-      revoked.push(...this.revokeLocally(target.workload, now));
-      this.deps.onRevokedCallersChange?.();
+      if (!this.deps.workload(target.workload) && !this.revocations.hasIssuedTo(target.workload)) {
+        throw new ApiError('NOT_FOUND', `workload "${target.workload}" is not registered`);
+      }
+      revoked = await this.revocations.revokeWorkload(target.workload);
     }
-    await this.sharedRevocations.sync(this.ca.revocations, now);
-    await this.refreshCrl();
     return { revoked, crlPublished: true };
   }
 
   async signCsr(workloadToken: string, csrPem: string): Promise<unknown> {
     const now = this.now();
     const claims = await this.agentClaims(workloadToken, now);
-    if (this.revokedWorkloads.has(claims.workloadId)) throw new ApiError('PERMISSION_DENIED', `workload "${claims.workloadId}" is revoked`);
+    if (this.revocations.isRevoked(claims.workloadId)) throw new ApiError('PERMISSION_DENIED', `workload "${claims.workloadId}" is revoked`);
     const workload = this.deps.workload(claims.workloadId);
     if (!workload) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no certificate is issued to it`);
     const spiffeId = this.spiffeIdOf(workload);
     const ca = this.issuingCa(claims.workloadId, this.agents);
     const issued = await ca.signCsr({ csrPem, spiffeId, now, ttlMs: this.deps.mesh().certificates.ttlMs });
-    this.rememberIssued(claims.workloadId, issued.serial);
+    this.revocations.recordIssued(claims.workloadId, issued.serial);
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
     this.agents.set(claims.workloadId, { ...agent, leafIssuer: issued.issuerFingerprint, leafNotAfter: issued.notAfter, trust: trust.fingerprints, trustFetchedAt: now });
@@ -514,12 +465,6 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     } catch (error) {
       throw new ApiError('UNAUTHENTICATED', `workload token rejected: ${(error as Error).message}`);
     }
-  }
-
-  private rememberIssued(workloadId: string, serial: string): void {
-    let serials = this.issuedTo.get(workloadId);
-    if (!serials) this.issuedTo.set(workloadId, (serials = new Set()));
-    serials.add(serial);
   }
 
   // --- the xDS server's own identity ----------------------------------------------------------
@@ -559,29 +504,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
     this.rotation?.stop();
     if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
-    if (this.revocationTimer) clearTimeout(this.revocationTimer);
-    this.revocationTimer = undefined;
-    if (this.crlTimer) clearTimeout(this.crlTimer);
-    this.crlTimer = undefined;
-  }
-
-  /** Re-signs the CRLs (both generations during a rotation) and pushes them when they change. */
-  private async refreshCrl(): Promise<void> {
-    const now = this.now();
-    this.crlRevision = this.ca.revocations.revision;
-    const current = await this.ca.crlPem(now);
-    const next = this.rotation?.nextCa ? await this.rotation.nextCa.crlPem(now) : undefined;
-    const pem = current.pem + (next?.pem ?? '');
-    const changed = pem !== this.crlPem;
-    this.crlPem = pem;
-    if (this.crlTimer) clearTimeout(this.crlTimer);
-    const nextUpdate = Math.min(current.nextUpdate, next?.nextUpdate ?? Infinity);
-    this.crlTimer = setTimeout(() => void this.refreshCrl(), Math.max(60_000, Math.floor((nextUpdate - now) / 2)));
-    this.crlTimer.unref();
-    if (changed) {
-      this.trustSecrets.clear();
-      this.fireTrustChange();
-    }
+    this.revocations.stop();
   }
 
   /**

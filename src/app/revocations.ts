@@ -1,0 +1,156 @@
+import { SharedRevocations, type CaKv, type CertificateAuthority } from '../ca/index.js';
+import type { Logger } from '../observability/logger.js';
+
+/** Workloads revoked by an operator, shared by every replica (JSON array of workload ids). */
+const REVOKED_WORKLOADS_KEY = 'accord/ca/revoked-workloads';
+const SYNC_MS = 1_000;
+
+export interface WorkloadRevocationsDeps {
+  readonly kv: CaKv;
+  /** The CA that signs now; its revocation list is the one every CA generation shares. */
+  readonly ca: CertificateAuthority;
+  /** The next generation during a root rotation: its CRL travels too. */
+  readonly nextCa: () => CertificateAuthority | undefined;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** The published CRL changed: every proxy's `ROOTCA` must be re-sent. */
+  readonly onCrlChange: () => void;
+  /** The set of revoked workloads changed. */
+  readonly onRevokedWorkloadsChange: () => void;
+}
+
+/**
+ * Revocation across replicas: which workloads are revoked, which serials this replica issued to
+ * each, the shared list of revoked serials, and the signed CRL (both generations' during a root
+ * rotation), re-signed before `nextUpdate` and whenever a revocation changes it.
+ */
+export class WorkloadRevocations {
+  private readonly revoked = new Set<string>();
+  private readonly issuedTo = new Map<string, Set<string>>();
+  private readonly shared: SharedRevocations;
+  private crl: string | undefined;
+  private crlRevision = -1;
+  private crlTimer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: WorkloadRevocationsDeps) {
+    this.shared = new SharedRevocations(deps.kv);
+    this.log = deps.logger.child({ component: 'revocations' });
+  }
+
+  /** The CRL PEM(s) to publish, once signed. */
+  get crlPem(): string | undefined {
+    return this.crl;
+  }
+
+  isRevoked(workloadId: string): boolean {
+    return this.revoked.has(workloadId);
+  }
+
+  revokedWorkloads(): string[] {
+    return [...this.revoked];
+  }
+
+  /** Whether this replica ever issued to the workload. */
+  hasIssuedTo(workloadId: string): boolean {
+    return this.issuedTo.has(workloadId);
+  }
+
+  recordIssued(workloadId: string, serial: string): void {
+    let serials = this.issuedTo.get(workloadId);
+    if (!serials) this.issuedTo.set(workloadId, (serials = new Set()));
+    serials.add(serial);
+  }
+
+  start(): void {
+    this.running = true;
+    void this.refreshCrl();
+    const tick = (): void => {
+      this.sync()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'revocation sync failed; will retry'))
+        .finally(() => {
+          if (this.running) this.syncTimer = setTimeout(tick, SYNC_MS).unref();
+        });
+    };
+    this.syncTimer = setTimeout(tick, SYNC_MS).unref();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.syncTimer) clearTimeout(this.syncTimer);
+    if (this.crlTimer) clearTimeout(this.crlTimer);
+  }
+
+  async revokeSerial(serial: string): Promise<string[]> {
+    const revoked = [this.deps.ca.revokeSerial(serial, this.deps.now()).serial];
+    await this.publish();
+    return revoked;
+  }
+
+  /** Refuses the workload new certificates everywhere and revokes every live one it holds. */
+  async revokeWorkload(workloadId: string): Promise<string[]> {
+    await this.shareRevokedWorkload(workloadId);
+    const revoked = this.revokeLocally(workloadId, this.deps.now());
+    this.deps.onRevokedWorkloadsChange();
+    await this.publish();
+    return revoked;
+  }
+
+  /** Re-signs the CRL and tells the proxies when it changed. */
+  async refreshCrl(): Promise<void> {
+    const now = this.deps.now();
+    this.crlRevision = this.deps.ca.revocations.revision;
+    const current = await this.deps.ca.crlPem(now);
+    const nextCa = this.deps.nextCa();
+    const next = nextCa ? await nextCa.crlPem(now) : undefined;
+    const pem = current.pem + (next?.pem ?? '');
+    const changed = pem !== this.crl;
+    this.crl = pem;
+    if (this.crlTimer) clearTimeout(this.crlTimer);
+    const nextUpdate = Math.min(current.nextUpdate, next?.nextUpdate ?? Infinity);
+    this.crlTimer = setTimeout(() => void this.refreshCrl(), Math.max(60_000, Math.floor((nextUpdate - now) / 2))).unref();
+    if (changed) this.deps.onCrlChange();
+  }
+
+  private async publish(): Promise<void> {
+    await this.shared.sync(this.deps.ca.revocations, this.deps.now());
+    await this.refreshCrl();
+  }
+
+  /** Learns what other replicas revoked: workloads (and the serials this replica issued them) and serials. */
+  private async sync(): Promise<void> {
+    const now = this.deps.now();
+    const known = this.revoked.size;
+    for (const workloadId of await this.sharedRevokedWorkloads()) this.revokeLocally(workloadId, now);
+    if (this.revoked.size !== known) this.deps.onRevokedWorkloadsChange();
+    await this.shared.sync(this.deps.ca.revocations, now);
+    if (this.deps.ca.revocations.revision !== this.crlRevision) await this.refreshCrl();
+  }
+
+  private revokeLocally(workloadId: string, now: number): string[] {
+    this.revoked.add(workloadId);
+    const revoked: string[] = [];
+    for (const serial of this.issuedTo.get(workloadId) ?? []) {
+      if (!this.deps.ca.isRevoked(serial)) revoked.push(this.deps.ca.revokeSerial(serial, now).serial);
+    }
+    return revoked;
+  }
+
+  private async sharedRevokedWorkloads(): Promise<string[]> {
+    const stored = await this.deps.kv.kvGet(REVOKED_WORKLOADS_KEY);
+    return stored ? (JSON.parse(stored.value) as string[]) : [];
+  }
+
+  private async shareRevokedWorkload(workloadId: string): Promise<void> {
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const stored = await this.deps.kv.kvGet(REVOKED_WORKLOADS_KEY);
+      const ids = new Set<string>(stored ? (JSON.parse(stored.value) as string[]) : []);
+      if (ids.has(workloadId)) return;
+      ids.add(workloadId);
+      if (await this.deps.kv.kvPutIfVersion(REVOKED_WORKLOADS_KEY, JSON.stringify([...ids]), stored?.version)) return;
+    }
+    throw new Error('could not record the revocation: the shared list kept changing');
+  }
+}
