@@ -129,6 +129,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private closed = false;
   private xdsIdentityTimer: NodeJS.Timeout | undefined;
   private readonly revocations: WorkloadRevocations;
+  private rootTrust: { pem: string; fingerprints: readonly string[] } | undefined;
   private readonly rotation: RootRotationCoordinator | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -279,8 +280,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private trustOf(workloadId: string, states: ReadonlyMap<string, AckState>): { pem: string; fingerprints: readonly string[] } {
     const active = this.rotation?.active;
     if (!active) {
+      // Outside a rotation every proxy trusts the one root; fingerprint it once per root, not per push.
       const pem = this.ca.trustBundlePem();
-      return { pem, fingerprints: [fingerprintOfPem(pem)] };
+      if (this.rootTrust?.pem !== pem) this.rootTrust = { pem, fingerprints: [fingerprintOfPem(pem)] };
+      return this.rootTrust;
     }
     const fingerprints = trustFor(active, this.ackOf(workloadId, states));
     const pem = fingerprints.map((fp) => (fp === active.old.rootFingerprint ? active.old.rootCertPem : active.next.rootCertPem)).join('');
