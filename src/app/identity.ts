@@ -130,6 +130,8 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private xdsIdentityTimer: NodeJS.Timeout | undefined;
   private readonly revocations: WorkloadRevocations;
   private rootTrust: { pem: string; fingerprints: readonly string[] } | undefined;
+  /** The intermediate replaced by a renewal, while leaves it signed may still be valid. */
+  private previousIssuer: { ca: CertificateAuthority; until: number } | undefined;
   private readonly rotation: RootRotationCoordinator | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -148,7 +150,12 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations = new WorkloadRevocations({
       kv,
       ca,
-      nextCa: () => this.rotation?.nextCa,
+      otherIssuers: () => {
+        const others: CertificateAuthority[] = [];
+        if (this.rotation?.nextCa) others.push(this.rotation.nextCa);
+        if (this.previousIssuer && this.previousIssuer.until > this.now()) others.push(this.previousIssuer.ca);
+        return others;
+      },
       logger: deps.logger,
       now: this.now,
       onCrlChange: () => {
@@ -208,8 +215,9 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const generations = this.generations;
     try {
       if (generations && !this.rotation?.active) {
+        const before = this.ca.currentMaterial;
         const stored = await generations.loadCurrent();
-        if (stored && stored.root.certPem === this.ca.currentMaterial.root.certPem && stored.issuer.certPem !== this.ca.currentMaterial.issuer.certPem) {
+        if (stored && stored.root.certPem === before.root.certPem && stored.issuer.certPem !== before.issuer.certPem) {
           this.ca.useMaterial(stored);
         }
         const basedOn = this.ca.currentMaterial;
@@ -224,6 +232,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
           if (winner) this.ca.useMaterial(winner);
         }
         if (outcome === 'no-root-key') this.log.error('the intermediate CA is due for renewal but the root key is not held here; renew it out of band');
+        if (this.ca.currentMaterial.issuer.certPem !== before.issuer.certPem) {
+          // Leaves from the old intermediate stay valid until they expire: keep publishing its CRL.
+          this.previousIssuer = { ca: this.makeCa(before), until: this.now() + this.deps.mesh().certificates.ttlMs + this.ca.backdateMs };
+          await this.revocations.refreshCrl();
+        }
       }
       this.ca.status(this.now());
     } catch (error) {
@@ -331,10 +344,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
 
   trustSecret(workloadId: string): EncodedResource {
     const { pem, fingerprints } = this.trustOf(workloadId, this.proxies);
-    const crlPem = this.revocations.crlPem;
-    const key = `${fingerprints.join(',')}|${crlPem ?? ''}`;
+    // Keyed by the roots only: the cache is cleared whenever the CRL or the rotation phase changes.
+    const key = fingerprints.join(',');
     let resource = this.trustSecrets.get(key);
     if (!resource) {
+      const crlPem = this.revocations.crlPem;
       resource = this.requireEncoder().encode(TypeUrl.Secret, ROOTCA_SECRET, asMessage(validationContextSecret(ROOTCA_SECRET, pem, crlPem)));
       this.trustSecrets.set(key, resource);
       this.trustVersions.set(resource.version, fingerprints);

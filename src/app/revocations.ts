@@ -9,8 +9,12 @@ export interface WorkloadRevocationsDeps {
   readonly kv: CaKv;
   /** The CA that signs now; its revocation list is the one every CA generation shares. */
   readonly ca: CertificateAuthority;
-  /** The next generation during a root rotation: its CRL travels too. */
-  readonly nextCa: () => CertificateAuthority | undefined;
+  /**
+   * Other issuers whose leaves may still be in use — the next generation during a root rotation,
+   * the previous intermediate after a renewal. Their CRLs travel too: with a CRL configured, a
+   * verifier refuses a leaf whose issuer has none.
+   */
+  readonly otherIssuers: () => readonly CertificateAuthority[];
   readonly logger: Logger;
   readonly now: () => number;
   /** The published CRL changed: every proxy's `ROOTCA` must be re-sent. */
@@ -102,14 +106,13 @@ export class WorkloadRevocations {
   async refreshCrl(): Promise<void> {
     const now = this.deps.now();
     this.crlRevision = this.deps.ca.revocations.revision;
-    const current = await this.deps.ca.crlPem(now);
-    const nextCa = this.deps.nextCa();
-    const next = nextCa ? await nextCa.crlPem(now) : undefined;
-    const pem = current.pem + (next?.pem ?? '');
+    const crls = [await this.deps.ca.crlPem(now)];
+    for (const issuer of this.deps.otherIssuers()) crls.push(await issuer.crlPem(now));
+    const pem = crls.map((crl) => crl.pem).join('');
     const changed = pem !== this.crl;
     this.crl = pem;
     if (this.crlTimer) clearTimeout(this.crlTimer);
-    const nextUpdate = Math.min(current.nextUpdate, next?.nextUpdate ?? Infinity);
+    const nextUpdate = Math.min(...crls.map((crl) => crl.nextUpdate));
     this.crlTimer = setTimeout(() => void this.refreshCrl(), Math.max(60_000, Math.floor((nextUpdate - now) / 2))).unref();
     if (changed) this.deps.onCrlChange();
   }
