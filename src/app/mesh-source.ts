@@ -156,7 +156,6 @@ export class MeshConfigSource implements ConfigSource {
       name: 'accord_connected_proxies',
       help: 'distinct proxies (workload and flavour) with at least one open xDS stream',
       registers: [deps.metrics],
-      collect: () => undefined,
     });
     this.stopTrustWatch = deps.identity.onTrustChange((workloadId) => this.trustChanged(workloadId));
   }
@@ -398,16 +397,6 @@ export class MeshConfigSource implements ConfigSource {
     entry.leaseTimer?.cancel();
     entry.rotation = undefined;
     entry.leaseTimer = undefined;
-  }
-
-  /** Connected proxies, for status pages. */
-  connectedProxies(): { workloadId: string; flavour: Flavour; streams: number; serial?: string; notAfter?: string }[] {
-    return [...this.entries.values()].map((entry) => ({
-      workloadId: entry.workloadId,
-      flavour: entry.flavour,
-      streams: entry.streams,
-      ...(entry.secret ? { serial: entry.secret.serial, notAfter: new Date(entry.secret.notAfter).toISOString() } : {}),
-    }));
   }
 }
 
