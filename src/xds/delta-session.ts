@@ -49,20 +49,11 @@ class DeltaTypeState {
  * An incremental stream (ADS DeltaAggregatedResources or a per-type Delta* method).
  * Implements xds-conformance.md §1 F.
  */
-export class DeltaSession extends StreamSession<DeltaRequest> {
+export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
   readonly mode = 'delta' as const;
-  private readonly types = new Map<string, DeltaTypeState>();
 
   protected decode(bytes: Buffer, withNode: boolean): DeltaRequest {
     return this.env.decoder.decodeDelta(bytes, withNode);
-  }
-
-  protected typeCount(): number {
-    return this.types.size;
-  }
-
-  protected hasType(typeUrl: string): boolean {
-    return this.types.has(typeUrl);
   }
 
   protected handle(request: DeltaRequest): void {

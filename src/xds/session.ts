@@ -48,8 +48,10 @@ export interface SessionOptions {
  * What SotW and Delta streams share: the node from the first request, opening the proxy view,
  * change notifications, flow-controlled sending in ADS order, ending the stream, and status.
  */
-export abstract class StreamSession<Request extends { readonly node: NodeInfo | undefined; readonly typeUrl: string }> {
+export abstract class StreamSession<Request extends { readonly node: NodeInfo | undefined; readonly typeUrl: string }, TypeState> {
   abstract readonly mode: StreamMode;
+  /** Per-type sub-stream state (checklist item 3), by type URL. */
+  protected readonly types = new Map<string, TypeState>();
   protected view: ProxyView | undefined;
   protected node: NodeInfo | undefined;
   protected readonly outbox: Outbox;
@@ -172,8 +174,13 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   protected abstract handle(request: Request): void;
   protected abstract build(typeUrl: string): Buffer | undefined;
   protected abstract onResourcesChanged(typeUrl: string, at: number): void;
-  protected abstract typeCount(): number;
-  protected abstract hasType(typeUrl: string): boolean;
+  protected typeCount(): number {
+    return this.types.size;
+  }
+
+  protected hasType(typeUrl: string): boolean {
+    return this.types.has(typeUrl);
+  }
   abstract typeStatuses(): TypeStatus[];
   abstract sentResource(typeUrl: string, name: string): EncodedResource | undefined;
 

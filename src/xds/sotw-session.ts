@@ -53,20 +53,11 @@ class SotwTypeState {
  * A state-of-the-world stream (ADS StreamAggregatedResources or a per-type Stream* method).
  * Implements xds-conformance.md §1 B–E, H, I.
  */
-export class SotwSession extends StreamSession<SotwRequest> {
+export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   readonly mode = 'sotw' as const;
-  private readonly types = new Map<string, SotwTypeState>();
 
   protected decode(bytes: Buffer, withNode: boolean): SotwRequest {
     return this.env.decoder.decodeSotw(bytes, withNode);
-  }
-
-  protected typeCount(): number {
-    return this.types.size;
-  }
-
-  protected hasType(typeUrl: string): boolean {
-    return this.types.has(typeUrl);
   }
 
   protected handle(request: SotwRequest): void {
