@@ -34,21 +34,7 @@ export class RedisServerProcess {
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir],
       { stdio: 'ignore' },
     );
-    const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch (err) {
-        probe.disconnect();
-        if (Date.now() > deadline) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    await waitForPing(this.port);
   }
 
   /** Hard crash: SIGKILL, no shutdown work. */
