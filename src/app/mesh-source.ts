@@ -199,8 +199,9 @@ export class MeshConfigSource implements ConfigSource {
   refresh(): void {
     for (const entry of this.entries.values()) {
       this.regenerate(entry);
-      // A proxy may ask for its certificate before this replica has seen its registration.
+      // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
       if (entry.wantsSecret && !entry.secret && !entry.rotation) this.issue(entry);
+      if (entry.streams > 0 && !entry.leaseTimer) this.startLeaseRenewal(entry);
     }
   }
 
