@@ -34,6 +34,8 @@ export class MeshStateTracker {
   /** The validated policy set in force, before revocations are added. */
   private policiesInForce: PolicySet;
   private revokedCallers: readonly string[] = [];
+  /** A trust domain a Mesh document asked for but the running CA cannot serve. */
+  private trustDomainConflict: string | undefined;
   private lastDocuments: readonly unknown[] | undefined;
   private status: PolicyStatus;
   private readonly log: Logger;
@@ -53,8 +55,8 @@ export class MeshStateTracker {
     return this.current;
   }
 
-  policyStatus(): PolicyStatus {
-    return this.status;
+  policyStatus(): PolicyStatus & { trustDomainConflict?: string } {
+    return this.trustDomainConflict ? { ...this.status, trustDomainConflict: this.trustDomainConflict } : this.status;
   }
 
   /** Applies a registry snapshot; returns the new mesh snapshot. */
@@ -97,8 +99,18 @@ export class MeshStateTracker {
     return { ...set, authorizationPolicies: [...set.authorizationPolicies, ...denies] };
   }
 
+  /** The CA's trust domain is fixed at start; a Mesh naming another cannot change identities. */
   private withOverrides(set: PolicySet): PolicySet {
     if (!this.overrides.trustDomain || set.mesh.trustDomain === this.overrides.trustDomain) return set;
+    if (set.mesh.trustDomain !== EMPTY_POLICY_SET.mesh.trustDomain) {
+      this.log.warn(
+        { requested: set.mesh.trustDomain, inForce: this.overrides.trustDomain },
+        'Mesh.spec.trustDomain differs from the trust domain the CA was started with; restart with --trust-domain to change it',
+      );
+      this.trustDomainConflict = set.mesh.trustDomain;
+    } else {
+      this.trustDomainConflict = undefined;
+    }
     return { ...set, mesh: { ...set.mesh, trustDomain: this.overrides.trustDomain } };
   }
 }

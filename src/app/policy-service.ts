@@ -16,6 +16,7 @@ export interface PolicyServiceDeps {
   /** When policies come from `--config DIR`, the directory is authoritative and the API refuses writes. */
   readonly managedBy?: string;
   readonly onRejected: (errors: readonly PolicyError[]) => void;
+  readonly onApplied: () => void;
 }
 
 /** `PUT /v1/policies` and `GET /v1/policies`: validate all, apply all or nothing, or diff in a dry run. */
@@ -53,6 +54,7 @@ export class PolicyService implements PolicyOperations {
       throw new ApiError('CONFLICT', `policies are managed by --config ${this.deps.managedBy}; change the files there`);
     }
     const revision = await this.deps.store.putPolicies(documents);
+    this.deps.onApplied();
     this.log.info({ documents: documents.length, revision }, 'policies applied');
     return { applied: true, documents: documents.length, revision };
   }

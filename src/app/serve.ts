@@ -141,6 +141,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     logger,
     managedBy: options.configPath,
     onRejected: onPolicyErrors,
+    onApplied: () => {
+      policyErrors.last = [];
+    },
   });
 
   let watcher: PolicyWatcher | undefined;
@@ -152,7 +155,10 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
         return;
       }
       store.putPolicies(documentsToJson(result.documents)).then(
-        (revision) => log.info({ documents: result.documents.length, revision }, 'policy files applied'),
+        (revision) => {
+          policyErrors.last = [];
+          log.info({ documents: result.documents.length, revision }, 'policy files applied');
+        },
         (error: unknown) => log.error({ err: error }, 'could not store the policy files; will retry on the next change'),
       );
     };
@@ -193,7 +199,12 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
           },
           policies: {
             ok: true,
-            detail: { lastChangeOk: policy.ok && policyErrors.last.length === 0, rejectedChanges: policyErrors.count, errors: policyErrors.last.map(formatPolicyError) },
+            detail: {
+              lastChangeOk: policy.ok && policyErrors.last.length === 0,
+              rejectedChanges: policyErrors.count,
+              errors: policyErrors.last.map(formatPolicyError),
+              ...(policy.trustDomainConflict ? { trustDomainIgnored: policy.trustDomainConflict } : {}),
+            },
           },
           ca: { ok: true, detail: identity.statusSummary() },
         };

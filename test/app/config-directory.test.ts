@@ -52,6 +52,13 @@ describe('accord serve --config DIR', () => {
     expect(detail.errors.join('\n')).toMatch(/payments\.yaml:6:\d+: spec\.requestTimeout/);
     expect(JSON.stringify(await documents())).toContain('5s');
 
+    // Fixing the file applies it and clears the reported error.
+    await writeFile(path.join(dir, 'payments.yaml'), policy('7s'));
+    await eventually(async () => {
+      const ready = (await api(accord, 'GET', '/readyz')).body as { checks: { policies: { detail: { lastChangeOk: boolean } } } };
+      return ready.checks.policies.detail.lastChangeOk && JSON.stringify(await documents()).includes('7s') ? true : undefined;
+    }, 'the fixed file to apply');
+
     const refused = await api(accord, 'PUT', '/v1/policies', { yaml: policy('1s') });
     expect(refused.status).toBe(409);
     expect((refused.body as { error: { message: string } }).error.message).toContain('--config');

@@ -147,6 +147,22 @@ spec:
     expect(metrics.text).toContain('accord_process_');
   });
 
+  it('keeps the trust domain the CA started with, and reports a Mesh that asks for another', async () => {
+    const mesh = 'apiVersion: accord.dev/v1\nkind: Mesh\nmetadata: { name: default }\nspec:\n  trustDomain: other.example\n';
+    expect((await api(accord, 'PUT', '/v1/policies', { yaml: mesh })).status).toBe(200);
+    const detail = await (async () => {
+      for (let i = 0; i < 50; i += 1) {
+        const ready = (await api(accord, 'GET', '/readyz')).body as { checks: { policies: { detail: { trustDomainIgnored?: string } } } };
+        if (ready.checks.policies.detail.trustDomainIgnored) return ready.checks.policies.detail;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return undefined;
+    })();
+    expect(detail?.trustDomainIgnored).toBe('other.example');
+    const registered = (await api(accord, 'POST', '/v1/workloads', { body: { service: 'late', address: '10.0.0.8', port: 80 } })).body as { spiffeId: string };
+    expect(registered.spiffeId).toBe('spiffe://mesh.local/ns/default/sa/late');
+  });
+
   it('answers unknown routes with a JSON 404', async () => {
     const response = await api(accord, 'GET', '/v1/nothing-here');
     expect(response.status).toBe(404);
