@@ -7,7 +7,7 @@ import { documentsToJson, parsePolicyDocuments, parsePolicyStream, type PolicyEr
 import { MeshTranslator } from '../mesh/index.js';
 import type { Store } from '../registry/store.js';
 import type { MeshSnapshot } from './mesh-state.js';
-import { unifiedDiff } from './line-diff.js';
+import { lineDiff } from './line-diff.js';
 
 export interface PolicyServiceDeps {
   readonly store: Store;
@@ -73,7 +73,7 @@ export class PolicyService implements PolicyOperations {
     for (const id of [...current.workloads.keys()].sort()) {
       const before = render(translator, current, id);
       const after = render(translator, next, id);
-      if (before !== after) out.push({ proxy: id, diff: unifiedDiff(before, after) });
+      if (before !== after) out.push({ proxy: id, diff: lineDiff(before, after, { labels: [`${id} (current)`, `${id} (proposed)`] }) });
     }
     return out;
   }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MeshTranslator } from '../../src/mesh/index.js';
 import { consistencyProblems } from '../mesh/support/consistency.js';
-import { lineDiff } from '../mesh/support/line-diff.js';
+import { lineDiff } from '../../src/app/line-diff.js';
 import { ProtoChecker } from '../mesh/support/proto-check.js';
 import { renderScenario } from '../mesh/support/render.js';
 import { loadScenarioFile } from '../mesh/support/scenario.js';

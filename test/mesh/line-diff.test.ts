@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lineDiff } from './support/line-diff.js';
+import { lineDiff } from '../../src/app/line-diff.js';
 
 describe('lineDiff', () => {
   it('shows only changed lines with three lines of context, in separate hunks', () => {
