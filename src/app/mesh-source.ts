@@ -2,6 +2,8 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import type { Workload } from '../core/workload.js';
+import { meshNames, type Flavour } from '../mesh/index.js';
+import type { TimerHandle, Timers } from '../registry/index.js';
 import {
   StreamRefusedError,
   TypeUrl,
@@ -18,10 +20,9 @@ import {
  * renews its lease while a stream is connected.
  */
 
-export type Flavour = 'envoy' | 'grpc';
-
-export const DEFAULT_SECRET = 'default';
-export const ROOTCA_SECRET = 'ROOTCA';
+/** The SDS secret names every proxy's resources reference (one naming module: src/mesh/names.ts). */
+export const DEFAULT_SECRET = meshNames.SDS_CERTIFICATE_NAME;
+export const ROOTCA_SECRET = meshNames.SDS_ROOT_CA_NAME;
 
 /** The part of the mesh state the source reads; replaced wholesale on every change. */
 export interface MeshState {
@@ -69,20 +70,6 @@ export interface LeaseRenewer {
   renew(workloadId: string): Promise<void>;
 }
 
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): { cancel(): void };
-}
-
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const handle = setTimeout(fn, Math.max(0, Math.min(ms, 2 ** 31 - 1)));
-    handle.unref();
-    return { cancel: () => clearTimeout(handle) };
-  },
-};
-
 export interface MeshSourceDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
@@ -111,8 +98,8 @@ class ProxyEntry {
   /** An authenticated stream asked for `default`; issue as soon as the workload is known. */
   wantsSecret = false;
   issuing: Promise<void> | undefined;
-  rotation: { cancel(): void } | undefined;
-  leaseTimer: { cancel(): void } | undefined;
+  rotation: TimerHandle | undefined;
+  leaseTimer: TimerHandle | undefined;
   readonly listeners = new Set<ChangeListener>();
   streams = 0;
   /** Streams that may read secrets (authenticated, not anonymous). */
@@ -348,13 +335,15 @@ export class MeshConfigSource implements ConfigSource {
   }
 
   private scheduleRotation(entry: ProxyEntry): void {
-    entry.rotation?.cancel();
+    this.cancel(entry.rotation);
     const secret = entry.secret;
     if (!secret) return;
-    const delay = secret.rotateAt - this.deps.timers.now();
+    // Node timers overflow past 2^31-1 ms (~24.8 days): re-check then for longer lifetimes.
+    const delay = Math.min(secret.rotateAt - this.deps.timers.now(), 2 ** 31 - 1);
     entry.rotation = this.deps.timers.setTimeout(() => {
       entry.rotation = undefined;
-      this.issue(entry);
+      if (this.deps.timers.now() < secret.rotateAt) this.scheduleRotation(entry);
+      else this.issue(entry);
     }, delay);
   }
 
@@ -393,9 +382,13 @@ export class MeshConfigSource implements ConfigSource {
     tick();
   }
 
+  private cancel(timer: TimerHandle | undefined): void {
+    if (timer !== undefined) this.deps.timers.clearTimeout(timer);
+  }
+
   private release(entry: ProxyEntry): void {
-    entry.rotation?.cancel();
-    entry.leaseTimer?.cancel();
+    this.cancel(entry.rotation);
+    this.cancel(entry.leaseTimer);
     entry.rotation = undefined;
     entry.leaseTimer = undefined;
   }

@@ -48,8 +48,6 @@ export {
 } from './lifecycle.js';
 export { TokenError, WorkloadTokens, type TokenErrorCode, type WorkloadClaims } from './tokens.js';
 export {
-  DEFAULT_TLS_SECRET_NAME,
-  ROOT_CA_SECRET_NAME,
   SdsSecretConfigs,
   sdsSecretConfig,
   tlsCertificateSecret,

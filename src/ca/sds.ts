@@ -3,8 +3,6 @@
  * (`envoy.extensions.transport_sockets.tls.v3.Secret`), ready for protobufjs `fromObject`.
  */
 
-export const DEFAULT_TLS_SECRET_NAME = 'default';
-export const ROOT_CA_SECRET_NAME = 'ROOTCA';
 
 export interface TlsCertificateSecret {
   readonly name: string;
