@@ -14,8 +14,11 @@ export interface RegistryOperations {
 }
 
 export interface PolicyOperations {
-  /** Validates and applies (or with dryRun only validates and diffs) a YAML stream or JSON array. */
-  apply(input: { text: string; format: 'yaml' | 'json'; dryRun: boolean }): Promise<unknown>;
+  /**
+   * Validates and applies (or with dryRun only validates and diffs) policy documents: a YAML stream
+   * as text, or documents already parsed from a JSON body.
+   */
+  apply(input: { body: string | unknown; dryRun: boolean }): Promise<unknown>;
   list(): Promise<readonly unknown[]>;
 }
 
@@ -150,12 +153,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const dryRun = request.query.dryRun === 'true' || request.query.dryRun === '1';
     const contentType = String(request.headers['content-type'] ?? '');
     if (contentType.startsWith('application/json')) {
-      return deps.policies.apply({ text: JSON.stringify(request.body), format: 'json', dryRun });
+      return deps.policies.apply({ body: request.body, dryRun });
     }
     if (typeof request.body !== 'string') {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send policies as application/yaml or a JSON array as application/json');
     }
-    return deps.policies.apply({ text: request.body, format: 'yaml', dryRun });
+    return deps.policies.apply({ body: request.body, dryRun });
   });
   app.get('/v1/policies', async () => ({ documents: await deps.policies.list() }));
 

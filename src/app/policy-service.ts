@@ -27,19 +27,13 @@ export class PolicyService implements PolicyOperations {
     this.log = deps.logger.child({ component: 'policies' });
   }
 
-  async apply(input: { text: string; format: 'yaml' | 'json'; dryRun: boolean }): Promise<unknown> {
+  async apply(input: { body: string | unknown; dryRun: boolean }): Promise<unknown> {
     let result;
-    if (input.format === 'json') {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(input.text);
-      } catch (error) {
-        throw new ApiError('INVALID_ARGUMENT', `body is not valid JSON: ${(error as Error).message}`);
-      }
-      if (!Array.isArray(parsed)) throw new ApiError('INVALID_ARGUMENT', 'a JSON body must be an array of policy documents');
-      result = parsePolicyDocuments(parsed, 'request');
+    if (typeof input.body === 'string') {
+      result = parsePolicyStream(input.body, 'request');
     } else {
-      result = parsePolicyStream(input.text, 'request');
+      if (!Array.isArray(input.body)) throw new ApiError('INVALID_ARGUMENT', 'a JSON body must be an array of policy documents');
+      result = parsePolicyDocuments(input.body, 'request');
     }
     if (!result.ok) {
       this.deps.onRejected(result.errors);
