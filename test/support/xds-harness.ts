@@ -12,6 +12,10 @@ import { ResourceEncoder, SnapshotCache, XdsServer, type XdsServerOptions } from
 import { XdsCodec, XdsTestClient, type XdsTestClientOptions } from './ads-client.js';
 import { ResourceFactory } from './resources.js';
 
+/** The token the harness's status-reader check accepts for CSDS; its clients send it on CSDS calls. */
+export const HARNESS_OPERATOR_TOKEN = 'harness-operator-token';
+const OPERATOR_METADATA = { authorization: `Bearer ${HARNESS_OPERATOR_TOKEN}` };
+
 export interface HarnessOptions {
   /** Reuse an already loaded Root (loading takes ~200 ms). */
   root?: protobuf.Root;
@@ -22,6 +26,8 @@ export interface HarnessOptions {
   listenPort?: number;
   /** Wraps the cache, e.g. to refuse streams; defaults to the cache itself. */
   source?: (cache: SnapshotCache) => ConfigSource;
+  /** Also listen on [::1] at the same port (tests that need a second peer address). */
+  listenIpv6?: boolean;
 }
 
 export interface XdsHarness {
@@ -55,8 +61,11 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
     metrics,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.controlPlaneId ? { controlPlaneId: options.controlPlaneId } : {}),
+    authorizeStatusReader: ({ metadata }) =>
+      metadata.get('authorization')[0] === OPERATOR_METADATA.authorization ? undefined : { code: 'PERMISSION_DENIED', reason: 'not the harness operator' },
   });
   const port = await server.listen(`127.0.0.1:${options.listenPort ?? 0}`);
+  if (options.listenIpv6) await server.listen(`[::1]:${port}`);
   const address = `127.0.0.1:${port}`;
   const clients: XdsTestClient[] = [];
   return {
@@ -70,7 +79,7 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
     address,
     set: (nodeId, typeUrl, resources) => cache.setResources(nodeId, typeUrl, resources),
     client: (clientOptions) => {
-      const c = new XdsTestClient(address, codec, clientOptions);
+      const c = new XdsTestClient(address, codec, { statusMetadata: OPERATOR_METADATA, ...clientOptions });
       clients.push(c);
       return c;
     },
