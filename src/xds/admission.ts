@@ -114,13 +114,13 @@ export class StreamAdmission {
   }
 }
 
-/** The IP address of a grpc-js peer string (`1.2.3.4:5`, `[::1]:5`, `unix:/path`). */
+/** The IP address of a grpc-js peer string (`1.2.3.4:5`, `::1:5`, `[::1]:5`, `unix:/path`). */
 export function peerAddress(peer: string): string {
+  if (peer.startsWith('unix:')) return 'unix';
   if (peer.startsWith('[')) {
     const end = peer.indexOf(']');
     return end > 0 ? peer.slice(1, end) : peer;
   }
-  if (peer.startsWith('unix:')) return 'unix';
   const colon = peer.lastIndexOf(':');
-  return colon > 0 && peer.indexOf(':') === colon ? peer.slice(0, colon) : peer;
+  return colon > 0 ? peer.slice(0, colon) : peer;
 }

@@ -4,7 +4,7 @@
  */
 import type protobuf from 'protobufjs';
 import type { Registry } from 'prom-client';
-import { silentLogger } from '../../src/observability/logger.js';
+import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 import type { ConfigSource, EncodedResource, StreamContext } from '../../src/xds/contract.js';
@@ -28,6 +28,8 @@ export interface HarnessOptions {
   source?: (cache: SnapshotCache) => ConfigSource;
   /** Also listen on [::1] at the same port (tests that need a second peer address). */
   listenIpv6?: boolean;
+  /** Log here instead of nowhere. */
+  logger?: Logger;
 }
 
 export interface XdsHarness {
@@ -43,6 +45,8 @@ export interface XdsHarness {
   set(nodeId: string, typeUrl: string, resources: readonly EncodedResource[]): void;
   /** A new client on its own channel; closed by `close()`. */
   client(options?: XdsTestClientOptions): XdsTestClient;
+  /** A new client connecting over [::1] (needs `listenIpv6`): another peer address than `client()`. */
+  clientIpv6(options?: XdsTestClientOptions): XdsTestClient;
   /** The value of a counter (summed over labels, or for the labels given). */
   counter(name: string, labels?: Record<string, string>): Promise<number>;
   close(): Promise<void>;
@@ -57,7 +61,7 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
   const server = new XdsServer({
     source: options.source ? options.source(cache) : cache,
     root,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     metrics,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.controlPlaneId ? { controlPlaneId: options.controlPlaneId } : {}),
@@ -80,6 +84,11 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
     set: (nodeId, typeUrl, resources) => cache.setResources(nodeId, typeUrl, resources),
     client: (clientOptions) => {
       const c = new XdsTestClient(address, codec, { statusMetadata: OPERATOR_METADATA, ...clientOptions });
+      clients.push(c);
+      return c;
+    },
+    clientIpv6: (clientOptions) => {
+      const c = new XdsTestClient(`[::1]:${port}`, codec, { statusMetadata: OPERATOR_METADATA, ...clientOptions });
       clients.push(c);
       return c;
     },
