@@ -97,6 +97,11 @@ export class XdsMetrics {
       });
   }
 
+  /** Type labels with pending tallies: bounded by the known types plus one, whatever clients send. */
+  trackedTypeLabels(): number {
+    return this.tallies.size;
+  }
+
   streamOpened(service: string, mode: StreamMode): void {
     this.streams.inc({ service, mode });
   }
