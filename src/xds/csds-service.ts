@@ -4,6 +4,7 @@ import { LogThrottle } from '../observability/log-throttle.js';
 import type { StatusReaderCheck } from './contract.js';
 import type { ClientStatusReporter, CsdsSubject } from './csds.js';
 import type { XdsMetrics } from './metrics.js';
+import { endWithError } from './end-call.js';
 import { BadRequestError } from './requests.js';
 
 type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -107,13 +108,4 @@ export class ClientStatusService {
     this.options.logger.error({ err: error }, 'client status (CSDS) answer failed');
     return { code: grpc.status.INTERNAL, details: 'internal error' };
   }
-}
-
-export function endWithError(call: DuplexCall, code: grpc.status, details: string): void {
-  if (code === grpc.status.OK) {
-    call.end();
-    return;
-  }
-  const error: Partial<grpc.StatusObject> & Error = Object.assign(new Error(details), { code, details });
-  call.emit('error', error);
 }
