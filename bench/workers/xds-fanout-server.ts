@@ -120,7 +120,8 @@ async function accordTarget(root: protobuf.Root, clock: AckClock, config: Fanout
     root,
     logger: silentLogger(),
     metrics: createMetricsRegistry({ defaultMetrics: false }),
-    limits: { maxStreams: config.n + 100 },
+    // Every simulated proxy connects from 127.0.0.1, at once.
+    limits: { maxStreams: config.n + 100, maxStreamsPerPeer: config.n + 100, maxPendingStreams: config.n + 100, maxPendingStreamsPerPeer: config.n + 100 },
   });
   const encode = (round: number): EncodedResource =>
     encoder.encode(TypeUrl.ClusterLoadAssignment, config.resourceName, claMessage(config.resourceName, config.endpointsPerResource, round));

@@ -6,6 +6,7 @@ import { grpcBootstrap } from '../mesh/bootstrap/index.js';
 import { CertFileWriter, CERT_FILE } from './cert-files.js';
 import { AgentHttpError, CertificateClient, type AgentCertificate } from './certificate-client.js';
 import { XdsProxy } from './xds-proxy.js';
+import { grpcAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export interface AgentOptions {
   readonly token: string;
@@ -13,7 +14,8 @@ export interface AgentOptions {
   readonly servers: readonly string[];
   readonly xds: readonly string[];
   readonly outDir: string;
-  readonly listen: string;
+  /** `unix:PATH` or a loopback `HOST:PORT`; by default `unix:<outDir>/xds.sock`. */
+  readonly listen?: string;
   readonly logger: Logger;
   /** How often the trust bundle is re-read (root rotation, CRL-driven changes). */
   readonly bundlePollMs?: number;
@@ -37,9 +39,11 @@ export class Agent {
   private bundleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: Logger;
+  private readonly listen: ListenAddress;
   listenPort = 0;
 
   constructor(private readonly options: AgentOptions) {
+    this.listen = parseListenAddress(options.listen, options.outDir);
     this.files = new CertFileWriter(options.outDir);
     this.client = new CertificateClient(options.servers, options.token);
     this.log = options.logger.child({ component: 'agent' });
@@ -48,15 +52,15 @@ export class Agent {
   async start(): Promise<void> {
     await this.renew();
     this.proxy = new XdsProxy({ upstreams: this.options.xds, token: this.options.token, logger: this.options.logger });
-    this.listenPort = await this.proxy.listen(this.options.listen);
+    this.listenPort = await this.proxy.listen(this.listen);
     await this.writeBootstrap();
     this.pollBundle();
     this.log.info({ listen: this.listenAddress, out: this.options.outDir, xds: this.options.xds }, 'agent running');
   }
 
+  /** Where proxyless clients reach the proxy: `unix:/abs/path` or `host:port`. */
   get listenAddress(): string {
-    const host = this.options.listen.slice(0, this.options.listen.lastIndexOf(':'));
-    return `${host}:${this.listenPort}`;
+    return grpcAddress(this.listen, this.listenPort);
   }
 
   get certificate(): AgentCertificate | undefined {

@@ -1,5 +1,7 @@
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
+import { grpcAddress, type ListenAddress } from './listen-address.js';
 
 /** The xDS methods the proxy forwards; bytes pass through untouched. */
 const FORWARDED_METHODS: readonly string[] = [
@@ -18,8 +20,13 @@ export interface XdsProxyOptions {
   readonly credentials?: grpc.ChannelCredentials;
 }
 
+/** Owner read/write only: connecting to a Unix socket needs write permission on it. */
+const SOCKET_MODE = 0o600;
+
 /**
- * A local, plaintext xDS endpoint for proxyless gRPC clients, which cannot send credentials. Every
+ * A local, plaintext xDS endpoint for proxyless gRPC clients, which cannot send credentials. By
+ * default it is a Unix socket only its owner can connect to (mode 0600), because whoever connects
+ * is served the workload's configuration and, through SDS, its freshly issued key. Every
  * downstream stream is forwarded to the current control-plane replica with the workload's token.
  * When the replica fails, the downstream stream ends with UNAVAILABLE; the client reconnects (with
  * its versions, which are content hashes, so the next replica sends nothing it already has) and
@@ -57,9 +64,31 @@ export class XdsProxy {
     this.server.addService(definition as grpc.ServiceDefinition, handlers);
   }
 
-  async listen(address: string): Promise<number> {
+  /** Binds; resolves with the TCP port (0 for a Unix socket). */
+  async listen(address: ListenAddress): Promise<number> {
+    if (address.kind === 'tcp') {
+      this.log.warn(
+        { listen: grpcAddress(address) },
+        'local xDS proxy on TCP: any local user who can connect gets this workload\'s configuration and certificates; prefer the default Unix socket',
+      );
+      return this.bind(grpcAddress(address));
+    }
+    await removeStaleSocket(address.path);
+    // The socket is created with the umask's mode: restrict it before bind so no other user can
+    // connect in the moment before chmod. The agent writes no other files while it binds.
+    const previous = process.umask(0o177);
+    try {
+      await this.bind(grpcAddress(address));
+    } finally {
+      process.umask(previous);
+    }
+    await chmod(address.path, SOCKET_MODE);
+    return 0;
+  }
+
+  private bind(target: string): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
+      this.server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port)));
     });
   }
 
@@ -110,4 +139,12 @@ export class XdsProxy {
     upstream.on('status', (status: grpc.StatusObject) => finish(status));
     upstream.on('error', (error: grpc.ServiceError) => finish(error));
   }
+}
+
+/** A socket left by an agent that did not stop cleanly would make bind fail; anything else at the path is kept. */
+async function removeStaleSocket(socketPath: string): Promise<void> {
+  const existing = await lstat(socketPath).catch(() => undefined);
+  if (!existing) return;
+  if (!existing.isSocket()) throw new Error(`--listen: ${socketPath} exists and is not a socket; refusing to replace it`);
+  await unlink(socketPath);
 }

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../observability/logger.js';
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import { OperatorTokenCheck } from './operator-token.js';
 import type { RegistryOperations } from './http.js';
 
 /** Path of protos/accord/v1/registry.proto, from both src/ (tests) and dist/src/ (built). */
@@ -92,26 +92,26 @@ export interface GrpcRegistryDeps {
   readonly logger: Logger;
 }
 
-/** Adds `accord.v1.Registry` to a gRPC server (the xDS server's, so it shares port 18000). */
+/**
+ * Adds `accord.v1.Registry` to a gRPC server (the xDS server's, so it shares port 18000). Every
+ * method, reads included, needs the operator token.
+ */
 export function addRegistryService(server: grpc.Server, deps: GrpcRegistryDeps): void {
   const log = deps.logger.child({ component: 'grpc-registry' });
-  const expected = createHash('sha256').update(deps.apiToken).digest();
+  const operator = new OperatorTokenCheck(deps.apiToken);
 
-  const authorize = (call: grpc.ServerUnaryCall<Message, Message>): void => {
-    const header = call.metadata.get('authorization')[0];
-    const token = typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header)?.[1] : undefined;
-    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing operator token in "authorization: Bearer" metadata');
-    if (!timingSafeEqual(createHash('sha256').update(token).digest(), expected)) {
-      log.warn({ peer: call.getPeer(), reason: 'operator token mismatch' }, 'registry call denied');
-      throw new ApiError('PERMISSION_DENIED', 'operator token not accepted');
-    }
+  const authorize = (call: grpc.ServerUnaryCall<Message, Message>, method: string): void => {
+    const refusal = operator.check(call.metadata.get('authorization'));
+    if (!refusal) return;
+    log.warn({ peer: call.getPeer(), method, code: refusal.code, reason: refusal.reason }, 'registry call denied');
+    throw new ApiError(refusal.code, refusal.reason);
   };
 
   const unary =
-    (mutating: boolean, handler: (request: Message) => Promise<Message>) =>
+    (method: string, handler: (request: Message) => Promise<Message>) =>
     (call: grpc.ServerUnaryCall<Message, Message>, callback: grpc.sendUnaryData<Message>): void => {
       const run = async (): Promise<Message> => {
-        if (mutating) authorize(call);
+        authorize(call, method);
         return handler(call.request);
       };
       run().then(
@@ -126,21 +126,21 @@ export function addRegistryService(server: grpc.Server, deps: GrpcRegistryDeps):
     };
 
   server.addService(loadRegistryService(), {
-    Register: unary(true, async (request) => {
+    Register: unary('Register', async (request) => {
       const result = await deps.registry.register(registrationFromProto(request));
       return { id: result.id, spiffe_id: result.spiffeId, token: result.token };
     }),
-    ListWorkloads: unary(false, async () => ({
+    ListWorkloads: unary('ListWorkloads', async () => ({
       workloads: (await deps.registry.listWorkloads()).map((w) => workloadToProto(w as Message)),
     })),
-    Deregister: unary(true, async (request) => {
+    Deregister: unary('Deregister', async (request) => {
       await deps.registry.deregister(String(request.id));
       return {};
     }),
-    Heartbeat: unary(true, async (request) => {
+    Heartbeat: unary('Heartbeat', async (request) => {
       await deps.registry.heartbeat(String(request.id));
       return {};
     }),
-    ListServices: unary(false, async () => ({ services: await deps.registry.listServices() })),
+    ListServices: unary('ListServices', async () => ({ services: await deps.registry.listServices() })),
   });
 }

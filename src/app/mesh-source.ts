@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
+import { clip } from '../observability/clip.js';
 import type { Workload } from '../core/workload.js';
 import { meshNames, type Flavour } from '../mesh/index.js';
 import type { TimerHandle, Timers } from '../registry/index.js';
@@ -162,7 +163,7 @@ export class MeshConfigSource implements ConfigSource {
         throw new StreamRefusedError('UNAUTHENTICATED', `workload token rejected: ${reason}`);
       }
       if (claims.workloadId !== nodeId) {
-        const reason = `node.id "${nodeId}" does not match the token's workload "${claims.workloadId}"`;
+        const reason = `node.id "${clip(nodeId)}" does not match the token's workload "${claims.workloadId}"`;
         this.deny('node_mismatch', nodeId, context.peer, reason);
         throw new StreamRefusedError('PERMISSION_DENIED', reason);
       }
@@ -200,7 +201,7 @@ export class MeshConfigSource implements ConfigSource {
 
   private deny(reason: string, nodeId: string, peer: string, detail: string): void {
     this.denials.inc({ reason });
-    this.log.warn({ nodeId, peer, reason, detail }, 'xDS stream refused');
+    this.log.warn({ nodeId: clip(nodeId), peer, reason, detail: clip(detail, 512) }, 'xDS stream refused');
   }
 
   private entry(workloadId: string, flavour: Flavour): ProxyEntry {
@@ -270,7 +271,7 @@ export class MeshConfigSource implements ConfigSource {
       },
       nacked: (typeUrl, errorDetail) => {
         if (typeUrl === TypeUrl.Secret) {
-          this.log.error({ workloadId: entry.workloadId, errorDetail }, 'proxy rejected its secret; it keeps the previous certificate');
+          this.log.error({ workloadId: clip(entry.workloadId), errorDetail: clip(errorDetail, 1024) }, 'proxy rejected its secret; it keeps the previous certificate');
         }
       },
       watch: (onChange) => {

@@ -1,3 +1,5 @@
+import type { XdsLimits } from '../xds/index.js';
+
 /** The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults. */
 
 export interface ServeOptions {
@@ -20,6 +22,30 @@ export interface ServeOptions {
   readonly xdsTls: boolean;
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
+  /** xDS stream limits set in the environment (docs/configuration.md); the rest keep their defaults. */
+  readonly xdsLimits: Partial<XdsLimits>;
+}
+
+/** Environment variables for the xDS stream limits, each a positive integer. */
+const XDS_LIMIT_VARIABLES: readonly [keyof XdsLimits, string][] = [
+  ['maxStreams', 'ACCORD_XDS_MAX_STREAMS'],
+  ['maxPendingStreams', 'ACCORD_XDS_MAX_PENDING_STREAMS'],
+  ['maxStreamsPerPeer', 'ACCORD_XDS_MAX_STREAMS_PER_PEER'],
+  ['maxPendingStreamsPerPeer', 'ACCORD_XDS_MAX_PENDING_STREAMS_PER_PEER'],
+  ['maxStreamsPerWorkload', 'ACCORD_XDS_MAX_STREAMS_PER_WORKLOAD'],
+  ['firstRequestTimeoutMs', 'ACCORD_XDS_FIRST_REQUEST_TIMEOUT_MS'],
+];
+
+function xdsLimits(env: NodeJS.ProcessEnv): Partial<XdsLimits> {
+  const limits: Partial<Record<keyof XdsLimits, number>> = {};
+  for (const [key, name] of XDS_LIMIT_VARIABLES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed <= 0) throw new Error(`${name}: "${value}" is not a positive integer`);
+    limits[key] = parsed;
+  }
+  return limits;
 }
 
 export type RawServeFlags = Partial<Record<string, string | boolean | undefined>>;
@@ -61,5 +87,6 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     xdsTls: bool(flags.xdsTls, 'ACCORD_XDS_TLS', env),
     logLevel: pick(flags.logLevel, 'ACCORD_LOG_LEVEL', env) ?? 'info',
     shutdownGraceMs: Number(env.ACCORD_SHUTDOWN_GRACE_MS ?? 5000),
+    xdsLimits: xdsLimits(env),
   };
 }

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
+import { OperatorTokenCheck } from '../api/operator-token.js';
 import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, createRegistryMetrics, realTimers, type Store } from '../registry/index.js';
 import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
@@ -166,7 +167,16 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     applyFiles(await watcher.start());
   }
 
-  const xds = new XdsServer({ source, logger: logger.child({ component: 'xds' }), metrics, controlPlaneId: `accord@${process.pid}` });
+  const operator = new OperatorTokenCheck(apiToken);
+  const xds = new XdsServer({
+    source,
+    logger: logger.child({ component: 'xds' }),
+    metrics,
+    controlPlaneId: `accord@${process.pid}`,
+    limits: options.xdsLimits,
+    // CSDS shows every proxy's state: operators only (DESIGN.md, external contract).
+    authorizeStatusReader: (caller) => operator.check(caller.metadata.get('authorization')),
+  });
   addRegistryService(xds.grpcServer, { registry, apiToken, logger });
 
   let boundXdsPort = options.xdsPort;

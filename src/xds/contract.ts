@@ -44,6 +44,25 @@ export interface StreamContext {
   readonly metadata: Metadata;
 }
 
+/** Who calls a method that is not a discovery stream (CSDS), for the status-reader check. */
+export interface Caller {
+  /** `ip:port` of the peer as grpc-js reports it. */
+  readonly peer: string;
+  readonly metadata: Metadata;
+}
+
+/** Why a caller may not read client status; UNAUTHENTICATED without credentials, PERMISSION_DENIED with wrong ones. */
+export interface CallerRefusal {
+  readonly code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED';
+  readonly reason: string;
+}
+
+/**
+ * Decides who may read client status (CSDS): `undefined` lets the caller in. The transport has no
+ * notion of operators; the composition root supplies this check.
+ */
+export type StatusReaderCheck = (caller: Caller) => CallerRefusal | undefined;
+
 /** Thrown by `ConfigSource.open` to refuse a stream; mapped to PERMISSION_DENIED or UNAUTHENTICATED. */
 export class StreamRefusedError extends Error {
   constructor(

@@ -1,5 +1,8 @@
 import type protobuf from 'protobufjs';
 import type { EncodedResource, NodeInfo } from './contract.js';
+import { compileNodeMatcher, MAX_NODE_MATCHERS, type NodeIdPredicate, type RawStringMatcher } from './node-matcher.js';
+import { ResourceRedactor } from './redaction.js';
+import { BadRequestError } from './requests.js';
 import type { ProxyStatus } from './status.js';
 
 /** One connected stream as CSDS sees it. */
@@ -9,16 +12,8 @@ export interface CsdsSubject {
   sentResource(typeUrl: string, name: string): EncodedResource | undefined;
 }
 
-interface RawStringMatcher {
-  exact?: string;
-  prefix?: string;
-  suffix?: string;
-  contains?: string;
-  safe_regex?: { regex?: string };
-  ignore_case?: boolean;
-}
 interface RawClientStatusRequest {
-  node_matchers?: { node_id?: RawStringMatcher }[];
+  node_matchers?: { node_id?: RawStringMatcher | null }[];
   exclude_resource_contents?: boolean;
 }
 
@@ -26,33 +21,62 @@ interface RawClientStatusRequest {
 const CONFIG_STATUS = { SENT: 'STALE', ACKED: 'SYNCED', NACKED: 'ERROR' } as const;
 const CLIENT_STATUS = { SENT: 'REQUESTED', ACKED: 'ACKED', NACKED: 'NACKED' } as const;
 
+/** PEM armour of any private key; a CSDS answer that still contains it is sent without contents. */
+const PRIVATE_KEY_PEM = Buffer.from('PRIVATE KEY-----');
+
 /**
  * Client Status Discovery Service: for each connected proxy, per resource, what was sent and
- * whether it was ACKed or NACKed (with the error).
+ * whether it was ACKed or NACKed (with the error). Contents never include key material: see
+ * ResourceRedactor.
  */
 export class ClientStatusReporter {
   private readonly requestType: protobuf.Type;
   private readonly responseType: protobuf.Type;
   private readonly anyType: protobuf.Type;
+  private readonly redactor: ResourceRedactor;
 
   constructor(root: protobuf.Root) {
     this.requestType = root.lookupType('envoy.service.status.v3.ClientStatusRequest');
     this.responseType = root.lookupType('envoy.service.status.v3.ClientStatusResponse');
     this.anyType = root.lookupType('google.protobuf.Any');
+    this.redactor = new ResourceRedactor(root);
   }
 
-  /** Answers ClientStatusRequest bytes with ClientStatusResponse bytes. Throws on a malformed request. */
+  /** Answers ClientStatusRequest bytes with ClientStatusResponse bytes. Throws BadRequestError on a bad request. */
   respond(requestBytes: Uint8Array, subjects: Iterable<CsdsSubject>): Buffer {
-    const request = this.requestType.decode(requestBytes) as unknown as RawClientStatusRequest;
-    const matchers = (request.node_matchers ?? []).map((matcher) => matcher.node_id).filter((m) => m !== undefined && m !== null);
-    const includeContents = !request.exclude_resource_contents;
-    const configs: Record<string, unknown>[] = [];
+    const { matchers, includeContents } = this.parse(requestBytes);
+    const selected: [CsdsSubject, NodeInfo][] = [];
     for (const subject of subjects) {
       const node = subject.nodeInfo();
       if (!node) continue;
-      if (matchers.length > 0 && !matchers.some((matcher) => matchString(matcher, node.id))) continue;
-      configs.push(this.clientConfig(subject, node, includeContents));
+      if (matchers.length > 0 && !matchers.some((matches) => matches(node.id))) continue;
+      selected.push([subject, node]);
     }
+    const answer = this.encode(selected, includeContents);
+    if (includeContents && answer.includes(PRIVATE_KEY_PEM)) return this.encode(selected, false);
+    return answer;
+  }
+
+  private parse(requestBytes: Uint8Array): { matchers: NodeIdPredicate[]; includeContents: boolean } {
+    let request: RawClientStatusRequest;
+    try {
+      request = this.requestType.decode(requestBytes) as unknown as RawClientStatusRequest;
+    } catch (error) {
+      throw new BadRequestError(`malformed ClientStatusRequest: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const raw = request.node_matchers ?? [];
+    if (raw.length > MAX_NODE_MATCHERS) {
+      throw new BadRequestError(`node_matchers: ${raw.length} matchers exceed the limit of ${MAX_NODE_MATCHERS}`);
+    }
+    const matchers: NodeIdPredicate[] = [];
+    raw.forEach((matcher, index) => {
+      if (matcher.node_id) matchers.push(compileNodeMatcher(matcher.node_id, `node_matchers[${index}].node_id`));
+    });
+    return { matchers, includeContents: !request.exclude_resource_contents };
+  }
+
+  private encode(selected: readonly [CsdsSubject, NodeInfo][], includeContents: boolean): Buffer {
+    const configs = selected.map(([subject, node]) => this.clientConfig(subject, node, includeContents));
     const message = this.responseType.fromObject({ config: configs });
     return Buffer.from(this.responseType.encode(message).finish());
   }
@@ -72,7 +96,8 @@ export class ClientStatusReporter {
           client_status: CLIENT_STATUS[resource.status],
         };
         const sent = includeContents ? subject.sentResource(type.typeUrl, resource.name) : undefined;
-        if (sent) entry.xds_config = this.anyType.toObject(this.anyType.decode(sent.any));
+        const shown = sent ? this.redactor.redactedAny(sent) : undefined;
+        if (shown) entry.xds_config = this.anyType.toObject(this.anyType.decode(shown));
         if (resource.status === 'NACKED') {
           entry.error_state = { details: resource.errorDetail ?? type.lastNack?.errorDetail ?? '', version_info: resource.version };
         }
@@ -97,21 +122,4 @@ export class ClientStatusReporter {
       generic_xds_configs: generic,
     };
   }
-}
-
-function matchString(matcher: RawStringMatcher, value: string): boolean {
-  const fold = matcher.ignore_case ? (text: string) => text.toLowerCase() : (text: string) => text;
-  const subject = fold(value);
-  if (matcher.exact) return subject === fold(matcher.exact);
-  if (matcher.prefix) return subject.startsWith(fold(matcher.prefix));
-  if (matcher.suffix) return subject.endsWith(fold(matcher.suffix));
-  if (matcher.contains) return subject.includes(fold(matcher.contains));
-  if (matcher.safe_regex?.regex) {
-    try {
-      return new RegExp(`^(?:${matcher.safe_regex.regex})$`).test(value);
-    } catch {
-      return false;
-    }
-  }
-  return true;
 }

@@ -1,3 +1,4 @@
+import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
@@ -259,7 +260,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
     state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
     if (nonce === state.latestNonce) state.inFlightChangeAt = undefined;
     this.env.metrics.nacked(state.typeUrl, 'delta');
-    this.log.warn({ node: this.node?.id, typeUrl: state.typeUrl, nonce, errorDetail }, 'xDS response NACKed');
+    this.logNack({ typeUrl: clip(state.typeUrl), nonce: clip(nonce), errorDetail: clip(errorDetail, 1024) });
     this.view?.nacked(state.typeUrl, errorDetail);
   }
 

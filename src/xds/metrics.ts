@@ -27,9 +27,10 @@ export class XdsMetrics {
   private readonly streams: Gauge<'service' | 'mode'>;
   private readonly denied: Counter<'type'>;
   private readonly refused: Counter<'reason'>;
+  private readonly statusDenied: Counter<'code'>;
   private readonly counters: Record<TallyField, Counter<'type' | 'mode'>>;
   private readonly pushLatency: Histogram<'type'>;
-  /** By type URL, then mode. Bounded by the types the config source serves (only they get responses). */
+  /** By type label (known types, or one label for all others), then mode: bounded whatever clients send. */
   private readonly tallies = new Map<string, Partial<Record<StreamMode, Tally>>>();
   private readonly latencies = new Map<string, number[]>();
   /** False if another XdsMetrics registered these metrics first: then count directly. */
@@ -76,6 +77,14 @@ export class XdsMetrics {
         labelNames: ['reason'],
         registers: [registry],
       });
+    this.statusDenied =
+      (registry.getSingleMetric('accord_xds_status_denied_total') as Counter<'code'> | undefined) ??
+      new Counter({
+        name: 'accord_xds_status_denied_total',
+        help: 'Client status (CSDS) calls refused by the status-reader check, by gRPC code',
+        labelNames: ['code'],
+        registers: [registry],
+      });
     this.pushLatency =
       (registry.getSingleMetric('accord_xds_push_latency_seconds') as Histogram<'type'> | undefined) ??
       new Histogram({
@@ -86,6 +95,11 @@ export class XdsMetrics {
         registers: [registry],
         collect: () => this.reportLatencies(),
       });
+  }
+
+  /** Type labels with pending tallies: bounded by the known types plus one, whatever clients send. */
+  trackedTypeLabels(): number {
+    return this.tallies.size;
   }
 
   streamOpened(service: string, mode: StreamMode): void {
@@ -125,8 +139,13 @@ export class XdsMetrics {
     this.denied.inc({ type: typeLabel(typeUrl) });
   }
 
+  /** `reason` must come from a bounded set chosen by the server, never from a client. */
   streamRefused(reason: string): void {
     this.refused.inc({ reason });
+  }
+
+  statusReaderDenied(code: 'UNAUTHENTICATED' | 'PERMISSION_DENIED'): void {
+    this.statusDenied.inc({ code });
   }
 
   private add(typeUrl: string, mode: StreamMode, field: TallyField): void {
@@ -134,14 +153,15 @@ export class XdsMetrics {
       this.counters[field].inc({ type: typeLabel(typeUrl), mode });
       return;
     }
-    let byMode = this.tallies.get(typeUrl);
+    const label = typeLabel(typeUrl);
+    let byMode = this.tallies.get(label);
     if (!byMode) {
       byMode = {};
-      this.tallies.set(typeUrl, byMode);
+      this.tallies.set(label, byMode);
     }
     let tally = byMode[mode];
     if (!tally) {
-      tally = { type: typeLabel(typeUrl), mode, responses: 0, acks: 0, nacks: 0, reported: { responses: 0, acks: 0, nacks: 0 } };
+      tally = { type: label, mode, responses: 0, acks: 0, nacks: 0, reported: { responses: 0, acks: 0, nacks: 0 } };
       byMode[mode] = tally;
     }
     tally[field] += 1;

@@ -86,6 +86,22 @@ interface RawDeltaRequest {
 
 const NO_VERSIONS: ReadonlyMap<string, string> = new Map();
 
+/** Longest `node.id` accepted (docs/configuration.md); longer is INVALID_ARGUMENT. */
+export const MAX_NODE_ID_LENGTH = 1024;
+/** Longest `node.cluster`, `node.user_agent_name` and `node.user_agent_version`. */
+export const MAX_NODE_FIELD_LENGTH = 1024;
+/** Most `node.client_features`, and the longest one. */
+export const MAX_CLIENT_FEATURES = 128;
+/** `node.metadata`: most values (at any depth) and most characters of keys and strings together. */
+export const MAX_METADATA_VALUES = 4096;
+export const MAX_METADATA_CHARS = 64 * 1024;
+/** Longest `type_url`. */
+export const MAX_TYPE_URL_LENGTH = 512;
+/** Longest resource name (subscribed, unsubscribed or in initial_resource_versions). */
+export const MAX_RESOURCE_NAME_LENGTH = 4096;
+/** `error_detail.message` is kept (for status and CSDS) up to this many characters. */
+export const MAX_ERROR_DETAIL_LENGTH = 4096;
+
 /**
  * DiscoveryRequest and DeltaDiscoveryRequest without `node` (and locators, which are not
  * served). Envoy repeats the node on every request unless told not to; after the first request of
@@ -140,11 +156,12 @@ export class RequestDecoder {
     const raw = decodeWith<RawSotwRequest>(withNode ? this.sotwType : this.withoutNode.sotw, bytes, 'DiscoveryRequest');
     const names = raw.resource_names ?? [];
     this.checkCount('resource_names', names.length);
+    checkNames('resource_names', names);
     return {
       versionInfo: raw.version_info ?? '',
       node: raw.node ? nodeInfo(raw.node) : undefined,
       resourceNames: names,
-      typeUrl: raw.type_url ?? '',
+      typeUrl: checkedTypeUrl(raw.type_url),
       responseNonce: raw.response_nonce ?? '',
       errorDetail: errorDetail(raw.error_detail),
     };
@@ -155,16 +172,20 @@ export class RequestDecoder {
     const subscribe = raw.resource_names_subscribe ?? [];
     const unsubscribe = raw.resource_names_unsubscribe ?? [];
     this.checkCount('resource_names_subscribe + resource_names_unsubscribe', subscribe.length + unsubscribe.length);
+    checkNames('resource_names_subscribe', subscribe);
+    checkNames('resource_names_unsubscribe', unsubscribe);
     const initial = raw.initial_resource_versions;
     let initialVersions = NO_VERSIONS;
     if (initial) {
       const entries = Object.entries(initial);
       this.checkCount('initial_resource_versions', entries.length);
+      checkNames('initial_resource_versions', entries.map(([name]) => name));
+      checkNames('initial_resource_versions (version)', entries.map(([, version]) => version));
       if (entries.length > 0) initialVersions = new Map(entries);
     }
     return {
       node: raw.node ? nodeInfo(raw.node) : undefined,
-      typeUrl: raw.type_url ?? '',
+      typeUrl: checkedTypeUrl(raw.type_url),
       subscribe,
       unsubscribe,
       initialVersions,
@@ -190,7 +211,27 @@ function decodeWith<T>(type: protobuf.Type, bytes: Uint8Array, what: string): T 
 
 function errorDetail(raw: RawStatus | undefined): ErrorDetail | undefined {
   if (!raw) return undefined;
-  return { code: raw.code ?? 0, message: raw.message ?? '' };
+  const message = raw.message ?? '';
+  return { code: raw.code ?? 0, message: message.length > MAX_ERROR_DETAIL_LENGTH ? `${message.slice(0, MAX_ERROR_DETAIL_LENGTH)}…` : message };
+}
+
+function checkedTypeUrl(typeUrl: string | undefined): string {
+  const value = typeUrl ?? '';
+  if (value.length > MAX_TYPE_URL_LENGTH) throw new BadRequestError(`type_url: ${value.length} characters exceed the limit of ${MAX_TYPE_URL_LENGTH}`);
+  return value;
+}
+
+function checkNames(field: string, names: readonly string[]): void {
+  for (const name of names) {
+    if (name.length > MAX_RESOURCE_NAME_LENGTH) {
+      throw new BadRequestError(`${field}: a name of ${name.length} characters exceeds the limit of ${MAX_RESOURCE_NAME_LENGTH}`);
+    }
+  }
+}
+
+function checkLength(field: string, value: string, limit: number): string {
+  if (value.length > limit) throw new BadRequestError(`${field}: ${value.length} characters exceed the limit of ${limit}`);
+  return value;
 }
 
 function nodeInfo(raw: RawNode): NodeInfo {
@@ -198,31 +239,55 @@ function nodeInfo(raw: RawNode): NodeInfo {
   const version =
     raw.user_agent_version || (build ? `${build.major_number ?? 0}.${build.minor_number ?? 0}.${build.patch ?? 0}` : '');
   const locality: { region?: string; zone?: string; subZone?: string } = {};
-  if (raw.locality?.region) locality.region = raw.locality.region;
-  if (raw.locality?.zone) locality.zone = raw.locality.zone;
-  if (raw.locality?.sub_zone) locality.subZone = raw.locality.sub_zone;
+  if (raw.locality?.region) locality.region = checkLength('node.locality.region', raw.locality.region, MAX_NODE_FIELD_LENGTH);
+  if (raw.locality?.zone) locality.zone = checkLength('node.locality.zone', raw.locality.zone, MAX_NODE_FIELD_LENGTH);
+  if (raw.locality?.sub_zone) locality.subZone = checkLength('node.locality.sub_zone', raw.locality.sub_zone, MAX_NODE_FIELD_LENGTH);
+  const features = raw.client_features ?? [];
+  if (features.length > MAX_CLIENT_FEATURES) {
+    throw new BadRequestError(`node.client_features: ${features.length} entries exceed the limit of ${MAX_CLIENT_FEATURES}`);
+  }
+  for (const feature of features) checkLength('node.client_features', feature, MAX_NODE_FIELD_LENGTH);
   return {
-    id: raw.id ?? '',
-    cluster: raw.cluster ?? '',
-    userAgentName: raw.user_agent_name ?? '',
-    userAgentVersion: version,
+    id: checkLength('node.id', raw.id ?? '', MAX_NODE_ID_LENGTH),
+    cluster: checkLength('node.cluster', raw.cluster ?? '', MAX_NODE_FIELD_LENGTH),
+    userAgentName: checkLength('node.user_agent_name', raw.user_agent_name ?? '', MAX_NODE_FIELD_LENGTH),
+    userAgentVersion: checkLength('node.user_agent_version', version, MAX_NODE_FIELD_LENGTH),
     locality,
-    clientFeatures: raw.client_features ?? [],
-    metadata: raw.metadata ? structToJson(raw.metadata) : {},
+    clientFeatures: features,
+    metadata: raw.metadata ? structToJson(raw.metadata, { values: 0, chars: 0 }) : {},
   };
 }
 
-function structToJson(struct: RawStruct): Record<string, unknown> {
+interface MetadataBudget {
+  values: number;
+  chars: number;
+}
+
+function spend(budget: MetadataBudget, chars: number): void {
+  budget.values += 1;
+  budget.chars += chars;
+  if (budget.values > MAX_METADATA_VALUES) throw new BadRequestError(`node.metadata: more than ${MAX_METADATA_VALUES} values`);
+  if (budget.chars > MAX_METADATA_CHARS) throw new BadRequestError(`node.metadata: more than ${MAX_METADATA_CHARS} characters of keys and strings`);
+}
+
+function structToJson(struct: RawStruct, budget: MetadataBudget): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(struct.fields ?? {})) out[key] = valueToJson(value);
+  for (const [key, value] of Object.entries(struct.fields ?? {})) {
+    spend(budget, key.length);
+    out[key] = valueToJson(value, budget);
+  }
   return out;
 }
 
 /** Decoded messages carry set fields as own properties; unset oneof members fall back to prototype defaults. */
-function valueToJson(value: RawValue): unknown {
-  if (Object.hasOwn(value, 'structValue') && value.structValue) return structToJson(value.structValue);
-  if (Object.hasOwn(value, 'listValue') && value.listValue) return (value.listValue.values ?? []).map(valueToJson);
-  if (Object.hasOwn(value, 'stringValue')) return value.stringValue;
+function valueToJson(value: RawValue, budget: MetadataBudget): unknown {
+  if (Object.hasOwn(value, 'structValue') && value.structValue) return structToJson(value.structValue, budget);
+  if (Object.hasOwn(value, 'listValue') && value.listValue) return (value.listValue.values ?? []).map((item) => valueToJson(item, budget));
+  spend(budget, 0);
+  if (Object.hasOwn(value, 'stringValue')) {
+    spend(budget, value.stringValue?.length ?? 0);
+    return value.stringValue;
+  }
   if (Object.hasOwn(value, 'numberValue')) return value.numberValue;
   if (Object.hasOwn(value, 'boolValue')) return value.boolValue;
   return null;

@@ -3,8 +3,12 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type protobuf from 'protobufjs';
-import type { ConfigSource } from './contract.js';
+import { LogThrottle } from '../observability/log-throttle.js';
+import { StreamAdmission, peerAddress, type AdmissionTicket } from './admission.js';
+import type { ConfigSource, StatusReaderCheck } from './contract.js';
 import { ClientStatusReporter } from './csds.js';
+import { ClientStatusService } from './csds-service.js';
+import { endWithError } from './end-call.js';
 import { DeltaSession } from './delta-session.js';
 import { FetchError, fetchResources } from './fetch.js';
 import { XdsMetrics } from './metrics.js';
@@ -23,6 +27,19 @@ export type { ProxyStatus, ResourceStatus, TypeStatus } from './status.js';
 export interface XdsLimits {
   /** Concurrent xDS streams (all services); more are refused with RESOURCE_EXHAUSTED. */
   maxStreams: number;
+  /**
+   * Concurrent streams not yet accepted by the config source (no first request yet, or the source
+   * still checking its credentials); more are refused with RESOURCE_EXHAUSTED.
+   */
+  maxPendingStreams: number;
+  /** Concurrent streams from one remote IP address. */
+  maxStreamsPerPeer: number;
+  /** Concurrent not-yet-accepted streams from one remote IP address. */
+  maxPendingStreamsPerPeer: number;
+  /** Concurrent streams of one workload (node id, once the source accepted the stream). */
+  maxStreamsPerWorkload: number;
+  /** A stream that sends no first request within this long is ended with DEADLINE_EXCEEDED. */
+  firstRequestTimeoutMs: number;
   /** Resource names in one request (Delta: subscribe + unsubscribe); more is INVALID_ARGUMENT. */
   maxResourceNamesPerRequest: number;
   /** Largest request message accepted (grpc.max_receive_message_length). */
@@ -31,6 +48,11 @@ export interface XdsLimits {
 
 export const DEFAULT_XDS_LIMITS: XdsLimits = {
   maxStreams: 20_000,
+  maxPendingStreams: 2_000,
+  maxStreamsPerPeer: 1_000,
+  maxPendingStreamsPerPeer: 200,
+  maxStreamsPerWorkload: 64,
+  firstRequestTimeoutMs: 10_000,
   maxResourceNamesPerRequest: 10_000,
   maxReceiveMessageBytes: 4 * 1024 * 1024,
 };
@@ -46,6 +68,11 @@ export interface XdsServerOptions {
   root?: protobuf.Root;
   /** Milliseconds clock for push-latency and status timestamps; Date.now by default. */
   now?: () => number;
+  /**
+   * Who may read client status (CSDS), decided by the caller of the transport (e.g. an operator
+   * token check). Without it CSDS refuses every call.
+   */
+  authorizeStatusReader?: StatusReaderCheck;
 }
 
 type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -59,11 +86,12 @@ export class XdsServer {
   readonly grpcServer: grpc.Server;
   private readonly limits: XdsLimits;
   private readonly sessions = new Set<SotwSession | DeltaSession>();
-  private readonly statusStreams = new Set<DuplexCall>();
+  private readonly admission: StreamAdmission;
   private readonly env: SessionEnvironment;
   private readonly metrics: XdsMetrics;
-  private readonly csds: ClientStatusReporter;
+  private readonly csds: ClientStatusService;
   private readonly logger: Logger;
+  private readonly refusals: LogThrottle;
   private readonly instanceId = randomBytes(4).toString('hex');
   private streamCounter = 0;
   private fetchCounter = 0;
@@ -73,7 +101,15 @@ export class XdsServer {
     const root = options.root ?? loadEnvoyProtos();
     this.logger = options.logger.child({ component: 'xds' });
     this.metrics = new XdsMetrics(options.metrics);
-    this.csds = new ClientStatusReporter(root);
+    this.refusals = new LogThrottle(this.logger);
+    this.admission = new StreamAdmission(this.limits);
+    this.csds = new ClientStatusService({
+      reporter: new ClientStatusReporter(root),
+      subjects: () => this.sessions,
+      check: options.authorizeStatusReader,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
     this.env = {
       source: options.source,
       logger: this.logger,
@@ -103,9 +139,8 @@ export class XdsServer {
       });
     }
     this.grpcServer.addService(csdsDefinition(), {
-      StreamClientStatus: (call: DuplexCall) => this.serveClientStatusStream(call),
-      FetchClientStatus: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
-        this.serveClientStatusFetch(call, callback),
+      StreamClientStatus: (call: DuplexCall) => this.csds.stream(call),
+      FetchClientStatus: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => this.csds.fetch(call, callback),
     });
   }
 
@@ -125,8 +160,7 @@ export class XdsServer {
    */
   close(graceMs = 5_000): Promise<void> {
     for (const session of [...this.sessions]) session.endWith(grpc.status.UNAVAILABLE, 'server shutting down');
-    for (const call of [...this.statusStreams]) endCall(call, grpc.status.UNAVAILABLE, 'server shutting down');
-    this.statusStreams.clear();
+    this.csds.closeAll(grpc.status.UNAVAILABLE, 'server shutting down');
     return new Promise((resolve) => {
       let settled = false;
       const finish = (): void => {
@@ -150,35 +184,54 @@ export class XdsServer {
     return out;
   }
 
+  /** Streams open now, and how many of them the config source has not accepted yet. */
+  streamCounts(): { open: number; pending: number } {
+    return { open: this.admission.openStreams, pending: this.admission.pendingStreams };
+  }
+
   private serveStream(call: DuplexCall, mode: 'sotw' | 'delta', service: string, fixedType: string | undefined): void {
-    if (this.sessions.size >= this.limits.maxStreams) {
-      this.metrics.streamRefused('max_streams');
-      this.logger.warn({ peer: call.getPeer(), limit: this.limits.maxStreams }, 'refusing xDS stream: too many streams');
-      endCall(call, grpc.status.RESOURCE_EXHAUSTED, `too many xDS streams (limit ${this.limits.maxStreams})`);
+    const peer = call.getPeer();
+    const admitted = this.admission.admit(peerAddress(peer));
+    if (!('release' in admitted)) {
+      this.metrics.streamRefused(admitted.reason);
+      this.refusals.warn(admitted.reason, { peer, reason: admitted.reason, details: admitted.message }, 'refusing xDS stream');
+      endWithError(call, grpc.status.RESOURCE_EXHAUSTED, admitted.message);
       return;
     }
+    const ticket: AdmissionTicket = admitted;
     let finished = false;
     const xdsCall: XdsCall = {
-      peer: call.getPeer(),
+      peer,
       metadata: call.metadata,
       write: (message, written) => call.write(message, () => written()),
       end: (code, details) => {
         if (finished) return;
         finished = true;
-        endCall(call, code, details);
+        endWithError(call, code, details);
       },
+      authenticated: (nodeId) => ticket.authenticated(nodeId),
     };
     const sessionOptions = { service: service === 'ads' ? 'ads' : service, fixedType };
     const session = mode === 'sotw' ? new SotwSession(this.env, xdsCall, sessionOptions) : new DeltaSession(this.env, xdsCall, sessionOptions);
     this.sessions.add(session);
     const serviceLabel = service === 'ads' ? 'ads' : typeLabel(service);
     this.metrics.streamOpened(serviceLabel, mode);
+    const firstRequestTimer = setTimeout(() => {
+      if (session.nodeInfo() !== undefined || session.isEnded) return;
+      const seconds = this.limits.firstRequestTimeoutMs / 1000;
+      this.metrics.streamRefused('first_request_timeout');
+      this.refusals.warn('first_request_timeout', { peer, timeoutMs: this.limits.firstRequestTimeoutMs }, 'ending xDS stream: no first request in time');
+      session.endWith(grpc.status.DEADLINE_EXCEEDED, `no DiscoveryRequest within ${seconds} s of opening the stream`);
+      release();
+    }, this.limits.firstRequestTimeoutMs);
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
+      clearTimeout(firstRequestTimer);
       session.close();
       this.sessions.delete(session);
+      ticket.release();
       this.metrics.streamClosed(serviceLabel, mode);
     };
     call.on('data', (bytes: Buffer) => session.receive(bytes));
@@ -213,46 +266,4 @@ export class XdsServer {
       },
     );
   }
-
-  private serveClientStatusStream(call: DuplexCall): void {
-    this.statusStreams.add(call);
-    const forget = (): void => {
-      this.statusStreams.delete(call);
-    };
-    call.on('cancelled', forget);
-    call.on('close', forget);
-    call.on('finish', forget);
-    call.on('data', (bytes: Buffer) => {
-      try {
-        call.write(this.csds.respond(bytes, this.sessions));
-      } catch (error) {
-        endCall(call, grpc.status.INVALID_ARGUMENT, `malformed ClientStatusRequest: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    });
-    call.on('end', () => {
-      forget();
-      call.end();
-    });
-    call.on('error', forget);
-  }
-
-  private serveClientStatusFetch(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>): void {
-    try {
-      callback(null, this.csds.respond(call.request, this.sessions));
-    } catch (error) {
-      callback({
-        code: grpc.status.INVALID_ARGUMENT,
-        details: `malformed ClientStatusRequest: ${error instanceof Error ? error.message : String(error)}`,
-      });
-    }
-  }
-}
-
-function endCall(call: DuplexCall, code: grpc.status, details: string): void {
-  if (code === grpc.status.OK) {
-    call.end();
-    return;
-  }
-  const error: Partial<grpc.StatusObject> & Error = Object.assign(new Error(details), { code, details });
-  call.emit('error', error);
 }

@@ -1,5 +1,6 @@
 import { status as GrpcStatus, type Metadata } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import { clip } from '../observability/clip.js';
 import { StreamRefusedError, TypeUrl, type ConfigSource, type EncodedResource, type NodeInfo, type ProxyView } from './contract.js';
 import type { XdsMetrics, StreamMode } from './metrics.js';
 import { Outbox, type FlushScheduler } from './outbox.js';
@@ -15,6 +16,11 @@ export interface XdsCall {
   write(message: Buffer, written: () => void): boolean;
   /** Ends the stream with a status; OK ends it normally. */
   end(code: GrpcStatus, details: string): void;
+  /**
+   * The config source accepted the stream for this node; answers why the stream may not go on
+   * (e.g. the workload has too many streams), or undefined.
+   */
+  authenticated(nodeId: string): { readonly reason: string; readonly message: string } | undefined;
 }
 
 /** Everything a session needs from the server, shared by all sessions. */
@@ -34,6 +40,8 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set(Object.values(TypeUrl));
 
 /** Requests that arrive while `ConfigSource.open` is still running are queued, up to this many. */
 const MAX_QUEUED_BEFORE_OPEN = 64;
+/** NACKs of one stream that are each logged; after that, every hundredth. */
+const NACKS_LOGGED_IN_FULL = 10;
 /** Distinct type URLs one stream may subscribe to (bounds per-stream memory on ADS). */
 const MAX_TYPES_PER_STREAM = 32;
 
@@ -63,6 +71,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   private unwatch: (() => void) | undefined;
   private ended = false;
   private warnedTypes: Set<string> | undefined;
+  private nacks = 0;
 
   constructor(
     protected readonly env: SessionEnvironment,
@@ -192,7 +201,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
   /** Ends the stream with an error status, logs and counts it. */
   protected fail(code: GrpcStatus, details: string, reason: string): void {
     if (this.ended) return;
-    this.log.warn({ node: this.node?.id, code: GrpcStatus[code], reason, details }, 'ending xDS stream');
+    this.log.warn({ node: clip(this.node?.id), code: GrpcStatus[code], reason, details: clip(details, 512) }, 'ending xDS stream');
     this.env.metrics.streamRefused(reason);
     this.close();
     this.call.end(code, details);
@@ -200,9 +209,9 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
 
   /** The view refused a named resource: PERMISSION_DENIED, logged and counted. */
   protected deny(typeUrl: string, name: string, reason: string): void {
-    this.log.warn({ node: this.node?.id, typeUrl, name, reason }, 'xDS resource not authorized');
+    this.log.warn({ node: clip(this.node?.id), typeUrl: clip(typeUrl), name: clip(name), reason: clip(reason, 512) }, 'xDS resource not authorized');
     this.env.metrics.deniedResource(typeUrl);
-    this.fail(GrpcStatus.PERMISSION_DENIED, `not authorized for ${typeUrl} "${name}": ${reason}`, 'denied');
+    this.fail(GrpcStatus.PERMISSION_DENIED, `not authorized for ${clip(typeUrl)} "${clip(name)}": ${clip(reason, 512)}`, 'denied');
   }
 
   /**
@@ -231,15 +240,22 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     return true;
   }
 
+  /** Logs a NACK: the first few of a stream, then every hundredth, so a NACK loop cannot flood the log. */
+  protected logNack(fields: Record<string, unknown>): void {
+    this.nacks += 1;
+    if (this.nacks > NACKS_LOGGED_IN_FULL && this.nacks % 100 !== 0) return;
+    this.log.warn({ node: clip(this.node?.id), ...fields, nacksOnStream: this.nacks }, 'xDS response NACKed');
+  }
+
   /** Logs once per stream and type that the source has nothing of a type a client asked for. */
   protected noteNotReady(typeUrl: string): void {
     this.warnedTypes ??= new Set();
     if (this.warnedTypes.has(typeUrl)) return;
     this.warnedTypes.add(typeUrl);
     if (KNOWN_TYPES.has(typeUrl)) {
-      this.log.debug({ node: this.node?.id, typeUrl }, 'no resources of this type for the proxy yet; holding');
+      this.log.debug({ node: clip(this.node?.id), typeUrl }, 'no resources of this type for the proxy yet; holding');
     } else {
-      this.log.info({ node: this.node?.id, typeUrl }, 'request for a type the config source does not serve; holding');
+      this.log.info({ node: clip(this.node?.id), typeUrl: clip(typeUrl) }, 'request for a type the config source does not serve; holding');
     }
   }
 
@@ -251,7 +267,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
     }
     if (!request.typeUrl) return { ...request, typeUrl: fixed };
     if (request.typeUrl !== fixed) {
-      throw new BadRequestError(`type_url: ${request.typeUrl} is not served by this service (expected ${fixed})`);
+      throw new BadRequestError(`type_url: ${clip(request.typeUrl)} is not served by this service (expected ${fixed})`);
     }
     return request;
   }
@@ -265,13 +281,19 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
         const code = error.code === 'UNAUTHENTICATED' ? GrpcStatus.UNAUTHENTICATED : GrpcStatus.PERMISSION_DENIED;
         this.fail(code, error.message, error.code === 'UNAUTHENTICATED' ? 'unauthenticated' : 'refused');
       } else {
-        this.log.error({ err: error, node: node.id }, 'config source failed to open a stream');
+        this.log.error({ err: error, node: clip(node.id) }, 'config source failed to open a stream');
         this.fail(GrpcStatus.UNAVAILABLE, 'configuration source unavailable', 'source_error');
       }
       return;
     }
     if (this.ended) {
       view.close();
+      return;
+    }
+    const refusal = this.call.authenticated(node.id);
+    if (refusal) {
+      view.close();
+      this.fail(GrpcStatus.RESOURCE_EXHAUSTED, refusal.message, refusal.reason);
       return;
     }
     this.view = view;
@@ -313,7 +335,7 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
       this.fail(GrpcStatus.INVALID_ARGUMENT, error.message, 'bad_request');
       return;
     }
-    this.log.error({ err: error, node: this.node?.id }, 'xDS stream failed');
+    this.log.error({ err: error, node: clip(this.node?.id) }, 'xDS stream failed');
     this.fail(GrpcStatus.INTERNAL, 'internal error', 'internal');
   }
 }

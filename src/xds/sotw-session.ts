@@ -1,3 +1,4 @@
+import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
@@ -71,7 +72,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     } else if (state.nonce !== undefined) {
       if (request.responseNonce !== state.nonce) {
         // Stale: answers a response the client has not seen the latest of (xds_protocol "Resource updates").
-        this.log.debug({ node: this.node?.id, typeUrl, nonce: request.responseNonce, latest: state.nonce }, 'ignoring stale request');
+        this.log.debug({ node: clip(this.node?.id), typeUrl: clip(typeUrl), nonce: clip(request.responseNonce), latest: state.nonce }, 'ignoring stale request');
         return;
       }
       if (request.errorDetail) this.onNack(state, request);
@@ -251,10 +252,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
     state.inFlightChangeAt = undefined;
     this.env.metrics.nacked(state.typeUrl, 'sotw');
-    this.log.warn(
-      { node: this.node?.id, typeUrl: state.typeUrl, nonce, errorDetail, acceptedVersion: request.versionInfo },
-      'xDS response NACKed',
-    );
+    this.logNack({ typeUrl: clip(state.typeUrl), nonce: clip(nonce), errorDetail: clip(errorDetail, 1024), acceptedVersion: clip(request.versionInfo) });
     this.view?.nacked(state.typeUrl, errorDetail);
   }
 

@@ -47,4 +47,21 @@ describe('accord.v1.Registry over gRPC on the xDS port', () => {
       for (const field of ['service', 'address', 'port']) expect(error.details).toContain(`"field":"${field}"`);
     });
   });
+
+  it('every method, reads included, needs the operator token; a workload token is not one (issue #9 item 11, gRPC half)', async () => {
+    const workload = (await call('Register', { service: 'reader', address: '10.0.0.9', port: 80 })) as { token: string; id: string };
+    for (const [method, request] of [
+      ['ListWorkloads', {}],
+      ['ListServices', {}],
+      ['Register', { service: 'x', address: '10.0.0.1', port: 80 }],
+      ['Heartbeat', { id: workload.id }],
+      ['Deregister', { id: workload.id }],
+    ] as const) {
+      await expect(call(method, request, null), `${method} without a token`).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(call(method, request, 'wrong'), `${method} with a wrong token`).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+      await expect(call(method, request, workload.token), `${method} with a workload token`).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    }
+    expect(accord.logs.some((line) => line.includes('registry call denied') && line.includes('"method":"ListWorkloads"'))).toBe(true);
+    await call('Deregister', { id: workload.id });
+  });
 });

@@ -32,8 +32,12 @@ describe('xDS port over TLS with a certificate from the mesh CA', () => {
 
     const Registry = grpc.makeGenericClientConstructor(loadRegistryService(), 'Registry');
     const client = new Registry(accord.xds, grpc.credentials.createSsl(Buffer.from(oldBundle), null, null, { checkServerIdentity: () => undefined }));
+    const operator = new grpc.Metadata();
+    operator.set('authorization', `Bearer ${accord.token}`);
     const listed = await new Promise<unknown>((resolve, reject) =>
-      (client as unknown as { ListWorkloads: (req: object, cb: (e: Error | null, r: unknown) => void) => void }).ListWorkloads({}, (e, r) => (e ? reject(e) : resolve(r))),
+      (client as unknown as { ListWorkloads: (req: object, md: grpc.Metadata, cb: (e: Error | null, r: unknown) => void) => void }).ListWorkloads({}, operator, (e, r) =>
+        e ? reject(e) : resolve(r),
+      ),
     );
     expect(listed).toHaveProperty('workloads');
     client.close();

@@ -58,11 +58,11 @@ export class JsonLineChild {
   }
 }
 
-/** `accord agent` for one workload; resolves once its bootstrap.json exists. */
+/** `accord agent` for one workload (its local xDS proxy on the default Unix socket); resolves once its bootstrap.json exists. */
 export async function startAgent(token: string, servers: string[], xds: string[]): Promise<{ dir: string; child: ChildProcess; output: string[] }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'accord-agent-'));
   const output: string[] = [];
-  const child = spawn(process.execPath, [CLI, 'agent', '--token', token, '--server', servers.join(','), '--xds', xds.join(','), '--out', dir, '--listen', '127.0.0.1:0'], {
+  const child = spawn(process.execPath, [CLI, 'agent', '--token', token, '--server', servers.join(','), '--xds', xds.join(','), '--out', dir], {
     env: { ...process.env, ACCORD_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -345,6 +345,10 @@ export interface XdsTestClientOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Metadata sent on every stream (e.g. `authorization`). */
   metadata?: Record<string, string>;
+  /** Metadata sent on CSDS calls instead of `metadata` (the harness's operator token); null sends none. */
+  statusMetadata?: Record<string, string> | null;
+  /** Channel credentials; insecure by default. */
+  credentials?: grpc.ChannelCredentials;
 }
 
 /** A client of every xDS service the server offers, over one channel. */
@@ -358,7 +362,7 @@ export class XdsTestClient {
     private readonly options: XdsTestClientOptions = {},
   ) {
     const Ctor = grpc.makeGenericClientConstructor(methodDefinitions(), 'AccordXdsTestClient');
-    this.client = new Ctor(address, grpc.credentials.createInsecure(), options.channelOptions ?? {});
+    this.client = new Ctor(address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions ?? {});
   }
 
   private metadata(extra?: Record<string, string>): grpc.Metadata {
@@ -367,8 +371,21 @@ export class XdsTestClient {
     return md;
   }
 
-  private open<Req extends object, Res extends { type_url?: string }>(path: string, req: protobuf.Type, res: protobuf.Type, metadata?: Record<string, string>): XdsStream<Req, Res> {
-    const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, this.metadata(metadata));
+  private statusMetadata(): grpc.Metadata {
+    if (this.options.statusMetadata === undefined) return this.metadata();
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(this.options.statusMetadata ?? {})) md.set(k, v);
+    return md;
+  }
+
+  private open<Req extends object, Res extends { type_url?: string }>(
+    path: string,
+    req: protobuf.Type,
+    res: protobuf.Type,
+    metadata?: Record<string, string>,
+    md: grpc.Metadata = this.metadata(metadata),
+  ): XdsStream<Req, Res> {
+    const call = this.client.makeBidiStreamRequest<Buffer, Buffer>(path, identity, identity, md);
     const stream = new XdsStream<Req, Res>(call, req, res, this.codec);
     this.streams.push(stream);
     return stream;
@@ -388,7 +405,7 @@ export class XdsTestClient {
 
   /** A CSDS stream. Requests and responses are plain protobufjs objects. */
   csdsStream(): XdsStream<object, ClientStatusResponse> {
-    return this.open(`/${CSDS_SERVICE}/StreamClientStatus`, this.codec.clientStatusRequest, this.codec.clientStatusResponse);
+    return this.open(`/${CSDS_SERVICE}/StreamClientStatus`, this.codec.clientStatusRequest, this.codec.clientStatusResponse, undefined, this.statusMetadata());
   }
 
   /** The unary Fetch* method of a per-type service. */
@@ -402,19 +419,22 @@ export class XdsTestClient {
   /** CSDS FetchClientStatus, decoded with Any fields expanded (`{"@type": ...}`). */
   fetchClientStatus(request: object = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ClientStatusResponse> {
     const type = this.codec.clientStatusResponse;
-    return this.unary(`/${CSDS_SERVICE}/FetchClientStatus`, this.codec.encode(this.codec.clientStatusRequest, request), timeoutMs).then(
-      (b) => type.toObject(type.decode(b), { ...TO_OBJECT, json: true }) as ClientStatusResponse,
-    );
+    return this.fetchClientStatusBytes(request, timeoutMs).then((b) => type.toObject(type.decode(b), { ...TO_OBJECT, json: true }) as ClientStatusResponse);
   }
 
-  private unary(path: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
+  /** CSDS FetchClientStatus, the answer's bytes as sent. */
+  fetchClientStatusBytes(request: object = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Buffer> {
+    return this.unary(`/${CSDS_SERVICE}/FetchClientStatus`, this.codec.encode(this.codec.clientStatusRequest, request), timeoutMs, this.statusMetadata());
+  }
+
+  private unary(path: string, body: Buffer, timeoutMs: number, metadata: grpc.Metadata = this.metadata()): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       this.client.makeUnaryRequest<Buffer, Buffer>(
         path,
         identity,
         identity,
         body,
-        this.metadata(),
+        metadata,
         { deadline: Date.now() + timeoutMs },
         (err, value) => (err ? reject(err) : value ? resolve(value) : reject(new Error(`${path}: empty reply`))),
       );

@@ -100,7 +100,8 @@ export class GrpcXdsClientProcess {
     });
     const proc = new GrpcXdsClientProcess(child);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`xDS client child not ready in 10 s: ${proc.stderr}`)), 10_000);
+      // Loading grpc-js-xds takes seconds on a loaded two-core machine; this is an upper bound.
+      const timer = setTimeout(() => reject(new Error(`xDS client child not ready in 30 s: ${proc.stderr}`)), 30_000);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`xDS client child exited (${code}) before ready: ${proc.stderr}`));

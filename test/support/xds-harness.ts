@@ -4,13 +4,17 @@
  */
 import type protobuf from 'protobufjs';
 import type { Registry } from 'prom-client';
-import { silentLogger } from '../../src/observability/logger.js';
+import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 import type { ConfigSource, EncodedResource, StreamContext } from '../../src/xds/contract.js';
 import { ResourceEncoder, SnapshotCache, XdsServer, type XdsServerOptions } from '../../src/xds/index.js';
 import { XdsCodec, XdsTestClient, type XdsTestClientOptions } from './ads-client.js';
 import { ResourceFactory } from './resources.js';
+
+/** The token the harness's status-reader check accepts for CSDS; its clients send it on CSDS calls. */
+export const HARNESS_OPERATOR_TOKEN = 'harness-operator-token';
+const OPERATOR_METADATA = { authorization: `Bearer ${HARNESS_OPERATOR_TOKEN}` };
 
 export interface HarnessOptions {
   /** Reuse an already loaded Root (loading takes ~200 ms). */
@@ -22,6 +26,10 @@ export interface HarnessOptions {
   listenPort?: number;
   /** Wraps the cache, e.g. to refuse streams; defaults to the cache itself. */
   source?: (cache: SnapshotCache) => ConfigSource;
+  /** Also listen on [::1] at the same port (tests that need a second peer address). */
+  listenIpv6?: boolean;
+  /** Log here instead of nowhere. */
+  logger?: Logger;
 }
 
 export interface XdsHarness {
@@ -37,6 +45,8 @@ export interface XdsHarness {
   set(nodeId: string, typeUrl: string, resources: readonly EncodedResource[]): void;
   /** A new client on its own channel; closed by `close()`. */
   client(options?: XdsTestClientOptions): XdsTestClient;
+  /** A new client connecting over [::1] (needs `listenIpv6`): another peer address than `client()`. */
+  clientIpv6(options?: XdsTestClientOptions): XdsTestClient;
   /** The value of a counter (summed over labels, or for the labels given). */
   counter(name: string, labels?: Record<string, string>): Promise<number>;
   close(): Promise<void>;
@@ -51,12 +61,15 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
   const server = new XdsServer({
     source: options.source ? options.source(cache) : cache,
     root,
-    logger: silentLogger(),
+    logger: options.logger ?? silentLogger(),
     metrics,
     ...(options.limits ? { limits: options.limits } : {}),
     ...(options.controlPlaneId ? { controlPlaneId: options.controlPlaneId } : {}),
+    authorizeStatusReader: ({ metadata }) =>
+      metadata.get('authorization')[0] === OPERATOR_METADATA.authorization ? undefined : { code: 'PERMISSION_DENIED', reason: 'not the harness operator' },
   });
   const port = await server.listen(`127.0.0.1:${options.listenPort ?? 0}`);
+  if (options.listenIpv6) await server.listen(`[::1]:${port}`);
   const address = `127.0.0.1:${port}`;
   const clients: XdsTestClient[] = [];
   return {
@@ -70,7 +83,12 @@ export async function startXdsHarness(options: HarnessOptions = {}): Promise<Xds
     address,
     set: (nodeId, typeUrl, resources) => cache.setResources(nodeId, typeUrl, resources),
     client: (clientOptions) => {
-      const c = new XdsTestClient(address, codec, clientOptions);
+      const c = new XdsTestClient(address, codec, { statusMetadata: OPERATOR_METADATA, ...clientOptions });
+      clients.push(c);
+      return c;
+    },
+    clientIpv6: (clientOptions) => {
+      const c = new XdsTestClient(`[::1]:${port}`, codec, { statusMetadata: OPERATOR_METADATA, ...clientOptions });
       clients.push(c);
       return c;
     },

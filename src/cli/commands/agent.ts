@@ -11,9 +11,9 @@ export function registerAgentCommand(program: Command): void {
     .option('--server <url>', 'Accord HTTP API URL, or several replicas comma-separated (env ACCORD_SERVER)', process.env.ACCORD_SERVER ?? DEFAULT_SERVER)
     .requiredOption('--xds <addresses>', 'control-plane xDS replicas host:port[,host:port...]; fails over in order')
     .requiredOption('--out <dir>', 'directory for cert.pem, key.pem, ca.pem and bootstrap.json')
-    .option('--listen <addr>', 'local xDS proxy address for proxyless clients', '127.0.0.1:15010')
+    .option('--listen <addr>', 'local xDS proxy for proxyless clients: unix:PATH (default unix:<out>/xds.sock, mode 0600) or a loopback HOST:PORT (any local user could connect)')
     .option('--log-level <level>', 'log level', process.env.ACCORD_LOG_LEVEL ?? 'info')
-    .action(async (options: { token: string; server: string; xds: string; out: string; listen: string; logLevel: string }) => {
+    .action(async (options: { token: string; server: string; xds: string; out: string; listen?: string; logLevel: string }) => {
       const logger = createLogger({ level: options.logLevel });
       const agent = new Agent({
         token: options.token,

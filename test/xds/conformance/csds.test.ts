@@ -104,4 +104,36 @@ describe('CSDS and proxy status', () => {
     const all = await stream.next();
     expect(all.config.length).toBe(2);
   });
+
+  it('never shows key material: secrets by name and version only, inline keys in other resources redacted (Any included)', async () => {
+    const { encoder } = h();
+    const keyPem = '-----BEGIN PRIVATE KEY-----\nsecret-key-bytes\n-----END PRIVATE KEY-----\n';
+    const secret = encoder.encode(T.Secret, 'default', { name: 'default', tls_certificate: { certificate_chain: { inline_string: 'cert' }, private_key: { inline_string: keyPem } } });
+    const tls = {
+      '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+      common_tls_context: { tls_certificates: [{ certificate_chain: { inline_string: 'cert' }, private_key: { inline_string: keyPem } }] },
+    };
+    const cluster = encoder.encode(T.Cluster, 'inline', { name: 'inline', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, transport_socket: { name: 'tls', typed_config: tls } });
+    h().set('n1', T.Secret, [secret]);
+    h().set('n1', T.Cluster, [cluster]);
+    const s = h().client().sotw();
+    s.send({ node: node('n1'), type_url: T.Cluster, resource_names: [] });
+    s.send({ node: node('n1'), type_url: T.Secret, resource_names: ['default'] });
+    await s.nextOfType(T.Secret);
+    await s.nextOfType(T.Cluster);
+    for (const exclude of [false, true]) {
+      const bytes = await h().client().fetchClientStatusBytes({ exclude_resource_contents: exclude });
+      expect(bytes.includes('PRIVATE KEY')).toBe(false);
+      expect(bytes.includes('secret-key-bytes')).toBe(false);
+    }
+    const csds = await h().client().fetchClientStatus({ exclude_resource_contents: false });
+    const configs = configsOf(csds, 'n1') as (GenericXdsConfig & { xds_config?: Decoded | null })[];
+    const shownSecret = configs.find((c) => c.type_url === T.Secret);
+    expect(shownSecret).toMatchObject({ name: 'default', version_info: secret.version });
+    expect(shownSecret?.xds_config ?? null).toBeNull();
+    const shownCluster = configs.find((c) => c.type_url === T.Cluster)?.xds_config as { transport_socket?: { typed_config?: Record<string, unknown> } } | undefined;
+    const typed = JSON.stringify(shownCluster?.transport_socket?.typed_config);
+    expect(typed).toContain('[redacted]');
+    expect(typed).toContain('cert');
+  });
 });

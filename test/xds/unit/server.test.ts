@@ -23,8 +23,15 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function start(cache: SnapshotCache) {
-  const server = new XdsServer({ source: cache, root, logger: silentLogger(), metrics: createMetricsRegistry({ defaultMetrics: false }), controlPlaneId: 'unit-cp' });
+async function start(cache: SnapshotCache, statusReaders: 'everyone' | 'unconfigured' = 'everyone') {
+  const server = new XdsServer({
+    source: cache,
+    root,
+    logger: silentLogger(),
+    metrics: createMetricsRegistry({ defaultMetrics: false }),
+    controlPlaneId: 'unit-cp',
+    ...(statusReaders === 'everyone' ? { authorizeStatusReader: () => undefined } : {}),
+  });
   const port = await server.listen('127.0.0.1:0');
   const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   cleanups.push(() => client.close(), () => server.close(0));
@@ -97,5 +104,14 @@ describe('XdsServer', () => {
     expect(status.code).toBe(grpc.status.UNAVAILABLE);
     expect((await csdsEnded).code).toBe(grpc.status.UNAVAILABLE);
     expect(server.proxies()).toEqual([]);
+  });
+
+  it('without a status-reader check, CSDS answers nobody (UNAUTHENTICATED)', async () => {
+    const { client } = await start(new SnapshotCache(), 'unconfigured');
+    const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+      client.makeUnaryRequest(CSDS_FETCH, identity, identity, Buffer.alloc(0), (e) => resolve(e)),
+    );
+    expect(error?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(error?.details).toContain('no status-reader check');
   });
 });

@@ -28,6 +28,9 @@ export class RecordingCall implements XdsCall {
   end(code: GrpcStatus, details: string): void {
     this.ended = { code, details };
   }
+  authenticated(): undefined {
+    return undefined;
+  }
 }
 
 export interface Clock {

@@ -1,0 +1,126 @@
+/** Limits on concurrent discovery streams; see XdsLimits for what each means. */
+export interface AdmissionLimits {
+  readonly maxStreams: number;
+  readonly maxPendingStreams: number;
+  readonly maxStreamsPerPeer: number;
+  readonly maxPendingStreamsPerPeer: number;
+  readonly maxStreamsPerWorkload: number;
+}
+
+/** Why a stream was not admitted: a bounded metric label and a message for the client and the log. */
+export interface AdmissionRefusal {
+  readonly reason: 'max_streams' | 'max_pending_streams' | 'peer_streams' | 'peer_pending_streams' | 'workload_streams';
+  readonly message: string;
+}
+
+interface PeerCount {
+  total: number;
+  pending: number;
+}
+
+/** One admitted stream's place in the counts. */
+export interface AdmissionTicket {
+  /** The config source accepted the stream for this node: it stops counting as pending. */
+  authenticated(nodeId: string): AdmissionRefusal | undefined;
+  readonly isPending: boolean;
+  /** The stream ended; idempotent. */
+  release(): void;
+}
+
+/**
+ * Counts discovery streams so that no caller can crowd out the others: streams that have not yet
+ * been accepted by the config source ("pending": no first request yet, or `open()` still running)
+ * are capped apart from accepted ones, every remote IP has its own caps, and every workload (node
+ * id, once accepted) has one. Maps are keyed only by peers and workloads with open streams, so
+ * they are bounded by the stream limits.
+ */
+export class StreamAdmission {
+  private total = 0;
+  private pending = 0;
+  private readonly peers = new Map<string, PeerCount>();
+  private readonly workloads = new Map<string, number>();
+
+  constructor(private readonly limits: AdmissionLimits) {}
+
+  get openStreams(): number {
+    return this.total;
+  }
+
+  get pendingStreams(): number {
+    return this.pending;
+  }
+
+  /** A new stream from `peer` (its IP address): a ticket, or why it is refused. */
+  admit(peer: string): AdmissionTicket | AdmissionRefusal {
+    const limits = this.limits;
+    if (this.total >= limits.maxStreams) return { reason: 'max_streams', message: `too many xDS streams (limit ${limits.maxStreams})` };
+    if (this.pending >= limits.maxPendingStreams) {
+      return { reason: 'max_pending_streams', message: `too many xDS streams awaiting authentication (limit ${limits.maxPendingStreams})` };
+    }
+    const counts = this.peers.get(peer) ?? { total: 0, pending: 0 };
+    if (counts.total >= limits.maxStreamsPerPeer) {
+      return { reason: 'peer_streams', message: `too many xDS streams from this address (limit ${limits.maxStreamsPerPeer})` };
+    }
+    if (counts.pending >= limits.maxPendingStreamsPerPeer) {
+      return { reason: 'peer_pending_streams', message: `too many xDS streams awaiting authentication from this address (limit ${limits.maxPendingStreamsPerPeer})` };
+    }
+    counts.total += 1;
+    counts.pending += 1;
+    this.peers.set(peer, counts);
+    this.total += 1;
+    this.pending += 1;
+    return this.ticket(peer, counts);
+  }
+
+  private ticket(peer: string, counts: PeerCount): AdmissionTicket {
+    let pending = true;
+    let released = false;
+    let workload: string | undefined;
+    const leavePending = (): void => {
+      if (!pending) return;
+      pending = false;
+      this.pending -= 1;
+      counts.pending -= 1;
+    };
+    return {
+      get isPending() {
+        return pending;
+      },
+      authenticated: (nodeId) => {
+        if (released || !pending) return undefined;
+        leavePending();
+        const streams = this.workloads.get(nodeId) ?? 0;
+        if (streams >= this.limits.maxStreamsPerWorkload) {
+          return { reason: 'workload_streams', message: `too many xDS streams for this workload (limit ${this.limits.maxStreamsPerWorkload})` };
+        }
+        this.workloads.set(nodeId, streams + 1);
+        workload = nodeId;
+        return undefined;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        leavePending();
+        this.total -= 1;
+        counts.total -= 1;
+        if (counts.total === 0) this.peers.delete(peer);
+        if (workload !== undefined) {
+          const left = (this.workloads.get(workload) ?? 1) - 1;
+          if (left === 0) this.workloads.delete(workload);
+          else this.workloads.set(workload, left);
+        }
+      },
+    };
+  }
+}
+
+/** The IP address of a grpc-js peer string (`1.2.3.4:5`, `::1:5`, `[::1]:5`, `unix:/path`). */
+export function peerAddress(peer: string): string {
+  if (peer.startsWith('unix:')) return 'unix';
+  if (peer.startsWith('[')) {
+    const end = peer.indexOf(']');
+    return end > 0 ? peer.slice(1, end) : peer;
+  }
+  const colon = peer.lastIndexOf(':');
+  return colon > 0 ? peer.slice(0, colon) : peer;
+}
