@@ -90,6 +90,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       meshState.setRevokedCallers(identity.revokedCallers());
       source.refresh();
     },
+    onDeniedTokensChange: () => source.refresh(),
   });
   const trustDomain = (): string => identity.trustDomain;
 
@@ -177,6 +178,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     logger,
     metrics,
     apiToken,
+    apiReadToken: options.apiReadToken,
     registry,
     policies,
     ca: identity,

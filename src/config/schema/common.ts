@@ -99,8 +99,8 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T)
   return z.enum(values, expecting(`one of ${values.join(', ')}`));
 }
 
-/** A duration string ("250ms", "30s", "1h30m") as milliseconds, at least `minMs`. */
-export function duration(minMs: number): z.ZodPipe<z.ZodString, z.ZodTransform<number, string>> {
+/** A duration string ("250ms", "30s", "1h30m") as milliseconds, at least `minMs` (and at most `maxMs`, when given). */
+export function duration(minMs: number, maxMs?: { readonly ms: number; readonly text: string }): z.ZodPipe<z.ZodString, z.ZodTransform<number, string>> {
   return z.string(expecting('a duration such as "250ms", "30s", "5m" or "1h30m"')).transform((text, context) => {
     const parsed = parseDuration(text);
     if (!parsed.ok) {
@@ -110,6 +110,10 @@ export function duration(minMs: number): z.ZodPipe<z.ZodString, z.ZodTransform<n
     if (parsed.ms < minMs) {
       const limit = minMs === 1 ? 'greater than 0' : `at least ${minMs}ms`;
       context.issues.push({ code: 'custom', message: `expected a duration ${limit}, got ${JSON.stringify(text)}`, input: text });
+      return z.NEVER;
+    }
+    if (maxMs && parsed.ms > maxMs.ms) {
+      context.issues.push({ code: 'custom', message: `expected a duration of at most ${maxMs.text}, got ${JSON.stringify(text)}`, input: text });
       return z.NEVER;
     }
     return parsed.ms;
