@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
@@ -119,6 +120,24 @@ const AGENT_TRUST_SETTLE_MS = 2_500;
 
 type TrustListener = (workloadId?: string) => void;
 
+/** The control plane's own TLS material (PEM). `keyPem` must never be logged. */
+export interface ServerCertificate {
+  readonly caBundlePem: string;
+  readonly certChainPem: string;
+  readonly keyPem: string;
+}
+type ServerCertificateListener = (material: ServerCertificate) => void;
+
+/** Names for the control plane's certificate: loopback, the bound host (unless a wildcard) and `--tls-san`. */
+function serverNames(options: ServeOptions): { dnsNames: string[]; ipAddresses: string[] } {
+  const names = new Set(['localhost', '127.0.0.1', '::1', ...options.tlsSans]);
+  if (options.host !== '0.0.0.0' && options.host !== '::') names.add(options.host);
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const name of names) (isIP(name) === 0 ? dnsNames : ipAddresses).push(name);
+  return { dnsNames, ipAddresses };
+}
+
 /**
  * Workload identity for the control plane: the CA (and, during a root rotation, the next
  * generation), workload tokens, the per-proxy `default` and `ROOTCA` secrets, revocation, the
@@ -135,10 +154,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly agents = new Map<string, AgentState>();
   private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
   private sdsWorkloads: () => Iterable<string> = () => [];
-  private xdsIdentity: XdsServerIdentity | undefined;
+  private serverCertificate: ServerCertificate | undefined;
+  private readonly serverCertificateListeners = new Set<ServerCertificateListener>();
   private intermediateTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private xdsIdentityTimer: NodeJS.Timeout | undefined;
+  private serverCertificateTimer: NodeJS.Timeout | undefined;
   private readonly revocations: WorkloadRevocations;
   private readonly limiter: IssuanceLimiter;
   private readonly denied: TokenDenyList;
@@ -188,7 +208,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         fleet: () => this.fleet(),
         onPhaseChange: () => {
           this.trustSecrets.clear();
-          this.refreshXdsIdentity();
+          this.refreshServerCertificate();
           void this.revocations.refreshCrl().finally(() => this.fireTrustChange());
         },
         logger: deps.logger,
@@ -565,7 +585,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return ttlMs * rotateAt;
   }
 
-  // --- the xDS server's own identity ----------------------------------------------------------
+  // --- the control plane's own server identity (xDS port, and HTTPS with --http-tls) ----------
 
   xdsServerSpiffeId(): string {
     return makeSpiffeId(this.ca.trustDomain, XDS_SERVER_NAMESPACE, XDS_SERVER_ACCOUNT);
@@ -577,31 +597,44 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
    * it presents is the phase's (old+new during a rotation).
    */
   xdsServerCredentials(): grpc.ServerCredentials {
-    this.xdsIdentity ??= new XdsServerIdentity();
-    this.refreshXdsIdentity();
-    return this.xdsIdentity.credentials();
+    const provider = new XdsServerIdentity();
+    this.onServerCertificate((material) => provider.update(material));
+    return provider.credentials();
   }
 
-  private refreshXdsIdentity(): void {
-    const provider = this.xdsIdentity;
-    if (!provider) return;
+  /**
+   * Calls `listener` now and whenever the control plane's server certificate changes (rotation,
+   * root rotation). The certificate names the control plane's SPIFFE ID and, for clients that check
+   * host names (HTTPS), `localhost`, the loopback addresses, the bound host and `--tls-san` names.
+   */
+  onServerCertificate(listener: ServerCertificateListener): () => void {
+    this.serverCertificateListeners.add(listener);
+    if (!this.serverCertificate) this.refreshServerCertificate();
+    else listener(this.serverCertificate);
+    return () => this.serverCertificateListeners.delete(listener);
+  }
+
+  private refreshServerCertificate(): void {
+    if (this.serverCertificateListeners.size === 0) return;
     const now = this.now();
-    // The xDS server's clients trust it through their bootstrap's CA file, refreshed from
-    // `accord ca bundle` (old+new from P1): switch its certificate to the new root only in P3.
+    // Clients trust the control plane through a CA file refreshed from `accord ca bundle` (old+new
+    // from P1): switch its certificate to the new root only in P3.
     const next = this.rotation?.nextCa;
     const ca = next && this.rotation?.active?.phase === 'P3_REMOVE_TRUST' ? next : this.ca;
-    const leaf = ca.issue({ spiffeId: this.xdsServerSpiffeId(), now, ttlMs: Math.max(this.deps.mesh().certificates.ttlMs, 3_600_000) });
-    provider.update({ caBundlePem: this.bundlePem(), certChainPem: leaf.certChainPem, keyPem: leaf.keyPem });
-    this.log.info({ serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString() }, 'xDS server certificate issued');
-    if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
-    this.xdsIdentityTimer = setTimeout(() => this.refreshXdsIdentity(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now)).unref();
+    const { dnsNames, ipAddresses } = serverNames(this.deps.options);
+    const leaf = ca.issue({ spiffeId: this.xdsServerSpiffeId(), dnsNames, ipAddresses, now, ttlMs: Math.max(this.deps.mesh().certificates.ttlMs, 3_600_000) });
+    this.serverCertificate = { caBundlePem: this.bundlePem(), certChainPem: leaf.certChainPem, keyPem: leaf.keyPem };
+    for (const listener of this.serverCertificateListeners) listener(this.serverCertificate);
+    this.log.info({ serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString(), dnsNames, ipAddresses }, 'control-plane server certificate issued');
+    if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
+    this.serverCertificateTimer = setTimeout(() => this.refreshServerCertificate(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now)).unref();
   }
 
   close(): void {
     this.closed = true;
     if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
     this.rotation?.stop();
-    if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
+    if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
     this.revocations.stop();
     this.denied.stop();
   }

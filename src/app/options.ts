@@ -35,8 +35,9 @@ export interface ServeOptions {
   readonly tlsSans: readonly string[];
   /** Bound to a non-loopback address without TLS on the xDS port: allowed only with this, and warned about. */
   readonly insecure: boolean;
-  /** A read-only operator token (`/v1` reads only). */
+  /** A read-only operator token (`/v1` reads only), or a file holding it (0600). */
   readonly apiReadToken?: string;
+  readonly apiReadTokenFile?: string;
   /** Lifetime of newly minted workload tokens. */
   readonly tokenTtlMs: number;
   /** Per-workload certificate issuance: burst, then rate per minute. */
@@ -114,6 +115,7 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     tlsSans: list(pick(flags.tlsSan, 'ACCORD_TLS_SAN', env)),
     insecure: bool(flags.insecure, 'ACCORD_INSECURE', env),
     apiReadToken: env.ACCORD_API_READ_TOKEN || undefined,
+    apiReadTokenFile: env.ACCORD_API_READ_TOKEN_FILE || undefined,
     tokenTtlMs: durationMs(pick(flags.tokenTtl, 'ACCORD_TOKEN_TTL', env), DEFAULT_TOKEN_TTL_MS, '--token-ttl', { min: 1_000, max: MAX_TOKEN_TTL_MS }),
     issueBurst: positive(pick(flags.issueBurst, 'ACCORD_ISSUE_BURST', env), 5, '--issue-burst', 10_000, true),
     issuePerMinute: positive(pick(flags.issuePerMinute, 'ACCORD_ISSUE_PER_MINUTE', env), 3, '--issue-per-minute', 60_000, false),
