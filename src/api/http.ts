@@ -112,6 +112,18 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
+export interface RouteEntry {
+  readonly method: string;
+  readonly url: string;
+}
+
+const ROUTES_DECORATION = 'accordRoutes';
+
+/** Every route the API registered (HEAD included), as fastify saw them: for tests that must cover them all. */
+export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return (app as unknown as Record<typeof ROUTES_DECORATION, readonly RouteEntry[]>)[ROUTES_DECORATION];
+}
+
 /** A caller-supplied string field: absent, or a string of at most `max` characters. */
 function boundedString(value: unknown, field: string, max: number): string | undefined {
   if (value === undefined) return undefined;
@@ -131,6 +143,11 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     deps.https ? Fastify({ ...options, https: { cert: deps.https.certChainPem, key: deps.https.keyPem } }) : Fastify(options)
   ) as unknown as FastifyInstance;
   const log = deps.logger.child({ component: 'http' });
+  const routes: RouteEntry[] = [];
+  app.decorate(ROUTES_DECORATION, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   const operator = digest(deps.apiToken);
   const reader = deps.apiReadToken ? digest(deps.apiReadToken) : undefined;
 
