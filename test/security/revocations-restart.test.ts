@@ -14,7 +14,7 @@ import { whenRegistered, call, codec, envoyNode, crlOverSds, crlSerials, meshYam
  * ca.json (0600) and survive the restart.
  */
 const prefix = `accord-restart-${randomBytes(4).toString('hex')}`;
-const MODES = [
+const MODES: { name: string; flags: Record<string, string>; env: Record<string, string>; files: string[] }[] = [
   { name: 'memory store, data-dir CA', flags: {}, env: {}, files: ['ca.json', 'ca-state.json'] },
   { name: 'Redis store, shared CA', flags: { redis: REDIS_URL, redisPrefix: prefix }, env: { ACCORD_CA_KEK: randomBytes(32).toString('hex') }, files: [] },
 ];
