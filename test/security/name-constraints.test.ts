@@ -31,7 +31,7 @@ describe('URI name constraints on the intermediate', () => {
       false,
       ['sign'],
     );
-    const keys = (await crypto.webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const keys = (await crypto.webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as crypto.webcrypto.CryptoKeyPair;
     const leaf = await x509.X509CertificateGenerator.create({
       serialNumber: '01',
       subject: '',
