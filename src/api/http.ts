@@ -1,4 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
@@ -124,6 +126,24 @@ export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
   return (app as unknown as Record<typeof ROUTES_DECORATION, readonly RouteEntry[]>)[ROUTES_DECORATION];
 }
 
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (malformed request lines, headers
+ * over 16 KB) still get the API's JSON error shape.
+ */
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const [status, apiError] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, new ApiError('PAYLOAD_TOO_LARGE', 'request headers are larger than 16 KB')]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, new ApiError('INVALID_ARGUMENT', 'request not completed in time')]
+        : [400, new ApiError('INVALID_ARGUMENT', 'malformed HTTP request')];
+  const body = JSON.stringify(apiError.toJSON());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** A caller-supplied string field: absent, or a string of at most `max` characters. */
 function boundedString(value: unknown, field: string, max: number): string | undefined {
   if (value === undefined) return undefined;
@@ -138,6 +158,11 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 4 * 1024 * 1024,
     return503OnClosing: true,
+    clientErrorHandler,
+    // Bad URLs and over-long path parameters are refused by the router, before any handler.
+    frameworkErrors: (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply.status(400).send(new ApiError('INVALID_ARGUMENT', truncate(error.message)).toJSON());
+    },
   } as const;
   const app = (
     deps.https ? Fastify({ ...options, https: { cert: deps.https.certChainPem, key: deps.https.keyPem } }) : Fastify(options)
