@@ -6,7 +6,7 @@ import { OPERATOR, call, meshYaml, register, startIn, tempDir, type Registered, 
 import { fuzzCases, heapMb } from './support.js';
 
 /** This suite's share of ACCORD_FUZZ_CASES (test/fuzz/support.ts). */
-const CASES = fuzzCases(0.25);
+const CASES = fuzzCases(0.2);
 const SOCKET_CASES = Math.max(50, Math.round(CASES / 100));
 const READ_TOKEN = 'fuzz-read-token';
 

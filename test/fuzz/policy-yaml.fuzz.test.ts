@@ -8,7 +8,7 @@ import { call, meshYaml, startIn, tempDir, type Running } from '../security/supp
 import { fuzzCases, heapMb } from './support.js';
 
 /** This suite's share of ACCORD_FUZZ_CASES (test/fuzz/support.ts). */
-const CASES = fuzzCases(0.25);
+const CASES = fuzzCases(0.3);
 /** Every this-many cases also goes through the real server (PUT /v1/policies). */
 const SERVER_EVERY = 50;
 
