@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { trustingFetch, type Fetch } from '../net/trusting-fetch.js';
 
 export interface AgentCertificate {
   readonly certChainPem: string;
@@ -18,6 +19,8 @@ export class AgentHttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** From `Retry-After` on a 429: when the server will issue again. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'AgentHttpError';
@@ -37,13 +40,19 @@ function toPem(label: string, der: ArrayBuffer): string {
  */
 export class CertificateClient {
   private current = 0;
+  private readonly fetch: Fetch;
 
-  /** `servers`: the control plane's HTTP API, one or more replicas; tried in order, failing over. */
+  /**
+   * `servers`: the control plane's HTTP API, one or more replicas; tried in order, failing over.
+   * `token` is read on every request (the agent renews it); `caBundlePem` is trusted for HTTPS.
+   */
   constructor(
     private readonly servers: readonly string[],
-    private readonly token: string,
+    private readonly token: () => string,
+    caBundlePem?: string,
   ) {
     if (servers.length === 0) throw new Error('--server needs at least one URL');
+    this.fetch = trustingFetch(caBundlePem);
   }
 
   /** Runs `request` against the current replica, moving on to the next on network errors and 5xx. */
@@ -94,8 +103,8 @@ export class CertificateClient {
   /** This workload's trust bundle, and whether the server wants a new CSR now (root rotation). */
   async fetchBundle(): Promise<{ caBundlePem: string; reissue: boolean }> {
     return this.withFailover(async (server) => {
-      const response = await fetch(new URL('/v1/agent/bundle', server), {
-        headers: { authorization: `Bearer ${this.token}` },
+      const response = await this.fetch(new URL('/v1/agent/bundle', server), {
+        headers: { authorization: `Bearer ${this.token()}` },
         signal: AbortSignal.timeout(5_000),
       });
       if (!response.ok) throw new AgentHttpError(response.status, `GET /v1/agent/bundle: HTTP ${response.status}`);
@@ -103,14 +112,19 @@ export class CertificateClient {
     });
   }
 
+  /** A new workload token (the current one stays valid until it expires). */
+  async renewToken(): Promise<{ token: string; tokenId: string; expiresAt: string }> {
+    return (await this.post('/v1/agent/token', {})) as { token: string; tokenId: string; expiresAt: string };
+  }
+
   private async post(path: string, body: unknown): Promise<unknown> {
     return this.withFailover((server) => this.postTo(server, path, body));
   }
 
   private async postTo(server: string, path: string, body: unknown): Promise<unknown> {
-    const response = await fetch(new URL(path, server), {
+    const response = await this.fetch(new URL(path, server), {
       method: 'POST',
-      headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${this.token()}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(5_000),
     });
@@ -123,7 +137,8 @@ export class CertificateClient {
       } catch {
         // keep the status line
       }
-      throw new AgentHttpError(response.status, message);
+      const retryAfter = Number(response.headers.get('retry-after'));
+      throw new AgentHttpError(response.status, message, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
     }
     return JSON.parse(text);
   }

@@ -14,8 +14,8 @@ const passThrough = (value: Buffer): Buffer => value;
 export interface XdsProxyOptions {
   /** Control-plane replicas, `host:port`; the proxy fails over between them in order. */
   readonly upstreams: readonly string[];
-  /** The workload token, sent as `authorization: Bearer` on every upstream stream. */
-  readonly token: string;
+  /** The current workload token (it is renewed), sent as `authorization: Bearer` on every upstream stream. */
+  readonly token: () => string;
   readonly logger: Logger;
   readonly credentials?: grpc.ChannelCredentials;
 }
@@ -106,7 +106,7 @@ export class XdsProxy {
     const index = this.current;
     const client = this.clients[index] as grpc.Client;
     const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${this.options.token}`);
+    metadata.set('authorization', `Bearer ${this.options.token()}`);
     const upstream = client.makeBidiStreamRequest<Buffer, Buffer>(path, passThrough, passThrough, metadata);
     this.calls.add(downstream);
     let finished = false;

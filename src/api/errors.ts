@@ -1,34 +1,45 @@
 /**
- * The API's error catalog: stable codes mapped to HTTP statuses at the edge. Domain modules
- * throw their own typed errors carrying a `code`; `toApiError` translates them once, here.
+ * The API's error catalog: stable codes, and the one table that maps them to HTTP statuses and gRPC
+ * codes at both edges. Domain modules throw their own typed errors carrying a `code`;
+ * `toApiError` translates them once, here. A domain error never becomes a 500.
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { IssuanceErrorCode } from '../ca/errors.js';
+import type { TokenErrorCode } from '../ca/tokens.js';
+import type { RegistryErrorCode } from '../registry/errors.js';
 
 export interface FieldError {
   readonly field: string;
   readonly message: string;
 }
 
-export type ApiErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'UNAUTHENTICATED'
-  | 'PERMISSION_DENIED'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'UNAVAILABLE'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'INTERNAL';
+export const API_ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
+  'NOT_FOUND',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RESOURCE_EXHAUSTED',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const;
 
-const STATUS: Record<ApiErrorCode, number> = {
-  INVALID_ARGUMENT: 400,
-  UNAUTHENTICATED: 401,
-  PERMISSION_DENIED: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  UNAVAILABLE: 503,
-  INTERNAL: 500,
+export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+
+/** The one table: each API code's HTTP status and gRPC status. */
+export const EDGE_STATUS: Readonly<Record<ApiErrorCode, { readonly http: number; readonly grpc: GrpcStatus }>> = {
+  INVALID_ARGUMENT: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  PERMISSION_DENIED: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
+  NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND },
+  CONFLICT: { http: 409, grpc: GrpcStatus.ABORTED },
+  PAYLOAD_TOO_LARGE: { http: 413, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT },
+  RESOURCE_EXHAUSTED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  UNAVAILABLE: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL },
 };
 
 export class ApiError extends Error {
@@ -36,13 +47,19 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     message: string,
     readonly details: readonly unknown[] = [],
+    /** For RESOURCE_EXHAUSTED: when the caller may try again (HTTP `Retry-After`). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ApiError';
   }
 
   get status(): number {
-    return STATUS[this.code];
+    return EDGE_STATUS[this.code].http;
+  }
+
+  get grpcStatus(): GrpcStatus {
+    return EDGE_STATUS[this.code].grpc;
   }
 
   toJSON(): { error: { code: ApiErrorCode; message: string; details: readonly unknown[] } } {
@@ -50,28 +67,69 @@ export class ApiError extends Error {
   }
 }
 
-/** Domain error codes (registry, config, CA) and the API code each one becomes. */
-const DOMAIN_CODES: Record<string, ApiErrorCode> = {
+/** Codes of domain errors outside the registry, CA issuance and tokens (each class declares its own). */
+export const OTHER_DOMAIN_ERROR_CODES = [
+  /** RotationPhaseError: the stored root-rotation state is unreadable or the step is out of order. */
+  'ROTATION_STATE_INVALID',
+  /** TrustChangeError: a trust change that is neither a superset nor a subset. */
+  'TRUST_CHANGE_REFUSED',
+  /** CaMaterialError: CA material that does not parse or does not fit together. */
+  'CA_MATERIAL_INVALID',
+  /** KekError: the key-encryption key is missing, malformed or not the one that sealed the material. */
+  'KEK_INVALID',
+  /** UnknownWorkloadError: the translator was asked for a workload that is not registered. */
+  'UNKNOWN_WORKLOAD',
+  /** IssuanceRateLimitedError: a workload asked for certificates faster than its bucket refills. */
+  'RATE_LIMITED',
+] as const;
+
+export type DomainErrorCode = RegistryErrorCode | IssuanceErrorCode | TokenErrorCode | (typeof OTHER_DOMAIN_ERROR_CODES)[number];
+
+/**
+ * Every domain error code and the API code it becomes. Typed over the union of every module's
+ * codes, so a code added to a module without a mapping here does not compile.
+ */
+export const DOMAIN_CODES: Readonly<Record<DomainErrorCode, ApiErrorCode>> = {
+  // registry
   NOT_FOUND: 'NOT_FOUND',
   CONFLICT: 'CONFLICT',
   STORE_UNAVAILABLE: 'UNAVAILABLE',
-  UNAVAILABLE: 'UNAVAILABLE',
-  VALIDATION: 'INVALID_ARGUMENT',
   VALIDATION_FAILED: 'INVALID_ARGUMENT',
-  POLICY_INVALID: 'INVALID_ARGUMENT',
-  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  // CA issuance
   REVOKED: 'PERMISSION_DENIED',
+  INVALID_SPIFFE_ID: 'INVALID_ARGUMENT',
+  INVALID_SAN: 'INVALID_ARGUMENT',
+  INVALID_CSR: 'INVALID_ARGUMENT',
+  UNSUPPORTED_KEY: 'INVALID_ARGUMENT',
+  INVALID_TTL: 'INVALID_ARGUMENT',
+  INVALID_SERIAL: 'INVALID_ARGUMENT',
+  // The CA's own state, not the caller's request: the caller can only wait for the operator.
+  ISSUER_EXPIRED: 'UNAVAILABLE',
+  // workload tokens
+  EXPIRED: 'UNAUTHENTICATED',
+  BAD_SIGNATURE: 'UNAUTHENTICATED',
+  MALFORMED: 'UNAUTHENTICATED',
+  DENIED: 'UNAUTHENTICATED',
+  // others
+  ROTATION_STATE_INVALID: 'CONFLICT',
+  TRUST_CHANGE_REFUSED: 'CONFLICT',
+  CA_MATERIAL_INVALID: 'UNAVAILABLE',
+  KEK_INVALID: 'UNAVAILABLE',
+  UNKNOWN_WORKLOAD: 'NOT_FOUND',
+  RATE_LIMITED: 'RESOURCE_EXHAUSTED',
 };
+
+function isDomainCode(code: unknown): code is DomainErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(DOMAIN_CODES, code);
+}
 
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof Error) {
-    const code = (error as Error & { code?: unknown }).code;
-    const mapped = typeof code === 'string' ? DOMAIN_CODES[code] : undefined;
-    if (mapped) {
-      const details = (error as Error & { errors?: unknown; details?: unknown }).errors ??
-        (error as Error & { details?: unknown }).details;
-      return new ApiError(mapped, error.message, Array.isArray(details) ? details : []);
+    const { code, errors, details, retryAfterMs } = error as Error & { code?: unknown; errors?: unknown; details?: unknown; retryAfterMs?: unknown };
+    if (isDomainCode(code)) {
+      const list = Array.isArray(errors) ? errors : Array.isArray(details) ? details : [];
+      return new ApiError(DOMAIN_CODES[code], error.message, list, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
     }
   }
   return new ApiError('INTERNAL', 'internal error; see the server log');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../observability/logger.js';
-import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import { ApiError, toApiError } from './errors.js';
 import { OperatorTokenCheck } from './operator-token.js';
 import type { RegistryOperations } from './http.js';
 
@@ -25,17 +25,6 @@ export function loadRegistryService(): grpc.ServiceDefinition {
   return pkg.accord.v1.Registry.service;
 }
 
-const GRPC_CODES: Record<ApiErrorCode, grpc.status> = {
-  INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
-  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
-  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
-  NOT_FOUND: grpc.status.NOT_FOUND,
-  CONFLICT: grpc.status.ABORTED,
-  UNAVAILABLE: grpc.status.UNAVAILABLE,
-  PAYLOAD_TOO_LARGE: grpc.status.RESOURCE_EXHAUSTED,
-  UNSUPPORTED_MEDIA_TYPE: grpc.status.INVALID_ARGUMENT,
-  INTERNAL: grpc.status.INTERNAL,
-};
 
 type Message = Record<string, unknown>;
 
@@ -120,7 +109,7 @@ export function addRegistryService(server: grpc.Server, deps: GrpcRegistryDeps):
           const apiError = toApiError(error);
           if (apiError.code === 'INTERNAL') log.error({ err: error }, 'registry call failed');
           const details = apiError.details.length > 0 ? `${apiError.message}: ${JSON.stringify(apiError.details)}` : apiError.message;
-          callback({ code: GRPC_CODES[apiError.code], details });
+          callback({ code: apiError.grpcStatus, details });
         },
       );
     };

@@ -1,8 +1,10 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
-import { ApiError, toApiError } from './errors.js';
+import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
 
 /** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
 export interface RegistryOperations {
@@ -31,6 +33,17 @@ export interface CaOperations {
   signCsr(workloadToken: string, csrPem: string): Promise<unknown>;
   /** The trust bundle for the agent's workload, and whether it must re-issue its certificate now. */
   agentBundle(workloadToken: string): Promise<{ caBundlePem: string; reissue: boolean }>;
+  /** A new workload token for the workload the bearer token identifies. */
+  renewToken(workloadToken: string): Promise<AgentTokenRenewal>;
+  /** Puts one workload token (by id) on the deny-list every replica checks. */
+  denyToken(tokenId: string): Promise<unknown>;
+}
+
+export interface AgentTokenRenewal {
+  readonly token: string;
+  readonly tokenId: string;
+  /** ISO 8601. */
+  readonly expiresAt: string;
 }
 
 export interface BootstrapOperations {
@@ -39,6 +52,7 @@ export interface BootstrapOperations {
 
 export interface HealthOperations {
   live(): boolean;
+  /** `checks[*].detail` is for operators only (`GET /v1/status`); `/readyz` shows just `ok`. */
   readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail?: unknown }> };
   proxies(): readonly unknown[];
 }
@@ -46,14 +60,47 @@ export interface HealthOperations {
 export interface HttpApiDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
-  /** Operator token required as `Authorization: Bearer` on mutating calls. */
+  /** Operator token required as `Authorization: Bearer` on every `/v1` call but the agent's own. */
   readonly apiToken: string;
+  /** Optional read-only operator token: accepted on `/v1` reads, refused on changes. */
+  readonly apiReadToken?: string;
+  /** Serve HTTPS with these (PEM); the caller may replace them later through `server.setSecureContext`. */
+  readonly https?: { readonly certChainPem: string; readonly keyPem: string };
   readonly registry: RegistryOperations;
   readonly policies: PolicyOperations;
   readonly ca: CaOperations;
   readonly bootstrap: BootstrapOperations;
   readonly health: HealthOperations;
   readonly bodyLimitBytes?: number;
+}
+
+/** Client-supplied strings in logs are cut to this many characters. */
+const LOGGED_TEXT_LIMIT = 200;
+
+function truncate(text: string): string {
+  return text.length > LOGGED_TEXT_LIMIT ? `${text.slice(0, LOGGED_TEXT_LIMIT)}…(${text.length} chars)` : text;
+}
+
+/** Fastify's own 4xx errors by status, for requests that fail before a handler runs. */
+const FRAMEWORK_STATUS: Readonly<Record<number, ApiErrorCode>> = {
+  400: 'INVALID_ARGUMENT',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** Any error at the HTTP edge as an ApiError: domain codes through the catalog, framework 4xx by status. */
+function edgeError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const mapped = toApiError(error);
+  if (mapped.code !== 'INTERNAL') return mapped;
+  const framework = error as { statusCode?: unknown; code?: unknown; message?: unknown };
+  const status = typeof framework.statusCode === 'number' ? framework.statusCode : 0;
+  if (typeof framework.code === 'string' && framework.code.startsWith('FST_') && status >= 400 && status < 500) {
+    const message = typeof framework.message === 'string' ? framework.message : 'bad request';
+    return new ApiError(FRAMEWORK_STATUS[status] ?? 'INVALID_ARGUMENT', message);
+  }
+  return mapped;
 }
 
 function digest(value: string): Buffer {
@@ -67,23 +114,100 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
+export interface RouteEntry {
+  readonly method: string;
+  readonly url: string;
+}
+
+const ROUTES_DECORATION = 'accordRoutes';
+
+/** Every route the API registered (HEAD included), as fastify saw them: for tests that must cover them all. */
+export function registeredRoutes(app: FastifyInstance): readonly RouteEntry[] {
+  return (app as unknown as Record<typeof ROUTES_DECORATION, readonly RouteEntry[]>)[ROUTES_DECORATION];
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (malformed request lines, headers
+ * over 16 KB) still get the API's JSON error shape.
+ */
+function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed || !socket.writable) return;
+  const [status, apiError] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, new ApiError('PAYLOAD_TOO_LARGE', 'request headers are larger than 16 KB')]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, new ApiError('INVALID_ARGUMENT', 'request not completed in time')]
+        : [400, new ApiError('INVALID_ARGUMENT', 'malformed HTTP request')];
+  const body = JSON.stringify(apiError.toJSON());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** A caller-supplied string field: absent, or a string of at most `max` characters. */
+function boundedString(value: unknown, field: string, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new ApiError('INVALID_ARGUMENT', `${field} must be a string`, [{ field, message: `got ${typeof value}` }]);
+  if (value.length > max) throw new ApiError('INVALID_ARGUMENT', `${field} is too long`, [{ field, message: `at most ${max} characters` }]);
+  return value;
+}
+
 /** Builds the HTTP API without listening, so tests can call `inject()`. */
 export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
-  const app = Fastify({
+  const options = {
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 4 * 1024 * 1024,
     return503OnClosing: true,
-  });
+    clientErrorHandler,
+    // Bad URLs and over-long path parameters are refused by the router, before any handler.
+    frameworkErrors: (error: Error, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply.status(400).send(new ApiError('INVALID_ARGUMENT', truncate(error.message)).toJSON());
+    },
+  } as const;
+  const app = (
+    deps.https ? Fastify({ ...options, https: { cert: deps.https.certChainPem, key: deps.https.keyPem } }) : Fastify(options)
+  ) as unknown as FastifyInstance;
   const log = deps.logger.child({ component: 'http' });
-  const expected = digest(deps.apiToken);
+  const routes: RouteEntry[] = [];
+  app.decorate(ROUTES_DECORATION, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
+  const operator = digest(deps.apiToken);
+  const reader = deps.apiReadToken ? digest(deps.apiReadToken) : undefined;
 
-  const requireOperator = async (request: FastifyRequest): Promise<void> => {
+  const denied = (request: FastifyRequest, reason: string): void => {
+    log.warn({ method: request.method, url: truncate(request.url), reason }, 'request denied');
+  };
+  /** Which operator credential the request carries; throws 401 without one, 403 for a wrong one. */
+  const operatorRole = (request: FastifyRequest): 'operator' | 'reader' => {
     const token = bearer(request);
-    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing operator token: send "Authorization: Bearer <token>"');
-    if (!timingSafeEqual(digest(token), expected)) {
-      log.warn({ method: request.method, url: request.url, reason: 'operator token mismatch' }, 'request denied');
-      throw new ApiError('PERMISSION_DENIED', 'operator token not accepted');
+    if (!token) {
+      denied(request, 'no operator token');
+      throw new ApiError('UNAUTHENTICATED', 'missing operator token: send "Authorization: Bearer <token>"');
     }
+    const presented = digest(token);
+    if (timingSafeEqual(presented, operator)) return 'operator';
+    if (reader && timingSafeEqual(presented, reader)) return 'reader';
+    denied(request, 'operator token mismatch');
+    throw new ApiError('PERMISSION_DENIED', 'operator token not accepted');
+  };
+  const requireOperator = async (request: FastifyRequest): Promise<void> => {
+    if (operatorRole(request) === 'reader') {
+      denied(request, 'read-only token used for a change');
+      throw new ApiError('PERMISSION_DENIED', 'the read-only operator token cannot change anything; use the operator token');
+    }
+  };
+  const requireReader = async (request: FastifyRequest): Promise<void> => {
+    operatorRole(request);
+  };
+  const workloadToken = (request: FastifyRequest): string => {
+    const token = bearer(request);
+    if (!token) {
+      denied(request, 'no workload token');
+      throw new ApiError('UNAUTHENTICATED', 'missing workload token: send "Authorization: Bearer <workload token>"');
+    }
+    return token;
   };
 
   app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => {
@@ -91,15 +215,10 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   });
 
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    let apiError: ApiError;
-    const fastifyError = error as { statusCode?: number; code?: string; message?: string };
-    if (error instanceof ApiError) apiError = error;
-    else if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
-    else if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') apiError = new ApiError('UNSUPPORTED_MEDIA_TYPE', fastifyError.message ?? 'unsupported content type');
-    else if (fastifyError.statusCode === 400) apiError = new ApiError('INVALID_ARGUMENT', fastifyError.message ?? 'bad request');
-    else apiError = toApiError(error);
-    if (apiError.code === 'INTERNAL') log.error({ err: error, method: request.method, url: request.url }, 'request failed');
-    else log.info({ method: request.method, url: request.url, code: apiError.code, message: apiError.message }, 'request rejected');
+    const apiError = edgeError(error);
+    if (apiError.code === 'INTERNAL') log.error({ err: error, method: request.method, url: truncate(request.url) }, 'request failed');
+    else log.info({ method: request.method, url: truncate(request.url), code: apiError.code, message: truncate(apiError.message) }, 'request rejected');
+    if (apiError.retryAfterMs !== undefined) void reply.header('retry-after', String(Math.max(1, Math.ceil(apiError.retryAfterMs / 1000))));
     void reply.status(apiError.status).send(apiError.toJSON());
   });
 
@@ -112,10 +231,13 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return reply.status(live ? 200 : 503).send({ status: live ? 'ok' : 'failing' });
   });
 
+  // Open for probes: ready or not, and which check fails. The details (policy errors, revisions) are operators' (`/v1/status`).
   app.get('/readyz', async (_request, reply) => {
     const readiness = deps.health.readiness();
-    return reply.status(readiness.ready ? 200 : 503).send(readiness);
+    const checks = Object.fromEntries(Object.entries(readiness.checks).map(([name, check]) => [name, { ok: check.ok }]));
+    return reply.status(readiness.ready ? 200 : 503).send({ ready: readiness.ready, checks });
   });
+  app.get('/v1/status', { preHandler: requireReader }, async () => deps.health.readiness());
 
   app.get('/metrics', async (_request, reply) => {
     const body = await deps.metrics.metrics();
@@ -126,7 +248,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     const result = await deps.registry.register(request.body);
     return reply.status(201).send(result);
   });
-  app.get('/v1/workloads', async () => ({ workloads: await deps.registry.listWorkloads() }));
+  app.get('/v1/workloads', { preHandler: requireReader }, async () => ({ workloads: await deps.registry.listWorkloads() }));
   app.delete<{ Params: { id: string } }>('/v1/workloads/:id', { preHandler: requireOperator }, async (request, reply) => {
     await deps.registry.deregister(request.params.id);
     return reply.status(204).send();
@@ -147,7 +269,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       return reply.header('content-type', result.contentType).send(result.body);
     },
   );
-  app.get('/v1/services', async () => ({ services: await deps.registry.listServices() }));
+  app.get('/v1/services', { preHandler: requireReader }, async () => ({ services: await deps.registry.listServices() }));
 
   app.put<{ Querystring: { dryRun?: string } }>('/v1/policies', { preHandler: requireOperator }, async (request) => {
     const dryRun = request.query.dryRun === 'true' || request.query.dryRun === '1';
@@ -160,38 +282,43 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     }
     return deps.policies.apply({ body: request.body, dryRun });
   });
-  app.get('/v1/policies', async () => ({ documents: await deps.policies.list() }));
+  app.get('/v1/policies', { preHandler: requireReader }, async () => ({ documents: await deps.policies.list() }));
 
-  app.get('/v1/proxies', async () => ({ proxies: deps.health.proxies() }));
+  app.get('/v1/proxies', { preHandler: requireReader }, async () => ({ proxies: deps.health.proxies() }));
 
+  // Open: trust anchors are public, and a bootstrap needs them before it holds any credential
+  // (docs/decisions/0010-open-trust-bundle.md).
   app.get('/v1/ca/bundle', async (_request, reply) => reply.header('content-type', 'application/x-pem-file').send(deps.ca.bundlePem()));
-  app.get('/v1/ca', async () => deps.ca.status());
+  app.get('/v1/ca', { preHandler: requireReader }, async () => deps.ca.status());
   app.post('/v1/ca/rotate', { preHandler: requireOperator }, async () => deps.ca.rotate());
   app.post<{ Body: { serial?: unknown; workload?: unknown } }>('/v1/ca/revoke', { preHandler: requireOperator }, async (request) => {
     const body = request.body ?? {};
-    const serial = typeof body.serial === 'string' ? body.serial : undefined;
-    const workload = typeof body.workload === 'string' ? body.workload : undefined;
+    const serial = boundedString(body.serial, 'serial', 128);
+    const workload = boundedString(body.workload, 'workload', 128);
     if ((serial === undefined) === (workload === undefined)) {
       throw new ApiError('INVALID_ARGUMENT', 'give exactly one of "serial" or "workload"', [{ field: 'serial|workload', message: 'exactly one is required' }]);
     }
     return deps.ca.revoke({ serial, workload });
   });
 
-  // Agents authenticate with their workload token, not the operator token.
+  app.post<{ Body: { tokenId?: unknown } }>('/v1/tokens/deny', { preHandler: requireOperator }, async (request) => {
+    const tokenId = boundedString(request.body?.tokenId, 'tokenId', 128);
+    if (tokenId === undefined) throw new ApiError('INVALID_ARGUMENT', 'tokenId is required', [{ field: 'tokenId', message: 'required' }]);
+    return deps.ca.denyToken(tokenId);
+  });
+
+  // Agents authenticate with their workload token, not the operator token, and reach only their own workload.
   app.post<{ Body: { csr?: unknown } }>('/v1/agent/certificate', async (request) => {
-    const token = bearer(request);
-    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing workload token');
+    const token = workloadToken(request);
     const csr = request.body?.csr;
-    if (typeof csr !== 'string' || !csr.includes('BEGIN CERTIFICATE REQUEST')) {
+    // Only the shape here: the CA reads the CSR after the token has been checked.
+    if (typeof csr !== 'string') {
       throw new ApiError('INVALID_ARGUMENT', 'body.csr must be a PEM certificate request', [{ field: 'csr', message: 'expected a PEM CSR' }]);
     }
     return deps.ca.signCsr(token, csr);
   });
-  app.get('/v1/agent/bundle', async (request) => {
-    const token = bearer(request);
-    if (!token) throw new ApiError('UNAUTHENTICATED', 'missing workload token');
-    return deps.ca.agentBundle(token);
-  });
+  app.get('/v1/agent/bundle', async (request) => deps.ca.agentBundle(workloadToken(request)));
+  app.post('/v1/agent/token', async (request) => deps.ca.renewToken(workloadToken(request)));
 
   return app;
 }

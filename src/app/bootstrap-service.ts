@@ -8,7 +8,8 @@ export interface BootstrapServiceDeps {
   readonly identity: { xdsServerSpiffeId(): string };
   /** Where proxies reach this control plane's xDS port when the request names none (known after binding). */
   readonly defaultXdsAddress: () => string;
-  readonly xdsTls: boolean;
+  /** `mesh-ca`: TLS with the control plane's SPIFFE identity (verified by SAN); `operator`: the operator's certificate. */
+  readonly xdsTls: 'none' | 'mesh-ca' | 'operator';
 }
 
 /** `GET /v1/workloads/{id}/bootstrap`: a fresh workload token wrapped in the proxy's bootstrap. */
@@ -33,8 +34,8 @@ export class BootstrapService implements BootstrapOperations {
       token,
       xdsAddresses,
       caBundlePath: query.caBundle ?? '/etc/accord/ca.pem',
-      xdsServerSpiffeId: this.deps.identity.xdsServerSpiffeId(),
-      tls: this.deps.xdsTls,
+      xdsServerSpiffeId: this.deps.xdsTls === 'mesh-ca' ? this.deps.identity.xdsServerSpiffeId() : undefined,
+      tls: this.deps.xdsTls !== 'none',
       delta: query.delta === 'true',
     });
     return { contentType: 'application/yaml', body };

@@ -1,15 +1,18 @@
+import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import type { MeshSpec } from '../core/policy.js';
 import { spiffeId as makeSpiffeId, type Workload } from '../core/workload.js';
 import { ApiError } from '../api/errors.js';
-import type { CaOperations } from '../api/http.js';
+import type { AgentTokenRenewal, CaOperations } from '../api/http.js';
 import {
   CertificateAuthority,
   DEFAULT_SHARED_CA_KEY,
   RootRotation,
   renewIntermediateIfDue,
+  IssuanceError,
+  TokenError,
   WorkloadTokens,
   fingerprintOfPem,
   issuerFor,
@@ -30,21 +33,28 @@ import { DataDirGenerationStore, SharedGenerationStore, type CaGenerationStore }
 import { RootRotationCoordinator } from './root-rotation.js';
 import { XdsServerIdentity } from './xds-server-identity.js';
 import { WorkloadRevocations } from './revocations.js';
+import { DataDirKv } from './data-dir-kv.js';
+import { IssuanceLimiter } from './issuance-limiter.js';
+import { TokenDenyList } from './token-denylist.js';
 import { TypeUrl, type EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
 import type { Store } from '../registry/store.js';
 import type { ServeOptions } from './options.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET, type IssuedSecret, type WorkloadIdentity } from './mesh-source.js';
 import type { TokenMinter } from './registry-service.js';
+import type { VerifiedWorkload } from './mesh-source.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
+
+/** `request`: a caller asked (rate-limited per workload); `rotation`: the control plane's own schedule. */
+export type IssueTrigger = 'request' | 'rotation';
 
 /** The CA's secret shapes are plain proto-JSON objects; the encoder takes them as generic messages. */
 function asMessage(secret: object): Readonly<Record<string, unknown>> {
   return secret as Readonly<Record<string, unknown>>;
 }
-/** Workload tokens outlive certificates: a proxy keeps streaming across many rotations. */
-const TOKEN_TTL_MS = 365 * 24 * 3600_000;
+/** Token ids as minted (128 random bits, base64url); anything else cannot be on the deny-list. */
+const TOKEN_ID = /^[A-Za-z0-9_-]{16,64}$/;
 const XDS_SERVER_NAMESPACE = 'accord-system';
 const XDS_SERVER_ACCOUNT = 'accord';
 
@@ -58,6 +68,8 @@ export interface IdentityServiceOptions {
   readonly workloads: () => Iterable<Workload>;
   /** The revoked callers changed (see `revokedCallers`). */
   readonly onRevokedCallersChange?: () => void;
+  /** The deny-list of tokens changed: streams must be checked again (`streamDenial`). */
+  readonly onDeniedTokensChange?: () => void;
   readonly random?: () => number;
   readonly now?: () => number;
 }
@@ -108,6 +120,24 @@ const AGENT_TRUST_SETTLE_MS = 2_500;
 
 type TrustListener = (workloadId?: string) => void;
 
+/** The control plane's own TLS material (PEM). `keyPem` must never be logged. */
+export interface ServerCertificate {
+  readonly caBundlePem: string;
+  readonly certChainPem: string;
+  readonly keyPem: string;
+}
+type ServerCertificateListener = (material: ServerCertificate) => void;
+
+/** Names for the control plane's certificate: loopback, the bound host (unless a wildcard) and `--tls-san`. */
+function serverNames(options: ServeOptions): { dnsNames: string[]; ipAddresses: string[] } {
+  const names = new Set(['localhost', '127.0.0.1', '::1', ...options.tlsSans]);
+  if (options.host !== '0.0.0.0' && options.host !== '::') names.add(options.host);
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const name of names) (isIP(name) === 0 ? dnsNames : ipAddresses).push(name);
+  return { dnsNames, ipAddresses };
+}
+
 /**
  * Workload identity for the control plane: the CA (and, during a root rotation, the next
  * generation), workload tokens, the per-proxy `default` and `ROOTCA` secrets, revocation, the
@@ -124,11 +154,14 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly agents = new Map<string, AgentState>();
   private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
   private sdsWorkloads: () => Iterable<string> = () => [];
-  private xdsIdentity: XdsServerIdentity | undefined;
+  private serverCertificate: ServerCertificate | undefined;
+  private readonly serverCertificateListeners = new Set<ServerCertificateListener>();
   private intermediateTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private xdsIdentityTimer: NodeJS.Timeout | undefined;
+  private serverCertificateTimer: NodeJS.Timeout | undefined;
   private readonly revocations: WorkloadRevocations;
+  private readonly limiter: IssuanceLimiter;
+  private readonly denied: TokenDenyList;
   private rootTrust: { pem: string; fingerprints: readonly string[] } | undefined;
   /** The intermediate replaced by a renewal, while leaves it signed may still be valid. */
   private previousIssuer: { ca: CertificateAuthority; until: number } | undefined;
@@ -147,6 +180,8 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.log = deps.logger.child({ component: 'identity' });
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.limiter = new IssuanceLimiter({ burst: deps.options.issueBurst, perMinute: deps.options.issuePerMinute }, this.now);
+    this.denied = new TokenDenyList({ kv, logger: deps.logger, now: this.now, onChange: () => deps.onDeniedTokensChange?.() });
     this.revocations = new WorkloadRevocations({
       kv,
       ca,
@@ -173,7 +208,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         fleet: () => this.fleet(),
         onPhaseChange: () => {
           this.trustSecrets.clear();
-          this.refreshXdsIdentity();
+          this.refreshServerCertificate();
           void this.revocations.refreshCrl().finally(() => this.fireTrustChange());
         },
         logger: deps.logger,
@@ -185,12 +220,17 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   static async create(deps: IdentityServiceOptions): Promise<IdentityService> {
     const trustDomain = deps.options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     const logger = deps.logger.child({ component: 'ca' });
-    const kv: CaKv = { kvGet: (key) => deps.store.kvGet(key), kvPutIfVersion: (key, value, version) => deps.store.kvPutIfVersion(key, value, version) };
+    const storeKv: CaKv = { kvGet: (key) => deps.store.kvGet(key), kvPutIfVersion: (key, value, version) => deps.store.kvPutIfVersion(key, value, version) };
+    // Redis keeps the CA's state for every replica; the memory store forgets it, so the data dir keeps it.
+    const kv: CaKv = deps.options.redisUrl ? storeKv : await DataDirKv.open(deps.options.dataDir, logger);
     const setup = materialSetup(deps.options, kv);
     const material = await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
     const service = new IdentityService(ca, WorkloadTokens.hs256(material.tokenKey), deps, setup.generations, kv);
     ca.status(Date.now());
+    // Revocations and denied tokens are in force before the first stream or request is served.
+    await service.revocations.load();
+    await service.denied.start();
     return service;
   }
 
@@ -267,12 +307,59 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   // --- tokens -------------------------------------------------------------------------------
 
   async mint(claims: { workloadId: string; spiffeId: string }, now: number): Promise<string> {
-    return this.tokens.mint({ ...claims, ttlMs: TOKEN_TTL_MS, now });
+    return this.tokens.mint({ ...claims, ttlMs: this.deps.options.tokenTtlMs, now });
   }
 
-  async verifyToken(token: string, now: number): Promise<{ workloadId: string; spiffeId: string }> {
+  /**
+   * The workload a token names, if the token verifies, is not on the deny-list and its workload is
+   * not revoked. Throws TokenError (401) or IssuanceError REVOKED (403).
+   */
+  async verifyToken(token: string, now: number): Promise<VerifiedWorkload> {
     const claims = await this.tokens.verify(token, now);
-    return { workloadId: claims.workloadId, spiffeId: claims.spiffeId };
+    const verified: VerifiedWorkload = { workloadId: claims.workloadId, spiffeId: claims.spiffeId, tokenId: claims.tokenId, issuedAt: claims.issuedAt };
+    this.assertAllowed(verified);
+    return verified;
+  }
+
+  /** Why a stream authenticated with these claims may no longer be served (undefined: it may). */
+  streamDenial(claims: VerifiedWorkload): string | undefined {
+    if (this.revocations.isRevoked(claims.workloadId)) return `workload "${claims.workloadId}" is revoked`;
+    return this.denied.denial(claims);
+  }
+
+  private assertAllowed(claims: VerifiedWorkload): void {
+    if (this.revocations.isRevoked(claims.workloadId)) {
+      throw new IssuanceError('REVOKED', 'workload', `"${claims.workloadId}" is revoked; its tokens and certificates are refused`);
+    }
+    const denial = this.denied.denial(claims);
+    if (denial) throw new TokenError('DENIED', `token: ${denial}`);
+  }
+
+  /** A new token for the workload the caller's (still valid) token names; the old one stays valid until it expires. */
+  async renewToken(workloadToken: string): Promise<AgentTokenRenewal> {
+    const now = this.now();
+    const claims = await this.agentClaims(workloadToken, now);
+    const workload = this.deps.workload(claims.workloadId);
+    if (!workload) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no token is issued to it`);
+    const minted = await this.tokens.mintWithId({ workloadId: workload.id, spiffeId: this.spiffeIdOf(workload), ttlMs: this.deps.options.tokenTtlMs, now });
+    this.log.info({ workloadId: workload.id, tokenId: minted.tokenId, renewedFrom: claims.tokenId }, 'workload token renewed');
+    return { token: minted.token, tokenId: minted.tokenId, expiresAt: new Date(minted.expiresAt).toISOString() };
+  }
+
+  /** Denies one token by id on every replica, until any token of that id has expired. */
+  async denyToken(tokenId: string): Promise<{ tokenId: string; deniedUntil: string }> {
+    if (!TOKEN_ID.test(tokenId)) {
+      throw new ApiError('INVALID_ARGUMENT', 'tokenId must be a token id as minted (base64url, 16-64 characters)', [{ field: 'tokenId', message: 'not a token id' }]);
+    }
+    const until = this.now() + this.deps.options.tokenTtlMs;
+    await this.denied.denyToken(tokenId, until);
+    return { tokenId, deniedUntil: new Date(until).toISOString() };
+  }
+
+  /** Every token issued to the workload so far is refused (deregistration). */
+  async denyWorkloadTokens(workloadId: string): Promise<void> {
+    const now = this.now();
+    await this.denied.denyWorkload(workloadId, now, now + this.deps.options.tokenTtlMs);
   }
 
   // --- which generation: the root rotation's per-proxy decisions ------------------------------
@@ -327,13 +414,14 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return makeSpiffeId(this.ca.trustDomain, workload.namespace, workload.serviceAccount);
   }
 
-  async issueSecret(workload: Workload, now: number): Promise<IssuedSecret> {
+  async issueSecret(workload: Workload, now: number, trigger: IssueTrigger): Promise<IssuedSecret> {
     if (this.revocations.isRevoked(workload.id)) {
-      throw new ApiError('PERMISSION_DENIED', `workload "${workload.id}" is revoked; no new certificates are issued to it`);
+      throw new IssuanceError('REVOKED', 'workload', `"${workload.id}" is revoked; no new certificates are issued to it`);
     }
+    if (trigger === 'request') this.limiter.take(workload.id, this.rotationIntervalMs());
     const ca = this.issuingCa(workload.id, this.proxies);
     const leaf = ca.issue({ spiffeId: this.spiffeIdOf(workload), now, ttlMs: this.deps.mesh().certificates.ttlMs });
-    this.revocations.recordIssued(workload.id, leaf.serial);
+    this.revocations.recordIssued(workload.id, leaf.serial, leaf.notAfter);
     const resource = this.requireEncoder().encode(TypeUrl.Secret, DEFAULT_SECRET, asMessage(tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem)));
     const previous = this.currentLeaf.get(workload.id);
     if (previous && previous.version !== resource.version) this.leafVersions.delete(previous.version);
@@ -429,9 +517,9 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
 
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {
     let revoked: string[] = [];
-    if (target.serial) {
+    if (target.serial !== undefined) {
       revoked = await this.revocations.revokeSerial(target.serial);
-    } else if (target.workload) {
+    } else if (target.workload !== undefined) {
       if (!this.deps.workload(target.workload) && !this.revocations.hasIssuedTo(target.workload)) {
         throw new ApiError('NOT_FOUND', `workload "${target.workload}" is not registered`);
       }
@@ -443,13 +531,18 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   async signCsr(workloadToken: string, csrPem: string): Promise<unknown> {
     const now = this.now();
     const claims = await this.agentClaims(workloadToken, now);
-    if (this.revocations.isRevoked(claims.workloadId)) throw new ApiError('PERMISSION_DENIED', `workload "${claims.workloadId}" is revoked`);
     const workload = this.deps.workload(claims.workloadId);
     if (!workload) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no certificate is issued to it`);
     const spiffeId = this.spiffeIdOf(workload);
     const ca = this.issuingCa(claims.workloadId, this.agents);
-    const issued = await ca.signCsr({ csrPem, spiffeId, now, ttlMs: this.deps.mesh().certificates.ttlMs });
-    this.revocations.recordIssued(claims.workloadId, issued.serial);
+    const issued = await ca.signCsr({
+      csrPem,
+      spiffeId,
+      now,
+      ttlMs: this.deps.mesh().certificates.ttlMs,
+      admit: () => this.limiter.take(claims.workloadId, this.rotationIntervalMs()),
+    });
+    this.revocations.recordIssued(claims.workloadId, issued.serial, issued.notAfter);
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
     this.agents.set(claims.workloadId, { ...agent, leafIssuer: issued.issuerFingerprint, leafNotAfter: issued.notAfter, trust: trust.fingerprints, trustFetchedAt: now });
@@ -468,6 +561,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   async agentBundle(workloadToken: string): Promise<{ caBundlePem: string; reissue: boolean }> {
     const now = this.now();
     const claims = await this.agentClaims(workloadToken, now);
+    if (!this.deps.workload(claims.workloadId)) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more)`);
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
     const unchanged = agent.trust !== undefined && agent.trust.join() === trust.fingerprints.join();
@@ -476,15 +570,22 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return { caBundlePem: trust.pem, reissue: settled && this.mustReplaceLeaf(claims.workloadId, agent.leafIssuer, this.agents) };
   }
 
-  private async agentClaims(token: string, now: number): Promise<{ workloadId: string; spiffeId: string }> {
+  private async agentClaims(token: string, now: number): Promise<VerifiedWorkload> {
     try {
       return await this.verifyToken(token, now);
     } catch (error) {
+      if (error instanceof IssuanceError) throw new ApiError('PERMISSION_DENIED', error.message);
       throw new ApiError('UNAUTHENTICATED', `workload token rejected: ${(error as Error).message}`);
     }
   }
 
-  // --- the xDS server's own identity ----------------------------------------------------------
+  /** How often a workload legitimately needs a new leaf: the issuance limiter never refills slower than twice that. */
+  private rotationIntervalMs(): number {
+    const { ttlMs, rotateAt } = this.deps.mesh().certificates;
+    return ttlMs * rotateAt;
+  }
+
+  // --- the control plane's own server identity (xDS port, and HTTPS with --http-tls) ----------
 
   xdsServerSpiffeId(): string {
     return makeSpiffeId(this.ca.trustDomain, XDS_SERVER_NAMESPACE, XDS_SERVER_ACCOUNT);
@@ -496,32 +597,46 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
    * it presents is the phase's (old+new during a rotation).
    */
   xdsServerCredentials(): grpc.ServerCredentials {
-    this.xdsIdentity ??= new XdsServerIdentity();
-    this.refreshXdsIdentity();
-    return this.xdsIdentity.credentials();
+    const provider = new XdsServerIdentity();
+    this.onServerCertificate((material) => provider.update(material));
+    return provider.credentials();
   }
 
-  private refreshXdsIdentity(): void {
-    const provider = this.xdsIdentity;
-    if (!provider) return;
+  /**
+   * Calls `listener` now and whenever the control plane's server certificate changes (rotation,
+   * root rotation). The certificate names the control plane's SPIFFE ID and, for clients that check
+   * host names (HTTPS), `localhost`, the loopback addresses, the bound host and `--tls-san` names.
+   */
+  onServerCertificate(listener: ServerCertificateListener): () => void {
+    this.serverCertificateListeners.add(listener);
+    if (!this.serverCertificate) this.refreshServerCertificate();
+    else listener(this.serverCertificate);
+    return () => this.serverCertificateListeners.delete(listener);
+  }
+
+  private refreshServerCertificate(): void {
+    if (this.serverCertificateListeners.size === 0) return;
     const now = this.now();
-    // The xDS server's clients trust it through their bootstrap's CA file, refreshed from
-    // `accord ca bundle` (old+new from P1): switch its certificate to the new root only in P3.
+    // Clients trust the control plane through a CA file refreshed from `accord ca bundle` (old+new
+    // from P1): switch its certificate to the new root only in P3.
     const next = this.rotation?.nextCa;
     const ca = next && this.rotation?.active?.phase === 'P3_REMOVE_TRUST' ? next : this.ca;
-    const leaf = ca.issue({ spiffeId: this.xdsServerSpiffeId(), now, ttlMs: Math.max(this.deps.mesh().certificates.ttlMs, 3_600_000) });
-    provider.update({ caBundlePem: this.bundlePem(), certChainPem: leaf.certChainPem, keyPem: leaf.keyPem });
-    this.log.info({ serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString() }, 'xDS server certificate issued');
-    if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
-    this.xdsIdentityTimer = setTimeout(() => this.refreshXdsIdentity(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now)).unref();
+    const { dnsNames, ipAddresses } = serverNames(this.deps.options);
+    const leaf = ca.issue({ spiffeId: this.xdsServerSpiffeId(), dnsNames, ipAddresses, now, ttlMs: Math.max(this.deps.mesh().certificates.ttlMs, 3_600_000) });
+    this.serverCertificate = { caBundlePem: this.bundlePem(), certChainPem: leaf.certChainPem, keyPem: leaf.keyPem };
+    for (const listener of this.serverCertificateListeners) listener(this.serverCertificate);
+    this.log.info({ serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString(), dnsNames, ipAddresses }, 'control-plane server certificate issued');
+    if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
+    this.serverCertificateTimer = setTimeout(() => this.refreshServerCertificate(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now)).unref();
   }
 
   close(): void {
     this.closed = true;
     if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
     this.rotation?.stop();
-    if (this.xdsIdentityTimer) clearTimeout(this.xdsIdentityTimer);
+    if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
     this.revocations.stop();
+    this.denied.stop();
   }
 
   /**

@@ -49,12 +49,30 @@ export interface IssuedSecret {
   readonly rotateAt: number;
 }
 
+/** What a verified workload token says. */
+export interface VerifiedWorkload {
+  readonly workloadId: string;
+  readonly spiffeId: string;
+  /** The token's id (`jti`). */
+  readonly tokenId: string;
+  /** When the token was minted (ms). */
+  readonly issuedAt: number;
+}
+
 /** What the source needs from the CA. */
 export interface WorkloadIdentity {
-  /** Verifies a workload token; throws with a reason on failure. */
-  verifyToken(token: string, now: number): Promise<{ workloadId: string; spiffeId: string }>;
-  /** Issues a new `default` secret for the workload; throws if it is revoked. */
-  issueSecret(workload: Workload, now: number): Promise<IssuedSecret>;
+  /**
+   * Verifies a workload token, its deny-list entries and its workload's revocation; throws with a
+   * reason on failure (an error with code `REVOKED` for a revoked workload).
+   */
+  verifyToken(token: string, now: number): Promise<VerifiedWorkload>;
+  /** Why a stream opened with these claims may no longer be served (revoked, token denied), or undefined. */
+  streamDenial(claims: VerifiedWorkload): string | undefined;
+  /**
+   * Issues a new `default` secret for the workload; throws if it is revoked, or (trigger
+   * `request`) if the workload asked for too many (an error with `retryAfterMs`).
+   */
+  issueSecret(workload: Workload, now: number, trigger: 'request' | 'rotation'): Promise<IssuedSecret>;
   /** The current `ROOTCA` secret for this workload (it can depend on the root-rotation phase). */
   trustSecret(workloadId: string): EncodedResource;
   /** Call `listener` when trust material or issuing policy changes, for one workload or (no id) for all. */
@@ -91,6 +109,13 @@ type ChangeListener = (typeUrls: ReadonlySet<string>) => void;
 
 const CONFIG_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
 
+/** One stream's authentication, re-checked whenever revocations or the token deny-list change. */
+interface StreamAccess {
+  readonly claims: VerifiedWorkload | undefined;
+  /** Set once the stream's workload is revoked or its token denied: it is served nothing more. */
+  denied?: string;
+}
+
 /** One proxy identity (workload + flavour) and everything shared by its streams. */
 class ProxyEntry {
   inputKey: string | undefined;
@@ -105,6 +130,14 @@ class ProxyEntry {
   streams = 0;
   /** Streams that may read secrets (authenticated, not anonymous). */
   authenticatedStreams = 0;
+  readonly access = new Set<StreamAccess>();
+
+  /** Streams still served (not denied since they opened). */
+  get servedStreams(): number {
+    let denied = 0;
+    for (const access of this.access) if (access.denied !== undefined) denied += 1;
+    return this.streams - denied;
+  }
 
   constructor(
     readonly key: string,
@@ -153,14 +186,15 @@ export class MeshConfigSource implements ConfigSource {
     const token = bearerToken(context);
     const nodeId = context.node.id;
     let authenticated = false;
+    let claims: VerifiedWorkload | undefined;
     if (token !== undefined) {
-      let claims: { workloadId: string; spiffeId: string };
       try {
         claims = await this.deps.identity.verifyToken(token, now);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        this.deny('bad_token', nodeId, context.peer, reason);
-        throw new StreamRefusedError('UNAUTHENTICATED', `workload token rejected: ${reason}`);
+        const revoked = (error as { code?: unknown }).code === 'REVOKED';
+        this.deny(revoked ? 'revoked' : 'bad_token', nodeId, context.peer, reason);
+        throw new StreamRefusedError(revoked ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED', `workload token rejected: ${reason}`);
       }
       if (claims.workloadId !== nodeId) {
         const reason = `node.id "${clip(nodeId)}" does not match the token's workload "${claims.workloadId}"`;
@@ -176,21 +210,40 @@ export class MeshConfigSource implements ConfigSource {
 
     const flavour = this.deps.generator.flavourOf(context.node.userAgentName);
     const entry = this.entry(nodeId, flavour);
+    const access: StreamAccess = { claims };
     entry.streams += 1;
+    entry.access.add(access);
     if (authenticated) entry.authenticatedStreams += 1;
     this.connected.set(this.entries.size);
-    if (entry.streams === 1) this.startLeaseRenewal(entry);
-    return this.view(entry, authenticated);
+    if (entry.servedStreams === 1 && !entry.leaseTimer) this.startLeaseRenewal(entry);
+    return this.view(entry, authenticated, access);
   }
 
   /** Re-translate every connected proxy whose inputs changed; called after each mesh-state change. */
   refresh(): void {
     for (const entry of this.entries.values()) {
+      this.recheckAccess(entry);
+      if (entry.servedStreams === 0) continue;
       this.regenerate(entry);
       // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
-      if (entry.wantsSecret && !entry.secret && !entry.rotation) this.issue(entry);
-      if (entry.streams > 0 && !entry.leaseTimer) this.startLeaseRenewal(entry);
+      if (entry.wantsSecret && !entry.secret && !entry.rotation) this.issue(entry, 'request');
+      if (!entry.leaseTimer) this.startLeaseRenewal(entry);
     }
+  }
+
+  /**
+   * Streams whose workload was revoked, or whose token was denied (deregistration denies them all),
+   * since they opened are served nothing more: no config, no secrets, no lease renewal.
+   */
+  private recheckAccess(entry: ProxyEntry): void {
+    for (const access of entry.access) {
+      if (access.denied !== undefined || !access.claims) continue;
+      const reason = this.deps.identity.streamDenial(access.claims);
+      if (reason === undefined) continue;
+      access.denied = reason;
+      this.deny('revoked_while_open', entry.workloadId, '', reason);
+    }
+    if (entry.streams > 0 && entry.servedStreams === 0) this.release(entry);
   }
 
   close(): void {
@@ -239,11 +292,13 @@ export class MeshConfigSource implements ConfigSource {
     entry.notify(changed);
   }
 
-  private view(entry: ProxyEntry, authenticated: boolean): ProxyView {
+  private view(entry: ProxyEntry, authenticated: boolean, access: StreamAccess): ProxyView {
     let listener: ChangeListener | undefined;
     let closed = false;
     return {
       resources: (typeUrl) => {
+        // Denied since it opened: the transport holds and sends nothing (it cannot be told to end the stream).
+        if (access.denied !== undefined) return undefined;
         if (typeUrl === TypeUrl.Secret) {
           if (!authenticated) return new Map();
           const secrets = new Map<string, EncodedResource>();
@@ -254,15 +309,17 @@ export class MeshConfigSource implements ConfigSource {
         return entry.config?.get(typeUrl) ?? (entry.config ? new Map() : undefined);
       },
       authorize: (typeUrl, name) => {
+        if (access.denied !== undefined) return access.denied;
         if (typeUrl !== TypeUrl.Secret) return undefined;
         if (!authenticated) return 'anonymous streams receive no secrets';
         if (name === DEFAULT_SECRET || name === ROOTCA_SECRET) return undefined;
         return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" may be read)`;
       },
       interest: (typeUrl, names) => {
+        if (access.denied !== undefined) return;
         if (typeUrl === TypeUrl.Secret && authenticated && names.has(DEFAULT_SECRET)) {
           entry.wantsSecret = true;
-          if (!entry.secret) this.issue(entry);
+          if (!entry.secret) this.issue(entry, 'request');
         }
       },
       acked: (typeUrl, resources) => {
@@ -285,6 +342,7 @@ export class MeshConfigSource implements ConfigSource {
         if (closed) return;
         closed = true;
         if (listener) entry.listeners.delete(listener);
+        entry.access.delete(access);
         entry.streams -= 1;
         if (authenticated) entry.authenticatedStreams -= 1;
         if (entry.streams === 0) {
@@ -297,7 +355,7 @@ export class MeshConfigSource implements ConfigSource {
     };
   }
 
-  private issue(entry: ProxyEntry): void {
+  private issue(entry: ProxyEntry, trigger: 'request' | 'rotation'): void {
     if (entry.issuing) return;
     const workload = this.deps.state().workloads.get(entry.workloadId);
     if (!workload) {
@@ -305,7 +363,7 @@ export class MeshConfigSource implements ConfigSource {
       return;
     }
     entry.issuing = this.deps.identity
-      .issueSecret(workload, this.deps.timers.now())
+      .issueSecret(workload, this.deps.timers.now(), trigger)
       .then(
         (secret) => {
           if (!this.entries.has(entry.key)) return;
@@ -320,13 +378,16 @@ export class MeshConfigSource implements ConfigSource {
           if (!previous || previous.resource.version !== secret.resource.version) entry.notify(new Set([TypeUrl.Secret]));
         },
         (error: unknown) => {
-          this.rotations.inc({ result: 'failed' });
-          this.log.error({ err: error, workloadId: entry.workloadId }, 'certificate issuance failed');
-          if (this.entries.has(entry.key) && !entry.rotation) {
+          const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
+          const limited = typeof retryAfterMs === 'number';
+          this.rotations.inc({ result: limited ? 'rate_limited' : 'failed' });
+          if (limited) this.log.warn({ workloadId: entry.workloadId, retryAfterMs, reason: (error as Error).message }, 'certificate issuance rate-limited; retrying later');
+          else this.log.error({ err: error, workloadId: entry.workloadId }, 'certificate issuance failed');
+          if (this.entries.has(entry.key) && !entry.rotation && entry.servedStreams > 0) {
             entry.rotation = this.deps.timers.setTimeout(() => {
               entry.rotation = undefined;
-              this.issue(entry);
-            }, 5_000);
+              this.issue(entry, trigger);
+            }, limited ? Math.max(retryAfterMs, 1_000) : 5_000);
           }
         },
       )
@@ -344,7 +405,7 @@ export class MeshConfigSource implements ConfigSource {
     entry.rotation = this.deps.timers.setTimeout(() => {
       entry.rotation = undefined;
       if (this.deps.timers.now() < secret.rotateAt) this.scheduleRotation(entry);
-      else this.issue(entry);
+      else this.issue(entry, 'rotation');
     }, delay);
   }
 
@@ -357,13 +418,13 @@ export class MeshConfigSource implements ConfigSource {
 
   private trustChanged(workloadId?: string): void {
     for (const entry of this.entries.values()) {
-      if (entry.authenticatedStreams === 0) continue;
+      if (entry.authenticatedStreams === 0 || entry.servedStreams === 0) continue;
       if (workloadId !== undefined && entry.workloadId !== workloadId) continue;
       const changed = new Set<string>([TypeUrl.Secret]);
       if (entry.secret && this.deps.identity.mustReissue(entry.workloadId, entry.secret.serial)) {
         // Trust first, then the leaf: the new leaf follows once issued.
         entry.notify(changed);
-        this.issue(entry);
+        this.issue(entry, 'rotation');
       } else {
         entry.notify(changed);
       }

@@ -9,6 +9,8 @@ import type { Store } from '../registry/store.js';
 
 export interface TokenMinter {
   mint(claims: { workloadId: string; spiffeId: string }, now: number): Promise<string>;
+  /** Every token issued to the workload so far is refused from now on, on every replica. */
+  denyWorkloadTokens(workloadId: string): Promise<void>;
 }
 
 /** The registration operations behind `/v1/workloads`, `/v1/services` and `accord.v1.Registry`. */
@@ -42,7 +44,9 @@ export class RegistryService implements RegistryOperations {
 
   async deregister(id: string): Promise<void> {
     await this.store.deleteWorkload(id);
-    this.log.info({ workloadId: id }, 'workload deregistered');
+    // Its tokens die with it: a deregistered workload's proxy is refused, not served the last state.
+    await this.tokens.denyWorkloadTokens(id);
+    this.log.info({ workloadId: id }, 'workload deregistered; its tokens are denied');
   }
 
   /** The store answers NotFoundError for an unknown id. */

@@ -4,6 +4,8 @@ import type { Logger } from '../observability/logger.js';
 /** Workloads revoked by an operator, shared by every replica (JSON array of workload ids). */
 const REVOKED_WORKLOADS_KEY = 'accord/ca/revoked-workloads';
 const SYNC_MS = 1_000;
+/** Serials of expired leaves are forgotten about this often. */
+const PRUNE_EVERY_SYNCS = 60;
 
 export interface WorkloadRevocationsDeps {
   readonly kv: CaKv;
@@ -30,7 +32,9 @@ export interface WorkloadRevocationsDeps {
  */
 export class WorkloadRevocations {
   private readonly revoked = new Set<string>();
-  private readonly issuedTo = new Map<string, Set<string>>();
+  /** Workload id → serial → notAfter, for leaves this replica issued that are still valid. */
+  private readonly issuedTo = new Map<string, Map<string, number>>();
+  private syncs = 0;
   private readonly shared: SharedRevocations;
   private crl: string | undefined;
   private crlRevision = -1;
@@ -62,10 +66,33 @@ export class WorkloadRevocations {
     return this.issuedTo.has(workloadId);
   }
 
-  recordIssued(workloadId: string, serial: string): void {
+  recordIssued(workloadId: string, serial: string, notAfter: number): void {
     let serials = this.issuedTo.get(workloadId);
-    if (!serials) this.issuedTo.set(workloadId, (serials = new Set()));
-    serials.add(serial);
+    if (!serials) this.issuedTo.set(workloadId, (serials = new Map()));
+    const now = this.deps.now();
+    for (const [known, expiry] of serials) if (expiry <= now) serials.delete(known);
+    serials.set(serial, notAfter);
+  }
+
+  /** Serials (this replica issued) of leaves that are still valid. */
+  liveSerials(): number {
+    let count = 0;
+    for (const serials of this.issuedTo.values()) count += serials.size;
+    return count;
+  }
+
+  /** Forgets leaves that have expired: they need no revocation, and must not make the ledger grow. */
+  prune(now: number): void {
+    for (const [workloadId, serials] of this.issuedTo) {
+      for (const [serial, notAfter] of serials) if (notAfter <= now) serials.delete(serial);
+      if (serials.size === 0) this.issuedTo.delete(workloadId);
+    }
+    this.deps.ca.revocations.prune(now);
+  }
+
+  /** Reads what is stored (revoked workloads and serials) once, before anything is served (no listener is told). */
+  async load(): Promise<void> {
+    await this.sync(false);
   }
 
   start(): void {
@@ -123,11 +150,12 @@ export class WorkloadRevocations {
   }
 
   /** Learns what other replicas revoked: workloads (and the serials this replica issued them) and serials. */
-  private async sync(): Promise<void> {
+  private async sync(notify = true): Promise<void> {
     const now = this.deps.now();
+    if (++this.syncs % PRUNE_EVERY_SYNCS === 0) this.prune(now);
     const known = this.revoked.size;
     for (const workloadId of await this.sharedRevokedWorkloads()) this.revokeLocally(workloadId, now);
-    if (this.revoked.size !== known) this.deps.onRevokedWorkloadsChange();
+    if (notify && this.revoked.size !== known) this.deps.onRevokedWorkloadsChange();
     await this.shared.sync(this.deps.ca.revocations, now);
     if (this.deps.ca.revocations.revision !== this.crlRevision) await this.refreshCrl();
   }
@@ -135,8 +163,8 @@ export class WorkloadRevocations {
   private revokeLocally(workloadId: string, now: number): string[] {
     this.revoked.add(workloadId);
     const revoked: string[] = [];
-    for (const serial of this.issuedTo.get(workloadId) ?? []) {
-      if (!this.deps.ca.isRevoked(serial)) revoked.push(this.deps.ca.revokeSerial(serial, now).serial);
+    for (const [serial, notAfter] of this.issuedTo.get(workloadId) ?? []) {
+      if (notAfter > now && !this.deps.ca.isRevoked(serial)) revoked.push(this.deps.ca.revokeSerial(serial, now).serial);
     }
     return revoked;
   }

@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { buildHttpApi } from '../api/http.js';
@@ -20,6 +22,7 @@ import { RegistryService } from './registry-service.js';
 import { PolicyService } from './policy-service.js';
 import { DEFAULT_TRUST_DOMAIN, IdentityService } from './identity.js';
 import { BootstrapService } from './bootstrap-service.js';
+import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -38,17 +41,33 @@ export interface StartOverrides {
   readonly logger?: Logger;
 }
 
+/** A token file must be the owner's alone, like ca.json: anything wider is narrowed to 0600, with a warning. */
+async function ownerOnly(file: string, log: Logger): Promise<void> {
+  const mode = (await stat(file)).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  log.warn({ file, mode: mode.toString(8) }, 'token file was readable by group or others; set to 0600 (rotate the token if others may have read it)');
+  await chmod(file, 0o600);
+}
+
+async function readTokenFile(file: string, log: Logger): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  await ownerOnly(file, log);
+  return text.trim() || undefined;
+}
+
 async function operatorToken(options: ServeOptions, log: Logger): Promise<string> {
   if (options.apiToken) return options.apiToken;
   const file = path.join(options.dataDir, 'api-token');
-  try {
-    const existing = (await readFile(file, 'utf8')).trim();
-    if (existing) {
-      log.info({ file }, 'using the operator token kept in the data dir');
-      return existing;
-    }
-  } catch {
-    // not there yet
+  const existing = await readTokenFile(file, log);
+  if (existing) {
+    log.info({ file }, 'using the operator token kept in the data dir');
+    return existing;
   }
   const token = randomBytes(32).toString('base64url');
   await writeFile(file, `${token}\n`, { mode: 0o600 });
@@ -56,13 +75,39 @@ async function operatorToken(options: ServeOptions, log: Logger): Promise<string
   return token;
 }
 
+async function httpsMaterial(options: ServeOptions, identity: IdentityService): Promise<TlsFiles | undefined> {
+  if (options.httpTlsCertFile && options.httpTlsKeyFile) return readTlsFiles(options.httpTlsCertFile, options.httpTlsKeyFile, '--http-tls-cert/--http-tls-key');
+  if (!options.httpTls) return undefined;
+  return new Promise((resolve) => {
+    const stop = identity.onServerCertificate((material) => {
+      resolve(material);
+      queueMicrotask(() => stop());
+    });
+  });
+}
+
+async function xdsServerCredentials(options: ServeOptions, identity: IdentityService): Promise<grpc.ServerCredentials | undefined> {
+  if (options.xdsTlsCertFile && options.xdsTlsKeyFile) {
+    const files = await readTlsFiles(options.xdsTlsCertFile, options.xdsTlsKeyFile, '--xds-tls-cert/--xds-tls-key');
+    // Proxies authenticate with their workload token; a client certificate is not required.
+    return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(files.certChainPem), private_key: Buffer.from(files.keyPem) }], false);
+  }
+  return options.xdsTls ? identity.xdsServerCredentials() : undefined;
+}
+
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
   const logger = overrides.logger ?? createLogger({ level: options.logLevel });
   const log = logger.child({ component: 'serve' });
+  const exposure = exposureCheck(options);
+  if (exposure.refusal) throw new Error(exposure.refusal);
+  for (const warning of exposure.warnings) log.warn(warning);
   const metrics = createMetricsRegistry();
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const apiToken = await operatorToken(options, log);
+  const apiReadToken = options.apiReadToken ?? (options.apiReadTokenFile ? await readTokenFile(options.apiReadTokenFile, log) : undefined);
+  if (options.apiReadTokenFile && !apiReadToken) throw new Error(`ACCORD_API_READ_TOKEN_FILE: ${options.apiReadTokenFile} is missing or empty`);
+  if (apiReadToken === apiToken) throw new Error('the read-only operator token must differ from the operator token');
 
   const store: Store = options.redisUrl
     ? await RedisStore.connect({
@@ -91,6 +136,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       meshState.setRevokedCallers(identity.revokedCallers());
       source.refresh();
     },
+    onDeniedTokensChange: () => source.refresh(),
   });
   const trustDomain = (): string => identity.trustDomain;
 
@@ -181,12 +227,14 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   let boundXdsPort = options.xdsPort;
   const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-  const bootstrap = new BootstrapService({ registry, identity, xdsTls: options.xdsTls, defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
+  const bootstrap = new BootstrapService({ registry, identity, xdsTls: options.xdsTlsCertFile ? 'operator' : options.xdsTls ? 'mesh-ca' : 'none', defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
   let started = false;
   const http = buildHttpApi({
     logger,
     metrics,
     apiToken,
+    apiReadToken,
+    https: await httpsMaterial(options, identity),
     registry,
     policies,
     ca: identity,
@@ -224,14 +272,21 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     },
   });
 
-  const xdsCredentials = options.xdsTls ? identity.xdsServerCredentials() : undefined;
+  if (options.httpTls) {
+    // Follow the CA: a rotated certificate (or a root rotation) reaches new handshakes without a restart.
+    identity.onServerCertificate((material) => http.server instanceof TlsServer && http.server.setSecureContext({ cert: material.certChainPem, key: material.keyPem }));
+  }
+  const xdsCredentials = await xdsServerCredentials(options, identity);
   const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials);
   boundXdsPort = xdsPort;
   await http.listen({ host: options.host, port: options.httpPort });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
   started = true;
-  log.info({ xdsPort, httpPort, store: options.redisUrl ? 'redis' : 'memory', dataDir: options.dataDir }, 'accord is serving');
+  log.info(
+    { host: options.host, xdsPort, httpPort, xdsTls: xdsCredentials !== undefined, httpTls: options.httpTls || options.httpTlsCertFile !== undefined, store: options.redisUrl ? 'redis' : 'memory', dataDir: options.dataDir },
+    'accord is serving',
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

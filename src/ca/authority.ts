@@ -7,16 +7,19 @@ import type { Logger } from '../observability/logger.js';
 import { createCrl, crlNeedsRefresh, type SignedCrl } from './crl.js';
 import { pemDecodeAll, pemEncode } from './der.js';
 import { IssuanceError } from './errors.js';
-import { generateLeafKey, publicKeyBitsOf, sha256Fingerprint, type KeyAlgorithm } from './keys.js';
+import { generateLeafKey, publicKeyBitsOf, sha256Fingerprint, unacceptableKeyReason, type KeyAlgorithm } from './keys.js';
 import { buildLeafTbs, createLeafTemplate, signLeafTbs, type LeafTemplate } from './leaf-template.js';
 import { expirySeverity, nextIntermediateAt, type ExpirySeverity } from './lifecycle.js';
 import type { CaMaterial } from './material.js';
-import { RevocationList, normalizeSerial, type RevokedCertificate } from './revocation.js';
+import { RevocationList, normalizeSerial, parseSerial, type RevokedCertificate } from './revocation.js';
+import { MAX_CERTIFICATE_TTL_MS } from '../core/policy.js';
 import { assertSpiffeIdInDomain, assertTrustDomain } from './spiffe.js';
 
 export const DEFAULT_LEAF_TTL_MS = 24 * 3600_000;
 export const DEFAULT_BACKDATE_MS = 60_000;
 export const DEFAULT_CRL_TTL_MS = 24 * 3600_000;
+/** A CSR is a few hundred bytes (RSA-8192: about 2 KB); anything far larger is refused unparsed. */
+export const MAX_CSR_PEM_BYTES = 16 * 1024;
 
 export interface CertificateAuthorityOptions {
   readonly material: CaMaterial;
@@ -25,6 +28,11 @@ export interface CertificateAuthorityOptions {
   /** Registers `accord_ca_cert_expiry_seconds{cert}` here when given. */
   readonly metrics?: Registry;
   readonly leafTtlMs?: number;
+  /**
+   * The longest leaf this CA issues (default: the Mesh policy's upper bound). A revoked serial the
+   * CA did not issue itself stays in the CRL this long, as it may belong to such a leaf.
+   */
+  readonly maxLeafTtlMs?: number;
   /** `notBefore` is this far in the past, for clock skew. */
   readonly backdateMs?: number;
   readonly keyAlgorithm?: KeyAlgorithm;
@@ -114,6 +122,7 @@ const SEVERITY_ORDER: readonly ExpirySeverity[] = ['ok', 'warning', 'critical', 
 export class CertificateAuthority {
   readonly trustDomain: string;
   readonly leafTtlMs: number;
+  readonly maxLeafTtlMs: number;
   readonly backdateMs: number;
   readonly keyAlgorithm: KeyAlgorithm;
   readonly crlTtlMs: number;
@@ -132,6 +141,7 @@ export class CertificateAuthority {
     this.trustDomain = options.trustDomain;
     this.logger = options.logger;
     this.leafTtlMs = options.leafTtlMs ?? DEFAULT_LEAF_TTL_MS;
+    this.maxLeafTtlMs = Math.max(options.maxLeafTtlMs ?? MAX_CERTIFICATE_TTL_MS, this.leafTtlMs);
     this.backdateMs = options.backdateMs ?? DEFAULT_BACKDATE_MS;
     this.keyAlgorithm = options.keyAlgorithm ?? 'ec-p256';
     this.crlTtlMs = options.crlTtlMs ?? DEFAULT_CRL_TTL_MS;
@@ -180,18 +190,41 @@ export class CertificateAuthority {
    * Signs an agent's CSR. The identity is `spiffeId`, established by the caller's authentication;
    * names and extensions requested in the CSR are ignored. The CSR's signature must verify.
    */
-  async signCsr(request: { readonly csrPem: string; readonly spiffeId: string; readonly now: number; readonly ttlMs?: number }): Promise<IssuedCertificate> {
+  async signCsr(request: {
+    readonly csrPem: string;
+    readonly spiffeId: string;
+    readonly now: number;
+    readonly ttlMs?: number;
+    /** Called once the CSR is found acceptable, just before signing (e.g. to charge a rate limit); may throw. */
+    readonly admit?: () => void;
+  }): Promise<IssuedCertificate> {
     const job = this.planLeaf(request);
+    if (request.csrPem.length > MAX_CSR_PEM_BYTES) {
+      throw new IssuanceError('INVALID_CSR', 'csrPem', `longer than ${MAX_CSR_PEM_BYTES} bytes; a CSR for an accepted key is far smaller`);
+    }
+    // Any failure to read the request is the caller's: a tampered or truncated CSR is a 400.
+    let spkiDer: Buffer;
     let csr: x509.Pkcs10CertificateRequest;
     try {
       csr = new x509.Pkcs10CertificateRequest(request.csrPem);
+      spkiDer = Buffer.from(csr.publicKey.rawData);
     } catch {
       throw new IssuanceError('INVALID_CSR', 'csrPem', 'not a PEM PKCS#10 certificate request');
     }
-    const valid = await csr.verify().catch(() => false);
-    if (!valid) throw new IssuanceError('INVALID_CSR', 'csrPem', 'signature does not verify');
-    const spkiDer = Buffer.from(csr.publicKey.rawData);
-    const certPem = this.signLeaf(job, spkiDer, publicKeyBitsOf(spkiDer));
+    const refused = unacceptableKeyReason(spkiDer);
+    if (refused) throw new IssuanceError('UNSUPPORTED_KEY', 'csrPem', refused);
+    let valid: boolean;
+    let publicKeyBits: Buffer;
+    try {
+      valid = await csr.verify();
+      publicKeyBits = publicKeyBitsOf(spkiDer);
+    } catch {
+      valid = false;
+      publicKeyBits = Buffer.alloc(0);
+    }
+    if (!valid) throw new IssuanceError('INVALID_CSR', 'csrPem', 'signature does not verify (tampered, or not signed by the key it carries)');
+    request.admit?.();
+    const certPem = this.signLeaf(job, spkiDer, publicKeyBits);
     this.revocations.recordIssued(job.spiffeId, job.serial, job.notAfter);
     return this.issuedFrom(job, certPem);
   }
@@ -219,6 +252,7 @@ export class CertificateAuthority {
     }
     const ttlMs = request.ttlMs ?? this.leafTtlMs;
     if (!(ttlMs > 0) || !Number.isFinite(ttlMs)) throw new IssuanceError('INVALID_TTL', 'ttlMs', 'must be a positive number of milliseconds');
+    if (ttlMs > this.maxLeafTtlMs) throw new IssuanceError('INVALID_TTL', 'ttlMs', `must not exceed ${this.maxLeafTtlMs} ms, the longest leaf this CA issues`);
     const notBefore = Math.floor((request.now - this.backdateMs) / 1000) * 1000;
     const notAfter = Math.floor(Math.min(request.now + ttlMs, this.template.issuerNotAfterMs) / 1000) * 1000;
     if (notAfter <= request.now) {
@@ -276,9 +310,14 @@ export class CertificateAuthority {
     return pemEncode('CERTIFICATE', signLeafTbs(this.template, tbs));
   }
 
-  /** Revokes one certificate; it appears in the next CRL. */
+  /**
+   * Revokes one certificate; it appears in the next CRL. A serial this CA did not record (another
+   * replica's, or one issued before a restart) is kept as long as the longest leaf could live.
+   * Throws IssuanceError(INVALID_SERIAL) for anything but hex of at most 20 octets.
+   */
   revokeSerial(serial: string, now: number): RevokedCertificate {
-    const entry = this.revocations.revokeSerial(serial, now, Math.min(now + this.leafTtlMs, this.template.issuerNotAfterMs));
+    const parsed = parseSerial(serial);
+    const entry = this.revocations.revokeSerial(parsed, now, Math.min(now + this.maxLeafTtlMs + this.backdateMs, this.template.issuerNotAfterMs));
     this.logger.warn({ serial: entry.serial, spiffeId: entry.spiffeId }, 'certificate revoked');
     return entry;
   }

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import crypto from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { pemEncode } from './der.js';
+import { derSequence, pemEncode, tlv } from './der.js';
 import { toCryptoSigningKey, signatureSchemeFor } from './keys.js';
 
 /** A CA certificate with its private key, both PEM. */
@@ -62,6 +62,21 @@ export async function createRootCa(options: CaCertOptions): Promise<CaKeyPair> {
   return { certPem: cert.toString('pem') + '\n', keyPem };
 }
 
+const NAME_CONSTRAINTS_OID = '2.5.29.30';
+
+/**
+ * NameConstraints (RFC 5280 §4.2.1.10) permitting only URIs whose host is the trust domain: the
+ * intermediate cannot vouch for a SPIFFE ID of another trust domain, whatever signs with its key.
+ * Constraints apply per name type, so DNS and IP SANs (the control plane's own certificate) are
+ * not restricted. Built by hand: @peculiar/x509 has no NameConstraints class.
+ */
+export function trustDomainNameConstraints(trustDomain: string): Uint8Array {
+  // GeneralName uniformResourceIdentifier is [6] IMPLICIT IA5String.
+  const uri = tlv(0x86, Buffer.from(trustDomain, 'ascii'));
+  const permittedSubtrees = tlv(0xa0, derSequence(uri));
+  return derSequence(permittedSubtrees);
+}
+
 /** An intermediate signed by `parent`: pathLen 0, expiring no later than its parent. */
 export async function createIntermediateCa(options: CaCertOptions & { readonly parent: CaKeyPair }): Promise<CaKeyPair> {
   const parentCert = new x509.X509Certificate(options.parent.certPem);
@@ -84,6 +99,7 @@ export async function createIntermediateCa(options: CaCertOptions & { readonly p
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
       ...(parentSki ? [new x509.AuthorityKeyIdentifierExtension(parentSki.keyId)] : []),
+      new x509.Extension(NAME_CONSTRAINTS_OID, true, trustDomainNameConstraints(options.trustDomain)),
     ],
   });
   return { certPem: cert.toString('pem') + '\n', keyPem };

@@ -17,6 +17,7 @@ export interface Envelope {
 }
 
 export class KekError extends Error {
+  readonly code = 'KEK_INVALID';
   constructor(message: string) {
     super(message);
     this.name = 'KekError';

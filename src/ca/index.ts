@@ -18,7 +18,7 @@ export {
   type LeafJobTemplate,
   type LeafRequest,
 } from './authority.js';
-export { IssuanceError, type IssuanceErrorCode } from './errors.js';
+export { ISSUANCE_ERROR_CODES, IssuanceError, type IssuanceErrorCode } from './errors.js';
 export type { KeyAlgorithm } from './keys.js';
 export {
   CaMaterialError,
@@ -46,7 +46,7 @@ export {
   type ExpirySeverity,
   type IntermediateRenewalPolicy,
 } from './lifecycle.js';
-export { TokenError, WorkloadTokens, type TokenErrorCode, type WorkloadClaims } from './tokens.js';
+export { TOKEN_ERROR_CODES, TokenError, WorkloadTokens, type MintedToken, type TokenErrorCode, type WorkloadClaims } from './tokens.js';
 export {
   SdsSecretConfigs,
   sdsSecretConfig,

@@ -119,3 +119,36 @@ export async function toCryptoSigningKey(keyPem: string): Promise<crypto.webcryp
 export function sha256Fingerprint(der: Uint8Array): string {
   return crypto.createHash('sha256').update(der).digest('hex');
 }
+
+/** Curves the CA signs leaves for, by OpenSSL name, with the name operators know them by. */
+const ACCEPTED_CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384' };
+const CURVE_NAMES: Readonly<Record<string, string>> = { ...ACCEPTED_CURVES, secp521r1: 'P-521', secp256k1: 'secp256k1' };
+export const MIN_RSA_BITS = 2048;
+/** Larger RSA keys only cost verification time without adding meaningful strength. */
+export const MAX_RSA_BITS = 8192;
+
+/**
+ * Why a CSR's public key is not accepted (undefined when it is): only ECDSA P-256, P-384 and
+ * RSA with 2048 to 8192 bits. The reason names the key type so the caller can fix it.
+ */
+export function unacceptableKeyReason(spkiDer: Buffer): string | undefined {
+  let key: KeyObject;
+  try {
+    key = crypto.createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
+  } catch {
+    return 'the public key is of an unknown type or does not parse; use ECDSA P-256, P-384 or RSA >= 2048';
+  }
+  const type = key.asymmetricKeyType ?? 'unknown';
+  const details = key.asymmetricKeyDetails ?? {};
+  if (type === 'ec') {
+    const curve = details.namedCurve ?? 'unknown';
+    if (ACCEPTED_CURVES[curve]) return undefined;
+    return `ECDSA key on curve ${CURVE_NAMES[curve] ?? curve} (${curve}) is not accepted; use P-256 or P-384`;
+  }
+  if (type === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (bits >= MIN_RSA_BITS && bits <= MAX_RSA_BITS) return undefined;
+    return `RSA-${bits} key is not accepted; RSA keys need ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`;
+  }
+  return `key type ${type} is not accepted; use ECDSA P-256, P-384 or RSA >= ${MIN_RSA_BITS}`;
+}

@@ -33,6 +33,7 @@ const materialSchema = z.object({
 });
 
 export class CaMaterialError extends Error {
+  readonly code = 'CA_MATERIAL_INVALID';
   constructor(message: string) {
     super(message);
     this.name = 'CaMaterialError';

@@ -1,3 +1,5 @@
+import { IssuanceError } from './errors.js';
+
 /** One revoked certificate, kept until it would have expired anyway. */
 export interface RevokedCertificate {
   readonly serial: string;
@@ -121,6 +123,25 @@ export class RevocationList {
     this.changes++;
     return entry;
   }
+}
+
+/** RFC 5280 §4.1.2.2: at most 20 octets. */
+const MAX_SERIAL_HEX_DIGITS = 40;
+
+/**
+ * A serial as an operator gives it: hex, optionally with ":" between octets (as `openssl x509
+ * -serial` and most tools print it). Throws IssuanceError(INVALID_SERIAL) for anything else.
+ */
+export function parseSerial(input: string): string {
+  const hex = input.replace(/:/g, '');
+  if (!/^[0-9A-Fa-f]+$/.test(hex)) {
+    throw new IssuanceError('INVALID_SERIAL', 'serial', `${JSON.stringify(input.slice(0, 64))} is not a hex serial number (digits 0-9 and a-f, optionally separated by ":")`);
+  }
+  const normalized = normalizeSerial(hex);
+  if (normalized.length > MAX_SERIAL_HEX_DIGITS) {
+    throw new IssuanceError('INVALID_SERIAL', 'serial', `longer than 20 octets (${MAX_SERIAL_HEX_DIGITS} hex digits), the most RFC 5280 allows`);
+  }
+  return normalized;
 }
 
 /** Lower-case hex without sign padding, so "00AB.." and "ab.." are the same serial. */

@@ -63,6 +63,7 @@ export interface GateResult {
 }
 
 export class TrustChangeError extends Error {
+  readonly code = 'TRUST_CHANGE_REFUSED';
   constructor(message: string) {
     super(message);
     this.name = 'TrustChangeError';
@@ -70,6 +71,7 @@ export class TrustChangeError extends Error {
 }
 
 export class RotationPhaseError extends Error {
+  readonly code = 'ROTATION_STATE_INVALID';
   constructor(
     readonly phase: RootRotationPhase,
     message: string,

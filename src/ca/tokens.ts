@@ -9,9 +9,20 @@ export interface WorkloadClaims {
   /** Expiry, ms since the epoch (whole seconds). */
   readonly expiresAt: number;
   readonly issuedAt: number;
+  /** The token's id (`jti`): what the deny-list names. */
+  readonly tokenId: string;
 }
 
-export type TokenErrorCode = 'EXPIRED' | 'BAD_SIGNATURE' | 'MALFORMED';
+/** A freshly minted token and what a caller may need to know about it. */
+export interface MintedToken {
+  readonly token: string;
+  readonly tokenId: string;
+  readonly expiresAt: number;
+}
+
+/** Every code a TokenError can carry (the API maps each one; a test walks this list). */
+export const TOKEN_ERROR_CODES = ['EXPIRED', 'BAD_SIGNATURE', 'MALFORMED', 'DENIED'] as const;
+export type TokenErrorCode = (typeof TOKEN_ERROR_CODES)[number];
 
 export class TokenError extends Error {
   constructor(
@@ -58,6 +69,11 @@ export class WorkloadTokens {
   }
 
   async mint(request: { workloadId: string; spiffeId: string; ttlMs: number; now: number }): Promise<string> {
+    return (await this.mintWithId(request)).token;
+  }
+
+  /** Like `mint`, also returning the token id (`jti`, 128 random bits) and the expiry. */
+  async mintWithId(request: { workloadId: string; spiffeId: string; ttlMs: number; now: number }): Promise<MintedToken> {
     if (!request.workloadId) throw new TokenError('MALFORMED', 'workloadId: must not be empty');
     if (!request.spiffeId.startsWith('spiffe://')) throw new TokenError('MALFORMED', 'spiffeId: must be a spiffe:// URI');
     if (!(request.ttlMs > 0)) throw new TokenError('MALFORMED', 'ttlMs: must be positive');
@@ -65,14 +81,18 @@ export class WorkloadTokens {
       throw new TokenError('MALFORMED', 'privateKey: this instance only verifies');
     }
     const iat = Math.floor(request.now / 1000);
-    return new SignJWT({ [SPIFFE_CLAIM]: request.spiffeId })
+    const exp = Math.floor((request.now + request.ttlMs) / 1000);
+    const tokenId = crypto.randomBytes(16).toString('base64url');
+    const token = await new SignJWT({ [SPIFFE_CLAIM]: request.spiffeId })
       .setProtectedHeader({ alg: this.keys.alg, typ: 'JWT' })
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setSubject(request.workloadId)
       .setIssuedAt(iat)
-      .setExpirationTime(Math.floor((request.now + request.ttlMs) / 1000))
+      .setExpirationTime(exp)
+      .setJti(tokenId)
       .sign(this.keys.signKey);
+    return { token, tokenId, expiresAt: exp * 1000 };
   }
 
   /** The claims, or throws TokenError (EXPIRED, BAD_SIGNATURE, MALFORMED). */
@@ -83,13 +103,14 @@ export class WorkloadTokens {
         issuer: ISSUER,
         audience: AUDIENCE,
         currentDate: new Date(now),
-        requiredClaims: ['sub', 'exp', 'iat', SPIFFE_CLAIM],
+        // Every token names its id, so the deny-list can name every token.
+        requiredClaims: ['sub', 'exp', 'iat', 'jti', SPIFFE_CLAIM],
       });
       const spiffeId = payload[SPIFFE_CLAIM];
-      if (typeof spiffeId !== 'string' || typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
+      if (typeof spiffeId !== 'string' || typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.jti !== 'string') {
         throw new TokenError('MALFORMED', 'token: claims have the wrong types');
       }
-      return { workloadId: payload.sub, spiffeId, expiresAt: payload.exp * 1000, issuedAt: (payload.iat ?? 0) * 1000 };
+      return { workloadId: payload.sub, spiffeId, expiresAt: payload.exp * 1000, issuedAt: (payload.iat ?? 0) * 1000, tokenId: payload.jti };
     } catch (err) {
       throw toTokenError(err);
     }

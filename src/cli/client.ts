@@ -1,4 +1,5 @@
 /** A small client for Accord's HTTP API, shared by every CLI command except `serve`. */
+import { trustingFetch, type Fetch } from '../net/trusting-fetch.js';
 
 export class CliError extends Error {
   constructor(message: string, readonly exitCode = 1) {
@@ -11,6 +12,8 @@ export interface ClientOptions {
   readonly server: string;
   readonly token?: string;
   readonly timeoutMs?: number;
+  /** CA bundle (PEM) to trust for an HTTPS server (`--ca-file` / `ACCORD_CA_FILE`). */
+  readonly caBundlePem?: string;
 }
 
 interface ErrorBody {
@@ -31,7 +34,11 @@ function describeDetails(details: unknown[] | undefined): string {
 }
 
 export class ApiClient {
-  constructor(private readonly options: ClientOptions) {}
+  private readonly fetch: Fetch;
+
+  constructor(private readonly options: ClientOptions) {
+    this.fetch = trustingFetch(options.caBundlePem);
+  }
 
   async request(method: string, path: string, body?: { json?: unknown; text?: string; contentType?: string }): Promise<Response> {
     const headers: Record<string, string> = {};
@@ -47,7 +54,7 @@ export class ApiClient {
     const url = new URL(path, this.options.server).toString();
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
+      response = await this.fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000) });
     } catch (error) {
       const cause = error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
       throw new CliError(`cannot reach the Accord server at ${this.options.server}: ${cause}`);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { ApiClient } from './client.js';
+import { ApiClient, CliError } from './client.js';
+import { readCaFile } from '../net/trusting-fetch.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:18080';
 
@@ -7,13 +8,21 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:18080';
 export function withServerOptions(command: Command): Command {
   return command
     .option('--server <url>', 'Accord HTTP API (env ACCORD_SERVER)', process.env.ACCORD_SERVER ?? DEFAULT_SERVER)
-    .option('--token <token>', 'operator token (env ACCORD_API_TOKEN)');
+    .option('--token <token>', 'operator token, or the read-only one for reads (env ACCORD_API_TOKEN)')
+    .option('--ca-file <file>', 'CA bundle to trust for an https:// server, e.g. from `accord ca bundle` (env ACCORD_CA_FILE)');
 }
 
-export function clientFrom(options: { server?: string; token?: string }): ApiClient {
+export function clientFrom(options: { server?: string; token?: string; caFile?: string }): ApiClient {
+  let caBundlePem: string | undefined;
+  try {
+    caBundlePem = readCaFile(options.caFile ?? process.env.ACCORD_CA_FILE);
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
   return new ApiClient({
     server: options.server ?? process.env.ACCORD_SERVER ?? DEFAULT_SERVER,
     token: options.token ?? process.env.ACCORD_API_TOKEN,
+    caBundlePem,
   });
 }
 

@@ -3,6 +3,7 @@
  * `h`, `m`, `s` and `ms`, largest first ("250ms", "30s", "1h30m", "1.5s"). The result is a
  * whole number of milliseconds.
  */
+import { clip } from './errors.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
 const UNIT_ORDER = ['h', 'm', 's', 'ms'];
@@ -20,12 +21,12 @@ export function parseDuration(text: string): DurationParse {
     PART.lastIndex = position;
     const match = PART.exec(text);
     if (!match) {
-      return invalid(`expected a duration such as "250ms", "30s", "5m" or "1h30m", got ${JSON.stringify(text)}`);
+      return invalid(`expected a duration such as "250ms", "30s", "5m" or "1h30m", got ${JSON.stringify(clip(text))}`);
     }
     const [whole, amount, unit] = match as unknown as [string, string, string];
     const rank = UNIT_ORDER.indexOf(unit);
     if (rank <= lastUnitRank) {
-      return invalid(`duration ${JSON.stringify(text)}: units must appear once each, largest first (h, m, s, ms)`);
+      return invalid(`duration ${JSON.stringify(clip(text))}: units must appear once each, largest first (h, m, s, ms)`);
     }
     lastUnitRank = rank;
     total += Number(amount) * (UNIT_MS[unit] ?? 0);
@@ -34,9 +35,9 @@ export function parseDuration(text: string): DurationParse {
   // Decimal parts are exact only to the millisecond; reject anything finer rather than round silently.
   const rounded = Math.round(total);
   if (Math.abs(total - rounded) > 1e-6) {
-    return invalid(`duration ${JSON.stringify(text)} is not a whole number of milliseconds`);
+    return invalid(`duration ${JSON.stringify(clip(text))} is not a whole number of milliseconds`);
   }
-  if (!Number.isSafeInteger(rounded)) return invalid(`duration ${JSON.stringify(text)} is too large`);
+  if (!Number.isSafeInteger(rounded)) return invalid(`duration ${JSON.stringify(clip(text))} is too large`);
   return { ok: true, ms: rounded };
 }
 

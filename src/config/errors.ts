@@ -17,12 +17,20 @@ export interface PolicyError {
   readonly document?: number;
 }
 
+/** Caller-supplied text quoted in an error is cut to this many characters. */
+export const QUOTED_INPUT_LIMIT = 80;
+
+/** `text`, cut to `limit` characters with a note of the full length, for messages that quote input. */
+export function clip(text: string, limit = QUOTED_INPUT_LIMIT): string {
+  return text.length > limit ? `${text.slice(0, limit)}…(${text.length} chars)` : text;
+}
+
 /** `spec.rules[0].from[1].service` */
 export function formatFieldPath(path: FieldPath): string {
   let text = '';
   for (const segment of path) {
     if (typeof segment === 'number') text += `[${segment}]`;
-    else text += text === '' ? segment : `.${segment}`;
+    else text += text === '' ? clip(segment) : `.${clip(segment)}`;
   }
   return text;
 }

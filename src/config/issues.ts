@@ -1,6 +1,6 @@
 /** Turns zod issues into PolicyErrors positioned in the document's source. */
 import type { z } from 'zod';
-import { formatFieldPath, type FieldPath, type PolicyError } from './errors.js';
+import { clip, formatFieldPath, type FieldPath, type PolicyError } from './errors.js';
 import type { DocumentSource } from './source.js';
 
 function toFieldPath(path: readonly PropertyKey[]): FieldPath {
@@ -17,7 +17,7 @@ export function issuesToErrors(issues: readonly z.core.$ZodIssue[], source: Docu
     const path = toFieldPath(issue.path);
     if (issue.code === 'unrecognized_keys') {
       // One error per unknown field, pointing at the field's own key.
-      return issue.keys.map((key) => errorAt(source, [...path, key], `unknown field "${key}"`, { key: true }));
+      return issue.keys.map((key) => errorAt(source, [...path, key], `unknown field "${clip(key)}"`, { key: true }));
     }
     return [errorAt(source, path, issue.message)];
   });

@@ -4,7 +4,7 @@
  * contributes each item as a policy document, which is how a JSON array is read too.
  */
 import { LineCounter, isNode, isScalar, isSeq, parseAllDocuments, type Node } from 'yaml';
-import type { PolicyError } from './errors.js';
+import { clip, type PolicyError } from './errors.js';
 import { yamlNodeSource, type DocumentSource } from './source.js';
 
 export interface RawDocument {
@@ -32,7 +32,7 @@ export function readYamlStream(text: string, file: string): YamlStream {
       for (const error of yamlDocument.errors) {
         const { line, col } = lineCounter.linePos(error.pos[0]);
         const message = error.message.split('\n')[0] ?? error.message;
-        errors.push({ file, line, column: col, path: '', message: `YAML syntax error: ${message}` });
+        errors.push({ file, line, column: col, path: '', message: `YAML syntax error: ${clip(message, 300)}` });
       }
       continue;
     }
@@ -45,7 +45,7 @@ export function readYamlStream(text: string, file: string): YamlStream {
       value = yamlDocument.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
     } catch (cause) {
       const { line, col } = lineCounter.linePos(root.range?.[0] ?? 0);
-      errors.push({ file, line, column: col, path: '', message: `YAML error: ${(cause as Error).message}` });
+      errors.push({ file, line, column: col, path: '', message: `YAML error: ${clip((cause as Error).message, 300)}` });
       continue;
     }
 

@@ -116,6 +116,12 @@ export interface PolicySet {
   readonly upstreamPolicies: readonly (PolicyDocument & { kind: 'UpstreamPolicy' })[];
 }
 
+/**
+ * The longest leaf lifetime a Mesh policy may ask for (`certificates.ttl`). The CA refuses longer
+ * leaves, and keeps a revoked serial it did not issue in the CRL for this long (docs/security.md).
+ */
+export const MAX_CERTIFICATE_TTL_MS = 30 * 24 * 3600_000;
+
 export const DEFAULT_MESH: MeshSpec = {
   trustDomain: 'mesh.local',
   mtls: 'STRICT',

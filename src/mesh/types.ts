@@ -39,6 +39,7 @@ export interface Translation {
 }
 
 export class UnknownWorkloadError extends Error {
+  readonly code = 'UNKNOWN_WORKLOAD';
   constructor(readonly workloadId: string) {
     super(`unknown workload: ${workloadId}`);
     this.name = 'UnknownWorkloadError';

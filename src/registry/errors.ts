@@ -9,7 +9,9 @@ export interface FieldError {
   readonly message: string;
 }
 
-export type RegistryErrorCode = 'NOT_FOUND' | 'CONFLICT' | 'STORE_UNAVAILABLE' | 'VALIDATION_FAILED';
+/** Every code a RegistryError can carry (the API maps each one; a test walks this list). */
+export const REGISTRY_ERROR_CODES = ['NOT_FOUND', 'CONFLICT', 'STORE_UNAVAILABLE', 'VALIDATION_FAILED'] as const;
+export type RegistryErrorCode = (typeof REGISTRY_ERROR_CODES)[number];
 
 export abstract class RegistryError extends Error {
   abstract readonly code: RegistryErrorCode;

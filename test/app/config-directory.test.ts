@@ -46,16 +46,16 @@ describe('accord serve --config DIR', () => {
 
     await writeFile(path.join(dir, 'payments.yaml'), policy('not-a-duration'));
     const detail = await eventually(async () => {
-      const ready = (await api(accord, 'GET', '/readyz')).body as { checks: { policies: { detail: { lastChangeOk: boolean; errors: string[] } } } };
+      const ready = (await api(accord, 'GET', '/v1/status')).body as { checks: { policies: { detail: { lastChangeOk: boolean; errors: string[] } } } };
       return ready.checks.policies.detail.lastChangeOk ? undefined : ready.checks.policies.detail;
-    }, 'the rejected change in /readyz');
+    }, 'the rejected change in /v1/status');
     expect(detail.errors.join('\n')).toMatch(/payments\.yaml:6:\d+: spec\.requestTimeout/);
     expect(JSON.stringify(await documents())).toContain('5s');
 
     // Fixing the file applies it and clears the reported error.
     await writeFile(path.join(dir, 'payments.yaml'), policy('7s'));
     await eventually(async () => {
-      const ready = (await api(accord, 'GET', '/readyz')).body as { checks: { policies: { detail: { lastChangeOk: boolean } } } };
+      const ready = (await api(accord, 'GET', '/v1/status')).body as { checks: { policies: { detail: { lastChangeOk: boolean } } } };
       return ready.checks.policies.detail.lastChangeOk && JSON.stringify(await documents()).includes('7s') ? true : undefined;
     }, 'the fixed file to apply');
 

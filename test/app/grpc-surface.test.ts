@@ -12,7 +12,7 @@ import { XdsCodec } from '../support/ads-client.js';
 import { api, startTestAccord, type TestAccord } from './harness.js';
 
 type Access = 'workload' | 'operator';
-/** Who may call each service, as documented in README.md and docs/security-xds.md. */
+/** Who may call each service, as documented in README.md and docs/security.md. */
 const ACCESS: readonly [RegExp, Access][] = [
   [/^\/envoy\.service\.discovery\.v3\.AggregatedDiscoveryService\//, 'workload'],
   [/^\/envoy\.service\.(listener|route|cluster|endpoint|secret)\.v3\.\w+DiscoveryService\//, 'workload'],

@@ -12,12 +12,16 @@ describe('HTTP API on the embedded default (memory store)', () => {
     await accord.close();
   });
 
-  it('answers /healthz and /readyz with per-check detail', async () => {
-    expect((await api(accord, 'GET', '/healthz')).status).toBe(200);
-    const ready = await api(accord, 'GET', '/readyz');
+  it('answers /healthz and /readyz openly with per-check status, and the details on /v1/status to operators', async () => {
+    expect((await api(accord, 'GET', '/healthz', { token: null })).status).toBe(200);
+    const ready = await api(accord, 'GET', '/readyz', { token: null });
     expect(ready.status).toBe(200);
-    const checks = (ready.body as { checks: Json }).checks;
+    const checks = (ready.body as { checks: Record<string, Json> }).checks;
     expect(Object.keys(checks)).toEqual(expect.arrayContaining(['started', 'registry', 'policies', 'ca']));
+    for (const check of Object.values(checks)) expect(Object.keys(check)).toEqual(['ok']);
+    expect((await api(accord, 'GET', '/v1/status', { token: null })).status).toBe(401);
+    const status = (await api(accord, 'GET', '/v1/status')).body as { checks: { policies: { detail: Json } } };
+    expect(status.checks.policies.detail).toHaveProperty('lastChangeOk');
   });
 
   it('requires the operator token on mutations: 401 without, 403 with a wrong one', async () => {
@@ -152,7 +156,7 @@ spec:
     expect((await api(accord, 'PUT', '/v1/policies', { yaml: mesh })).status).toBe(200);
     const detail = await (async () => {
       for (let i = 0; i < 50; i += 1) {
-        const ready = (await api(accord, 'GET', '/readyz')).body as { checks: { policies: { detail: { trustDomainIgnored?: string } } } };
+        const ready = (await api(accord, 'GET', '/v1/status')).body as { checks: { policies: { detail: { trustDomainIgnored?: string } } } };
         if (ready.checks.policies.detail.trustDomainIgnored) return ready.checks.policies.detail;
         await new Promise((r) => setTimeout(r, 100));
       }

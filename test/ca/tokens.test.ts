@@ -26,6 +26,7 @@ describe('workload tokens', () => {
           spiffeId: request.spiffeId,
           expiresAt: now + 3600_000,
           issuedAt: now,
+          tokenId: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
         });
       });
 

@@ -256,7 +256,7 @@ ${spec}`;
     expect(started.status, await started.clone().text()).toBe(200);
     const phases = new Set<string>();
     await waitFor(async () => {
-      const status = (await (await fetch(`${b.http}/v1/ca`)).json()) as { rootRotation: { phase: string } };
+      const status = (await (await fetch(`${b.http}/v1/ca`, { headers: { authorization: 'Bearer e2e-operator-token' } })).json()) as { rootRotation: { phase: string } };
       phases.add(status.rootRotation.phase);
       return status.rootRotation.phase === 'P4_RETIRED' ? true : undefined;
     }, 90_000, 'the root rotation to complete');

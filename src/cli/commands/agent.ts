@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { createLogger } from '../../observability/logger.js';
 import { Agent } from '../../agent/agent.js';
 import { DEFAULT_SERVER } from '../context.js';
+import { readCaFile } from '../../net/trusting-fetch.js';
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -13,10 +14,12 @@ export function registerAgentCommand(program: Command): void {
     .requiredOption('--out <dir>', 'directory for cert.pem, key.pem, ca.pem and bootstrap.json')
     .option('--listen <addr>', 'local xDS proxy for proxyless clients: unix:PATH (default unix:<out>/xds.sock, mode 0600) or a loopback HOST:PORT (any local user could connect)')
     .option('--log-level <level>', 'log level', process.env.ACCORD_LOG_LEVEL ?? 'info')
-    .action(async (options: { token: string; server: string; xds: string; out: string; listen?: string; logLevel: string }) => {
+    .option('--ca-file <file>', 'CA bundle to trust for an https:// server (env ACCORD_CA_FILE)', process.env.ACCORD_CA_FILE)
+    .action(async (options: { token: string; server: string; xds: string; out: string; listen?: string; logLevel: string; caFile?: string }) => {
       const logger = createLogger({ level: options.logLevel });
       const agent = new Agent({
         token: options.token,
+        caBundlePem: readCaFile(options.caFile),
         servers: options.server.split(',').map((s) => s.trim()).filter(Boolean),
         xds: options.xds.split(',').map((a) => a.trim()).filter(Boolean),
         outDir: options.out,

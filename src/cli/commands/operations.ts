@@ -95,4 +95,14 @@ export function registerOperationsCommands(program: Command): void {
     const body = isSerial ? { serial: target.replaceAll(':', '').toLowerCase() } : { workload: target };
     printJson(await clientFrom(options).json('POST', '/v1/ca/revoke', { json: body }));
   });
+
+  const token = program.command('token').description('workload tokens');
+  withServerOptions(
+    token
+      .command('deny')
+      .description("refuse one workload token (by its id, the JWT's jti) on every replica until it expires")
+      .argument('<tokenId>', 'the token id'),
+  ).action(async (tokenId: string, options: Record<string, unknown>) => {
+    printJson(await clientFrom(options).json('POST', '/v1/tokens/deny', { json: { tokenId } }));
+  });
 }

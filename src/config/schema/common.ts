@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from '../duration.js';
+import { clip } from '../errors.js';
 
 export const REQUIRED = 'required field is missing';
 
@@ -13,7 +14,7 @@ export function describeValue(input: unknown): string {
   if (input === null) return 'null';
   if (Array.isArray(input)) return input.length === 0 ? 'an empty list' : 'a list';
   if (typeof input === 'object') return 'a mapping';
-  if (typeof input === 'string') return JSON.stringify(input);
+  if (typeof input === 'string') return JSON.stringify(clip(input));
   return String(input);
 }
 
@@ -99,8 +100,8 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T)
   return z.enum(values, expecting(`one of ${values.join(', ')}`));
 }
 
-/** A duration string ("250ms", "30s", "1h30m") as milliseconds, at least `minMs`. */
-export function duration(minMs: number): z.ZodPipe<z.ZodString, z.ZodTransform<number, string>> {
+/** A duration string ("250ms", "30s", "1h30m") as milliseconds, at least `minMs` (and at most `maxMs`, when given). */
+export function duration(minMs: number, maxMs?: { readonly ms: number; readonly text: string }): z.ZodPipe<z.ZodString, z.ZodTransform<number, string>> {
   return z.string(expecting('a duration such as "250ms", "30s", "5m" or "1h30m"')).transform((text, context) => {
     const parsed = parseDuration(text);
     if (!parsed.ok) {
@@ -109,7 +110,11 @@ export function duration(minMs: number): z.ZodPipe<z.ZodString, z.ZodTransform<n
     }
     if (parsed.ms < minMs) {
       const limit = minMs === 1 ? 'greater than 0' : `at least ${minMs}ms`;
-      context.issues.push({ code: 'custom', message: `expected a duration ${limit}, got ${JSON.stringify(text)}`, input: text });
+      context.issues.push({ code: 'custom', message: `expected a duration ${limit}, got ${describeValue(text)}`, input: text });
+      return z.NEVER;
+    }
+    if (maxMs && parsed.ms > maxMs.ms) {
+      context.issues.push({ code: 'custom', message: `expected a duration of at most ${maxMs.text}, got ${describeValue(text)}`, input: text });
       return z.NEVER;
     }
     return parsed.ms;

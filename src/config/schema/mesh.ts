@@ -1,6 +1,6 @@
 /** `kind: Mesh`: mesh-wide settings. Every field is optional; absent ones come from DEFAULT_MESH. */
 import { z } from 'zod';
-import { DEFAULT_MESH, type MeshSpec } from '../../core/policy.js';
+import { DEFAULT_MESH, MAX_CERTIFICATE_TTL_MS, type MeshSpec } from '../../core/policy.js';
 import { boolean, duration, expecting, fraction, oneOf, WHEN_FIELDS_VALID } from './common.js';
 
 /** SPIFFE trust domains: lowercase letters, digits, ".", "-" and "_". */
@@ -12,7 +12,8 @@ const TRUST_DOMAIN_DESCRIPTION = 'a trust domain (lowercase letters, digits, "."
 const certificatesSchema = z
   .strictObject(
     {
-      ttl: duration(1).optional(),
+      // Bounded: the CA keeps revoked serials it did not issue in the CRL this long (docs/security.md).
+      ttl: duration(1, { ms: MAX_CERTIFICATE_TTL_MS, text: '720h (30 days)' }).optional(),
       rotateAt: fraction(false).optional(),
       jitter: fraction(true).optional(),
     },

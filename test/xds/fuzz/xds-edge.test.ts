@@ -6,10 +6,8 @@
 // answers or says INVALID_ARGUMENT, promptly, and never shows key material; the server stays up, a
 // bystander stream keeps its config, and memory returns near its baseline.
 //
-// Case count: ACCORD_FUZZ_CASES (default 50,000 here; the HTTP and policy YAML fuzz suites read the
-// same variable).
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+// Case count: half of ACCORD_FUZZ_CASES (test/fuzz/support.ts: 100,000 by default across the
+// xDS, HTTP and policy YAML fuzz suites).
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
@@ -33,8 +31,10 @@ import { names, node } from '../../support/conformance.js';
 import { ResourceFactory } from '../../support/resources.js';
 import { RecordingCall } from '../unit/session-harness.js';
 import { startXdsHarness, type XdsHarness } from '../../support/xds-harness.js';
+import { collectGarbage, fuzzCases } from '../../fuzz/support.js';
 
-const TOTAL_CASES = Number(process.env.ACCORD_FUZZ_CASES ?? 50_000);
+/** This suite's share of ACCORD_FUZZ_CASES (test/fuzz/support.ts): half of the run's cases. */
+const TOTAL_CASES = fuzzCases(0.5);
 const GRPC_CASES = Math.min(1_000, Math.max(50, Math.floor(TOTAL_CASES * 0.01)));
 const CSDS_CASES = Math.floor((TOTAL_CASES - GRPC_CASES) * 0.1);
 const SESSION_CASES = TOTAL_CASES - GRPC_CASES - CSDS_CASES;
@@ -145,11 +145,6 @@ function settle(turns = 3): Promise<void> {
   return chain;
 }
 
-function forceGc(): () => void {
-  setFlagsFromString('--expose_gc');
-  return runInNewContext('gc') as () => void;
-}
-
 interface Fixture {
   root: protobuf.Root;
   cache: SnapshotCache;
@@ -224,7 +219,6 @@ describe(`xDS edge fuzz (${TOTAL_CASES} cases; ACCORD_FUZZ_CASES)`, () => {
   let f: Fixture;
   let harness: XdsHarness;
   let bystander: SotwStream;
-  const gc = forceGc();
   let baselineHeap = 0;
   const ran = { sessions: 0, csds: 0, grpc: 0 };
 
@@ -236,7 +230,7 @@ describe(`xDS edge fuzz (${TOTAL_CASES} cases; ACCORD_FUZZ_CASES)`, () => {
     bystander = harness.client().sotw();
     bystander.send({ node: node('bystander'), type_url: TypeUrl.Cluster, resource_names: [] });
     ack(bystander, await bystander.next(10_000));
-    gc();
+    collectGarbage();
     baselineHeap = process.memoryUsage().heapUsed;
   });
   afterAll(async () => {
@@ -361,7 +355,7 @@ describe(`xDS edge fuzz (${TOTAL_CASES} cases; ACCORD_FUZZ_CASES)`, () => {
   it('memory returns near its baseline once the fuzzed streams are gone', async () => {
     await settle(10);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    gc();
+    collectGarbage();
     const grownMb = (process.memoryUsage().heapUsed - baselineHeap) / 1024 / 1024;
     console.log(`xDS fuzz: heap ${grownMb >= 0 ? '+' : ''}${grownMb.toFixed(1)} MB over the baseline after ${ran.sessions + ran.csds + ran.grpc} cases`);
     expect(grownMb).toBeLessThan(64);

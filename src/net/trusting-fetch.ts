@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { Agent, fetch as undiciFetch } from 'undici';
+
+/** `fetch` as the CLI and the agent use it. */
+export type Fetch = (url: string | URL, init?: RequestInit) => Promise<Response>;
+
+/**
+ * `fetch` that trusts the given CA bundle (PEM) for HTTPS, instead of the system's roots: Accord's
+ * HTTP API may serve a certificate from the mesh CA (`serve --http-tls`). Without a bundle, the
+ * global `fetch` (system roots, or `NODE_EXTRA_CA_CERTS`).
+ */
+export function trustingFetch(caBundlePem: string | undefined): Fetch {
+  if (caBundlePem === undefined) return (url, init) => fetch(url, init);
+  const dispatcher = new Agent({ connect: { ca: caBundlePem } });
+  return (url, init) => undiciFetch(url, { ...(init as object), dispatcher }) as unknown as Promise<Response>;
+}
+
+/** Reads a CA bundle file given with `--ca-file` / `ACCORD_CA_FILE`; a clear error if it cannot. */
+export function readCaFile(file: string | undefined): string | undefined {
+  if (file === undefined || file === '') return undefined;
+  try {
+    const pem = readFileSync(file, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+    return pem;
+  } catch (error) {
+    throw new Error(`--ca-file ${file}: ${(error as Error).message}`, { cause: error });
+  }
+}

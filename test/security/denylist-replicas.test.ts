@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TypeUrl } from '../../src/xds/contract.js';
+import { XdsTestClient } from '../support/ads-client.js';
+import { REDIS_URL, deletePrefix } from '../registry/redis-helpers.js';
+import { call, codec, envoyNode, register, startIn, tempDir, whenRegistered, type Registered, type Running } from './support.js';
+
+/** Issue #9, item 9: the token deny-list is shared by replicas through the store (Redis). */
+describe('the token deny-list is shared by replicas (Redis)', () => {
+  const prefix = `accord-deny-${randomBytes(4).toString('hex')}`;
+  const env = { ACCORD_CA_KEK: randomBytes(32).toString('hex') };
+  const dirs: { dir: string; remove(): Promise<void> }[] = [];
+  let a: Running;
+  let b: Running;
+  beforeAll(async () => {
+    dirs.push(await tempDir(), await tempDir());
+    a = await startIn(dirs[0]?.dir ?? '', { redis: REDIS_URL, redisPrefix: prefix }, env);
+    b = await startIn(dirs[1]?.dir ?? '', { redis: REDIS_URL, redisPrefix: prefix }, env);
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    for (const d of dirs) await d.remove();
+    await deletePrefix(`{${prefix}}:`);
+  });
+
+  /** How a CDS stream opened on `replica` with `token` answers. */
+  const openOn = async (replica: Running, workload: Registered, token = workload.token): Promise<string> => {
+    const client = new XdsTestClient(replica.xds, codec, { metadata: { authorization: `Bearer ${token}` } });
+    try {
+      const stream = client.sotw();
+      stream.send({ node: envoyNode(workload.id), type_url: TypeUrl.Cluster, resource_names: [] });
+      try {
+        await stream.nextOfType(TypeUrl.Cluster, 3_000);
+        return 'clusters';
+      } catch {
+        return stream.isEnded ? `ended ${(await stream.ended(1_000)).code}` : 'held without an answer';
+      }
+    } finally {
+      client.close();
+    }
+  };
+  const eventually = async (check: () => Promise<string>, want: string): Promise<string> => {
+    const deadline = Date.now() + 15_000;
+    let got = await check();
+    while (got !== want && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      got = await check();
+    }
+    return got;
+  };
+
+  it('a token denied on one replica is refused by the other; so are the tokens of a workload deregistered there', async () => {
+    const workload = await register(a.http, 'orders');
+    await whenRegistered(() => call(b.http, 'GET', '/v1/agent/bundle', { token: workload.token }));
+    expect(await openOn(b, workload)).toBe('clusters');
+    expect((await call(a.http, 'POST', '/v1/tokens/deny', { body: { tokenId: decodeJwt(workload.token).jti } })).status).toBe(200);
+    const denied = await eventually(() => openOn(b, workload), 'ended 16');
+    console.log(`token denied on A, opened on B: ${denied}`);
+    expect(denied).toBe('ended 16');
+
+    const other = await register(a.http, 'payments');
+    await whenRegistered(() => call(b.http, 'GET', '/v1/agent/bundle', { token: other.token }));
+    expect(await openOn(b, other)).toBe('clusters');
+    expect((await call(a.http, 'DELETE', `/v1/workloads/${other.id}`)).status).toBe(204);
+    const gone = await eventually(() => openOn(b, other), 'ended 16');
+    console.log(`workload deregistered on A, its token on B: ${gone}`);
+    expect(gone).toBe('ended 16');
+  }, 60_000);
+});
