@@ -7,7 +7,17 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
-import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, createRegistryMetrics, realTimers, type Store } from '../registry/index.js';
+import {
+  LeaseReaper,
+  MemoryStore,
+  RedisStore,
+  RegistryMirror,
+  createLeaseMetrics,
+  createRegistryMetrics,
+  realTimers,
+  registerStoreUp,
+  type Store,
+} from '../registry/index.js';
 import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
 import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
@@ -54,6 +64,10 @@ async function operatorToken(options: ServeOptions, log: Logger): Promise<string
   log.info({ file }, 'generated an operator token (set ACCORD_API_TOKEN to choose one); it is in this file');
   return token;
 }
+
+/** The lease reaper runs (and heartbeats) this often; a replica silent for 5 of them was away. */
+const LEASE_REAP_INTERVAL_MS = 1000;
+const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
 
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
@@ -131,7 +145,16 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     log.warn({ err: error }, 'registry not synced at start-up; serving nothing until it is');
   }
 
-  const reaper = new LeaseReaper({ store, logger: logger.child({ component: 'lease-reaper' }), intervalMs: 1000, graceAfterOutageMs: 30_000 });
+  const storeReachable = (): boolean => (store instanceof RedisStore ? store.healthy : true);
+  registerStoreUp(metrics, storeReachable);
+  const reaper = new LeaseReaper({
+    store,
+    logger: logger.child({ component: 'lease-reaper' }),
+    intervalMs: LEASE_REAP_INTERVAL_MS,
+    absentAfterMs: LEASE_ABSENT_AFTER_MS,
+    reconnectWindowMs: options.leaseReconnectWindowMs,
+    metrics: createLeaseMetrics(metrics),
+  });
   reaper.start();
 
   const registry = new RegistryService(store, identity, trustDomain, logger);
@@ -194,7 +217,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
               revision: snapshot.revision,
               workloads: snapshot.workloads.size,
               // Not a readiness failure: xDS keeps serving the last state while the store is down.
-              storeReachable: store instanceof RedisStore ? store.healthy : true,
+              storeReachable: storeReachable(),
             },
           },
           policies: {

@@ -18,4 +18,4 @@ export { validateWorkload } from './workload-validation.js';
 export { parseDuration } from './validation.js';
 export { deriveServices } from './services.js';
 export { realTimers, type Timers, type TimerHandle } from './timers.js';
-export { createRegistryMetrics, type RegistryMetrics } from './metrics.js';
+export { createLeaseMetrics, createRegistryMetrics, registerStoreUp, type LeaseMetrics, type RegistryMetrics } from './metrics.js';

@@ -41,6 +41,7 @@ import {
   type KvEntry,
   type PolicyRecord,
   type PutWorkloadOptions,
+  type ReapPresence,
   type ReapResult,
   type Store,
   type StoredWorkload,
@@ -225,17 +226,28 @@ export class RedisStore implements Store {
     return deadline < 0 ? undefined : deadline;
   }
 
-  async reapExpired(now: number): Promise<ReapResult> {
-    let leader = false;
+  async reapExpired(now: number, presence?: ReapPresence): Promise<ReapResult> {
+    let status = '';
     const rest = await this.script(
       'reap leases',
       scripts.reapExpired,
-      [now, this.lockToken, this.reaperLockTtlMs, this.reapBatch],
-      (status) => {
-        leader = status === 'LEADER';
+      [
+        Math.floor(now),
+        this.lockToken,
+        this.reaperLockTtlMs,
+        this.reapBatch,
+        presence ? Math.ceil(presence.absentAfterMs) : '',
+        presence ? Math.ceil(presence.reconnectWindowMs) : '',
+        presence?.rejoin ? '1' : '0',
+      ],
+      (replyStatus) => {
+        status = replyStatus;
       },
     );
-    return { leader, expired: rest.map(String) };
+    if (status === 'JOINING') return { leader: false, expired: [], joining: true };
+    const extended = Number(rest[0]);
+    const result = { leader: status === 'LEADER', expired: rest.slice(1).map(String) };
+    return extended >= 0 ? { ...result, extended } : result;
   }
 
   async putPolicies(docs: readonly unknown[], expectedRevision?: number): Promise<number> {

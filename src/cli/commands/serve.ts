@@ -18,6 +18,16 @@ export function registerServeCommand(program: Command): void {
     .option('--ca-key <file>', "the signing CA's private key PEM (env ACCORD_CA_KEY)")
     .option('--xds-tls', 'serve xDS over TLS with a certificate from the mesh CA (env ACCORD_XDS_TLS)')
     .option('--log-level <level>', 'trace | debug | info | warn | error (env ACCORD_LOG_LEVEL)')
+    .option('--drain-seconds <n>', 'after SIGTERM, serve open xDS streams this long before closing them; default 10 (env ACCORD_DRAIN_SECONDS)')
+    .option(
+      '--lease-reconnect-window <duration>',
+      'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
+    )
+    .addHelpText(
+      'after',
+      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE and ACCORD_REDIS_FILE name a file holding\n' +
+        'the value of ACCORD_API_TOKEN, ACCORD_CA_KEK or ACCORD_REDIS (e.g. a mounted Kubernetes Secret).',
+    )
     .action(async (flags: RawServeFlags) => {
       const options = resolveServeOptions(flags);
       const { runServe } = await import('../../app/serve.js');
