@@ -80,7 +80,7 @@ function secret(name: string, env: NodeJS.ProcessEnv, read: ReadTextFile, option
     text = read(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
-    throw new Error(`${name}_FILE: cannot read ${file}: ${code}`);
+    throw new Error(`${name}_FILE: cannot read ${file}: ${code}`, { cause: error });
   }
   const value = text.trim();
   if (value === '') throw new Error(`${name}_FILE: ${file} is empty`);
