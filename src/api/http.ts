@@ -38,7 +38,8 @@ export interface BootstrapOperations {
 }
 
 export interface HealthOperations {
-  live(): boolean;
+  /** Liveness: is this process still making progress (a restart would help otherwise)? */
+  live(): { live: boolean; checks: Record<string, { ok: boolean; detail?: unknown }> };
   readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail?: unknown }> };
   proxies(): readonly unknown[];
 }
@@ -108,8 +109,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async (_request, reply) => {
-    const live = deps.health.live();
-    return reply.status(live ? 200 : 503).send({ status: live ? 'ok' : 'failing' });
+    const { live, checks } = deps.health.live();
+    return reply.status(live ? 200 : 503).send({ status: live ? 'ok' : 'failing', checks });
   });
 
   app.get('/readyz', async (_request, reply) => {

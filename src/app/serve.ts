@@ -29,6 +29,8 @@ import { RegistryService } from './registry-service.js';
 import { PolicyService } from './policy-service.js';
 import { DEFAULT_TRUST_DOMAIN, IdentityService } from './identity.js';
 import { BootstrapService } from './bootstrap-service.js';
+import { LivenessMonitor } from './liveness.js';
+import { registerOperationsMetrics, rootRotationPhaseSince } from './operations-metrics.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -86,8 +88,16 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       })
     : new MemoryStore({ logger: logger.child({ component: 'memory-store' }) });
 
+  // Collected at scrape time, after everything below exists.
+  const operationsMetrics = registerOperationsMetrics(metrics, {
+    proxies: () => xds.proxies(),
+    workloads: () => meshState.snapshot().workloads.size,
+    rootRotationPhaseSince: () => rootRotationPhaseSince(identity.status()),
+    now: () => Date.now(),
+  });
   const policyErrors = { count: 0, last: [] as readonly PolicyError[] };
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
+    operationsMetrics.policyRejections.inc();
     policyErrors.count += 1;
     policyErrors.last = errors;
   };
@@ -156,6 +166,13 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     metrics: createLeaseMetrics(metrics),
   });
   reaper.start();
+  const liveness = new LivenessMonitor({
+    now: () => Date.now(),
+    storeCallSettledAt: () => reaper.lastTickAt,
+    storeStallMs: 30_000,
+    eventLoopStallMs: 10_000,
+  });
+  liveness.start();
 
   const registry = new RegistryService(store, identity, trustDomain, logger);
   const policies = new PolicyService({
@@ -205,7 +222,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     ca: identity,
     bootstrap,
     health: {
-      live: () => true,
+      live: () => liveness.status(),
       readiness: () => {
         const policy = meshState.policyStatus();
         const snapshot = meshState.snapshot();
@@ -256,6 +273,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       await xds.close(options.shutdownGraceMs);
       source.close();
       await reaper.stop();
+      liveness.stop();
       mirror.stop();
       identity.close();
       await store.close();
