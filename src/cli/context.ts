@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ApiClient } from './client.js';
 
@@ -7,13 +8,27 @@ export const DEFAULT_SERVER = 'http://127.0.0.1:18080';
 export function withServerOptions(command: Command): Command {
   return command
     .option('--server <url>', 'Accord HTTP API (env ACCORD_SERVER)', process.env.ACCORD_SERVER ?? DEFAULT_SERVER)
-    .option('--token <token>', 'operator token (env ACCORD_API_TOKEN)');
+    .option('--token <token>', 'operator token (env ACCORD_API_TOKEN)')
+    .option('--token-file <path>', 'file holding the operator token, e.g. a mounted Secret (env ACCORD_API_TOKEN_FILE)');
 }
 
-export function clientFrom(options: { server?: string; token?: string }): ApiClient {
+function tokenFromFile(file: string | undefined): string | undefined {
+  if (file === undefined || file === '') return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(`--token-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+  }
+  const token = text.trim();
+  if (token === '') throw new Error(`--token-file: ${file} is empty`);
+  return token;
+}
+
+export function clientFrom(options: { server?: string; token?: string; tokenFile?: string }): ApiClient {
   return new ApiClient({
     server: options.server ?? process.env.ACCORD_SERVER ?? DEFAULT_SERVER,
-    token: options.token ?? process.env.ACCORD_API_TOKEN,
+    token: options.token ?? (process.env.ACCORD_API_TOKEN || undefined) ?? tokenFromFile(options.tokenFile ?? process.env.ACCORD_API_TOKEN_FILE),
   });
 }
 
