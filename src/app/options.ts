@@ -1,6 +1,6 @@
 /**
  * The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults.
- * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS) can also come from a file named by the
+ * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
  * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,8 @@ import { parseDuration } from '../registry/validation.js';
 export interface ServeOptions {
   readonly configPath?: string;
   readonly redisUrl?: string;
+  /** Redis password kept apart from the URL (ACCORD_REDIS_PASSWORD or ACCORD_REDIS_PASSWORD_FILE). */
+  readonly redisPassword?: string;
   readonly redisPrefix: string;
   readonly dataDir: string;
   readonly host: string;
@@ -93,6 +95,7 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
   return {
     configPath: pick(flags.config, 'ACCORD_CONFIG', env),
     redisUrl: typeof flags.redis === 'string' && flags.redis !== '' ? flags.redis : secret('ACCORD_REDIS', env, read, { singleLine: true }),
+    redisPassword: secret('ACCORD_REDIS_PASSWORD', env, read, { singleLine: true }),
     redisPrefix: pick(flags.redisPrefix, 'ACCORD_REDIS_PREFIX', env) ?? 'accord',
     dataDir: pick(flags.dataDir, 'ACCORD_DATA_DIR', env) ?? './.accord',
     host: pick(flags.host, 'ACCORD_HOST', env) ?? '0.0.0.0',

@@ -16,6 +16,7 @@ import {
   createRegistryMetrics,
   realTimers,
   registerStoreUp,
+  withPassword,
   type Store,
 } from '../registry/index.js';
 import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
@@ -81,7 +82,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   const store: Store = options.redisUrl
     ? await RedisStore.connect({
-        target: options.redisUrl,
+        target: options.redisPassword ? withPassword(options.redisUrl, options.redisPassword) : options.redisUrl,
         keyPrefix: `{${options.redisPrefix}}:`,
         logger: logger.child({ component: 'redis-store' }),
         metrics: createRegistryMetrics(metrics),

@@ -122,7 +122,13 @@ export class RedisStore implements Store {
     });
     // Background reconnects report through `error` events (without a listener Node would throw);
     // operations and the feed follower report outages themselves, so these are debug noise.
-    for (const c of [client, tailClient]) c.on('error', (err: unknown) => options.logger.debug({ err }, 'registry redis connection error'));
+    let lastConnectionError: string | undefined;
+    for (const c of [client, tailClient]) {
+      c.on('error', (err: unknown) => {
+        lastConnectionError = err instanceof Error ? err.message : String(err);
+        options.logger.debug({ err }, 'registry redis connection error');
+      });
+    }
     const store = new RedisStore(options, prefix, client, tailClient, tailBlockMs);
     try {
       await client.connect();
@@ -131,7 +137,9 @@ export class RedisStore implements Store {
       client.disconnect();
       tailClient.disconnect();
       throw new StoreUnavailableError(
-        `cannot reach the registry's Redis at ${describeTarget(target)}: ${err instanceof Error ? err.message : String(err)}`,
+        `cannot reach the registry's Redis at ${describeTarget(target)}: ${err instanceof Error ? err.message : String(err)}` +
+          // The cause is often only in the connection's error event (e.g. NOAUTH: a missing or wrong password).
+          (lastConnectionError === undefined ? '' : ` (${lastConnectionError.slice(0, 200)})`),
         { cause: err },
       );
     }
