@@ -17,10 +17,17 @@ export const DYNAMIC = '\u0000dynamic';
 const LITERAL_DOLLAR = '\uE000';
 
 function expand(word: string, vars: ReadonlyMap<string, string>): string {
-  return word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|[0-9])/g, (_m, braced: string | undefined, plain: string | undefined) => {
-    const name = braced ?? plain ?? '';
-    return vars.get(name) ?? DYNAMIC;
-  });
+  return word
+    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*|[0-9]):\+([^}]*)\}/g, (_m, name: string, alternative: string) => {
+      const value = vars.get(name);
+      if (value === undefined) return DYNAMIC;
+      return value === '' ? '' : expand(alternative, vars);
+    })
+    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*|[0-9])(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*|[0-9])/g, (_m, braced: string | undefined, fallback: string | undefined, plain: string | undefined) => {
+      const value = vars.get(braced ?? plain ?? '');
+      if (value === undefined) return fallback ?? DYNAMIC;
+      return value === '' && fallback !== undefined ? fallback : value;
+    });
 }
 
 /**
@@ -36,10 +43,14 @@ export function shellCommands(script: string, vars: ReadonlyMap<string, string> 
   let word = '';
   let inWord = false;
   let redirect = false;
+  let quoted = false;
   const endWord = (): void => {
     if (!inWord) return;
-    if (!redirect) words.push(expand(word, known));
+    const value = expand(word, known);
+    // An unquoted word that expands to nothing is no word at all.
+    if (!redirect && (quoted || value !== '')) words.push(value);
     redirect = false;
+    quoted = false;
     word = '';
     inWord = false;
   };
@@ -101,10 +112,12 @@ export function shellCommands(script: string, vars: ReadonlyMap<string, string> 
     }
     inWord = true;
     if (c === "'") {
+      quoted = true;
       const close = script.indexOf("'", i + 1);
       word += script.slice(i + 1, close).replaceAll('$', LITERAL_DOLLAR);
       i = close;
     } else if (c === '"') {
+      quoted = true;
       i += 1;
       while (i < script.length && script[i] !== '"') {
         if (script[i] === '\\' && i + 1 < script.length) {
