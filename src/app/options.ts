@@ -27,7 +27,7 @@ export interface ServeOptions {
   /** Serve xDS over TLS with a certificate from the mesh CA. */
   readonly xdsTls: boolean;
   readonly logLevel: string;
-  /** After SIGTERM, how long open xDS streams are still served before they are closed. */
+  /** After SIGTERM (xDS streams end at once with UNAVAILABLE), how long in-flight calls may still finish. */
   readonly shutdownGraceMs: number;
   /** After a control-plane-wide outage, what every lease gets on top of a full lease (docs/registry.md, Leases). */
   readonly leaseReconnectWindowMs: number;

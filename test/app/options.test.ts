@@ -41,7 +41,7 @@ describe('serve options', () => {
     expect(() => resolveServeOptions({}, { ACCORD_API_TOKEN_FILE: file('two', 'one\ntwo\n') })).toThrow(/must hold one value on one line/);
   });
 
-  it('drain seconds set the xDS shutdown grace (default 10 s); the millisecond override wins', () => {
+  it('drain seconds set the shutdown grace for in-flight xDS calls (default 10 s); the millisecond override wins', () => {
     expect(resolveServeOptions({}, {}).shutdownGraceMs).toBe(10_000);
     expect(resolveServeOptions({ drainSeconds: '25' }, {}).shutdownGraceMs).toBe(25_000);
     expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3' }).shutdownGraceMs).toBe(3000);

@@ -18,7 +18,7 @@ export function registerServeCommand(program: Command): void {
     .option('--ca-key <file>', "the signing CA's private key PEM (env ACCORD_CA_KEY)")
     .option('--xds-tls', 'serve xDS over TLS with a certificate from the mesh CA (env ACCORD_XDS_TLS)')
     .option('--log-level <level>', 'trace | debug | info | warn | error (env ACCORD_LOG_LEVEL)')
-    .option('--drain-seconds <n>', 'after SIGTERM, serve open xDS streams this long before closing them; default 10 (env ACCORD_DRAIN_SECONDS)')
+    .option('--drain-seconds <n>', 'the drain period after SIGTERM: xDS streams end at once (proxies reconnect elsewhere), in-flight calls get this long; default 10 (env ACCORD_DRAIN_SECONDS)')
     .option(
       '--lease-reconnect-window <duration>',
       'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
