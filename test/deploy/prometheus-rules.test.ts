@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { api, startTestAccord, type TestAccord } from '../app/harness.js';
@@ -49,10 +50,11 @@ function anchors(file: string): Set<string> {
 describe('Prometheus rules (deploy/prometheus/accord-rules.yaml)', () => {
   let accord: TestAccord;
   let exported: Set<string>;
+  const prefix = `accord-rules-${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
     accord = await startTestAccord(
-      { redis: 'redis://127.0.0.1:6379', redisPrefix: `accord-rules-${randomBytes(4).toString('hex')}` },
+      { redis: 'redis://127.0.0.1:6379', redisPrefix: prefix },
       { ACCORD_CA_KEK: 'c'.repeat(64) },
     );
     const text = (await api(accord, 'GET', '/metrics', { token: null })).text;
@@ -63,7 +65,13 @@ describe('Prometheus rules (deploy/prometheus/accord-rules.yaml)', () => {
       if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${name}${suffix}`);
     }
   }, 60_000);
-  afterAll(async () => accord?.close());
+  afterAll(async () => {
+    await accord?.close();
+    const redis = new Redis('redis://127.0.0.1:6379');
+    const keys = await redis.keys(`{${prefix}}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
 
   it('is a well-formed rules file: named groups of alerts with expressions, durations, severities and runbooks', () => {
     expect(document.errors).toEqual([]);
