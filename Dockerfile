@@ -15,8 +15,12 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/package.json ./
 COPY protos ./protos
-RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/accord && chmod +x /app/dist/src/cli/main.js
-USER node
+RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/accord && chmod +x /app/dist/src/cli/main.js \
+ && mkdir -p /var/lib/accord && chown 1000:1000 /var/lib/accord && chmod 0700 /var/lib/accord
+# The data dir (dev CA, generated operator token) belongs to the runtime user; a volume mounted
+# there starts with that ownership. The user is numeric so Kubernetes can verify runAsNonRoot.
+ENV ACCORD_DATA_DIR=/var/lib/accord
+USER 1000:1000
 EXPOSE 18000 18080
 ENTRYPOINT []
 CMD ["accord", "serve"]

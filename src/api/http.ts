@@ -51,7 +51,8 @@ export interface BootstrapOperations {
 }
 
 export interface HealthOperations {
-  live(): boolean;
+  /** Liveness: is this process still making progress (a restart would help otherwise)? */
+  live(): { live: boolean; checks: Record<string, { ok: boolean; detail?: unknown }> };
   /** `checks[*].detail` is for operators only (`GET /v1/status`); `/readyz` shows just `ok`. */
   readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail?: unknown }> };
   proxies(): readonly unknown[];
@@ -227,8 +228,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async (_request, reply) => {
-    const live = deps.health.live();
-    return reply.status(live ? 200 : 503).send({ status: live ? 'ok' : 'failing' });
+    const { live, checks } = deps.health.live();
+    return reply.status(live ? 200 : 503).send({ status: live ? 'ok' : 'failing', checks });
   });
 
   // Open for probes: ready or not, and which check fails. The details (policy errors, revisions) are operators' (`/v1/status`).

@@ -1,7 +1,11 @@
-import type { XdsLimits } from '../xds/index.js';
-
-/** The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults. */
+/**
+ * The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults.
+ * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
+ * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both.
+ */
+import { readFileSync } from 'node:fs';
 import { parseDuration } from '../config/duration.js';
+import type { XdsLimits } from '../xds/index.js';
 
 /** Workload tokens live this long unless `--token-ttl` says otherwise (docs/decisions/0009-workload-token-lifetime.md). */
 export const DEFAULT_TOKEN_TTL_MS = 30 * 24 * 3_600_000;
@@ -10,6 +14,8 @@ export const MAX_TOKEN_TTL_MS = 365 * 24 * 3_600_000;
 export interface ServeOptions {
   readonly configPath?: string;
   readonly redisUrl?: string;
+  /** Redis password kept apart from the URL (ACCORD_REDIS_PASSWORD or ACCORD_REDIS_PASSWORD_FILE). */
+  readonly redisPassword?: string;
   readonly redisPrefix: string;
   readonly dataDir: string;
   readonly host: string;
@@ -46,9 +52,12 @@ export interface ServeOptions {
   readonly issueBurst: number;
   readonly issuePerMinute: number;
   readonly logLevel: string;
+  /** After SIGTERM (xDS streams end at once with UNAVAILABLE), how long in-flight calls may still finish. */
   readonly shutdownGraceMs: number;
   /** xDS stream limits set in the environment (docs/configuration.md); the rest keep their defaults. */
   readonly xdsLimits: Partial<XdsLimits>;
+  /** After a control-plane-wide outage, what every lease gets on top of a full lease (docs/registry.md, Leases). */
+  readonly leaseReconnectWindowMs: number;
 }
 
 /** Environment variables for the xDS stream limits, each a positive integer. */
@@ -117,18 +126,49 @@ function list(value: string | undefined): string[] {
   return (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 }
 
-export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv = process.env): ServeOptions {
+function seconds(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 3600) throw new Error(`${name}: "${value}" is not a whole number of seconds (0-3600)`);
+  return parsed;
+}
+
+export type ReadTextFile = (file: string) => string;
+const readText: ReadTextFile = (file) => readFileSync(file, 'utf8');
+
+/** A secret from `NAME` or from the file `NAME_FILE` names; surrounding whitespace is dropped. */
+function secret(name: string, env: NodeJS.ProcessEnv, read: ReadTextFile, options: { singleLine?: boolean } = {}): string | undefined {
+  const direct = env[name] || undefined;
+  const file = env[`${name}_FILE`] || undefined;
+  if (direct !== undefined && file !== undefined) throw new Error(`${name} and ${name}_FILE are both set; set one of them`);
+  if (file === undefined) return direct;
+  let text: string;
+  try {
+    text = read(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+    throw new Error(`${name}_FILE: cannot read ${file}: ${code}`, { cause: error });
+  }
+  const value = text.trim();
+  if (value === '') throw new Error(`${name}_FILE: ${file} is empty`);
+  if (options.singleLine && /\s/.test(value)) throw new Error(`${name}_FILE: ${file} must hold one value on one line`);
+  return value;
+}
+
+export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv = process.env, read: ReadTextFile = readText): ServeOptions {
+  const drainSeconds = seconds(pick(flags.drainSeconds, 'ACCORD_DRAIN_SECONDS', env), 10, '--drain-seconds');
   return {
     configPath: pick(flags.config, 'ACCORD_CONFIG', env),
-    redisUrl: pick(flags.redis, 'ACCORD_REDIS', env),
+    redisUrl: typeof flags.redis === 'string' && flags.redis !== '' ? flags.redis : secret('ACCORD_REDIS', env, read, { singleLine: true }),
+    redisPassword: secret('ACCORD_REDIS_PASSWORD', env, read, { singleLine: true }),
     redisPrefix: pick(flags.redisPrefix, 'ACCORD_REDIS_PREFIX', env) ?? 'accord',
     dataDir: pick(flags.dataDir, 'ACCORD_DATA_DIR', env) ?? './.accord',
     host: pick(flags.host, 'ACCORD_HOST', env) ?? '127.0.0.1',
     xdsPort: port(pick(flags.xdsPort, 'ACCORD_XDS_PORT', env), 18000, '--xds-port'),
     httpPort: port(pick(flags.httpPort, 'ACCORD_HTTP_PORT', env), 18080, '--http-port'),
     trustDomain: pick(flags.trustDomain, 'ACCORD_TRUST_DOMAIN', env),
-    apiToken: env.ACCORD_API_TOKEN || undefined,
-    caKek: env.ACCORD_CA_KEK || undefined,
+    apiToken: secret('ACCORD_API_TOKEN', env, read, { singleLine: true }),
+    caKek: secret('ACCORD_CA_KEK', env, read, { singleLine: true }),
     caCertFile: pick(flags.caCert, 'ACCORD_CA_CERT', env),
     caKeyFile: pick(flags.caKey, 'ACCORD_CA_KEY', env),
     caRootFile: pick(flags.caRoot, 'ACCORD_CA_ROOT', env),
@@ -146,7 +186,9 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     issueBurst: positive(pick(flags.issueBurst, 'ACCORD_ISSUE_BURST', env), 5, '--issue-burst', 10_000, true),
     issuePerMinute: positive(pick(flags.issuePerMinute, 'ACCORD_ISSUE_PER_MINUTE', env), 3, '--issue-per-minute', 60_000, false),
     logLevel: pick(flags.logLevel, 'ACCORD_LOG_LEVEL', env) ?? 'info',
-    shutdownGraceMs: Number(env.ACCORD_SHUTDOWN_GRACE_MS ?? 5000),
     xdsLimits: xdsLimits(env),
+    // ACCORD_SHUTDOWN_GRACE_MS: the same in milliseconds, for tests that stop servers often.
+    shutdownGraceMs: env.ACCORD_SHUTDOWN_GRACE_MS ? Number(env.ACCORD_SHUTDOWN_GRACE_MS) : drainSeconds * 1000,
+    leaseReconnectWindowMs: durationMs(pick(flags.leaseReconnectWindow, 'ACCORD_LEASE_RECONNECT_WINDOW', env), 30_000, '--lease-reconnect-window', { min: 0, max: 24 * 3_600_000 }),
   };
 }

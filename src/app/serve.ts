@@ -10,7 +10,18 @@ import { createMetricsRegistry, type Registry } from '../observability/metrics.j
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
-import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, createRegistryMetrics, realTimers, type Store } from '../registry/index.js';
+import {
+  LeaseReaper,
+  MemoryStore,
+  RedisStore,
+  RegistryMirror,
+  createLeaseMetrics,
+  createRegistryMetrics,
+  realTimers,
+  registerStoreUp,
+  withPassword,
+  type Store,
+} from '../registry/index.js';
 import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
 import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
@@ -23,6 +34,8 @@ import { PolicyService } from './policy-service.js';
 import { DEFAULT_TRUST_DOMAIN, IdentityService } from './identity.js';
 import { BootstrapService } from './bootstrap-service.js';
 import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
+import { LivenessMonitor } from './liveness.js';
+import { registerOperationsMetrics, rootRotationPhaseSince } from './operations-metrics.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -94,6 +107,9 @@ async function xdsServerCredentials(options: ServeOptions, identity: IdentitySer
   }
   return options.xdsTls ? identity.xdsServerCredentials() : undefined;
 }
+/** The lease reaper runs (and heartbeats) this often; a replica silent for 5 of them was away. */
+const LEASE_REAP_INTERVAL_MS = 1000;
+const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
 
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
@@ -111,15 +127,23 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   const store: Store = options.redisUrl
     ? await RedisStore.connect({
-        target: options.redisUrl,
+        target: options.redisPassword ? withPassword(options.redisUrl, options.redisPassword) : options.redisUrl,
         keyPrefix: `{${options.redisPrefix}}:`,
         logger: logger.child({ component: 'redis-store' }),
         metrics: createRegistryMetrics(metrics),
       })
     : new MemoryStore({ logger: logger.child({ component: 'memory-store' }) });
 
+  // Collected at scrape time, after everything below exists.
+  const operationsMetrics = registerOperationsMetrics(metrics, {
+    proxies: () => xds.proxies(),
+    workloads: () => meshState.snapshot().workloads.size,
+    rootRotationPhaseSince: () => rootRotationPhaseSince(identity.status()),
+    now: () => Date.now(),
+  });
   const policyErrors = { count: 0, last: [] as readonly PolicyError[] };
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
+    operationsMetrics.policyRejections.inc();
     policyErrors.count += 1;
     policyErrors.last = errors;
   };
@@ -178,8 +202,24 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     log.warn({ err: error }, 'registry not synced at start-up; serving nothing until it is');
   }
 
-  const reaper = new LeaseReaper({ store, logger: logger.child({ component: 'lease-reaper' }), intervalMs: 1000, graceAfterOutageMs: 30_000 });
+  const storeReachable = (): boolean => (store instanceof RedisStore ? store.healthy : true);
+  registerStoreUp(metrics, storeReachable);
+  const reaper = new LeaseReaper({
+    store,
+    logger: logger.child({ component: 'lease-reaper' }),
+    intervalMs: LEASE_REAP_INTERVAL_MS,
+    absentAfterMs: LEASE_ABSENT_AFTER_MS,
+    reconnectWindowMs: options.leaseReconnectWindowMs,
+    metrics: createLeaseMetrics(metrics),
+  });
   reaper.start();
+  const liveness = new LivenessMonitor({
+    now: () => Date.now(),
+    storeCallSettledAt: () => reaper.lastTickAt,
+    storeStallMs: 30_000,
+    eventLoopStallMs: 10_000,
+  });
+  liveness.start();
 
   const registry = new RegistryService(store, identity, trustDomain, logger);
   const policies = new PolicyService({
@@ -240,7 +280,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     ca: identity,
     bootstrap,
     health: {
-      live: () => true,
+      live: () => liveness.status(),
       readiness: () => {
         const policy = meshState.policyStatus();
         const snapshot = meshState.snapshot();
@@ -252,7 +292,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
               revision: snapshot.revision,
               workloads: snapshot.workloads.size,
               // Not a readiness failure: xDS keeps serving the last state while the store is down.
-              storeReachable: store instanceof RedisStore ? store.healthy : true,
+              storeReachable: storeReachable(),
             },
           },
           policies: {
@@ -298,6 +338,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       await xds.close(options.shutdownGraceMs);
       source.close();
       await reaper.stop();
+      liveness.stop();
       mirror.stop();
       identity.close();
       await store.close();

@@ -3,7 +3,7 @@ export * from './errors.js';
 export * from './store.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { RedisStore, DEFAULT_KEY_PREFIX, type RedisStoreOptions } from './redis-store.js';
-export { parseRedisUrl, type RedisTarget, type ClusterTarget } from './redis-connection.js';
+export { parseRedisUrl, withPassword, type RedisTarget, type ClusterTarget } from './redis-connection.js';
 export { RegistryMirror, type MirrorSnapshot, type MirrorListener, type RegistryMirrorOptions } from './mirror.js';
 export { LeaseReaper, type LeaseReaperOptions } from './lease-reaper.js';
 export {
@@ -18,4 +18,4 @@ export { validateWorkload } from './workload-validation.js';
 export { parseDuration } from './validation.js';
 export { deriveServices } from './services.js';
 export { realTimers, type Timers, type TimerHandle } from './timers.js';
-export { createRegistryMetrics, type RegistryMetrics } from './metrics.js';
+export { createLeaseMetrics, createRegistryMetrics, registerStoreUp, type LeaseMetrics, type RegistryMetrics } from './metrics.js';

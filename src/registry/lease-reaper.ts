@@ -2,10 +2,14 @@
  * Periodically asks the store to remove workloads whose lease ran out. In the Redis store only the
  * replica holding the reaper lock actually reaps; the others' calls return `leader: false`.
  *
- * After the store has been unreachable, reaping pauses for `graceAfterOutageMs`: workloads could
- * not heartbeat during the outage and must get a chance to renew before they are judged expired.
+ * Every call is also this replica's heartbeat in the store (ReapPresence): time during which no
+ * replica was up — all stopped, or the store unreachable — never counts against a lease. A replica
+ * that starts, or reaches the store again after failing to, reaps nothing while it joins; if it then
+ * finds that no replica was up before it, every lease is extended to a full lease plus the reconnect
+ * window, so connected sidecars can come back and renew before anything is judged expired.
  */
 import type { Logger } from '../observability/logger.js';
+import type { LeaseMetrics } from './metrics.js';
 import type { ReapResult, Store } from './store.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
@@ -13,7 +17,11 @@ export interface LeaseReaperOptions {
   readonly store: Pick<Store, 'reapExpired'>;
   readonly logger: Logger;
   readonly intervalMs: number;
-  readonly graceAfterOutageMs: number;
+  /** Heartbeats further apart than this mean this replica was away; also how long joining takes. */
+  readonly absentAfterMs: number;
+  /** Granted on top of a full lease to every leased workload when no replica was up before this one. */
+  readonly reconnectWindowMs: number;
+  readonly metrics?: LeaseMetrics;
   readonly timers?: Timers;
 }
 
@@ -21,8 +29,11 @@ export class LeaseReaper {
   private readonly timers: Timers;
   private timer: TimerHandle | undefined;
   private running = false;
-  private lastFailureAt: number | undefined;
+  private rejoin = false;
+  private joining = false;
   private inFlight: Promise<void> | undefined;
+  /** When the last call to the store finished, failed or not (a wedged store client never finishes). */
+  lastTickAt: number | undefined;
 
   constructor(private readonly options: LeaseReaperOptions) {
     this.timers = options.timers ?? realTimers;
@@ -41,23 +52,35 @@ export class LeaseReaper {
     await this.inFlight;
   }
 
-  /** One reaping pass; `undefined` when skipped (store failing or within the post-outage grace). */
+  /** One reaping pass (and heartbeat); `undefined` when the store could not be reached. */
   async tick(): Promise<ReapResult | undefined> {
     const now = this.timers.now();
-    if (this.lastFailureAt !== undefined && now - this.lastFailureAt < this.options.graceAfterOutageMs) {
-      return undefined;
-    }
+    const { absentAfterMs, reconnectWindowMs, logger } = this.options;
     try {
-      const result = await this.options.store.reapExpired(now);
-      if (result.expired.length > 0) {
-        this.options.logger.info({ expired: result.expired }, 'workload leases expired');
+      const result = await this.options.store.reapExpired(now, { absentAfterMs, reconnectWindowMs, rejoin: this.rejoin });
+      this.rejoin = false;
+      if (result.joining && !this.joining) {
+        logger.info({ absentAfterMs }, 'joining: no lease is reaped until it is known whether another replica was up');
       }
-      this.lastFailureAt = undefined;
+      this.joining = result.joining === true;
+      if (result.extended !== undefined) {
+        this.options.metrics?.extensions.inc();
+        logger.warn(
+          { extended: result.extended, reconnectWindowMs },
+          'no control-plane replica was up before this one: every lease now ends no sooner than a full lease plus the reconnect window from now',
+        );
+      }
+      if (result.expired.length > 0) {
+        this.options.metrics?.expired.inc(result.expired.length);
+        logger.info({ expired: result.expired }, 'workload leases expired');
+      }
       return result;
     } catch (err) {
-      this.lastFailureAt = now;
-      this.options.logger.warn({ err }, 'lease reaping failed; pausing reaping for the grace period');
+      if (!this.rejoin) logger.warn({ err }, 'lease reaping failed; this replica rejoins once the store answers again');
+      this.rejoin = true;
       return undefined;
+    } finally {
+      this.lastTickAt = this.timers.now();
     }
   }
 

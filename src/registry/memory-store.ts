@@ -16,6 +16,7 @@ import {
   type KvEntry,
   type PolicyRecord,
   type PutWorkloadOptions,
+  type ReapPresence,
   type ReapResult,
   type Store,
   type StoredWorkload,
@@ -36,6 +37,8 @@ export class MemoryStore implements Store {
   private readonly clock: Clock;
   /** Lease deadlines (ms) by workload id. */
   private readonly deadlines = new Map<string, number>();
+  /** This (only) replica's presence: see ReapPresence. */
+  private presence: { joinedAt: number; lastBeat: number; decided: boolean } | undefined;
   private closed = false;
 
   constructor(options: MemoryStoreOptions) {
@@ -103,8 +106,22 @@ export class MemoryStore implements Store {
     return deadline;
   }
 
-  async reapExpired(now: number): Promise<ReapResult> {
+  async reapExpired(now: number, presence?: ReapPresence): Promise<ReapResult> {
     this.assertOpen();
+    let extended: number | undefined;
+    if (presence) {
+      const previous = this.presence;
+      const away = previous === undefined || presence.rejoin === true || now - previous.lastBeat > presence.absentAfterMs;
+      const joinedAt = away ? now : previous.joinedAt;
+      let decided = away ? false : previous.decided;
+      if (!decided && now - joinedAt >= presence.absentAfterMs) {
+        // The only replica was away: nothing could renew a lease meanwhile.
+        extended = this.extendLeases(now, presence.reconnectWindowMs);
+        decided = true;
+      }
+      this.presence = { joinedAt, lastBeat: now, decided };
+      if (!decided) return { leader: false, expired: [], joining: true };
+    }
     const expired = [...this.deadlines]
       .filter(([, deadline]) => deadline <= now)
       .sort((a, b) => a[1] - b[1])
@@ -113,7 +130,20 @@ export class MemoryStore implements Store {
       this.deadlines.delete(id);
       this.next({ type: 'change', revision: this.feed.revision + 1, kind: 'workload', op: 'delete', key: id, reason: 'expired' });
     }
-    return { leader: true, expired };
+    return extended === undefined ? { leader: true, expired } : { leader: true, expired, extended };
+  }
+
+  /** Every lease ends no sooner than a full lease plus the reconnect window from now. */
+  private extendLeases(now: number, reconnectWindowMs: number): number {
+    let extended = 0;
+    for (const [id, deadline] of this.deadlines) {
+      const leaseMs = this.feed.getWorkload(id)?.workload.leaseMs;
+      if (leaseMs === undefined) continue;
+      const floor = now + leaseMs + reconnectWindowMs;
+      if (deadline < floor) this.deadlines.set(id, floor);
+      extended += 1;
+    }
+    return extended;
   }
 
   async putPolicies(docs: readonly unknown[], expectedRevision?: number): Promise<number> {

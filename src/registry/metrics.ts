@@ -33,3 +33,36 @@ export function createRegistryMetrics(registry: Registry): RegistryMetrics {
     }),
   };
 }
+
+/** Lease reaping, for either store: mass expiries and control-plane-wide outages show here. */
+export interface LeaseMetrics {
+  readonly expired: Counter;
+  readonly extensions: Counter;
+}
+
+export function createLeaseMetrics(registry: Registry): LeaseMetrics {
+  return {
+    expired: new Counter({
+      name: 'accord_registry_leases_expired_total',
+      help: 'Workloads this replica removed because nothing renewed their lease',
+      registers: [registry],
+    }),
+    extensions: new Counter({
+      name: 'accord_registry_lease_extensions_total',
+      help: 'Times this replica found no replica had been up before it and extended every lease',
+      registers: [registry],
+    }),
+  };
+}
+
+/** 1 while the registry store answers (always for the memory store), 0 while it is unreachable. */
+export function registerStoreUp(registry: Registry, reachable: () => boolean): void {
+  new Gauge({
+    name: 'accord_registry_store_up',
+    help: 'Whether the registry store (Redis) is reachable from this replica',
+    registers: [registry],
+    collect() {
+      this.set(reachable() ? 1 : 0);
+    },
+  });
+}

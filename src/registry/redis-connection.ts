@@ -106,6 +106,25 @@ export function parseRedisUrl(url: string): string | RedisOptions | ClusterTarge
   };
 }
 
+/**
+ * The target with a password supplied apart from the URL (a mounted Secret): for Sentinel it
+ * authenticates to the Sentinels and to the master, for Cluster to every node. A password already
+ * in the URL is replaced.
+ */
+export function withPassword(target: RedisTarget, password: string): RedisTarget {
+  const resolved = typeof target === 'string' ? parseRedisUrl(target) : target;
+  if (typeof resolved === 'string') {
+    const url = new URL(resolved);
+    url.password = encodeURIComponent(password);
+    return url.toString();
+  }
+  if (isClusterTarget(resolved)) {
+    const options = resolved.cluster.options ?? {};
+    return { cluster: { nodes: resolved.cluster.nodes, options: { ...options, redisOptions: { ...options.redisOptions, password } } } };
+  }
+  return resolved.sentinels === undefined ? { ...resolved, password } : { ...resolved, password, sentinelPassword: password };
+}
+
 function parseHostPort(hostPort: string, defaultPort: number): { host: string; port: number } {
   const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort);
   if (match === null) throw new Error(`redis: cannot parse host "${hostPort}"`);

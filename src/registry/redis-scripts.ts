@@ -22,11 +22,12 @@ export const REDIS_KEY_NAMES = [
   'feed',
   'reaper',
   'restored',
+  'presence',
 ] as const;
 
 const PRELUDE = `
-local K_REV, K_EPOCH, K_W, K_LEASES, K_POL, K_KV, K_FEED, K_LOCK, K_RESTORED =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local K_REV, K_EPOCH, K_W, K_LEASES, K_POL, K_KV, K_FEED, K_LOCK, K_RESTORED, K_PRESENCE =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local KNOWN_EPOCH, MAXLEN = ARGV[1], ARGV[2]
 
 local function epoch_mismatch()
@@ -86,21 +87,70 @@ return {'OK', deadline}
 `;
 
 /**
- * ARGV[3] now, [4] lock token, [5] lock ttl ms, [6] max removals. Takes or extends the reaper
- * lock, then removes expired workloads, each removal with its own revision and feed entry.
+ * ARGV[3] now, [4] lock token, [5] lock ttl ms, [6] max removals, then the replica's presence
+ * (see ReapPresence in store.ts): [7] absent-after ms ('' = plain deadlines), [8] reconnect window
+ * ms, [9] '1' to rejoin. The presence hash holds token -> "<joined at>:<last heartbeat>:<decided>".
+ *
+ * A joining replica reaps nothing. When its joining time is up it decides once: if no other replica
+ * joined before it and was still beating after it joined, nobody was up to renew leases before it
+ * came, so every lease is moved to at least now + lease + reconnect window. Then it takes or extends
+ * the reaper lock and removes expired workloads, each removal with its own revision and feed entry.
  */
 export const REAP_EXPIRED = `${PRELUDE}
 local bad = epoch_mismatch() if bad then return bad end
 local now, token, ttl, limit = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local extended = -1
+if ARGV[7] ~= '' then
+  local t, absent, window = tonumber(now), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local joined, decided = t, false
+  local mine = redis.call('HGET', K_PRESENCE, token)
+  if mine and ARGV[9] ~= '1' then
+    local j, last, d = string.match(mine, '^(%-?%d+):(%-?%d+):(%d)$')
+    if t - tonumber(last) <= absent then joined, decided = tonumber(j), d == '1' end
+  end
+  if not decided and t - joined >= absent then
+    local continuous = false
+    local all = redis.call('HGETALL', K_PRESENCE)
+    for i = 1, #all, 2 do
+      if all[i] ~= token then
+        local j, last = string.match(all[i + 1], '^(%-?%d+):(%-?%d+):')
+        if tonumber(j) < joined and tonumber(last) >= joined then continuous = true end
+      end
+    end
+    if not continuous then
+      extended = 0
+      for _, id in ipairs(redis.call('ZRANGE', K_LEASES, 0, -1)) do
+        local record = redis.call('HGET', K_W, id)
+        if record then
+          local lease = tonumber(cjson.decode(string.sub(record, #string.match(record, '^%d+:') + 1))['leaseMs'])
+          if lease then
+            local floor = t + lease + window
+            if tonumber(redis.call('ZSCORE', K_LEASES, id)) < floor then redis.call('ZADD', K_LEASES, floor, id) end
+            extended = extended + 1
+          end
+        end
+      end
+    end
+    decided = true
+  end
+  redis.call('HSET', K_PRESENCE, token, joined .. ':' .. now .. ':' .. (decided and '1' or '0'))
+  -- Forget replicas silent for long: they matter only around a joining replica's join time.
+  local all = redis.call('HGETALL', K_PRESENCE)
+  for i = 1, #all, 2 do
+    local last = tonumber(string.match(all[i + 1], '^%-?%d+:(%-?%d+):'))
+    if t - last > 3 * absent then redis.call('HDEL', K_PRESENCE, all[i]) end
+  end
+  if not decided then return {'JOINING'} end
+end
 local holder = redis.call('GET', K_LOCK)
 if not holder then
   redis.call('SET', K_LOCK, token, 'PX', ttl)
 elseif holder ~= token then
-  return {'FOLLOWER'}
+  return {'FOLLOWER', extended}
 else
   redis.call('PEXPIRE', K_LOCK, ttl)
 end
-local result = {'LEADER'}
+local result = {'LEADER', extended}
 local ids = redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(ids) do
   redis.call('ZREM', K_LEASES, id)
@@ -112,9 +162,10 @@ end
 return result
 `;
 
-/** ARGV[3] lock token. */
+/** ARGV[3] lock token. A replica leaving releases the lock and its presence. */
 export const RELEASE_REAPER_LOCK = `${PRELUDE}
 if redis.call('GET', K_LOCK) == ARGV[3] then redis.call('DEL', K_LOCK) end
+redis.call('HDEL', K_PRESENCE, ARGV[3])
 return {'OK'}
 `;
 

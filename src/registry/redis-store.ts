@@ -41,6 +41,7 @@ import {
   type KvEntry,
   type PolicyRecord,
   type PutWorkloadOptions,
+  type ReapPresence,
   type ReapResult,
   type Store,
   type StoredWorkload,
@@ -121,7 +122,13 @@ export class RedisStore implements Store {
     });
     // Background reconnects report through `error` events (without a listener Node would throw);
     // operations and the feed follower report outages themselves, so these are debug noise.
-    for (const c of [client, tailClient]) c.on('error', (err: unknown) => options.logger.debug({ err }, 'registry redis connection error'));
+    let lastConnectionError: string | undefined;
+    for (const c of [client, tailClient]) {
+      c.on('error', (err: unknown) => {
+        lastConnectionError = err instanceof Error ? err.message : String(err);
+        options.logger.debug({ err }, 'registry redis connection error');
+      });
+    }
     const store = new RedisStore(options, prefix, client, tailClient, tailBlockMs);
     try {
       await client.connect();
@@ -130,7 +137,9 @@ export class RedisStore implements Store {
       client.disconnect();
       tailClient.disconnect();
       throw new StoreUnavailableError(
-        `cannot reach the registry's Redis at ${describeTarget(target)}: ${err instanceof Error ? err.message : String(err)}`,
+        `cannot reach the registry's Redis at ${describeTarget(target)}: ${err instanceof Error ? err.message : String(err)}` +
+          // The cause is often only in the connection's error event (e.g. NOAUTH: a missing or wrong password).
+          (lastConnectionError === undefined ? '' : ` (${lastConnectionError.slice(0, 200)})`),
         { cause: err },
       );
     }
@@ -225,17 +234,28 @@ export class RedisStore implements Store {
     return deadline < 0 ? undefined : deadline;
   }
 
-  async reapExpired(now: number): Promise<ReapResult> {
-    let leader = false;
+  async reapExpired(now: number, presence?: ReapPresence): Promise<ReapResult> {
+    let status = '';
     const rest = await this.script(
       'reap leases',
       scripts.reapExpired,
-      [now, this.lockToken, this.reaperLockTtlMs, this.reapBatch],
-      (status) => {
-        leader = status === 'LEADER';
+      [
+        Math.floor(now),
+        this.lockToken,
+        this.reaperLockTtlMs,
+        this.reapBatch,
+        presence ? Math.ceil(presence.absentAfterMs) : '',
+        presence ? Math.ceil(presence.reconnectWindowMs) : '',
+        presence?.rejoin ? '1' : '0',
+      ],
+      (replyStatus) => {
+        status = replyStatus;
       },
     );
-    return { leader, expired: rest.map(String) };
+    if (status === 'JOINING') return { leader: false, expired: [], joining: true };
+    const extended = Number(rest[0]);
+    const result = { leader: status === 'LEADER', expired: rest.slice(1).map(String) };
+    return extended >= 0 ? { ...result, extended } : result;
   }
 
   async putPolicies(docs: readonly unknown[], expectedRevision?: number): Promise<number> {

@@ -38,9 +38,31 @@ export interface DeleteWorkloadOptions {
 }
 
 export interface ReapResult {
-  /** False when another replica holds the reaper lock (then nothing was reaped here). */
+  /** False when another replica holds the reaper lock, or while this one is joining (then nothing was reaped here). */
   readonly leader: boolean;
   readonly expired: readonly string[];
+  /** True while this replica is joining: it waits `absentAfterMs` to learn whether any replica was up before it. */
+  readonly joining?: boolean;
+  /** Set by the call that found no replica had been up before this one joined: how many leases it moved out. */
+  readonly extended?: number;
+}
+
+/**
+ * How a reaping replica takes part in the control plane's presence, so that time during which no
+ * replica was up (all stopped, or the store unreachable) never counts against a lease.
+ *
+ * Each call is this replica's heartbeat. A replica whose previous heartbeat is older than
+ * `absentAfterMs` (or that has none: it just started), or that says `rejoin`, is *joining*: it
+ * reaps nothing for `absentAfterMs`. Then it decides once: if no other replica was present both
+ * before and after it joined, nothing could renew leases before it came, so every leased workload
+ * gets a deadline of at least `now + leaseMs + reconnectWindowMs` — a full lease plus time for its
+ * proxy to reconnect. Deadlines and heartbeats use the callers' clocks (keep replicas NTP-synced).
+ */
+export interface ReapPresence {
+  readonly absentAfterMs: number;
+  readonly reconnectWindowMs: number;
+  /** This replica could not reach the store since its last successful call: start joining again. */
+  readonly rejoin?: boolean;
 }
 
 export type ChangeEvent =
@@ -110,8 +132,12 @@ export interface Store {
   deleteWorkload(id: string, options?: DeleteWorkloadOptions): Promise<number>;
   /** Moves the lease deadline to `now + leaseMs`; returns it, or undefined for lease-less workloads. */
   renewLease(id: string, now: number): Promise<number | undefined>;
-  /** Removes workloads whose deadline is ≤ now (only on the replica holding the reaper lock). */
-  reapExpired(now: number): Promise<ReapResult>;
+  /**
+   * Removes workloads whose deadline is ≤ now (only on the replica holding the reaper lock). With
+   * `presence`, the call is also this replica's heartbeat (see ReapPresence); without it, plain
+   * deadlines.
+   */
+  reapExpired(now: number, presence?: ReapPresence): Promise<ReapResult>;
 
   putPolicies(docs: readonly unknown[], expectedRevision?: number): Promise<number>;
   getPolicies(): Promise<PolicyRecord>;

@@ -7,8 +7,13 @@ import { api, startTestAccord, type TestAccord } from './harness.js';
 describe('leases and connected proxies', () => {
   let accord: TestAccord;
   beforeAll(async () => {
-    accord = await startTestAccord();
-  });
+    accord = await startTestAccord({ leaseReconnectWindow: '1s' });
+    // A replica that starts reaps nothing until it knows whether another was up (docs/registry.md, Leases).
+    const deadline = Date.now() + 20_000;
+    while (!accord.logs.some((line) => line.includes('every lease now ends no sooner')) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 30_000);
   afterAll(async () => {
     await accord.close();
   });

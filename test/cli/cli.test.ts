@@ -108,6 +108,19 @@ describe('accord CLI against a running server', () => {
     expect(denied.stderr).toMatch(/^accord: PERMISSION_DENIED/);
   });
 
+  it('reads the operator token from --token-file or ACCORD_API_TOKEN_FILE (a mounted Secret)', async () => {
+    const tokenFile = path.join(dir, 'api-token');
+    await writeFile(tokenFile, `${accord.token}\n`, { mode: 0o600 });
+    const register = ['register', '--service', 'from-file', '--address', '127.0.0.1', '--port', '1', '--json'];
+    const viaFlag = await cli([...register, '--token-file', tokenFile], { ACCORD_API_TOKEN: '' });
+    expect(viaFlag.code, viaFlag.stderr).toBe(0);
+    const viaEnv = await cli(register, { ACCORD_API_TOKEN: '', ACCORD_API_TOKEN_FILE: tokenFile });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    const missing = await cli(register, { ACCORD_API_TOKEN: '', ACCORD_API_TOKEN_FILE: path.join(dir, 'nope') });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/^accord: --token-file: cannot read .*nope: ENOENT\n$/);
+  });
+
   it('status and ca show print the sync state and the CA', async () => {
     const status = await cli(['status', '--json']);
     expect(status.code, status.stderr).toBe(0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeTarget, parseRedisUrl, reconnectDelayMs, redactUrl } from '../../src/registry/redis-connection.js';
+import { describeTarget, parseRedisUrl, reconnectDelayMs, redactUrl, withPassword } from '../../src/registry/redis-connection.js';
 
 describe('parseRedisUrl', () => {
   it('passes redis:// and rediss:// through to ioredis', () => {
@@ -44,5 +44,19 @@ describe('connection helpers', () => {
     expect(reconnectDelayMs(1)).toBe(100);
     expect(reconnectDelayMs(3)).toBe(400);
     expect(reconnectDelayMs(50)).toBe(2000);
+  });
+});
+
+describe('withPassword (a password kept apart from the URL)', () => {
+  it('sets it on a redis:// URL, for the Sentinels and the master, and for every Cluster node', () => {
+    expect(withPassword('redis://redis:6379/1', 'p@ss word')).toBe('redis://:p%40ss%20word@redis:6379/1');
+    expect(withPassword('redis://:old@redis:6379', 'new')).toBe('redis://:new@redis:6379');
+    expect(withPassword('redis-sentinel://s1:26379,s2:26379/mymaster', 'pw')).toEqual({
+      sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }],
+      name: 'mymaster',
+      password: 'pw',
+      sentinelPassword: 'pw',
+    });
+    expect(withPassword('redis-cluster://n1:6379', 'pw')).toEqual({ cluster: { nodes: [{ host: 'n1', port: 6379 }], options: { redisOptions: { password: 'pw' } } } });
   });
 });

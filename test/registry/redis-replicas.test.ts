@@ -122,7 +122,7 @@ describe('Redis replicas on one prefix', () => {
 
   it('with real reapers on both replicas, an unrenewed lease disappears and a renewed one stays', async () => {
     const reapers = [a, b].map(
-      (store) => new LeaseReaper({ store, logger: silentLogger(), intervalMs: 50, graceAfterOutageMs: 1000 }),
+      (store) => new LeaseReaper({ store, logger: silentLogger(), intervalMs: 50, absentAfterMs: 200, reconnectWindowMs: 300 }),
     );
     const mirror = new RegistryMirror({ store: b, logger: silentLogger(), quietMs: 5, maxDelayMs: 20 });
     mirror.start();
@@ -140,5 +140,94 @@ describe('Redis replicas on one prefix', () => {
       for (const reaper of reapers) await reaper.stop();
       mirror.stop();
     }
+  });
+
+  describe('presence: downtime of the whole control plane never counts against a lease', () => {
+    const presence = { absentAfterMs: 1000, reconnectWindowMs: 500 };
+    const t0 = 10_000_000;
+
+    it('a replica joining while another is up extends nothing; leases expire on time', async () => {
+      await a.putWorkload(sampleWorkload({ id: 'lease-1', leaseMs: 3000 }), { now: t0 });
+      expect(await a.reapExpired(t0, presence)).toEqual({ leader: false, expired: [], joining: true });
+      const decided = await a.reapExpired(t0 + 1000, presence);
+      expect(decided.extended).toBe(1); // the first replica ever: nobody was up before it
+      const results: { t: number; b: Awaited<ReturnType<RedisStore['reapExpired']>> }[] = [];
+      for (let t = t0 + 1500; t <= t0 + 4000; t += 500) {
+        expect((await a.reapExpired(t, presence)).expired).toEqual([]);
+        if (t >= t0 + 2500) results.push({ t, b: await b.reapExpired(t, presence) });
+      }
+      // B joined at t0 + 2500 while A was beating, and decided at t0 + 3500: A was up before and after.
+      expect(results.map((r) => r.b)).toEqual([
+        { leader: false, expired: [], joining: true },
+        { leader: false, expired: [], joining: true },
+        { leader: false, expired: [] },
+        { leader: false, expired: [] },
+      ]);
+      // Extended once, by A at t0 + 1000: to t0 + 1000 + 3000 + 500. B's decision moved nothing.
+      expect((await a.reapExpired(t0 + 4500, presence)).expired).toEqual(['lease-1']);
+    });
+
+    it('after every replica was away, exactly one replica extends every lease, by a full lease plus the window', async () => {
+      await a.putWorkload(sampleWorkload({ id: 'lease-1', leaseMs: 3000 }), { now: t0 });
+      await a.putWorkload(sampleWorkload({ id: 'lease-2', leaseMs: 6000 }), { now: t0 });
+      await a.putWorkload(sampleWorkload({ id: 'no-lease-1' }), { now: t0 });
+      for (const t of [t0, t0 + 1000, t0 + 1500]) {
+        await a.reapExpired(t, presence);
+        await b.reapExpired(t, presence);
+      }
+      // Both away for 10 s (three leases), then back 100 ms apart.
+      const back = t0 + 11_500;
+      expect((await a.reapExpired(back, presence)).joining).toBe(true);
+      expect((await b.reapExpired(back + 100, presence)).joining).toBe(true);
+      const first = await a.reapExpired(back + 1000, presence);
+      const second = await b.reapExpired(back + 1100, presence);
+      expect(first.extended).toBe(2);
+      expect(first.expired).toEqual([]);
+      expect(second.extended).toBeUndefined();
+      expect(second.expired).toEqual([]);
+      // Each lease ends a full lease plus the window after the extension (back + 1000).
+      const expiredAt = new Map<string, number>();
+      for (let t = back + 1200; t <= back + 8000; t += 100) {
+        for (const id of (await a.reapExpired(t, presence)).expired) expiredAt.set(id, t);
+      }
+      expect(Object.fromEntries(expiredAt)).toEqual({ 'lease-1': back + 1000 + 3000 + 500, 'lease-2': back + 1000 + 6000 + 500 });
+      expect(await a.getWorkload('no-lease-1')).toBeDefined();
+    });
+
+    it("a crashed replica's last heartbeat does not hide the outage from the replica that replaces it", async () => {
+      const crashed = await connectStore(prefix, { reaperLockTtlMs: 200 });
+      await crashed.putWorkload(sampleWorkload({ id: 'lease-1', leaseMs: 3000 }), { now: t0 });
+      await crashed.reapExpired(t0, presence);
+      expect((await crashed.reapExpired(t0 + 1000, presence)).leader).toBe(true);
+      // It crashes (never releases its presence); its replacement C starts 400 ms later.
+      const c = await connectStore(prefix);
+      try {
+        const restart = t0 + 1400;
+        expect((await c.reapExpired(restart, presence)).joining).toBe(true);
+        const decided = await c.reapExpired(restart + 1000, presence);
+        expect(decided.extended).toBe(1);
+        await new Promise((resolve) => setTimeout(resolve, 400)); // the crashed holder's reaper lock lapses
+        let expiredAt: number | undefined;
+        for (let t = restart + 1100; t <= restart + 5000 && expiredAt === undefined; t += 100) {
+          if ((await c.reapExpired(t, presence)).expired.includes('lease-1')) expiredAt = t;
+        }
+        expect(expiredAt).toBe(restart + 1000 + 3000 + 500);
+      } finally {
+        await c.close();
+        await crashed.close();
+      }
+    });
+
+    it('a replica leaving gracefully takes its presence with it', async () => {
+      const c = await connectStore(prefix);
+      await c.reapExpired(t0, presence);
+      await c.close();
+      const admin = new Redis(REDIS_URL);
+      try {
+        expect(await admin.hlen(`${prefix}presence`)).toBe(0);
+      } finally {
+        admin.disconnect();
+      }
+    });
   });
 });

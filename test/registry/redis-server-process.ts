@@ -13,12 +13,16 @@ export class RedisServerProcess {
   private child: ChildProcess | undefined;
   dir: string;
 
-  private constructor(readonly port: number) {
+  private constructor(
+    readonly port: number,
+    readonly password?: string,
+  ) {
     this.dir = mkdtempSync(join(tmpdir(), 'accord-redis-'));
   }
 
-  static async start(): Promise<RedisServerProcess> {
-    const server = new RedisServerProcess(await freePort());
+  /** With a password, the server requires it (`requirepass`). */
+  static async start(options: { password?: string } = {}): Promise<RedisServerProcess> {
+    const server = new RedisServerProcess(await freePort(), options.password);
     await server.restart();
     return server;
   }
@@ -31,10 +35,13 @@ export class RedisServerProcess {
   async restart(): Promise<void> {
     this.child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir],
+      [
+        '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir,
+        ...(this.password === undefined ? [] : ['--requirepass', this.password]),
+      ],
       { stdio: 'ignore' },
     );
-    await waitForPing(this.port);
+    await waitForPing(this.port, this.password);
   }
 
   /** Hard crash: SIGKILL, no shutdown work. */
@@ -69,8 +76,8 @@ export class RedisServerProcess {
   }
 }
 
-async function waitForPing(port: number): Promise<void> {
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+async function waitForPing(port: number, password?: string): Promise<void> {
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, password });
   probe.on('error', () => undefined);
   const deadline = Date.now() + 10_000;
   for (;;) {

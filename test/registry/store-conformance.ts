@@ -160,6 +160,42 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         expect(await store.getWorkload('w-2')).toBeDefined();
       });
 
+      it('with presence: reaps nothing while joining, then gives every lease a full lease plus the reconnect window', async () => {
+        const presence = { absentAfterMs: 1000, reconnectWindowMs: 500 };
+        const t0 = 2_000_000;
+        await store.putWorkload(sampleWorkload({ id: 'leased-1', leaseMs: 2000 }), { now: t0 });
+        await store.putWorkload(sampleWorkload({ id: 'leased-2', leaseMs: 4000 }), { now: t0 });
+        await store.putWorkload(sampleWorkload({ id: 'forever-1' }), { now: t0 });
+        // This replica starts after the control plane was down for 10 s: every deadline has passed.
+        const start = t0 + 10_000;
+        expect(await store.reapExpired(start, presence)).toEqual({ leader: false, expired: [], joining: true });
+        expect(await store.reapExpired(start + 999, presence)).toEqual({ leader: false, expired: [], joining: true });
+        expect(await store.getWorkload('leased-1')).toBeDefined();
+        const decided = await store.reapExpired(start + 1000, presence);
+        expect(decided).toEqual({ leader: true, expired: [], extended: 2 });
+        // A proxy that came back renews; the other lease ends a full lease plus the window after the decision.
+        await store.renewLease('leased-2', start + 1200);
+        const expiredAt = new Map<string, number>();
+        for (let t = start + 1100; t <= start + 6000; t += 100) {
+          for (const id of (await store.reapExpired(t, presence)).expired) expiredAt.set(id, t);
+        }
+        expect(Object.fromEntries(expiredAt)).toEqual({ 'leased-1': start + 1000 + 2000 + 500, 'leased-2': start + 1200 + 4000 });
+        expect(await store.getWorkload('forever-1')).toBeDefined();
+      });
+
+      it('with presence: a silence longer than absentAfterMs, or rejoin, makes the replica join again', async () => {
+        const presence = { absentAfterMs: 1000, reconnectWindowMs: 0 };
+        await store.putWorkload(sampleWorkload({ id: 'leased-1', leaseMs: 60_000 }), { now: 0 });
+        await store.reapExpired(0, presence);
+        expect((await store.reapExpired(1000, presence)).extended).toBe(1);
+        expect(await store.reapExpired(2000, presence)).toEqual({ leader: true, expired: [] });
+        expect((await store.reapExpired(3001, presence)).joining).toBe(true);
+        expect((await store.reapExpired(4001, presence)).extended).toBe(1);
+        expect((await store.reapExpired(4500, { ...presence, rejoin: true })).joining).toBe(true);
+        expect((await store.reapExpired(5000, presence)).joining).toBe(true);
+        expect((await store.reapExpired(5500, presence)).extended).toBe(1);
+      });
+
       it('renewals are not changes', async () => {
         await store.putWorkload(sampleWorkload({ leaseMs: 5000 }), { now: 0 });
         const before = await store.revision();

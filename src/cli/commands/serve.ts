@@ -28,6 +28,17 @@ export function registerServeCommand(program: Command): void {
     .option('--issue-burst <n>', 'certificates one workload may get at once (default 5; env ACCORD_ISSUE_BURST)')
     .option('--issue-per-minute <n>', 'certificates per minute per workload after the burst (default 3; env ACCORD_ISSUE_PER_MINUTE)')
     .option('--log-level <level>', 'trace | debug | info | warn | error (env ACCORD_LOG_LEVEL)')
+    .option('--drain-seconds <n>', 'the drain period after SIGTERM: xDS streams end at once (proxies reconnect elsewhere), in-flight calls get this long; default 10 (env ACCORD_DRAIN_SECONDS)')
+    .option(
+      '--lease-reconnect-window <duration>',
+      'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
+    )
+    .addHelpText(
+      'after',
+      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
+        'name a file holding the value of ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
+        'Redis password apart from the URL), e.g. a mounted Kubernetes Secret.',
+    )
     .action(async (flags: RawServeFlags) => {
       const options = resolveServeOptions(flags);
       const { runServe } = await import('../../app/serve.js');

@@ -1,0 +1,58 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveServeOptions } from '../../src/app/options.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'accord-options-'));
+function file(name: string, content: string): string {
+  const full = path.join(dir, name);
+  writeFileSync(full, content, { mode: 0o600 });
+  return full;
+}
+
+describe('serve options', () => {
+  it('reads the operator token, the KEK and the Redis URL from the files their *_FILE variables name', () => {
+    const options = resolveServeOptions(
+      {},
+      {
+        ACCORD_API_TOKEN_FILE: file('token', 'operator-token\n'),
+        ACCORD_CA_KEK_FILE: file('kek', `${'ab'.repeat(32)}\n`),
+        ACCORD_REDIS_FILE: file('redis', 'redis-sentinel://:s3cret@sentinel:26379/mymaster\n'),
+      },
+    );
+    expect(options.apiToken).toBe('operator-token');
+    expect(options.caKek).toBe('ab'.repeat(32));
+    expect(options.redisUrl).toBe('redis-sentinel://:s3cret@sentinel:26379/mymaster');
+  });
+
+  it('the --redis flag wins over ACCORD_REDIS_FILE; plain variables still work', () => {
+    const options = resolveServeOptions({ redis: 'redis://flag:6379' }, { ACCORD_REDIS_FILE: file('redis2', 'redis://file:6379'), ACCORD_API_TOKEN: 'plain' });
+    expect(options.redisUrl).toBe('redis://flag:6379');
+    expect(options.apiToken).toBe('plain');
+  });
+
+  it('refuses a secret set both ways, an unreadable or empty file, and a file of several values, naming the variable', () => {
+    expect(() => resolveServeOptions({}, { ACCORD_API_TOKEN: 'a', ACCORD_API_TOKEN_FILE: file('t2', 'b') })).toThrow(
+      'ACCORD_API_TOKEN and ACCORD_API_TOKEN_FILE are both set; set one of them',
+    );
+    expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: path.join(dir, 'missing') })).toThrow(/^ACCORD_CA_KEK_FILE: cannot read .*missing: ENOENT$/);
+    expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: file('empty', ' \n') })).toThrow(/ACCORD_CA_KEK_FILE: .*empty is empty/);
+    expect(() => resolveServeOptions({}, { ACCORD_API_TOKEN_FILE: file('two', 'one\ntwo\n') })).toThrow(/must hold one value on one line/);
+  });
+
+  it('drain seconds set the shutdown grace for in-flight xDS calls (default 10 s); the millisecond override wins', () => {
+    expect(resolveServeOptions({}, {}).shutdownGraceMs).toBe(10_000);
+    expect(resolveServeOptions({ drainSeconds: '25' }, {}).shutdownGraceMs).toBe(25_000);
+    expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3' }).shutdownGraceMs).toBe(3000);
+    expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3', ACCORD_SHUTDOWN_GRACE_MS: '200' }).shutdownGraceMs).toBe(200);
+    expect(() => resolveServeOptions({ drainSeconds: 'soon' }, {})).toThrow('--drain-seconds: "soon" is not a whole number of seconds (0-3600)');
+  });
+
+  it('the lease reconnect window is a duration, 30 s by default', () => {
+    expect(resolveServeOptions({}, {}).leaseReconnectWindowMs).toBe(30_000);
+    expect(resolveServeOptions({ leaseReconnectWindow: '1m30s' }, {}).leaseReconnectWindowMs).toBe(90_000);
+    expect(resolveServeOptions({}, { ACCORD_LEASE_RECONNECT_WINDOW: '500ms' }).leaseReconnectWindowMs).toBe(500);
+    expect(() => resolveServeOptions({}, { ACCORD_LEASE_RECONNECT_WINDOW: 'forever' })).toThrow('--lease-reconnect-window: "forever" is not a duration');
+  });
+});
