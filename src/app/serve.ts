@@ -8,7 +8,7 @@ import { createMetricsRegistry, type Registry } from '../observability/metrics.j
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { LeaseReaper, MemoryStore, RedisStore, RegistryMirror, createRegistryMetrics, realTimers, type Store } from '../registry/index.js';
-import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
+import { PolicyWatcher, formatPolicyError, type PolicyError } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
 import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
 import type { ServeOptions } from './options.js';
@@ -72,7 +72,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       })
     : new MemoryStore({ logger: logger.child({ component: 'memory-store' }) });
 
-  const policyErrors = { count: 0, last: [] as readonly PolicyError[] };
+  const policyErrors = { count: 0, last: [] as readonly PolicyError[], warnings: [] as readonly PolicyError[] };
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
     policyErrors.count += 1;
     policyErrors.last = errors;
@@ -139,31 +139,23 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     store,
     snapshot: () => meshState.snapshot(),
     logger,
+    trustDomain,
     managedBy: options.configPath,
     onRejected: onPolicyErrors,
-    onApplied: () => {
+    onApplied: (warnings) => {
       policyErrors.last = [];
+      policyErrors.warnings = warnings;
     },
   });
 
   let watcher: PolicyWatcher | undefined;
   if (options.configPath) {
-    const applyFiles = (result: PolicyLoadResult): void => {
-      if (!result.ok) {
-        onPolicyErrors(result.errors);
-        log.error({ errors: result.errors.map(formatPolicyError) }, 'policy files rejected; the previous policy stays in force');
-        return;
-      }
-      store.putPolicies(documentsToJson(result.documents)).then(
-        (revision) => {
-          policyErrors.last = [];
-          log.info({ documents: result.documents.length, revision }, 'policy files applied');
-        },
-        (error: unknown) => log.error({ err: error }, 'could not store the policy files; will retry on the next change'),
-      );
-    };
-    watcher = new PolicyWatcher({ path: options.configPath, logger: logger.child({ component: 'policy-watcher' }), onChange: applyFiles });
-    applyFiles(await watcher.start());
+    watcher = new PolicyWatcher({
+      path: options.configPath,
+      logger: logger.child({ component: 'policy-watcher' }),
+      onChange: (result) => void policies.syncFiles(result),
+    });
+    await policies.syncFiles(await watcher.start());
   }
 
   const xds = new XdsServer({ source, logger: logger.child({ component: 'xds' }), metrics, controlPlaneId: `accord@${process.pid}` });
@@ -203,6 +195,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
               lastChangeOk: policy.ok && policyErrors.last.length === 0,
               rejectedChanges: policyErrors.count,
               errors: policyErrors.last.map(formatPolicyError),
+              ...(policyErrors.warnings.length > 0 ? { warnings: policyErrors.warnings.map(formatPolicyError) } : {}),
               ...(policy.trustDomainConflict ? { trustDomainIgnored: policy.trustDomainConflict } : {}),
             },
           },
