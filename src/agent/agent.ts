@@ -37,10 +37,13 @@ export class Agent {
   private bundleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: Logger;
+  private readonly options: AgentOptions;
   listenPort = 0;
 
-  constructor(private readonly options: AgentOptions) {
-    this.files = new CertFileWriter(options.outDir);
+  constructor(options: AgentOptions) {
+    // The bootstrap names the certificate files; a gRPC client may run from another directory.
+    this.options = { ...options, outDir: path.resolve(options.outDir) };
+    this.files = new CertFileWriter(this.options.outDir);
     this.client = new CertificateClient(options.servers, options.token);
     this.log = options.logger.child({ component: 'agent' });
   }

@@ -6,7 +6,8 @@ import { ApiError, toApiError } from './errors.js';
 
 /** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
 export interface RegistryOperations {
-  register(body: unknown): Promise<{ id: string; spiffeId: string; token: string }>;
+  /** `created` is false when the same endpoint was registered already (its registration is replaced, its id kept). */
+  register(body: unknown): Promise<{ id: string; spiffeId: string; token: string; created: boolean }>;
   listWorkloads(): Promise<readonly unknown[]>;
   deregister(id: string): Promise<void>;
   heartbeat(id: string): Promise<void>;
@@ -145,7 +146,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 
   app.post('/v1/workloads', { preHandler: requireOperator }, async (request, reply) => {
     const result = await deps.registry.register(request.body);
-    return reply.status(201).send(result);
+    return reply.status(result.created ? 201 : 200).send(result);
   });
   app.get('/v1/workloads', async () => ({ workloads: await deps.registry.listWorkloads() }));
   app.delete<{ Params: { id: string } }>('/v1/workloads/:id', { preHandler: requireOperator }, async (request, reply) => {

@@ -134,7 +134,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const reaper = new LeaseReaper({ store, logger: logger.child({ component: 'lease-reaper' }), intervalMs: 1000, graceAfterOutageMs: 30_000 });
   reaper.start();
 
-  const registry = new RegistryService(store, identity, trustDomain, logger);
+  const registry = new RegistryService(store, identity, trustDomain, logger, Date.now, (id) => identity.isWorkloadRevoked(id));
   const policies = new PolicyService({
     store,
     snapshot: () => meshState.snapshot(),

@@ -17,13 +17,4 @@ export function clientFrom(options: { server?: string; token?: string }): ApiCli
   });
 }
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Left-aligned columns for human output. */
-export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
-  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  process.stdout.write(`${[line(headers), ...rows.map(line)].join('\n')}\n`);
-}
+export { printJson, printTable } from './output.js';

@@ -6,6 +6,7 @@ export {
   parsePolicyDocuments,
   validateEachDocument,
   validatePolicySet,
+  validatePolicyDocuments,
   type PolicyLoadResult,
   type PolicyParseOptions,
 } from './parse.js';
@@ -13,7 +14,7 @@ export { errorAt } from './issues.js';
 export { readYamlStream, type RawDocument, type YamlStream } from './yaml-stream.js';
 export { positionlessSource, type DocumentSource } from './source.js';
 export type { LocatedDocument } from './assemble.js';
-export { loadPolicyFile, loadPolicyDirectory, loadPolicyPath, isPolicyFileName } from './load.js';
+export { loadPolicyFile, loadPolicyDirectory, loadPolicyPath, readPolicyPath, isPolicyFileName } from './load.js';
 export { checkKnownServices, findUnknownServiceReferences, closestName, type ServiceReferenceCheck } from './services.js';
 export { EMPTY_POLICY_SET } from './assemble.js';
 export { documentsToJson, documentToJson, type PolicyDocumentJson, type JsonValue, type JsonObject } from './serialize.js';
