@@ -19,6 +19,7 @@ import { RegistryService } from './registry-service.js';
 import { PolicyService } from './policy-service.js';
 import { DEFAULT_TRUST_DOMAIN, IdentityService } from './identity.js';
 import { BootstrapService } from './bootstrap-service.js';
+import { StartupError, assertPortFree, listenFailure } from './listen.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -60,6 +61,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const logger = overrides.logger ?? createLogger({ level: options.logLevel });
   const log = logger.child({ component: 'serve' });
   const metrics = createMetricsRegistry();
+  // Taken ports fail the start at once, before anything else is set up.
+  await assertPortFree(options.host, options.xdsPort, '--xds-port');
+  await assertPortFree(options.host, options.httpPort, '--http-port');
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const apiToken = await operatorToken(options, log);
 
@@ -208,9 +212,13 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   });
 
   const xdsCredentials = options.xdsTls ? identity.xdsServerCredentials() : undefined;
-  const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials);
+  const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials).catch((error: unknown) => {
+    throw listenFailure(error, options.host, options.xdsPort, '--xds-port');
+  });
   boundXdsPort = xdsPort;
-  await http.listen({ host: options.host, port: options.httpPort });
+  await http.listen({ host: options.host, port: options.httpPort }).catch((error: unknown) => {
+    throw listenFailure(error, options.host, options.httpPort, '--http-port');
+  });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
   started = true;
@@ -237,9 +245,20 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   return { xdsPort, httpPort, apiToken, logger, metrics, store, xds, http, close };
 }
 
-/** `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. */
+/**
+ * `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. A failure to start is a
+ * StartupError whose message is one line; the caller ends the process (whatever was already
+ * started, such as a Redis connection, must not keep a half-started server alive).
+ */
 export async function runServe(options: ServeOptions): Promise<void> {
-  const handle = await startAccord(options);
+  let handle: AccordHandle;
+  try {
+    handle = await startAccord(options);
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new StartupError(message.split('\n')[0] ?? message, { cause: error });
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       handle.logger.info({ signal }, 'signal received');

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { createLogger } from '../../observability/logger.js';
 import { Agent } from '../../agent/agent.js';
+import path from 'node:path';
 import { DEFAULT_SERVER } from '../context.js';
+import { EXIT_FAILURE, UsageError } from '../client.js';
+import { parseStatusAddress, type StatusAddress } from '../../agent/status-server.js';
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -12,8 +15,19 @@ export function registerAgentCommand(program: Command): void {
     .requiredOption('--xds <addresses>', 'control-plane xDS replicas host:port[,host:port...]; fails over in order')
     .requiredOption('--out <dir>', 'directory for cert.pem, key.pem, ca.pem and bootstrap.json')
     .option('--listen <addr>', 'local xDS proxy address for proxyless clients', '127.0.0.1:15010')
+    .option(
+      '--status <addr>',
+      'where to serve /healthz and /status: unix:PATH, a loopback HOST:PORT, or off (default: unix:<out>/agent.sock)',
+    )
     .option('--log-level <level>', 'log level', process.env.ACCORD_LOG_LEVEL ?? 'info')
-    .action(async (options: { token: string; server: string; xds: string; out: string; listen: string; logLevel: string }) => {
+    .action(async (options: { token: string; server: string; xds: string; out: string; listen: string; status?: string; logLevel: string }) => {
+      let status: StatusAddress | undefined;
+      try {
+        const chosen = options.status ?? `unix:${path.join(path.resolve(options.out), 'agent.sock')}`;
+        status = chosen === 'off' ? undefined : parseStatusAddress(chosen);
+      } catch (error) {
+        throw new UsageError(error instanceof Error ? error.message : String(error));
+      }
       const logger = createLogger({ level: options.logLevel });
       const agent = new Agent({
         token: options.token,
@@ -21,9 +35,16 @@ export function registerAgentCommand(program: Command): void {
         xds: options.xds.split(',').map((a) => a.trim()).filter(Boolean),
         outDir: options.out,
         listen: options.listen,
+        status,
         logger,
       });
-      await agent.start();
+      try {
+        await agent.start();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        process.stderr.write(`accord: agent failed to start: ${message.split('\n')[0]}\n`);
+        process.exit(EXIT_FAILURE);
+      }
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           void agent.close().then(resolve);
