@@ -5,6 +5,7 @@
  */
 import {
   POLICY_KINDS,
+  documentToJson,
   errorAt,
   formatPolicyError,
   parseFieldPath,
@@ -44,6 +45,11 @@ export async function loadPolicies(paths: readonly string[]): Promise<readonly L
   const result = validatePolicyDocuments(documents, errors);
   if (!result.ok) fail(result.errors, paths, 'applied');
   return result.located;
+}
+
+/** What the CLI sends: the validated documents in the operator format, in the order loaded (errors name them by index). */
+export function toRequestDocuments(documents: readonly LocatedDocument[]): unknown[] {
+  return documents.map((located) => documentToJson(located.document));
 }
 
 export interface PolicyKeyArg {

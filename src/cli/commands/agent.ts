@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createLogger } from '../../observability/logger.js';
-import { Agent } from '../../agent/agent.js';
 import path from 'node:path';
 import { DEFAULT_SERVER } from '../context.js';
 import { EXIT_FAILURE, UsageError } from '../client.js';
@@ -28,6 +26,8 @@ export function registerAgentCommand(program: Command): void {
       } catch (error) {
         throw new UsageError(error instanceof Error ? error.message : String(error));
       }
+      // Loaded here, not at start-up: every other command starts faster without the agent's crypto and gRPC.
+      const [{ Agent }, { createLogger }] = await Promise.all([import('../../agent/agent.js'), import('../../observability/logger.js')]);
       const logger = createLogger({ level: options.logLevel });
       const agent = new Agent({
         token: options.token,

@@ -1,10 +1,13 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { documentToJson, type LocatedDocument } from '../../config/index.js';
+import type { LocatedDocument } from '../../config/index.js';
 import { CliError, UsageError } from '../client.js';
 import { clientFrom, withServerOptions } from '../context.js';
 import { stringify } from 'yaml';
 import { outputFormat, printStructured, printTable, say, withOutputOption } from '../output.js';
-import { loadPolicies, loadPolicyKeys, reportServerRejection, type PolicyKeyArg } from '../policy-files.js';
+import type { PolicyKeyArg } from '../policy-files.js';
+
+/** Validation (zod schemas) loads only for the commands that read policy files. */
+const policyFiles = (): Promise<typeof import('../policy-files.js')> => import('../policy-files.js');
 
 interface PolicyChange {
   kind: string;
@@ -109,6 +112,7 @@ export function registerPolicyCommands(program: Command): void {
   ).action(async (options: Record<string, unknown>) => {
     const paths = options.file as string[];
     if (options.force && !options.prune) throw new UsageError('--force only applies with --prune');
+    const { loadPolicies, reportServerRejection, toRequestDocuments } = await policyFiles();
     const documents = await loadPolicies(paths);
     if (documents.length === 0) {
       if (!options.prune) throw new CliError(`no policy documents in ${paths.join(', ')}; nothing to apply`);
@@ -121,10 +125,10 @@ export function registerPolicyCommands(program: Command): void {
     let result: ChangeResult;
     try {
       result = await clientFrom(options).json<ChangeResult>(options.prune ? 'PUT' : 'POST', `${path}${suffix}`, {
-        json: documents.map((located) => documentToJson(located.document)),
+        json: toRequestDocuments(documents),
       });
     } catch (error) {
-      reportServerRejection(error, documents, 'applied');
+      return reportServerRejection(error, documents, 'applied');
     }
     if (!printStructured(outputFormat(options), result)) printChanges(result, documents);
   });
@@ -147,7 +151,7 @@ export function registerPolicyCommands(program: Command): void {
     let keys: PolicyKeyArg[];
     if (files) {
       if (kind !== undefined) throw new UsageError('give either -f FILE or KIND NAME, not both');
-      keys = await loadPolicyKeys(files);
+      keys = await (await policyFiles()).loadPolicyKeys(files);
       if (keys.length === 0) throw new CliError(`no policy documents in ${files.join(', ')}; nothing to delete`);
     } else {
       if (kind === undefined || name === undefined) throw new UsageError('give KIND NAME (e.g. accord delete authorizationpolicy payments-callers) or -f FILE');
