@@ -4,7 +4,7 @@
 set -e
 SERVICE=$1; ADDRESS=$2; APP_PORT=$3; MESH_PORT=$4; UPSTREAM=$5
 ADDR=$(getent hosts "$ADDRESS" | awk '{print $1}')
-accord register --service "$SERVICE" --address "${ADDR:-$ADDRESS}" --port "$APP_PORT" --mesh-port "$MESH_PORT" --ttl 60s --json ${UPSTREAM:+--upstream "$UPSTREAM"} > /bootstrap/registration.json
+accord register --service "$SERVICE" --address "${ADDR:-$ADDRESS}" --port "$APP_PORT" --mesh-port "$MESH_PORT" --ttl 60s -o json ${UPSTREAM:+--upstream "$UPSTREAM"} > /bootstrap/registration.json
 ID=$(node -e 'process.stdout.write(require("/bootstrap/registration.json").id)')
 accord ca bundle > /bootstrap/ca.pem
 accord bootstrap --workload "$ID" --format envoy --xds accord:18000 --ca-bundle /bootstrap/ca.pem --out /bootstrap/envoy.yaml
