@@ -74,8 +74,10 @@ export function toStoredPolicies(entries: readonly PolicyEntry[]): unknown[] {
   );
 }
 
+export type ListedPolicy = PolicyDocumentJson & { readonly metadata: PolicyDocumentJson['metadata'] & { readonly revision: number } };
+
 /** The documents as listed by the API: each with its revision. */
-export function listedPolicies(entries: readonly PolicyEntry[], recordRevision: number): PolicyDocumentJson[] {
+export function listedPolicies(entries: readonly PolicyEntry[], recordRevision: number): ListedPolicy[] {
   return entries.map((entry) => ({ ...entry.json, metadata: { ...entry.json.metadata, revision: entry.revision ?? recordRevision } }));
 }
 

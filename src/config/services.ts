@@ -75,9 +75,12 @@ function referencesOf(document: PolicyDocument, trustDomain: string | undefined)
   }
 }
 
-/** The closest candidate within a typo's distance (a third of the name, at least 1), if any. */
+/**
+ * The closest candidate within a typo's distance, if any: one edit for names of up to 3
+ * characters, else a third of the name but at least 2 (a swapped pair of letters is 2 edits).
+ */
 export function closestName(name: string, candidates: Iterable<string>): string | undefined {
-  const limit = Math.max(1, Math.floor(name.length / 3));
+  const limit = name.length <= 3 ? 1 : Math.max(2, Math.floor(name.length / 3));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of [...new Set(candidates)].sort()) {
@@ -107,17 +110,18 @@ export function findUnknownServiceReferences(located: readonly LocatedDocument[]
     if (!documents) namedBy.set(mapKey, (documents = new Set()));
     documents.add(index);
   };
-  located.forEach(({ document }, index) => {
-    name('namespace', document.metadata.namespace, index);
+  // Namespaces that policies live in are known: a policy in `shop` allowing callers from `shop` means it.
+  const policyNamespaces = new Set(located.map(({ document }) => document.metadata.namespace));
+  located.forEach((_, index) => {
     for (const reference of referencesByDocument[index] ?? []) {
       name(reference.kind, keyOf(reference), index);
       if (reference.kind === 'service') name('namespace', reference.namespace, index);
     }
   });
   const registeredNamespaces = new Set([...check.registered].map((key) => key.slice(0, key.indexOf('/'))));
-  /** Named by a document other than `index` (a document's own namespace counts as its own). */
+  /** Named by a document other than `index`. */
   const namedElsewhere = (kind: ReferenceKind, key: string, index: number): boolean =>
-    [...(namedBy.get(`${kind} ${key}`) ?? [])].some((other) => other !== index || kind === 'namespace');
+    [...(namedBy.get(`${kind} ${key}`) ?? [])].some((other) => other !== index);
   const namedKeys = (kind: ReferenceKind, index: number): string[] =>
     [...namedBy.keys()]
       .filter((mapKey) => mapKey.startsWith(`${kind} `))
@@ -130,7 +134,7 @@ export function findUnknownServiceReferences(located: readonly LocatedDocument[]
       case 'service':
         return check.registered.has(key) || namedElsewhere('service', key, index);
       case 'namespace':
-        return registeredNamespaces.has(key) || namedElsewhere('namespace', key, index);
+        return registeredNamespaces.has(key) || policyNamespaces.has(key) || namedElsewhere('namespace', key, index);
       case 'serviceAccount':
         // A service account defaults to the service's name.
         return (check.serviceAccounts?.has(key) ?? false) || check.registered.has(key) || namedElsewhere('service', key, index);
@@ -139,7 +143,7 @@ export function findUnknownServiceReferences(located: readonly LocatedDocument[]
 
   /** Names a typo may have meant: known namespaces, or known services (and accounts) in the reference's namespace. */
   const candidates = (reference: Reference, index: number): string[] => {
-    if (reference.kind === 'namespace') return [...registeredNamespaces, ...namedKeys('namespace', index)];
+    if (reference.kind === 'namespace') return [...registeredNamespaces, ...policyNamespaces, ...namedKeys('namespace', index)];
     const keys = [...check.registered, ...namedKeys('service', index)];
     if (reference.kind === 'serviceAccount') keys.push(...(check.serviceAccounts ?? []));
     const prefix = `${reference.namespace}/`;
