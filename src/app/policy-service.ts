@@ -80,6 +80,8 @@ interface ChangeOptions {
   readonly documents: number;
   /** Refuse a change that would leave no policy at all. */
   readonly refuseEmptying: boolean;
+  /** A whole-set replace does not need to read the set in force; it can overwrite one this version cannot read. */
+  readonly replacesAll: boolean;
   readonly origin: 'api' | 'files';
 }
 
@@ -137,6 +139,7 @@ export class PolicyService implements PolicyOperations {
       unknownReferences: input.allowUnknownTargets ? 'allow' : 'error',
       documents: documents.length,
       refuseEmptying: input.mode === 'replace' && !input.force,
+      replacesAll: input.mode === 'replace',
       origin: 'api',
     };
     return this.change((current) => (input.mode === 'replace' ? planReplace(current, documents) : planApply(current, documents)), options);
@@ -159,7 +162,7 @@ export class PolicyService implements PolicyOperations {
         }
         return plan;
       },
-      { dryRun: input.dryRun, unknownReferences: 'allow', documents: keys.length, refuseEmptying: false, origin: 'api' },
+      { dryRun: input.dryRun, unknownReferences: 'allow', documents: keys.length, refuseEmptying: false, replacesAll: false, origin: 'api' },
     );
   }
 
@@ -178,6 +181,7 @@ export class PolicyService implements PolicyOperations {
         unknownReferences: 'warning',
         documents: result.documents.length,
         refuseEmptying: false,
+        replacesAll: true,
         origin: 'files',
       });
       if (outcome.unchanged) this.log.debug({ revision: outcome.revision }, 'policy files unchanged');
@@ -190,7 +194,7 @@ export class PolicyService implements PolicyOperations {
 
   private async change(operation: Operation, options: ChangeOptions): Promise<PolicyChangeResult> {
     for (let attempt = 1; ; attempt += 1) {
-      const { entries: current, revision } = await this.inForce();
+      const { entries: current, revision } = await this.inForce(options.replacesAll);
       const plan = operation(current);
       const { policySet, warnings } = this.validate(plan, current.length, options);
       const base = { documents: options.documents, changes: plan.changes, warnings };
@@ -268,11 +272,16 @@ export class PolicyService implements PolicyOperations {
     return { registered, serviceAccounts, trustDomain: this.deps.trustDomain(), checkDocument };
   }
 
-  private async inForce(): Promise<{ entries: PolicyEntry[]; revision: number }> {
+  /** The set in force. Unreadable stored documents (written by another version) fail, unless they are about to be replaced whole. */
+  private async inForce(replacing = false): Promise<{ entries: PolicyEntry[]; revision: number }> {
     const record = await this.deps.store.getPolicies();
     const read = readStoredPolicies(record.docs, record.revision);
-    if (!read.ok) throw new ApiError('UNAVAILABLE', `${read.message}; fix them with PUT /v1/policies`);
-    return { entries: read.entries, revision: record.revision };
+    if (read.ok) return { entries: read.entries, revision: record.revision };
+    if (replacing) {
+      this.log.warn({ reason: read.message }, 'replacing stored policies this version cannot read');
+      return { entries: [], revision: record.revision };
+    }
+    throw new ApiError('UNAVAILABLE', `${read.message}; replace them whole with PUT /v1/policies (accord apply --prune)`);
   }
 
   private refuseWhenManaged(): void {

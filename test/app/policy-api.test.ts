@@ -62,4 +62,15 @@ describe('the per-object policy API', () => {
       expect((await api(accord, method, route, { yaml: traffic('x', '1s'), token: null })).status, `${method} ${route}`).toBe(401);
     }
   });
+
+  it('stored documents this version cannot read block per-object changes, not a whole-set replace', async () => {
+    await accord.handle.store.putPolicies([{ apiVersion: 'accord.dev/v1', kind: 'Frobnicator', metadata: { name: 'x' }, spec: {} }]);
+    const list = await api(accord, 'GET', '/v1/policies');
+    expect(list.status).toBe(503);
+    expect((list.body as { error: { message: string } }).error.message).toContain('replace them whole with PUT /v1/policies');
+    expect((await api(accord, 'POST', '/v1/policies:apply?allowUnknownTargets=true', { yaml: traffic('a', '1s') })).status).toBe(503);
+    const replaced = await api(accord, 'PUT', '/v1/policies?allowUnknownTargets=true', { yaml: traffic('a', '1s') });
+    expect(replaced.status, replaced.text).toBe(200);
+    expect(await documents()).toEqual(['a']);
+  });
 });
