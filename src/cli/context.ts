@@ -16,5 +16,3 @@ export function clientFrom(options: { server?: string; token?: string }): ApiCli
     token: options.token ?? process.env.ACCORD_API_TOKEN,
   });
 }
-
-export { printJson, printTable } from './output.js';

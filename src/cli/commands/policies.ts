@@ -1,5 +1,4 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { LocatedDocument } from '../../config/index.js';
 import { CliError, UsageError } from '../client.js';
 import { clientFrom, withServerOptions } from '../context.js';
 import { stringify } from 'yaml';
@@ -23,7 +22,7 @@ interface ChangeResult {
   revision: number;
   documents: number;
   changes: PolicyChange[];
-  warnings: { file: string; line: number; column: number; path: string; message: string; document?: number }[];
+  warnings: unknown[];
   diffs?: { proxy: string; diff: string }[];
 }
 
@@ -75,12 +74,8 @@ function countBy(changes: readonly PolicyChange[]): string {
 }
 
 /** What happened, for people: one line per object, then one sentence. */
-function printChanges(result: ChangeResult, sent: readonly LocatedDocument[]): void {
-  for (const warning of result.warnings) {
-    const ours = warning.file === 'request' && warning.document !== undefined ? sent[warning.document] : undefined;
-    const where = ours ? `${ours.source.file}` : warning.file;
-    process.stderr.write(`warning: ${where}: ${warning.path}: ${warning.message}\n`);
-  }
+function printChanges(result: ChangeResult, localize: (details: readonly unknown[]) => string[]): void {
+  for (const warning of localize(result.warnings)) process.stderr.write(`warning: ${warning}\n`);
   for (const { proxy, diff } of result.diffs ?? []) say(`--- proxy ${proxy}\n${diff}`);
   if (result.dryRun && (result.diffs ?? []).length === 0) say('no proxy would change');
   for (const change of result.changes) say(`${change.kind} ${change.namespace}/${change.name} ${change.action}${result.dryRun ? ' (dry run)' : ''}`);
@@ -112,7 +107,7 @@ export function registerPolicyCommands(program: Command): void {
   ).action(async (options: Record<string, unknown>) => {
     const paths = options.file as string[];
     if (options.force && !options.prune) throw new UsageError('--force only applies with --prune');
-    const { loadPolicies, reportServerRejection, toRequestDocuments } = await policyFiles();
+    const { loadPolicies, localizeServerErrors, reportServerRejection, toRequestDocuments } = await policyFiles();
     const documents = await loadPolicies(paths);
     if (documents.length === 0) {
       if (!options.prune) throw new CliError(`no policy documents in ${paths.join(', ')}; nothing to apply`);
@@ -130,7 +125,7 @@ export function registerPolicyCommands(program: Command): void {
     } catch (error) {
       return reportServerRejection(error, documents, 'applied');
     }
-    if (!printStructured(outputFormat(options), result)) printChanges(result, documents);
+    if (!printStructured(outputFormat(options), result)) printChanges(result, (details) => localizeServerErrors(details, documents));
   });
 
   withOutputOption(
