@@ -5,7 +5,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Workload } from '../core/workload.js';
 import { grpcBootstrap } from '../mesh/bootstrap/index.js';
 import { CertFileWriter, CERT_FILE } from './cert-files.js';
-import { AgentHttpError, CertificateClient, type AgentCertificate } from './certificate-client.js';
+import { AgentHttpError, CertificateClient, describeAgentFailure, type AgentCertificate } from './certificate-client.js';
+import { AgentStatusServer, type AgentHealth, type StatusAddress } from './status-server.js';
 import { XdsProxy } from './xds-proxy.js';
 import { grpcAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
 
@@ -18,10 +19,17 @@ export interface AgentOptions {
   /** `unix:PATH` or a loopback `HOST:PORT`; by default `unix:<outDir>/xds.sock`. */
   readonly listen?: string;
   readonly logger: Logger;
+  /** Where to serve `/healthz` and `/status`; undefined: nowhere. */
+  readonly status?: StatusAddress;
   /** How often the trust bundle is re-read (root rotation, CRL-driven changes). */
   readonly bundlePollMs?: number;
   /** CA bundle (PEM) to trust when the control plane's HTTP API is HTTPS (`--ca-file`). */
   readonly caBundlePem?: string;
+  /** First retry delay after a failure; doubles up to `retryMaxMs`. */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  /** Failures refused by the server (401/403) at start before the agent gives up. */
+  readonly startAttempts?: number;
 }
 
 /** The renewed workload token is kept here (0600), so a restarted agent uses it rather than an expired one. */
@@ -46,31 +54,61 @@ function tokenTimes(token: string): TokenTimes | undefined {
 }
 
 const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 15_000;
+const RETRY_MAX_MS = 30_000;
+const START_ATTEMPTS = 6;
+
+/** What went wrong last, for the log and `/status`. */
+interface Failure {
+  readonly operation: 'certificate' | 'trust bundle' | 'xds';
+  readonly message: string;
+  readonly at: string;
+  readonly consecutive: number;
+  readonly retryInMs?: number;
+}
+
+const DOING: Record<Failure['operation'], string> = {
+  certificate: 'getting a certificate',
+  'trust bundle': 'reading the trust bundle',
+  xds: 'xDS',
+};
+
+function isRefusal(error: unknown): boolean {
+  return error instanceof AgentHttpError && (error.status === 401 || error.status === 403);
+}
 
 /**
  * `accord agent`: keeps a proxyless workload's certificate files current (key generated locally,
  * certificate by CSR, rotated before expiry, trust bundle followed) and forwards its xDS streams
- * to the control plane with the workload's credentials.
+ * to the control plane with the workload's credentials. Every failure is logged with what it was
+ * and when the next try is; `/healthz` and `/status` tell the same.
  */
 export class Agent {
   private readonly files: CertFileWriter;
   private readonly client: CertificateClient;
+  private readonly options: AgentOptions;
   private proxy: XdsProxy | undefined;
+  private statusServer: AgentStatusServer | undefined;
   private current: AgentCertificate | undefined;
   private bundle: string | undefined;
+  private bundleFetchedAt: number | undefined;
   private rotationTimer: NodeJS.Timeout | undefined;
   private bundleTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private lastFailure: Failure | undefined;
+  private readonly consecutive = { certificate: 0, 'trust bundle': 0 };
   private readonly log: Logger;
   private readonly listen: ListenAddress;
   private token: string;
   private tokenRenewalAfter = 0;
+  readonly startedAt = Date.now();
   listenPort = 0;
+  statusAddress: string | undefined;
 
-  constructor(private readonly options: AgentOptions) {
-    this.listen = parseListenAddress(options.listen, options.outDir);
-    this.files = new CertFileWriter(options.outDir);
+  constructor(options: AgentOptions) {
+    // The bootstrap names the certificate files; a gRPC client may run from another directory.
+    this.options = { ...options, outDir: path.resolve(options.outDir) };
+    this.listen = parseListenAddress(options.listen, this.options.outDir);
+    this.files = new CertFileWriter(this.options.outDir);
     this.token = options.token;
     this.client = new CertificateClient(options.servers, () => this.token, options.caBundlePem);
     this.log = options.logger.child({ component: 'agent' });
@@ -82,13 +120,33 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    await this.adoptSavedToken();
-    await this.renew();
-    // The proxy reads the token for every upstream stream, so renewals reach new streams.
-    this.proxy = new XdsProxy({ upstreams: this.options.xds, token: () => this.token, logger: this.options.logger });
-    this.listenPort = await this.proxy.listen(this.listen);
-    await this.writeBootstrap();
-    this.pollBundle();
+    if (this.options.status) {
+      this.statusServer = new AgentStatusServer({ health: () => this.health(), status: () => this.status() });
+      this.statusAddress = await this.statusServer.listen(this.options.status);
+      this.log.info({ status: this.statusAddress }, 'agent status at /healthz and /status');
+    }
+    try {
+      await this.adoptSavedToken();
+      await this.firstCertificate();
+      if (this.stopped) return;
+      // The proxy reads the token for every upstream stream, so renewals reach new streams.
+      this.proxy = new XdsProxy({
+        upstreams: this.options.xds,
+        token: () => this.token,
+        logger: this.options.logger,
+        onUpstreamFailure: (message) => this.failed('xds', message),
+      });
+      this.listenPort = await this.proxy.listen(this.listen).catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        const inUse = /EADDRINUSE/.test(reason) ? 'the address is already in use' : reason;
+        throw new Error(`cannot serve the local xDS proxy on ${grpcAddress(this.listen, 0)} (--listen): ${inUse}`, { cause: error });
+      });
+      await this.writeBootstrap();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+    this.pollBundle(0);
     this.log.info({ listen: this.listenAddress, out: this.options.outDir, xds: this.options.xds }, 'agent running');
   }
 
@@ -106,28 +164,97 @@ export class Agent {
     if (this.rotationTimer) clearTimeout(this.rotationTimer);
     if (this.bundleTimer) clearTimeout(this.bundleTimer);
     await this.proxy?.close();
+    await this.statusServer?.close();
   }
 
-  /** Gets a new certificate (retrying with backoff), writes the files, schedules the next rotation. */
+  health(now = Date.now()): AgentHealth {
+    if (!this.current) return { healthy: false, reason: this.lastFailure ? `no certificate yet: ${this.lastFailure.message}` : 'no certificate yet' };
+    if (this.current.notAfter <= now) return { healthy: false, reason: `the certificate expired at ${new Date(this.current.notAfter).toISOString()}: ${this.lastFailure?.message ?? 'not renewed'}` };
+    return { healthy: true, reason: this.lastFailure && this.lastFailure.consecutive > 0 ? `certificate valid; last failure: ${this.lastFailure.message}` : 'certificate valid' };
+  }
+
+  status(now = Date.now()): unknown {
+    const certificate = this.current;
+    return {
+      health: this.health(now),
+      startedAt: new Date(this.startedAt).toISOString(),
+      certificate: certificate
+        ? {
+            serial: certificate.serial,
+            spiffeId: certificate.spiffeId,
+            notAfter: new Date(certificate.notAfter).toISOString(),
+            renewAt: new Date(certificate.rotateAt).toISOString(),
+          }
+        : null,
+      trustBundleFetchedAt: this.bundleFetchedAt ? new Date(this.bundleFetchedAt).toISOString() : null,
+      xds: { listen: this.listenPort ? this.listenAddress : null, upstream: this.proxy?.upstream ?? this.options.xds[0] ?? null },
+      lastFailure: this.lastFailure ?? null,
+    };
+  }
+
+  private backoff(attempt: number): number {
+    const min = this.options.retryMinMs ?? RETRY_MIN_MS;
+    return Math.min(this.options.retryMaxMs ?? RETRY_MAX_MS, min * 2 ** Math.min(attempt, 20));
+  }
+
+  /** The backoff, or longer when the server said when to come back (429 Retry-After). */
+  private retryDelay(error: unknown, attempt: number): number {
+    const backoff = this.backoff(attempt);
+    return error instanceof AgentHttpError && error.retryAfterMs !== undefined ? Math.max(backoff, error.retryAfterMs) : backoff;
+  }
+
+  /** Logs a failure once per occurrence, with how many in a row and when the next try is. */
+  private failed(operation: Failure['operation'], message: string, retryInMs?: number, refused = false): void {
+    const consecutive = operation === 'xds' ? (this.lastFailure?.operation === 'xds' ? this.lastFailure.consecutive + 1 : 1) : (this.consecutive[operation] += 1);
+    this.lastFailure = { operation, message, at: new Date().toISOString(), consecutive, ...(retryInMs === undefined ? {} : { retryInMs }) };
+    const fields = { operation, consecutiveFailures: consecutive, ...(retryInMs === undefined ? {} : { retryInMs }) };
+    this.log[refused ? 'error' : 'warn'](fields, `${DOING[operation]} failed: ${message}${retryInMs === undefined ? '' : `; retrying in ${Math.round(retryInMs / 100) / 10}s`}`);
+  }
+
+  private recovered(operation: 'certificate' | 'trust bundle'): void {
+    if (this.consecutive[operation] > 0) this.log.info({ operation, failuresBefore: this.consecutive[operation] }, `${DOING[operation]} works again`);
+    this.consecutive[operation] = 0;
+    if (this.lastFailure?.operation === operation) this.lastFailure = { ...this.lastFailure, consecutive: 0 };
+  }
+
+  /** The first certificate: retried with backoff; refusals (401/403) end the start after a few tries. */
+  private async firstCertificate(): Promise<void> {
+    const attempts = this.options.startAttempts ?? START_ATTEMPTS;
+    for (let attempt = 0; !this.stopped; attempt += 1) {
+      try {
+        await this.obtain();
+        return;
+      } catch (error) {
+        const refused = isRefusal(error);
+        const delay = this.retryDelay(error, attempt);
+        if (refused && attempt + 1 >= attempts) {
+          this.failed('certificate', describeAgentFailure(error), undefined, true);
+          throw new Error(`giving up after ${attempt + 1} refusals: ${describeAgentFailure(error)}`, { cause: error });
+        }
+        this.failed('certificate', describeAgentFailure(error), delay, refused);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private async obtain(): Promise<void> {
+    const certificate = await this.client.fetchCertificate();
+    await this.files.write({ certChainPem: certificate.certChainPem, keyPem: certificate.keyPem, caBundlePem: certificate.caBundlePem });
+    this.current = certificate;
+    this.bundle = certificate.caBundlePem;
+    this.bundleFetchedAt = Date.now();
+    this.recovered('certificate');
+    this.log.info({ serial: certificate.serial, spiffeId: certificate.spiffeId, notAfter: new Date(certificate.notAfter).toISOString() }, 'certificate written');
+    this.schedule(Math.max(0, certificate.rotateAt - Date.now()));
+  }
+
+  /** A renewal; on failure the current files stay and the next try backs off. */
   private async renew(attempt = 0): Promise<void> {
     try {
-      const certificate = await this.client.fetchCertificate();
-      await this.files.write({ certChainPem: certificate.certChainPem, keyPem: certificate.keyPem, caBundlePem: certificate.caBundlePem });
-      this.current = certificate;
-      this.bundle = certificate.caBundlePem;
-      this.log.info({ serial: certificate.serial, spiffeId: certificate.spiffeId, notAfter: new Date(certificate.notAfter).toISOString() }, 'certificate written');
-      this.schedule(Math.max(0, certificate.rotateAt - Date.now()));
+      await this.obtain();
     } catch (error) {
-      const backoff = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
-      const delay = error instanceof AgentHttpError && error.retryAfterMs !== undefined ? Math.max(backoff, error.retryAfterMs) : backoff;
-      const permanent = error instanceof AgentHttpError && (error.status === 401 || error.status === 403);
-      this.log[permanent ? 'error' : 'warn']({ err: error, retryInMs: delay }, 'could not get a certificate; the current files stay in place');
-      if (this.current === undefined && attempt >= 5 && permanent) throw error;
-      if (this.current === undefined) {
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        if (!this.stopped) return this.renew(attempt + 1);
-        return;
-      }
+      const delay = this.retryDelay(error, attempt);
+      this.failed('certificate', `${describeAgentFailure(error)}; the current files stay in place`, delay, isRefusal(error));
       this.schedule(delay, attempt + 1);
     }
   }
@@ -175,12 +302,17 @@ export class Agent {
   }
 
   /** Follows trust-bundle changes (a root rotation adds the new root before any leaf uses it). */
-  private pollBundle(): void {
+  private pollBundle(failures: number): void {
     if (this.stopped) return;
+    const interval = this.options.bundlePollMs ?? 2_000;
+    const delay = failures === 0 ? interval : Math.max(interval, this.backoff(failures - 1));
     this.bundleTimer = setTimeout(async () => {
       await this.renewTokenIfDue();
+      let next = 0;
       try {
         const { caBundlePem, reissue } = await this.client.fetchBundle();
+        this.bundleFetchedAt = Date.now();
+        this.recovered('trust bundle');
         if (this.current && caBundlePem !== this.bundle) {
           this.bundle = caBundlePem;
           await this.files.write({ certChainPem: this.current.certChainPem, keyPem: this.current.keyPem, caBundlePem });
@@ -191,10 +323,11 @@ export class Agent {
           await this.renew();
         }
       } catch (error) {
-        this.log.debug({ err: error }, 'trust bundle poll failed');
+        next = failures + 1;
+        this.failed('trust bundle', describeAgentFailure(error), Math.max(interval, this.backoff(failures)), isRefusal(error));
       }
-      this.pollBundle();
-    }, this.options.bundlePollMs ?? 2_000);
+      this.pollBundle(next);
+    }, delay);
   }
 
   private async writeBootstrap(): Promise<void> {

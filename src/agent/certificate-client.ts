@@ -27,6 +27,31 @@ export class AgentHttpError extends Error {
   }
 }
 
+/** The control plane could not be reached at all (connection refused, DNS, timeout). */
+export class AgentUnreachableError extends Error {
+  constructor(
+    readonly server: string,
+    cause: unknown,
+  ) {
+    const reason = cause instanceof Error ? ((cause.cause as Error | undefined)?.message ?? cause.message) : String(cause);
+    super(`cannot reach the control plane at ${server}: ${reason}`, { cause });
+    this.name = 'AgentUnreachableError';
+  }
+}
+
+/** One sentence an operator can act on, for the agent's log and status. */
+export function describeAgentFailure(error: unknown): string {
+  if (error instanceof AgentUnreachableError) return error.message;
+  if (error instanceof AgentHttpError) {
+    if (error.status === 401) return `the workload token was refused (401): ${error.message}; register the workload again for a new token`;
+    if (error.status === 403) return `the control plane refused this workload (403): ${error.message}`;
+    if (error.status === 404) return `the control plane does not know this workload (404): ${error.message}; was it deregistered?`;
+    if (error.status === 400) return `the control plane refused the request (400): ${error.message}`;
+    return `the control plane answered ${error.status}: ${error.message}`;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
 function toPem(label: string, der: ArrayBuffer): string {
@@ -61,7 +86,9 @@ export class CertificateClient {
     for (let tried = 0; tried < this.servers.length; tried += 1) {
       const server = this.servers[this.current] as string;
       try {
-        return await request(server);
+        return await request(server).catch((error: unknown) => {
+          throw error instanceof AgentHttpError ? error : new AgentUnreachableError(server, error);
+        });
       } catch (error) {
         lastError = error;
         if (error instanceof AgentHttpError && error.status < 500) throw error;
@@ -107,7 +134,7 @@ export class CertificateClient {
         headers: { authorization: `Bearer ${this.token()}` },
         signal: AbortSignal.timeout(5_000),
       });
-      if (!response.ok) throw new AgentHttpError(response.status, `GET /v1/agent/bundle: HTTP ${response.status}`);
+      if (!response.ok) throw new AgentHttpError(response.status, await errorMessage(response, 'GET /v1/agent/bundle'));
       return (await response.json()) as { caBundlePem: string; reissue: boolean };
     });
   }
@@ -128,18 +155,22 @@ export class CertificateClient {
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(5_000),
     });
-    const text = await response.text();
     if (!response.ok) {
-      let message = `POST ${path}: HTTP ${response.status}`;
-      try {
-        const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
-        if (parsed.error?.message) message = `${parsed.error.code}: ${parsed.error.message}`;
-      } catch {
-        // keep the status line
-      }
       const retryAfter = Number(response.headers.get('retry-after'));
-      throw new AgentHttpError(response.status, message, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
+      throw new AgentHttpError(response.status, await errorMessage(response, `POST ${path}`), Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
     }
-    return JSON.parse(text);
+    return JSON.parse(await response.text());
   }
+}
+
+/** The API's `{error: {code, message}}` as one line (bounded: it ends up in logs). */
+async function errorMessage(response: Response, what: string): Promise<string> {
+  const text = await response.text().catch(() => '');
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.message) return `${parsed.error.code}: ${parsed.error.message.slice(0, 300)}`;
+  } catch {
+    // not JSON: the status line says enough
+  }
+  return `${what}: HTTP ${response.status}`;
 }

@@ -18,6 +18,23 @@ export interface XdsProxyOptions {
   readonly token: () => string;
   readonly logger: Logger;
   readonly credentials?: grpc.ChannelCredentials;
+  /** Told (in words) about every upstream stream that ended with an error. */
+  readonly onUpstreamFailure?: (message: string) => void;
+}
+
+/** What an upstream status means for the operator. */
+function describeUpstreamStatus(status: grpc.StatusObject | grpc.ServiceError, upstream: string): string {
+  const details = (status.details ?? '').slice(0, 300);
+  switch (status.code) {
+    case grpc.status.UNAVAILABLE:
+      return `cannot reach the control plane's xDS at ${upstream}: ${details}`;
+    case grpc.status.UNAUTHENTICATED:
+      return `the control plane at ${upstream} refused the workload token for xDS: ${details}`;
+    case grpc.status.PERMISSION_DENIED:
+      return `the control plane at ${upstream} denied this workload xDS: ${details}`;
+    default:
+      return `xDS stream to ${upstream} ended with ${grpc.status[status.code] ?? status.code}: ${details}`;
+  }
 }
 
 /** Owner read/write only: connecting to a Unix socket needs write permission on it. */
@@ -116,10 +133,15 @@ export class XdsProxy {
       this.calls.delete(downstream);
       upstream.cancel();
       if (status && status.code !== grpc.status.OK && status.code !== grpc.status.CANCELLED) {
+        const failed = this.options.upstreams[index] as string;
+        const message = describeUpstreamStatus(status, failed);
         if (status.code === grpc.status.UNAVAILABLE && index === this.current) {
           this.current = (this.current + 1) % this.clients.length;
-          this.log.warn({ failed: this.options.upstreams[index], next: this.upstream, details: status.details }, 'control plane unavailable; failing over');
+          this.log.warn({ failed, next: this.upstream }, `${message}; failing over (the client reconnects with backoff)`);
+        } else {
+          this.log.warn({ upstream: failed, code: grpc.status[status.code] }, message);
         }
+        this.options.onUpstreamFailure?.(message);
         downstream.emit('error', { code: status.code, details: status.details, metadata: new grpc.Metadata() });
       } else {
         downstream.end();

@@ -117,7 +117,7 @@ export function addRegistryService(server: grpc.Server, deps: GrpcRegistryDeps):
   server.addService(loadRegistryService(), {
     Register: unary('Register', async (request) => {
       const result = await deps.registry.register(registrationFromProto(request));
-      return { id: result.id, spiffe_id: result.spiffeId, token: result.token };
+      return { id: result.id, spiffe_id: result.spiffeId, token: result.token, created: result.created };
     }),
     ListWorkloads: unary('ListWorkloads', async () => ({
       workloads: (await deps.registry.listWorkloads()).map((w) => workloadToProto(w as Message)),

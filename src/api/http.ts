@@ -8,20 +8,42 @@ import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
 
 /** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
 export interface RegistryOperations {
-  register(body: unknown): Promise<{ id: string; spiffeId: string; token: string }>;
+  /** `created` is false when the same endpoint was registered already (its registration is replaced, its id kept). */
+  register(body: unknown): Promise<{ id: string; spiffeId: string; token: string; created: boolean }>;
   listWorkloads(): Promise<readonly unknown[]>;
   deregister(id: string): Promise<void>;
   heartbeat(id: string): Promise<void>;
   listServices(): Promise<readonly unknown[]>;
 }
 
+/** A write of policy documents: a YAML stream as text, or documents already parsed from a JSON body. */
+export interface PolicyWrite {
+  readonly body: string | unknown;
+  /** `apply`: create or update the given objects, keep the rest. `replace`: the given documents become the whole set. */
+  readonly mode: 'apply' | 'replace';
+  readonly dryRun: boolean;
+  /** References to services nothing registered or named are allowed (else they are errors). */
+  readonly allowUnknownTargets: boolean;
+  /** Allow `replace` with an empty set (it deletes every policy). */
+  readonly force: boolean;
+  /** The body must be this one object (`PUT /v1/policies/{kind}/{namespace}/{name}`). */
+  readonly only?: { readonly kind: string; readonly namespace: string; readonly name: string };
+}
+
+export interface PolicyRemoval {
+  /** `{kind, namespace, name}` of each object to delete; validated by the service. */
+  readonly keys: unknown;
+  readonly dryRun: boolean;
+  /** Objects not in force are skipped instead of failing the request. */
+  readonly ignoreMissing: boolean;
+}
+
 export interface PolicyOperations {
-  /**
-   * Validates and applies (or with dryRun only validates and diffs) policy documents: a YAML stream
-   * as text, or documents already parsed from a JSON body.
-   */
-  apply(input: { body: string | unknown; dryRun: boolean }): Promise<unknown>;
-  list(): Promise<readonly unknown[]>;
+  /** Validates the whole resulting set and applies it all or nothing (or, with dryRun, diffs it). */
+  apply(input: PolicyWrite): Promise<unknown>;
+  remove(input: PolicyRemoval): Promise<unknown>;
+  list(): Promise<unknown>;
+  get(key: { kind: string; namespace: string; name: string }): Promise<unknown>;
 }
 
 export interface CaOperations {
@@ -247,7 +269,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 
   app.post('/v1/workloads', { preHandler: requireOperator }, async (request, reply) => {
     const result = await deps.registry.register(request.body);
-    return reply.status(201).send(result);
+    return reply.status(result.created ? 201 : 200).send(result);
   });
   app.get('/v1/workloads', { preHandler: requireReader }, async () => ({ workloads: await deps.registry.listWorkloads() }));
   app.delete<{ Params: { id: string } }>('/v1/workloads/:id', { preHandler: requireOperator }, async (request, reply) => {
@@ -272,18 +294,42 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   );
   app.get('/v1/services', { preHandler: requireReader }, async () => ({ services: await deps.registry.listServices() }));
 
-  app.put<{ Querystring: { dryRun?: string } }>('/v1/policies', { preHandler: requireOperator }, async (request) => {
-    const dryRun = request.query.dryRun === 'true' || request.query.dryRun === '1';
+  const flag = (value: string | undefined): boolean => value === 'true' || value === '1';
+  /** YAML (text) or JSON (parsed) bodies; anything else is refused. */
+  const policyBody = (request: FastifyRequest): unknown => {
     const contentType = String(request.headers['content-type'] ?? '');
-    if (contentType.startsWith('application/json')) {
-      return deps.policies.apply({ body: request.body, dryRun });
-    }
-    if (typeof request.body !== 'string') {
+    if (!contentType.startsWith('application/json') && typeof request.body !== 'string') {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send policies as application/yaml or a JSON array as application/json');
     }
-    return deps.policies.apply({ body: request.body, dryRun });
+    return request.body;
+  };
+  type PolicyQuery = { Querystring: { dryRun?: string; allowUnknownTargets?: string; force?: string; ignoreMissing?: string } };
+  type PolicyPath = { Params: { kind: string; namespace: string; name: string } };
+  const writeOptions = (query: PolicyQuery['Querystring']): Pick<PolicyWrite, 'dryRun' | 'allowUnknownTargets' | 'force'> => ({
+    dryRun: flag(query.dryRun),
+    allowUnknownTargets: flag(query.allowUnknownTargets),
+    force: flag(query.force),
   });
-  app.get('/v1/policies', { preHandler: requireReader }, async () => ({ documents: await deps.policies.list() }));
+
+  // The whole set: what `accord apply --prune` and `serve --config DIR` mean.
+  app.put<PolicyQuery>('/v1/policies', { preHandler: requireOperator }, async (request) =>
+    deps.policies.apply({ body: policyBody(request), mode: 'replace', ...writeOptions(request.query) }),
+  );
+  // Per object, like `kubectl apply`: create or update the given documents, keep every other one.
+  app.post<PolicyQuery>('/v1/policies::apply', { preHandler: requireOperator }, async (request) =>
+    deps.policies.apply({ body: policyBody(request), mode: 'apply', ...writeOptions(request.query) }),
+  );
+  app.post<PolicyQuery & { Body: { policies?: unknown } }>('/v1/policies::delete', { preHandler: requireOperator }, async (request) =>
+    deps.policies.remove({ keys: request.body?.policies, dryRun: flag(request.query.dryRun), ignoreMissing: flag(request.query.ignoreMissing) }),
+  );
+  app.get('/v1/policies', { preHandler: requireReader }, async () => deps.policies.list());
+  app.get<PolicyPath>('/v1/policies/:kind/:namespace/:name', { preHandler: requireReader }, async (request) => deps.policies.get(request.params));
+  app.put<PolicyPath & PolicyQuery>('/v1/policies/:kind/:namespace/:name', { preHandler: requireOperator }, async (request) =>
+    deps.policies.apply({ body: policyBody(request), mode: 'apply', only: request.params, ...writeOptions(request.query) }),
+  );
+  app.delete<PolicyPath & PolicyQuery>('/v1/policies/:kind/:namespace/:name', { preHandler: requireOperator }, async (request) =>
+    deps.policies.remove({ keys: [request.params], dryRun: flag(request.query.dryRun), ignoreMissing: flag(request.query.ignoreMissing) }),
+  );
 
   app.get('/v1/proxies', { preHandler: requireReader }, async () => ({ proxies: deps.health.proxies() }));
 

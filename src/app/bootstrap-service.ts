@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { envoyBootstrapYaml, grpcBootstrap } from '../mesh/bootstrap/index.js';
 import { ApiError } from '../api/errors.js';
 import type { BootstrapOperations } from '../api/http.js';
@@ -17,6 +18,13 @@ export class BootstrapService implements BootstrapOperations {
   constructor(private readonly deps: BootstrapServiceDeps) {}
 
   async bootstrap(workloadId: string, format: 'envoy' | 'grpc', query: Record<string, string>): Promise<{ contentType: string; body: string }> {
+    // Proxies resolve relative paths against wherever they happen to run: only absolute ones are safe.
+    for (const field of ['certDir', 'caBundle'] as const) {
+      const value = query[field];
+      if (value !== undefined && !path.isAbsolute(value)) {
+        throw new ApiError('INVALID_ARGUMENT', `${field} must be an absolute path, got "${value.slice(0, 200)}"`, [{ field, message: 'expected an absolute path' }]);
+      }
+    }
     const { workload, token } = await this.deps.registry.tokenFor(workloadId);
     if (format === 'grpc') {
       const listen = query.listen ?? '127.0.0.1:15010';

@@ -286,6 +286,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.intermediateTimer = setTimeout(() => void this.maintainIntermediate(), 3_600_000).unref();
   }
 
+  isWorkloadRevoked(workloadId: string): boolean {
+    return this.revocations.isRevoked(workloadId);
+  }
+
   /**
    * SPIFFE IDs whose every registered workload is revoked. Peers without CRL support (proxyless
    * gRPC) enforce revocation through RBAC at this granularity; Envoy peers also get the CRL.

@@ -3,14 +3,21 @@ import type { Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
 import { ApiError } from '../api/errors.js';
 import type { RegistryOperations } from '../api/http.js';
-import { NotFoundError } from '../registry/errors.js';
-import { parseRegistration } from '../registry/registration.js';
+import { ConflictError, NotFoundError } from '../registry/errors.js';
+import { endpointIdSuffix, parseRegistration } from '../registry/registration.js';
 import type { Store } from '../registry/store.js';
 
 export interface TokenMinter {
   mint(claims: { workloadId: string; spiffeId: string }, now: number): Promise<string>;
   /** Every token issued to the workload so far is refused from now on, on every replica. */
   denyWorkloadTokens(workloadId: string): Promise<void>;
+}
+
+/** Enough tries to get past concurrent registrations of the same endpoint and retired ids. */
+const MAX_REGISTER_ATTEMPTS = 16;
+
+function sameEndpoint(a: Workload, b: Workload): boolean {
+  return a.namespace === b.namespace && a.service === b.service && a.address === b.address && a.port === b.port;
 }
 
 /** The registration operations behind `/v1/workloads`, `/v1/services` and `accord.v1.Registry`. */
@@ -23,19 +30,53 @@ export class RegistryService implements RegistryOperations {
     private readonly trustDomain: () => string,
     logger: Logger,
     private readonly now: () => number = Date.now,
+    /** Revoked workload ids are retired: a new registration of their endpoint gets a fresh id. */
+    private readonly isRevoked: (workloadId: string) => boolean = () => false,
   ) {
     this.log = logger.child({ component: 'registry' });
   }
 
-  async register(body: unknown): Promise<{ id: string; spiffeId: string; token: string }> {
-    const parsed = parseRegistration(body);
-    if (!parsed.ok) throw new ApiError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
-    const workload = parsed.workload;
-    await this.store.putWorkload(workload, { expectedRevision: 0, now: this.now() });
-    const spiffeId = this.spiffeIdOf(workload);
-    const token = await this.tokens.mint({ workloadId: workload.id, spiffeId }, this.now());
-    this.log.info({ workloadId: workload.id, service: workload.service, namespace: workload.namespace, address: workload.address }, 'workload registered');
-    return { id: workload.id, spiffeId, token };
+  /**
+   * Registers a workload, or replaces the registration of the same service, namespace, address
+   * and port (like Consul's re-registration by id): its id, and so its identity, stay the same.
+   * The id comes from that endpoint, so replicas and restarts agree on it without a lookup.
+   */
+  async register(body: unknown): Promise<{ id: string; spiffeId: string; token: string; created: boolean }> {
+    let generation = 0;
+    for (let attempt = 0; attempt < MAX_REGISTER_ATTEMPTS; attempt += 1) {
+      const parsed = parseRegistration(body, (endpoint) => endpointIdSuffix(endpoint, generation));
+      if (!parsed.ok) throw new ApiError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
+      const workload = parsed.workload;
+      const existing = await this.store.getWorkload(workload.id);
+      if (existing && !sameEndpoint(existing.workload, workload)) {
+        generation += 1; // another endpoint's id (a hash collision): derive the next one
+        continue;
+      }
+      if (!existing && this.isRevoked(workload.id)) {
+        generation += 1;
+        continue;
+      }
+      if (existing && existing.workload.serviceAccount !== workload.serviceAccount) {
+        throw new ApiError(
+          'CONFLICT',
+          `${workload.namespace}/${workload.service} at ${workload.address}:${workload.port} is registered as workload ${workload.id} ` +
+            `with service account "${existing.workload.serviceAccount}"; deregister it first to change its identity`,
+          [{ field: 'serviceAccount', message: `expected "${existing.workload.serviceAccount}" (the registered identity)` }],
+        );
+      }
+      try {
+        await this.store.putWorkload(workload, { expectedRevision: existing?.revision ?? 0, now: this.now() });
+      } catch (error) {
+        if (error instanceof ConflictError) continue; // registered or changed concurrently: look again
+        throw error;
+      }
+      const spiffeId = this.spiffeIdOf(workload);
+      const token = await this.tokens.mint({ workloadId: workload.id, spiffeId }, this.now());
+      const fields = { workloadId: workload.id, service: workload.service, namespace: workload.namespace, address: workload.address };
+      this.log.info(fields, existing ? 'workload re-registered; its registration was replaced' : 'workload registered');
+      return { id: workload.id, spiffeId, token, created: !existing };
+    }
+    throw new ApiError('CONFLICT', 'the registration kept changing concurrently; try again');
   }
 
   async listWorkloads(): Promise<readonly Workload[]> {

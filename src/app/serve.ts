@@ -22,7 +22,7 @@ import {
   withPassword,
   type Store,
 } from '../registry/index.js';
-import { PolicyWatcher, documentsToJson, formatPolicyError, type PolicyError, type PolicyLoadResult } from '../config/index.js';
+import { PolicyWatcher, formatPolicyError, type PolicyError } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
 import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
 import type { ServeOptions } from './options.js';
@@ -36,6 +36,7 @@ import { BootstrapService } from './bootstrap-service.js';
 import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
 import { LivenessMonitor } from './liveness.js';
 import { registerOperationsMetrics, rootRotationPhaseSince } from './operations-metrics.js';
+import { StartupError, assertPortFree, listenFailure } from './listen.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -119,6 +120,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   if (exposure.refusal) throw new Error(exposure.refusal);
   for (const warning of exposure.warnings) log.warn(warning);
   const metrics = createMetricsRegistry();
+  // Taken ports fail the start at once, before anything else is set up.
+  await assertPortFree(options.host, options.xdsPort, '--xds-port');
+  await assertPortFree(options.host, options.httpPort, '--http-port');
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const apiToken = await operatorToken(options, log);
   const apiReadToken = options.apiReadToken ?? (options.apiReadTokenFile ? await readTokenFile(options.apiReadTokenFile, log) : undefined);
@@ -141,7 +145,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     rootRotationPhaseSince: () => rootRotationPhaseSince(identity.status()),
     now: () => Date.now(),
   });
-  const policyErrors = { count: 0, last: [] as readonly PolicyError[] };
+  const policyErrors = { count: 0, last: [] as readonly PolicyError[], warnings: [] as readonly PolicyError[] };
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
     operationsMetrics.policyRejections.inc();
     policyErrors.count += 1;
@@ -221,36 +225,28 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   });
   liveness.start();
 
-  const registry = new RegistryService(store, identity, trustDomain, logger);
+  const registry = new RegistryService(store, identity, trustDomain, logger, Date.now, (id) => identity.isWorkloadRevoked(id));
   const policies = new PolicyService({
     store,
     snapshot: () => meshState.snapshot(),
     logger,
+    trustDomain,
     managedBy: options.configPath,
     onRejected: onPolicyErrors,
-    onApplied: () => {
+    onApplied: (warnings) => {
       policyErrors.last = [];
+      policyErrors.warnings = warnings;
     },
   });
 
   let watcher: PolicyWatcher | undefined;
   if (options.configPath) {
-    const applyFiles = (result: PolicyLoadResult): void => {
-      if (!result.ok) {
-        onPolicyErrors(result.errors);
-        log.error({ errors: result.errors.map(formatPolicyError) }, 'policy files rejected; the previous policy stays in force');
-        return;
-      }
-      store.putPolicies(documentsToJson(result.documents)).then(
-        (revision) => {
-          policyErrors.last = [];
-          log.info({ documents: result.documents.length, revision }, 'policy files applied');
-        },
-        (error: unknown) => log.error({ err: error }, 'could not store the policy files; will retry on the next change'),
-      );
-    };
-    watcher = new PolicyWatcher({ path: options.configPath, logger: logger.child({ component: 'policy-watcher' }), onChange: applyFiles });
-    applyFiles(await watcher.start());
+    watcher = new PolicyWatcher({
+      path: options.configPath,
+      logger: logger.child({ component: 'policy-watcher' }),
+      onChange: (result) => void policies.syncFiles(result),
+    });
+    await policies.syncFiles(await watcher.start());
   }
 
   const operator = new OperatorTokenCheck(apiToken);
@@ -301,6 +297,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
               lastChangeOk: policy.ok && policyErrors.last.length === 0,
               rejectedChanges: policyErrors.count,
               errors: policyErrors.last.map(formatPolicyError),
+              ...(policyErrors.warnings.length > 0 ? { warnings: policyErrors.warnings.map(formatPolicyError) } : {}),
               ...(policy.trustDomainConflict ? { trustDomainIgnored: policy.trustDomainConflict } : {}),
             },
           },
@@ -317,9 +314,13 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     identity.onServerCertificate((material) => http.server instanceof TlsServer && http.server.setSecureContext({ cert: material.certChainPem, key: material.keyPem }));
   }
   const xdsCredentials = await xdsServerCredentials(options, identity);
-  const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials);
+  const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials).catch((error: unknown) => {
+    throw listenFailure(error, options.host, options.xdsPort, '--xds-port');
+  });
   boundXdsPort = xdsPort;
-  await http.listen({ host: options.host, port: options.httpPort });
+  await http.listen({ host: options.host, port: options.httpPort }).catch((error: unknown) => {
+    throw listenFailure(error, options.host, options.httpPort, '--http-port');
+  });
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
   started = true;
@@ -350,9 +351,20 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   return { xdsPort, httpPort, apiToken, logger, metrics, store, xds, http, close };
 }
 
-/** `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. */
+/**
+ * `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. A failure to start is a
+ * StartupError whose message is one line; the caller ends the process (whatever was already
+ * started, such as a Redis connection, must not keep a half-started server alive).
+ */
 export async function runServe(options: ServeOptions): Promise<void> {
-  const handle = await startAccord(options);
+  let handle: AccordHandle;
+  try {
+    handle = await startAccord(options);
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new StartupError(message.split('\n')[0] ?? message, { cause: error });
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       handle.logger.info({ signal }, 'signal received');

@@ -1,10 +1,33 @@
 /** A small client for Accord's HTTP API, shared by every CLI command except `serve`. */
 import { trustingFetch, type Fetch } from '../net/trusting-fetch.js';
 
+/** Exit codes every command keeps: 0 ok, 1 failed, 2 the command line itself was wrong. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface ApiErrorBody {
+  readonly code: string;
+  readonly message: string;
+  readonly details: readonly unknown[];
+}
+
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = EXIT_FAILURE,
+    /** The server's error, when the failure is an API answer. */
+    readonly api?: ApiErrorBody & { readonly status: number },
+  ) {
     super(message);
     this.name = 'CliError';
+  }
+}
+
+/** A command line that is well-formed for commander but still wrong (exit code 2). */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT_USAGE);
+    this.name = 'UsageError';
   }
 }
 
@@ -20,7 +43,7 @@ interface ErrorBody {
   error?: { code?: string; message?: string; details?: unknown[] };
 }
 
-function describeDetails(details: unknown[] | undefined): string {
+export function describeDetails(details: unknown[] | undefined): string {
   if (!details || details.length === 0) return '';
   const parts = details.map((detail) => {
     if (detail && typeof detail === 'object') {
@@ -61,13 +84,17 @@ export class ApiClient {
     }
     if (!response.ok) {
       let message = `${method} ${path} failed with HTTP ${response.status}`;
+      let api: CliError['api'];
       try {
         const parsed = (await response.json()) as ErrorBody;
-        if (parsed.error?.message) message = `${parsed.error.code ?? response.status}: ${parsed.error.message}${describeDetails(parsed.error.details)}`;
+        if (parsed.error?.message) {
+          message = `${parsed.error.code ?? response.status}: ${parsed.error.message}${describeDetails(parsed.error.details)}`;
+          api = { status: response.status, code: parsed.error.code ?? String(response.status), message: parsed.error.message, details: parsed.error.details ?? [] };
+        }
       } catch {
         // body was not JSON; keep the status line
       }
-      throw new CliError(message);
+      throw new CliError(message, EXIT_FAILURE, api);
     }
     return response;
   }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerOperationsCommands } from './commands/operations.js';
-import { registerApplyCommand } from './commands/apply.js';
+import { registerPolicyCommands } from './commands/policies.js';
 import { registerAgentCommand } from './commands/agent.js';
 
 export function buildProgram(): Command {
@@ -13,7 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServeCommand(program);
   registerRegistryCommands(program);
-  registerApplyCommand(program);
+  registerPolicyCommands(program);
   registerOperationsCommands(program);
   registerAgentCommand(program);
   return program;

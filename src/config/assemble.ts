@@ -102,7 +102,7 @@ export function assemblePolicySet(located: readonly LocatedDocument[]): Assembly
   return {
     ok: true,
     policySet: {
-      mesh: mesh?.spec ?? DEFAULT_MESH,
+      mesh: mesh ? { ...mesh.spec, trustDomain: mesh.spec.trustDomain ?? DEFAULT_MESH.trustDomain } : DEFAULT_MESH,
       trafficPolicies: ofKind(documents, 'TrafficPolicy'),
       authorizationPolicies: ofKind(documents, 'AuthorizationPolicy'),
       upstreamPolicies: ofKind(documents, 'UpstreamPolicy'),

@@ -35,6 +35,16 @@ export function formatFieldPath(path: FieldPath): string {
   return text;
 }
 
+/** The inverse of `formatFieldPath`: `spec.rules[0].from[1].service` → ['spec', 'rules', 0, 'from', 1, 'service']. */
+export function parseFieldPath(text: string): FieldPath {
+  const path: PathSegment[] = [];
+  for (const match of text.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    if (match[2] !== undefined) path.push(Number(match[2]));
+    else if (match[1] !== undefined) path.push(match[1]);
+  }
+  return path;
+}
+
 /**
  * One line per error: `file:line:column: path: message`. Without a position (documents that
  * came as JSON values) the document number stands in: `file: document 3: path: message`.

@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PolicyError } from './errors.js';
 import { validatePolicyDocuments, type PolicyLoadResult, type PolicyParseOptions } from './parse.js';
-import { readYamlStream, type RawDocument } from './yaml-stream.js';
+import { readYamlStream, type RawDocument, type YamlStream } from './yaml-stream.js';
 
 /** Hidden files (editor swap files, Kubernetes ConfigMap `..data` links) are not policies. */
 export function isPolicyFileName(name: string): boolean {
@@ -56,6 +56,21 @@ export async function loadPolicyDirectory(directory: string, options?: PolicyPar
   }
   const readings = await Promise.all(names.map((name) => readPolicyText(join(directory, name), true)));
   return combine(readings, options);
+}
+
+/**
+ * The raw documents of a file or a directory, not yet validated (a caller combining several paths
+ * validates them as one set).
+ */
+export async function readPolicyPath(path: string): Promise<YamlStream> {
+  try {
+    if (!(await stat(path)).isDirectory()) return await readPolicyText(path, false);
+    const names = (await readdir(path)).filter(isPolicyFileName).sort();
+    const readings = await Promise.all(names.map((name) => readPolicyText(join(path, name), true)));
+    return { documents: readings.flatMap((reading) => reading.documents), errors: readings.flatMap((reading) => reading.errors) };
+  } catch (cause) {
+    return { documents: [], errors: [readError(path, cause)] };
+  }
 }
 
 /** A file or a directory, whichever `path` is (`accord serve --config PATH`). */

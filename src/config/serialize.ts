@@ -6,7 +6,7 @@
 import {
   API_VERSION,
   type AuthorizationPolicySpec,
-  type MeshSpec,
+  type MeshDocumentSpec,
   type PolicyDocument,
   type TrafficPolicySpec,
   type UpstreamPolicySpec,
@@ -19,7 +19,7 @@ export type JsonObject = { [key: string]: JsonValue };
 export interface PolicyDocumentJson {
   readonly apiVersion: string;
   readonly kind: PolicyDocument['kind'];
-  readonly metadata: { readonly name: string; readonly namespace: string };
+  readonly metadata: { readonly name: string; readonly namespace: string; readonly annotations?: Readonly<Record<string, string>> };
   readonly spec: JsonObject;
 }
 
@@ -34,9 +34,9 @@ function optionalDuration(ms: number | undefined): string | undefined {
   return ms === undefined ? undefined : formatDuration(ms);
 }
 
-function meshToJson(spec: MeshSpec): JsonObject {
+function meshToJson(spec: MeshDocumentSpec): JsonObject {
   return {
-    trustDomain: spec.trustDomain,
+    ...(spec.trustDomain !== undefined && { trustDomain: spec.trustDomain }),
     mtls: spec.mtls,
     certificates: { ttl: formatDuration(spec.certificates.ttlMs), rotateAt: spec.certificates.rotateAt, jitter: spec.certificates.jitter },
     allowAnonymousConfig: spec.allowAnonymousConfig,
@@ -108,7 +108,11 @@ export function documentToJson(document: PolicyDocument): PolicyDocumentJson {
   return {
     apiVersion: API_VERSION,
     kind: document.kind,
-    metadata: { name: document.metadata.name, namespace: document.metadata.namespace },
+    metadata: {
+      name: document.metadata.name,
+      namespace: document.metadata.namespace,
+      ...(document.metadata.annotations !== undefined && { annotations: { ...document.metadata.annotations } }),
+    },
     spec: specToJson(document),
   };
 }

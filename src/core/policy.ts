@@ -10,7 +10,12 @@ export type MtlsMode = 'STRICT' | 'PERMISSIVE';
 export interface Metadata {
   readonly name: string;
   readonly namespace: string;
+  /** Free-form notes; keys under `accord.dev/` change how Accord validates the document. */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
+
+/** The annotation that marks references to services nobody registered or named as intended. */
+export const ALLOW_UNKNOWN_TARGETS_ANNOTATION = 'accord.dev/allow-unknown-targets';
 
 export interface MeshSpec {
   readonly trustDomain: string;
@@ -102,8 +107,14 @@ export interface UpstreamPolicySpec {
   readonly upstreams: readonly { readonly service: string; readonly namespace?: string; readonly localPort: number }[];
 }
 
+/**
+ * A Mesh document's spec: like MeshSpec, but `trustDomain` is absent unless the operator asked for
+ * one (the CA's trust domain is fixed at start; a document that names another is refused).
+ */
+export type MeshDocumentSpec = Omit<MeshSpec, 'trustDomain'> & { readonly trustDomain?: string };
+
 export type PolicyDocument =
-  | { readonly kind: 'Mesh'; readonly metadata: Metadata; readonly spec: MeshSpec }
+  | { readonly kind: 'Mesh'; readonly metadata: Metadata; readonly spec: MeshDocumentSpec }
   | { readonly kind: 'TrafficPolicy'; readonly metadata: Metadata; readonly spec: TrafficPolicySpec }
   | { readonly kind: 'AuthorizationPolicy'; readonly metadata: Metadata; readonly spec: AuthorizationPolicySpec }
   | { readonly kind: 'UpstreamPolicy'; readonly metadata: Metadata; readonly spec: UpstreamPolicySpec };

@@ -9,10 +9,12 @@ export { LeaseReaper, type LeaseReaperOptions } from './lease-reaper.js';
 export {
   parseRegistration,
   randomIdSuffix,
+  endpointIdSuffix,
   workloadId,
   MIN_TTL_MS,
   MAX_TTL_MS,
   type RegistrationResult,
+  type RegistrationEndpoint,
 } from './registration.js';
 export { validateWorkload } from './workload-validation.js';
 export { parseDuration } from './validation.js';

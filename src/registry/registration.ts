@@ -2,7 +2,7 @@
  * Parses a registration body (DESIGN.md §1, `POST /v1/workloads`) into a Workload, applying the
  * documented defaults. Unknown fields are errors; every error is reported with its field.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Protocol, Workload } from '../core/workload.js';
 import type { FieldError } from './errors.js';
 import { FieldErrors, checkAddress, checkDns1123Label, checkPort, isPlainObject, parseDuration } from './validation.js';
@@ -39,6 +39,18 @@ export function randomIdSuffix(length = 10): string {
   return suffix;
 }
 
+/**
+ * The id suffix of the workload at `namespace/service` on `address:port`: the same registration
+ * gets the same id on every replica and after every restart (Consul re-registers by id the same
+ * way). `generation` moves to a fresh id when the previous one was retired (revoked).
+ */
+export function endpointIdSuffix(endpoint: { namespace: string; service: string; address: string; port: number }, generation = 0, length = 10): string {
+  const digest = createHash('sha256').update(JSON.stringify([endpoint.namespace, endpoint.service, endpoint.address, endpoint.port, generation])).digest();
+  let suffix = '';
+  for (const byte of digest.subarray(0, length)) suffix += SUFFIX_ALPHABET[byte % SUFFIX_ALPHABET.length];
+  return suffix;
+}
+
 /** `<service>-<suffix>`, the service part shortened so the id stays a DNS-1123 label (≤ 63). */
 export function workloadId(service: string, suffix: string): string {
   const room = MAX_ID_LENGTH - suffix.length - 1;
@@ -46,11 +58,19 @@ export function workloadId(service: string, suffix: string): string {
   return `${head}-${suffix}`;
 }
 
+/** What the id may be derived from: the fields that make a registration the same one. */
+export interface RegistrationEndpoint {
+  readonly namespace: string;
+  readonly service: string;
+  readonly address: string;
+  readonly port: number;
+}
+
 /**
- * @param idFactory returns a fresh random suffix (lowercase letters and digits); the id is
- *   `<service>-<suffix>`. Inject a deterministic factory in tests.
+ * @param idFactory returns the id suffix (lowercase letters and digits) for the registration's
+ *   endpoint; the id is `<service>-<suffix>`. Default: random. Inject a deterministic one in tests.
  */
-export function parseRegistration(body: unknown, idFactory: () => string = randomIdSuffix): RegistrationResult {
+export function parseRegistration(body: unknown, idFactory: (endpoint: RegistrationEndpoint) => string = () => randomIdSuffix()): RegistrationResult {
   const errors = new FieldErrors();
   if (!isPlainObject(body)) {
     return { ok: false, errors: [{ field: 'body', message: 'must be a JSON object' }] };
@@ -83,7 +103,7 @@ export function parseRegistration(body: unknown, idFactory: () => string = rando
 
   if (!errors.empty) return { ok: false, errors: errors.errors };
 
-  const suffix = idFactory();
+  const suffix = idFactory({ namespace: namespace as string, service: service as string, address: body.address as string, port: body.port as number });
   const id = workloadId(service as string, suffix);
   const idError = checkDns1123Label(id);
   if (idError !== undefined) return { ok: false, errors: [{ field: 'id', message: `generated id ${idError}` }] };

@@ -40,29 +40,29 @@ describe('accord CLI against a running server', () => {
   });
 
   it('every command has --help', async () => {
-    for (const command of [[], ['serve'], ['register'], ['deregister'], ['workloads'], ['services'], ['apply'], ['bootstrap'], ['status'], ['ca'], ['ca', 'revoke']]) {
+    for (const command of [[], ['serve'], ['register'], ['deregister'], ['workloads'], ['services'], ['apply'], ['delete'], ['policies'], ['bootstrap'], ['status'], ['agent'], ['ca'], ['ca', 'revoke']]) {
       const result = await cli([...command, '--help']);
       expect(result.code, `accord ${command.join(' ')} --help`).toBe(0);
       expect(result.stdout).toContain('Usage: accord');
     }
-  });
+  }, 120_000);
 
   it('register prints the id and token; workloads and services list it; deregister removes it', async () => {
-    const registered = await cli(['register', '--service', 'orders', '--address', '127.0.0.1', '--port', '9000', '--labels', 'version=v1', '--upstream', 'payments:9001', '--json']);
+    const registered = await cli(['register', '--service', 'orders', '--address', '127.0.0.1', '--port', '9000', '--labels', 'version=v1', '--upstream', 'payments:9001', '-o', 'json']);
     expect(registered.code, registered.stderr).toBe(0);
     const { id, token } = JSON.parse(registered.stdout) as { id: string; token: string };
     expect(id).toMatch(/^orders-/);
     expect(token.length).toBeGreaterThan(20);
 
     const human = await cli(['register', '--service', 'orders', '--address', '127.0.0.2', '--port', '9000']);
-    expect(human.stdout).toMatch(/^id: orders-.*\nspiffeId: spiffe:\/\/.*\ntoken: \S+\n$/);
+    expect(human.stdout).toMatch(/^registered workload orders-\S+\nid: orders-.*\nspiffeId: spiffe:\/\/.*\ntoken: \S+\n$/);
 
-    const workloads = await cli(['workloads', '--json']);
-    expect((JSON.parse(workloads.stdout) as { id: string }[]).map((w) => w.id)).toContain(id);
+    const workloads = await cli(['workloads', '-o', 'json']);
+    expect((JSON.parse(workloads.stdout) as { workloads: { id: string }[] }).workloads.map((w) => w.id)).toContain(id);
     const table = await cli(['workloads']);
     expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+SERVICE\s+NAMESPACE/);
-    const services = await cli(['services', '--json']);
-    expect(JSON.parse(services.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'orders' })]));
+    const services = await cli(['services', '-o', 'json']);
+    expect((JSON.parse(services.stdout) as { services: unknown[] }).services).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'orders' })]));
 
     expect((await cli(['deregister', id])).code).toBe(0);
     const again = await cli(['deregister', id]);
@@ -72,7 +72,7 @@ describe('accord CLI against a running server', () => {
   });
 
   it('bootstrap prints an Envoy bootstrap carrying a fresh workload token', async () => {
-    const registered = JSON.parse((await cli(['register', '--service', 'payments', '--address', '127.0.0.1', '--port', '9100', '--json'])).stdout) as { id: string };
+    const registered = JSON.parse((await cli(['register', '--service', 'payments', '--address', '127.0.0.1', '--port', '9100', '-o', 'json'])).stdout) as { id: string };
     const envoy = await cli(['bootstrap', '--workload', registered.id, '--format', 'envoy']);
     expect(envoy.code, envoy.stderr).toBe(0);
     expect(envoy.stdout).toContain(registered.id);
@@ -96,7 +96,8 @@ describe('accord CLI against a running server', () => {
     expect(dry.stdout).toContain('dry run');
     const applied = await cli(['apply', '-f', good]);
     expect(applied.code, applied.stderr).toBe(0);
-    expect(applied.stdout).toMatch(/applied 1 document/);
+    expect(applied.stdout).toMatch(/^TrafficPolicy default\/p created$/m);
+    expect(applied.stdout).toMatch(/^applied at revision \d+: 1 created$/m);
   });
 
   it('fails with one clear line when the server is unreachable or the token is wrong', async () => {
@@ -122,7 +123,7 @@ describe('accord CLI against a running server', () => {
   });
 
   it('status and ca show print the sync state and the CA', async () => {
-    const status = await cli(['status', '--json']);
+    const status = await cli(['status', '-o', 'json']);
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toHaveProperty('proxies');
     const ca = await cli(['ca', 'show']);

@@ -138,7 +138,10 @@ spec: { source: orders, upstreams: [{ service: payments, namespace: default, loc
       ),
     );
     const errors = checkKnownServices(documents, new Set(['default/payments', 'shop/orders']));
-    expect(errors.map(formatPolicyError)).toEqual(['policies: document 2: spec.upstreams[1].service: unknown service "shop/ledger"']);
+    expect(errors.map(formatPolicyError)).toEqual([
+      'policies: document 2: spec.upstreams[1].service: unknown service "shop/ledger": not registered and named by no other policy; ' +
+        'if intended, annotate accord.dev/allow-unknown-targets: "true" or use --allow-unknown-targets',
+    ]);
     expect(checkKnownServices(documents, new Set(['default/payments', 'shop/orders', 'shop/ledger']))).toEqual([]);
   });
 });

@@ -58,7 +58,8 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
   let ordersAgentDir = '';
 
   const applyPolicies = async (docs: string[]): Promise<void> => {
-    const response = await fetch(`${a.http}/v1/policies`, {
+    // Applied before any workload registers: the services it names are intended.
+    const response = await fetch(`${a.http}/v1/policies?allowUnknownTargets=true`, {
       method: 'PUT',
       headers: { authorization: 'Bearer e2e-operator-token', 'content-type': 'application/yaml' },
       body: yaml(docs),

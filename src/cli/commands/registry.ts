@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { clientFrom, printJson, printTable, withServerOptions } from '../context.js';
+import { clientFrom, withServerOptions } from '../context.js';
+import { outputFormat, printStructured, printTable, say, withOutputOption } from '../output.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -55,22 +56,27 @@ interface ServiceRow {
 }
 
 export function registerRegistryCommands(program: Command): void {
-  withServerOptions(
-    program
-      .command('register')
-      .description('register a workload; prints its id, SPIFFE ID and workload token')
-      .requiredOption('--service <name>', 'service the workload belongs to')
-      .requiredOption('--address <addr>', 'IP address or hostname where the workload is reached')
-      .requiredOption('--port <port>', 'port the application listens on', parsePort)
-      .option('--namespace <ns>', 'namespace', 'default')
-      .option('--service-account <sa>', 'service account (default: the service name)')
-      .option('--protocol <protocol>', 'http | http2 | grpc | tcp')
-      .option('--mesh-port <port>', "the sidecar's inbound port, if it differs from --port", parsePort)
-      .option('--labels <k=v,...>', 'labels', parseLabels)
-      .option('--locality <region/zone>', 'locality', parseLocality)
-      .option('--ttl <duration>', 'lease, e.g. 30s (renew with heartbeats or a connected sidecar)')
-      .option('--upstream <service[.ns]:localPort>', 'a service this workload calls (repeatable)', collectUpstream)
-      .option('--json', 'print JSON'),
+  withOutputOption(
+    withServerOptions(
+      program
+        .command('register')
+        .description(
+          'register a workload; prints its id, SPIFFE ID and workload token. The same service, namespace, address and port ' +
+            'registered again keeps its workload id (and identity): the registration is replaced',
+        )
+        .requiredOption('--service <name>', 'service the workload belongs to')
+        .requiredOption('--address <addr>', 'IP address or hostname where the workload is reached')
+        .requiredOption('--port <port>', 'port the application listens on', parsePort)
+        .option('--namespace <ns>', 'namespace', 'default')
+        .option('--service-account <sa>', 'service account (default: the service name)')
+        .option('--protocol <protocol>', 'http | http2 | grpc | tcp')
+        .option('--mesh-port <port>', "the sidecar's inbound port, if it differs from --port", parsePort)
+        .option('--labels <k=v,...>', 'labels', parseLabels)
+        .option('--locality <region/zone>', 'locality', parseLocality)
+        .option('--ttl <duration>', 'lease, e.g. 30s (renew with heartbeats or a connected sidecar)')
+        .option('--upstream <service[.ns]:localPort>', 'a service this workload calls (repeatable)', collectUpstream),
+    ),
+    ['table', 'json', 'yaml'],
   ).action(async (options: Record<string, unknown>) => {
     const body: Record<string, unknown> = {
       service: options.service,
@@ -89,37 +95,38 @@ export function registerRegistryCommands(program: Command): void {
     ] as const) {
       if (options[flag] !== undefined) body[field] = options[flag];
     }
-    const result = await clientFrom(options).json<{ id: string; spiffeId: string; token: string }>('POST', '/v1/workloads', { json: body });
-    if (options.json) printJson(result);
-    else process.stdout.write(`id: ${result.id}\nspiffeId: ${result.spiffeId}\ntoken: ${result.token}\n`);
+    const result = await clientFrom(options).json<{ id: string; spiffeId: string; token: string; created: boolean }>('POST', '/v1/workloads', { json: body });
+    if (printStructured(outputFormat(options), result)) return;
+    say(
+      result.created
+        ? `registered workload ${result.id}`
+        : `already registered: workload ${result.id} keeps its id and identity; its registration was replaced`,
+    );
+    say(`id: ${result.id}\nspiffeId: ${result.spiffeId}\ntoken: ${result.token}`);
   });
 
-  withServerOptions(program.command('deregister').description('remove a workload').argument('<id>', 'workload id')).action(
-    async (id: string, options: Record<string, string>) => {
+  withOutputOption(withServerOptions(program.command('deregister').description('remove a workload').argument('<id>', 'workload id')), ['table', 'json']).action(
+    async (id: string, options: Record<string, unknown>) => {
       await clientFrom(options).json('DELETE', `/v1/workloads/${encodeURIComponent(id)}`);
-      process.stdout.write(`deregistered ${id}\n`);
+      if (!printStructured(outputFormat(options), { id, deregistered: true })) say(`deregistered ${id}`);
     },
   );
 
-  withServerOptions(program.command('workloads').description('list registered workloads').option('--json', 'print JSON')).action(
-    async (options: Record<string, unknown>) => {
-      const { workloads } = await clientFrom(options).json<{ workloads: WorkloadRow[] }>('GET', '/v1/workloads');
-      if (options.json) return printJson(workloads);
-      printTable(
-        ['ID', 'SERVICE', 'NAMESPACE', 'ADDRESS', 'PORT', 'PROTOCOL', 'HEALTH'],
-        workloads.map((w) => [w.id, w.service, w.namespace, w.address, String(w.port), w.protocol, w.health]),
-      );
-    },
-  );
+  withOutputOption(withServerOptions(program.command('workloads').description('list registered workloads'))).action(async (options: Record<string, unknown>) => {
+    const listing = await clientFrom(options).json<{ workloads: WorkloadRow[] }>('GET', '/v1/workloads');
+    if (printStructured(outputFormat(options), listing)) return;
+    printTable(
+      ['ID', 'SERVICE', 'NAMESPACE', 'ADDRESS', 'PORT', 'PROTOCOL', 'HEALTH'],
+      listing.workloads.map((w) => [w.id, w.service, w.namespace, w.address, String(w.port), w.protocol, w.health]),
+    );
+  });
 
-  withServerOptions(program.command('services').description('list services').option('--json', 'print JSON')).action(
-    async (options: Record<string, unknown>) => {
-      const { services } = await clientFrom(options).json<{ services: ServiceRow[] }>('GET', '/v1/services');
-      if (options.json) return printJson(services);
-      printTable(
-        ['NAME', 'NAMESPACE', 'PROTOCOL', 'PORTS'],
-        services.map((s) => [s.name, s.namespace, s.protocol, s.ports.join(',')]),
-      );
-    },
-  );
+  withOutputOption(withServerOptions(program.command('services').description('list services'))).action(async (options: Record<string, unknown>) => {
+    const listing = await clientFrom(options).json<{ services: ServiceRow[] }>('GET', '/v1/services');
+    if (printStructured(outputFormat(options), listing)) return;
+    printTable(
+      ['NAME', 'NAMESPACE', 'PROTOCOL', 'PORTS'],
+      listing.services.map((s) => [s.name, s.namespace, s.protocol, s.ports.join(',')]),
+    );
+  });
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { resolveServeOptions, type RawServeFlags } from '../../app/options.js';
+import { EXIT_FAILURE, UsageError } from '../client.js';
 
 export function registerServeCommand(program: Command): void {
   program
@@ -40,8 +41,20 @@ export function registerServeCommand(program: Command): void {
         'Redis password apart from the URL), e.g. a mounted Kubernetes Secret.',
     )
     .action(async (flags: RawServeFlags) => {
-      const options = resolveServeOptions(flags);
+      let options: ReturnType<typeof resolveServeOptions>;
+      try {
+        options = resolveServeOptions(flags);
+      } catch (error) {
+        throw new UsageError(error instanceof Error ? error.message : String(error));
+      }
       const { runServe } = await import('../../app/serve.js');
-      await runServe(options);
+      try {
+        await runServe(options);
+      } catch (error) {
+        // Whatever had started (a Redis connection, timers) must not keep a half-started server alive.
+        const message = error instanceof Error ? error.message : String(error);
+        process.stderr.write(`accord: serve failed to start: ${message.split('\n')[0]}\n`);
+        process.exit(EXIT_FAILURE);
+      }
     });
 }

@@ -12,7 +12,7 @@ import {
   type UpstreamPolicySpec,
 } from '../../core/policy.js';
 import { authorizationPolicySpecSchema } from './authorization.js';
-import { expecting, name, oneOf, policyErrorMap } from './common.js';
+import { expecting, name, nonNegativeInt, oneOf, policyErrorMap } from './common.js';
 import { meshSpecSchema } from './mesh.js';
 import { trafficPolicySpecSchema } from './traffic.js';
 import { upstreamPolicySpecSchema } from './upstream.js';
@@ -22,9 +22,37 @@ export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 export const DEFAULT_NAMESPACE = 'default';
 
+/** Annotation keys look like Kubernetes' (`prefix/name`); sizes are bounded like every caller-supplied string. */
+const ANNOTATION_KEY = /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
+const MAX_ANNOTATIONS = 32;
+const MAX_ANNOTATION_VALUE = 1024;
+
+const annotationsSchema = z
+  .record(
+    z.string(expecting('an annotation key such as "accord.dev/allow-unknown-targets"')).regex(ANNOTATION_KEY, expecting('an annotation key such as "accord.dev/allow-unknown-targets"')),
+    z.string(expecting('a string (quote "true", numbers and booleans)')).max(MAX_ANNOTATION_VALUE, expecting(`a string of at most ${MAX_ANNOTATION_VALUE} characters`)),
+    expecting('a mapping of annotations'),
+  )
+  .refine((annotations) => Object.keys(annotations).length <= MAX_ANNOTATIONS, { message: `expected at most ${MAX_ANNOTATIONS} annotations` });
+
 const metadataSchema = z
-  .strictObject({ name: name(), namespace: name().optional() }, expecting('a mapping with name and namespace'))
-  .transform((raw): Metadata => ({ name: raw.name, namespace: raw.namespace ?? DEFAULT_NAMESPACE }));
+  .strictObject(
+    {
+      name: name(),
+      namespace: name().optional(),
+      annotations: annotationsSchema.optional(),
+      // Set by the server when it lists policies; accepted and ignored on apply, so a listing can be re-applied.
+      revision: nonNegativeInt().optional(),
+    },
+    expecting('a mapping with name and namespace'),
+  )
+  .transform(
+    (raw): Metadata => ({
+      name: raw.name,
+      namespace: raw.namespace ?? DEFAULT_NAMESPACE,
+      ...(raw.annotations !== undefined && Object.keys(raw.annotations).length > 0 && { annotations: raw.annotations }),
+    }),
+  );
 
 const apiVersionSchema = z.literal(API_VERSION, expecting(`"${API_VERSION}"`));
 

@@ -1,6 +1,9 @@
-/** `kind: Mesh`: mesh-wide settings. Every field is optional; absent ones come from DEFAULT_MESH. */
+/**
+ * `kind: Mesh`: mesh-wide settings. Every field is optional; absent ones come from DEFAULT_MESH,
+ * except `trustDomain`, which stays absent (the CA's own) unless the document names one.
+ */
 import { z } from 'zod';
-import { DEFAULT_MESH, MAX_CERTIFICATE_TTL_MS, type MeshSpec } from '../../core/policy.js';
+import { DEFAULT_MESH, MAX_CERTIFICATE_TTL_MS, type MeshDocumentSpec } from '../../core/policy.js';
 import { boolean, duration, expecting, fraction, oneOf, WHEN_FIELDS_VALID } from './common.js';
 
 /** SPIFFE trust domains: lowercase letters, digits, ".", "-" and "_". */
@@ -66,8 +69,8 @@ export const meshSpecSchema = z
     expecting('a mapping'),
   )
   .transform(
-    (raw): MeshSpec => ({
-      trustDomain: raw.trustDomain ?? DEFAULT_MESH.trustDomain,
+    (raw): MeshDocumentSpec => ({
+      ...(raw.trustDomain !== undefined && { trustDomain: raw.trustDomain }),
       mtls: raw.mtls ?? DEFAULT_MESH.mtls,
       certificates: {
         ttlMs: raw.certificates?.ttl ?? DEFAULT_MESH.certificates.ttlMs,
