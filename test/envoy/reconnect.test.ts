@@ -7,7 +7,7 @@
  * anything. Not one request fails.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TypeUrl } from '../../src/xds/contract.js';
@@ -15,55 +15,12 @@ import { AccordProcess, OPERATOR_TOKEN } from '../e2e/processes.js';
 import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
 import { versionsOf, type DumpView } from '../support/envoy-dump.js';
 import { freeListenPorts } from '../support/relocate-ports.js';
+import { RequestLoop, httpGet } from '../support/envoy-traffic.js';
 
 vi.setConfig({ testTimeout: ENVOY_TEST_TIMEOUT_MS, hookTimeout: ENVOY_TEST_TIMEOUT_MS });
 
 const REDIS = 'redis://127.0.0.1:6379';
 const CONFIG_TYPES = [TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment] as const;
-
-/** One GET to 127.0.0.1:port: a fresh connection (`agent: false`) or the shared keep-alive agent. */
-function get(port: number, fresh: boolean): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: '/', ...(fresh ? { agent: false } : {}), timeout: 10_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Requests in a loop through the given local ports, alternating keep-alive and fresh connections. */
-class Load {
-  ok = 0;
-  readonly failures: string[] = [];
-  private running = true;
-  private readonly done: Promise<void>;
-
-  constructor(ports: readonly number[]) {
-    this.done = (async () => {
-      for (let i = 0; this.running; i++) {
-        const port = ports[i % ports.length];
-        try {
-          const { status, body } = await get(port, i % 2 === 0);
-          if (status === 200 && body === 'payments') this.ok += 1;
-          else this.failures.push(`:${port} HTTP ${status} ${body.slice(0, 100)}`);
-        } catch (error) {
-          this.failures.push(`:${port} ${(error as Error).message}`);
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    })();
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.done;
-  }
-}
 
 async function connected(envoy: TestEnvoy): Promise<number | undefined> {
   return (await envoy.admin.stats('^control_plane\\.connected_state$')).get('control_plane.connected_state');
@@ -196,11 +153,11 @@ describe('control-plane restart under traffic, real Envoy over Delta and SotW', 
     }
     // orders → payments through both sidecars, over mTLS with certificates from SDS.
     appSawCallers = [];
-    expect(await get(ports.upstream1, true)).toEqual({ status: 200, body: 'payments' });
-    expect(await get(ports.upstream2, true)).toEqual({ status: 200, body: 'payments' });
+    expect(await httpGet(ports.upstream1, { fresh: true })).toMatchObject({ status: 200, body: 'payments' });
+    expect(await httpGet(ports.upstream2, { fresh: true })).toMatchObject({ status: 200, body: 'payments' });
     expect(appSawCallers.every((xfcc) => xfcc.includes('URI=spiffe://mesh.local/ns/default/sa/orders'))).toBe(true);
 
-    const load = new Load([ports.upstream1, ports.upstream2]);
+    const load = new RequestLoop([ports.upstream1, ports.upstream2], (answer) => answer.status === 200 && answer.body === 'payments');
     try {
       await envoys.get('orders-1')!.waitFor('some requests before the restart', async () => (load.ok >= 20 ? true : undefined));
       const logOffsets = new Map([...envoys].map(([name, envoy]) => [name, envoy.process.log().length]));
