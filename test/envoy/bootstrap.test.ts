@@ -122,6 +122,18 @@ describe.each([
     }
   });
 
+  it('finds the control plane by name: a hostname in --xds gives a STRICT_DNS cluster that validates and connects', async () => {
+    const file = path.join(fleet.scratchDir('bootstrap-dns'), 'envoy.yaml');
+    const result = await cli(['bootstrap', '--workload', ordersId, '--format', 'envoy', '--ca-bundle', caBundle, '--xds', `localhost:${accord.xdsPort}`, '--out', file], accord);
+    expect(result, result.stderr).toMatchObject({ code: 0 });
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('type: STRICT_DNS');
+    expect(await validateBootstrap(testEnvoyBinary().path, file)).toMatchObject({ ok: true });
+    const envoy = await fleet.start(`bootstrap-${tls ? 'tls' : 'plain'}-dns`, text);
+    await envoy.waitUntilSynced(expectedConfig());
+    expect(await envoy.rejectedUpdates()).toEqual({});
+  });
+
   it('refuses an Envoy whose bootstrap carries a forged token: it gets no configuration', async () => {
     const bootstrap = parse(readFileSync(await bootstrapFile('sotw'), 'utf8')) as { dynamic_resources: { ads_config: { grpc_services: { initial_metadata: { value: string }[] }[] } } };
     const header = bootstrap.dynamic_resources.ads_config.grpc_services[0].initial_metadata[0];
