@@ -14,7 +14,8 @@ import { TypeUrl } from '../../src/xds/contract.js';
 import { spiffeId } from '../../src/core/workload.js';
 import { loadScenarioFile, type Scenario } from '../mesh/support/scenario.js';
 import { api, type TestAccord } from '../app/harness.js';
-import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
+import { ENVOY_TEST_TIMEOUT_MS, ENVOY_WAIT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
+import { waitFor } from '../e2e/processes.js';
 import type { DumpView } from '../support/envoy-dump.js';
 import { ProtoCanonicalizer, differences, missingFrom } from '../support/proto-canonical.js';
 import { envoyBootstrapFor, startScenarioAccord } from '../support/scenario-accord.js';
@@ -147,15 +148,27 @@ describe.each(goldenScenarios())('golden scenario $name through real Envoy', ({ 
   });
 
   it('Accord saw every resource ACKed by every stream, and no NACK', async () => {
-    const { proxies: rows } = (await api(accord, 'GET', '/v1/proxies')).body as { proxies: ProxyRow[] };
-    expect(rows.map((row) => row.nodeId).sort()).toEqual(proxies.flatMap((workload) => MODES.map(() => workload)).sort());
-    const notAcked = rows.flatMap((row) =>
-      row.types.flatMap((type) => [
-        ...(type.lastNack ? [`${row.nodeId} ${type.mode} ${type.typeUrl}: NACK ${type.lastNack.errorDetail}`] : []),
-        ...type.resources.filter((r) => r.status !== 'ACKED').map((r) => `${row.nodeId} ${type.mode} ${r.name}: ${r.status}`),
-      ]),
+    const notAcked = (rows: ProxyRow[]): string[] =>
+      rows.flatMap((row) =>
+        row.types.flatMap((type) => [
+          ...(type.lastNack ? [`${row.nodeId} ${type.mode} ${type.typeUrl}: NACK ${type.lastNack.errorDetail}`] : []),
+          ...type.resources.filter((r) => r.status !== 'ACKED').map((r) => `${row.nodeId} ${type.mode} ${r.name}: ${r.status}`),
+        ]),
+      );
+    // An ACK reaches Accord a moment after Envoy applied the response: wait for the last ones.
+    const rows = await waitFor(
+      async () => {
+        const { proxies: current } = (await api(accord, 'GET', '/v1/proxies')).body as { proxies: ProxyRow[] };
+        const problems = notAcked(current);
+        if (problems.some((problem) => problem.includes('NACK'))) return current;
+        if (problems.length > 0) throw new Error(problems.join('; '));
+        return current;
+      },
+      ENVOY_WAIT_MS,
+      'every resource ACKed',
     );
-    expect(notAcked).toEqual([]);
+    expect(notAcked(rows)).toEqual([]);
+    expect(rows.map((row) => row.nodeId).sort()).toEqual(proxies.flatMap((workload) => MODES.map(() => workload)).sort());
     expect(rows.flatMap((row) => row.types.map((type) => type.mode)).sort()).toContain('delta');
   });
 });

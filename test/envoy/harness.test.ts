@@ -63,8 +63,12 @@ describe('real-Envoy harness', () => {
     const clusters = await one.admin.clusters();
     expect(clusters.map((c) => c.name)).toEqual(['backend']);
     expect(clusters[0].host_statuses?.[0].address.socket_address).toEqual({ address: '127.0.0.2', port_value: port1 });
-    const stats = await one.admin.stats('^http\\.hello\\.downstream_rq_completed$');
-    expect(stats.get('http.hello.downstream_rq_completed')).toBe(1);
+    // Envoy counts a request when its stream ends, which can be a moment after the client has the body.
+    const completed = await one.waitFor('the request to be counted', async () => {
+      const count = (await one.admin.stats('^http\\.hello\\.downstream_rq_completed$')).get('http.hello.downstream_rq_completed');
+      return count === 1 ? count : undefined;
+    });
+    expect(completed).toBe(1);
     const view = await one.dump();
     expect(view.staticClusters).toEqual(['backend']);
     expect(view.bootstrap).toMatchObject({ node: { id: 'harness' } });
