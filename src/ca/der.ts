@@ -1,5 +1,5 @@
 /**
- * A tiny DER writer (and an element reader) for the fixed shapes the leaf issuer needs.
+ * A tiny DER writer (and an element reader) for the fixed shapes the leaf issuer and CRLs need.
  * Only definite lengths; only the universal types used by X.509 leaves.
  */
 

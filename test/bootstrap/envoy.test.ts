@@ -79,9 +79,17 @@ describe('envoyBootstrap', () => {
       { address: '10.0.0.1', port_value: 18000 },
       { address: 'fd00::3', port_value: 18001 },
     ]);
+    expect(ips).not.toHaveProperty('dns_lookup_family');
     const names = view(envoyBootstrap(input({ xdsAddresses: ['a.accord:18000', 'b.accord:18000'] }))).static_resources.clusters[0];
     expect(names.type).toBe('STRICT_DNS');
     expect(names.load_assignment.endpoints[0].lb_endpoints).toHaveLength(2);
+  });
+
+  // Real Envoy never reached `accord serve` on 127.0.0.1 through `--xds localhost:PORT`: with the
+  // default lookup family it resolved localhost to ::1 only (test/envoy/bootstrap.test.ts).
+  it('prefers IPv4 addresses for control planes given by name', () => {
+    const names = view(envoyBootstrap(input({ xdsAddresses: ['localhost:18000'] }))).static_resources.clusters[0] as Cluster & { dns_lookup_family?: string };
+    expect(names.dns_lookup_family).toBe('V4_PREFERRED');
   });
 
   it('validates the xDS server against the mesh CA and its SPIFFE ID when TLS is on', () => {

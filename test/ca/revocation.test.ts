@@ -4,7 +4,7 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority } from '../../src/ca/authority.js';
 import { crlNeedsRefresh } from '../../src/ca/crl.js';
-import { splitCertificates } from '../../src/ca/der.js';
+import { pemDecodeAll, readDerChildren, readDerElement, splitCertificates } from '../../src/ca/der.js';
 import { IssuanceError } from '../../src/ca/errors.js';
 import { RevocationList, normalizeSerial } from '../../src/ca/revocation.js';
 import { newCa, openssl, spiffe, tempDir } from './helpers.js';
@@ -68,6 +68,24 @@ describe('revocation and CRLs', () => {
       if (expectOk) expect(result.stdout).toContain(': OK');
       else expect(result.stdout + result.stderr).toMatch(/certificate revoked/);
     }
+  });
+
+  // Envoy (BoringSSL) rejected the trust bundle with "Failed to load CRL from <inline>" while the
+  // CRL's entries carried an empty crlEntryExtensions SEQUENCE; OpenSSL reads such a CRL.
+  it('writes CRL entries as serial and date only, never an empty crlEntryExtensions', async () => {
+    ca.revokeSerial(ca.issue({ spiffeId: spiffe('default', 'entry-shape'), now }).serial, now);
+    ca.revokeSerial('ab', now);
+    const [der] = pemDecodeAll('X509 CRL', (await ca.crlPem(now)).pem);
+    const [tbs] = readDerChildren(der, readDerElement(der, 0));
+    const revoked = readDerChildren(der, tbs).find((field, i) => i === 5 && field.tag === 0x30);
+    expect(revoked, 'revokedCertificates').toBeDefined();
+    const entries = readDerChildren(der, revoked!);
+    expect(entries.length).toBeGreaterThanOrEqual(2);
+    for (const entry of entries) {
+      expect(readDerChildren(der, entry).map((child) => child.tag)).toEqual([0x02, 0x17]);
+    }
+    // A serial with its high bit set stays a positive INTEGER (00 ab), as in the certificate.
+    expect(entries.some((entry) => Buffer.from(der.subarray(entry.start, entry.end)).includes(Buffer.from([0x02, 0x02, 0x00, 0xab])))).toBe(true);
   });
 
   it('re-signs the CRL on revocation and before nextUpdate, not otherwise', async () => {

@@ -7,7 +7,8 @@ import { consistencyProblems } from '../mesh/support/consistency.js';
 import { lineDiff } from '../../src/app/line-diff.js';
 import { ProtoChecker } from '../mesh/support/proto-check.js';
 import { renderScenario } from '../mesh/support/render.js';
-import { loadScenarioFile } from '../mesh/support/scenario.js';
+import { loadScenarioFile, scenarioDocuments } from '../mesh/support/scenario.js';
+import { documentsToJson, formatPolicyError, parsePolicyDocuments } from '../../src/config/index.js';
 import { createChecker } from '../../src/proto/index.js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 
@@ -40,6 +41,17 @@ describe('golden scenarios', () => {
       if (expected !== actual) {
         expect.fail(`${name}/out.yaml differs (ACCORD_REFRESH_GOLDEN=1 to rewrite):\n${lineDiff(expected, actual)}`);
       }
+    });
+
+    // The real Accord (and so real Envoy in test/envoy) can only be given policies that validate.
+    it(`${name}: its policies are valid operator documents and survive the store's round trip`, () => {
+      const scenario = loadScenarioFile(path.join(dir, 'in.yaml'));
+      const parsed = parsePolicyDocuments(documentsToJson(scenarioDocuments(scenario)), `${name}/in.yaml`);
+      expect(parsed.ok ? [] : parsed.errors.map(formatPolicyError)).toEqual([]);
+      if (!parsed.ok) return;
+      // Validation fills in defaults; what matters is that the translation does not change.
+      const validated = { ...scenario, input: { ...scenario.input, policies: parsed.policySet } };
+      expect(renderScenario(validated, new MeshTranslator())).toBe(renderScenario(scenario, new MeshTranslator()));
     });
 
     it(`${name}: every resource encodes against Envoy's protos without loss`, () => {

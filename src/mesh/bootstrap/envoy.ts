@@ -68,10 +68,15 @@ export function envoyBootstrapYaml(input: EnvoyBootstrapInput): string {
 function xdsCluster(input: EnvoyBootstrapInput): Record<string, unknown> {
   if (input.xdsAddresses.length === 0) throw new Error('at least one xDS server address is required');
   const endpoints = input.xdsAddresses.map(parseHostPort);
+  const byName = endpoints.some((endpoint) => !endpoint.isIp);
   const cluster: Record<string, unknown> = {
     name: XDS_CLUSTER_NAME,
     // STATIC needs IP literals; STRICT_DNS resolves names and keeps every address it finds.
-    type: endpoints.every((endpoint) => endpoint.isIp) ? 'STATIC' : 'STRICT_DNS',
+    type: byName ? 'STRICT_DNS' : 'STATIC',
+    // Envoy's default (AUTO) takes a name's IPv6 address whenever it has one, even where the
+    // control plane listens on IPv4 only (Envoy resolves localhost to ::1): prefer IPv4, and use
+    // IPv6 for names that have no IPv4 address.
+    ...(byName ? { dns_lookup_family: 'V4_PREFERRED' } : {}),
     connect_timeout: '1s',
     // The ADS stream is long-lived; keepalives notice a dead control plane behind a silent network.
     upstream_connection_options: { tcp_keepalive: {} },

@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import {
   DEFAULT_MESH,
   type AuthorizationPolicySpec,
+  type PolicyDocument,
   type MeshSpec,
   type Metadata,
   type PolicySet,
@@ -98,4 +99,10 @@ export function scenarioFrom(file: ScenarioFile): Scenario {
   const workloads = new Map((file.workloads ?? []).map((w) => [w.id, workloadFrom(w)]));
   const proxies = file.proxies ?? [...workloads.keys()].map((workload) => ({ workload, flavour: 'envoy' as const }));
   return { input: { revision: file.revision ?? 1, workloads, policies }, proxies };
+}
+
+/** The scenario's policies as operator documents (a `Mesh` named default, then the rest). */
+export function scenarioDocuments(scenario: Scenario): PolicyDocument[] {
+  const { mesh, trafficPolicies, authorizationPolicies, upstreamPolicies } = scenario.input.policies;
+  return [{ kind: 'Mesh', metadata: { name: 'default', namespace: 'default' }, spec: mesh }, ...trafficPolicies, ...authorizationPolicies, ...upstreamPolicies];
 }
