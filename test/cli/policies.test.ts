@@ -3,7 +3,7 @@
  * real `accord serve` process. Regressions for issue #12: an empty directory wiped every policy,
  * applying one file dropped the others, a typo in a target quietly removed an ALLOW rule, a Mesh
  * asking for another trust domain said "applied", re-applying wrote a new revision, a failed dry
- * run changed /readyz.
+ * run changed the readiness detail (/v1/status).
  */
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -184,15 +184,17 @@ describe('accord apply, delete and policies against accord serve', () => {
     expect((await listing()).documents.some((d) => d.kind === 'Mesh')).toBe(false);
   });
 
-  it('a failed dry run leaves /readyz alone and logs no rejection', async () => {
-    const readyBefore = ((await (await fetch(`${server.http}/readyz`)).json()) as { checks: { policies: unknown } }).checks.policies;
+  it('a failed dry run leaves the readiness detail (/v1/status) alone and logs no rejection', async () => {
+    const policyStatus = async (): Promise<unknown> =>
+      ((await (await fetch(`${server.http}/v1/status`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } })).json()) as { checks: { policies: unknown } }).checks.policies;
+    const readyBefore = await policyStatus();
+    expect(readyBefore).toMatchObject({ ok: true, detail: { rejectedChanges: expect.any(Number) } });
     const logLines = server.output.join('').split('\n').length;
     const typo = path.join(dir, 'typo/authz.yaml');
     const dry = await cli(['apply', '-f', typo, '--dry-run']);
     expect(dry.code).toBe(1);
     expect(dry.stderr).toContain('did you mean "payments"?');
-    const readyAfter = ((await (await fetch(`${server.http}/readyz`)).json()) as { checks: { policies: unknown } }).checks.policies;
-    expect(readyAfter).toEqual(readyBefore);
+    expect(await policyStatus()).toEqual(readyBefore);
     expect(server.output.join('').split('\n').slice(logLines - 1).join('\n')).not.toContain('previous policy stays in force');
 
     // The real apply is counted and logged.
@@ -247,10 +249,10 @@ describe('accord apply against accord serve --config DIR', () => {
     expect((await cli(['delete', 'trafficpolicy', 'payments-timeouts'])).stderr).toBe(real.stderr);
   });
 
-  it('files may name services that are not registered yet: applied, with a warning in /readyz', async () => {
+  it('files may name services that are not registered yet: applied, with a warning in /v1/status', async () => {
     const ready = await waitFor(
       async () => {
-        const body = (await (await fetch(`${server.http}/readyz`)).json()) as { checks: { policies: { detail: { warnings?: string[] } } } };
+        const body = (await (await fetch(`${server.http}/v1/status`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } })).json()) as { checks: { policies: { detail: { warnings?: string[] } } } };
         return body.checks.policies.detail.warnings;
       },
       10_000,

@@ -50,6 +50,6 @@ describe('accord serve with secrets in files', () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).not.toBe(0);
-    expect(stderr).toMatch(/^accord: cannot reach the registry's Redis at redis:\/\/127\.0\.0\.1:\d+: .*NOAUTH/m);
+    expect(stderr).toMatch(/^accord: serve failed to start: cannot reach the registry's Redis at redis:\/\/127\.0\.0\.1:\d+: .*NOAUTH/m);
   }, 30_000);
 });

@@ -27,13 +27,24 @@ describe('every HTTP route, enumerated from the server, and who may call it', ()
     workload = await register(accord.http, 'orders');
     csr = await opensslCsr(dir.dir, ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'route');
     await whenRegistered(() => call(accord.http, 'GET', '/v1/agent/bundle', { token: workload.token }));
+    // One policy object, so the per-object routes have something to read.
+    const policy = 'apiVersion: accord.dev/v1\nkind: TrafficPolicy\nmetadata: { name: orders-timeouts }\nspec: { target: orders, connectTimeout: 2s }\n';
+    const applied = await call(accord.http, 'POST', '/v1/policies:apply', { yaml: policy });
+    if (applied.status !== 200) throw new Error(`policy apply: HTTP ${applied.status} ${applied.text}`);
   });
   afterAll(async () => {
     await accord.close();
     await dir.remove();
   });
 
-  const concrete = (url: string): string => url.replace(/:id\b/g, workload.id);
+  /** A route pattern as a URL: fastify writes a literal ":" as "::"; parameters get real values. */
+  const concrete = (url: string): string =>
+    url
+      .replace(/\/:id\b/g, `/${workload.id}`)
+      .replace(/\/:kind\b/g, '/TrafficPolicy')
+      .replace(/\/:namespace\b/g, '/default')
+      .replace(/\/:name\b/g, '/orders-timeouts')
+      .replaceAll('::', ':');
   const bodyFor = (key: string): unknown => (key === 'POST /v1/agent/certificate' ? { csr } : key.startsWith('GET') || key.startsWith('HEAD') || key.startsWith('DELETE') ? undefined : {});
 
   it('enumerates the routes from fastify, and every one is classified', () => {

@@ -155,8 +155,8 @@ describe('accord serve: what it exposes, and TLS for the HTTP API (processes)', 
     const served = await serve(path.join(dir.dir, 'op-tls'), ['--http-tls-cert', cert, '--http-tls-key', key]);
     running.push(served);
     expect(served.serving?.httpTls).toBe(true);
-    const status = await cli(['ca', 'show', '--server', `https://127.0.0.1:${served.serving?.httpPort}`], { ACCORD_CA_FILE: cert });
+    const status = await cli(['ca', 'show', '-o', 'json', '--server', `https://127.0.0.1:${served.serving?.httpPort}`], { ACCORD_CA_FILE: cert });
     expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toContain('trustDomain');
+    expect(JSON.parse(status.stdout)).toMatchObject({ trustDomain: 'mesh.local' });
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -96,8 +97,15 @@ export interface Registered {
   token: string;
 }
 
+/** A loopback address no other registration in the run uses: each `register` is a new endpoint (a new workload). */
+function freshAddress(): string {
+  const [a = 1, b = 1, c = 1] = [...randomBytes(3)].map((byte) => 1 + (byte % 254));
+  return `127.${a}.${b}.${c}`;
+}
+
+/** Registers a new workload (a new endpoint: re-registering an endpoint would return its workload). */
 export async function register(base: string, service: string, port = 9000): Promise<Registered> {
-  const answer = await call(base, 'POST', '/v1/workloads', { body: { service, address: '127.0.0.1', port } });
+  const answer = await call(base, 'POST', '/v1/workloads', { body: { service, address: freshAddress(), port } });
   if (answer.status !== 201) throw new Error(`register ${service}: HTTP ${answer.status} ${answer.text}`);
   return answer.body as Registered;
 }

@@ -57,6 +57,7 @@ describe('workload tokens: lifetime, renewal, deny-list, and streams of revoked 
     const withUpstream = async (service: string): Promise<Registered> =>
       (await call(accord.http, 'POST', '/v1/workloads', { body: { service, address: '127.0.0.1', port: 9000, upstreams: [{ service: 'inventory', localPort: 9100 }] } }))
         .body as Registered;
+    await register(accord.http, 'inventory');
     const victim = await withUpstream('orders');
     const control = await withUpstream('payments');
     await known(victim);

@@ -15,7 +15,7 @@ export async function waitForRevision(accord: TestAccord, revision: number, time
   const deadline = Date.now() + timeoutMs;
   let seen: unknown;
   while (Date.now() < deadline) {
-    const body = (await api(accord, 'GET', '/readyz')).body as { checks?: { registry?: { detail?: { revision?: number } }; policies?: { detail?: { lastChangeOk?: boolean; errors?: string[] } } } };
+    const body = (await api(accord, 'GET', '/v1/status')).body as { checks?: { registry?: { detail?: { revision?: number } }; policies?: { detail?: { lastChangeOk?: boolean; errors?: string[] } } } };
     seen = body.checks;
     const policies = body.checks?.policies?.detail;
     if (policies && policies.lastChangeOk === false) throw new Error(`Accord rejected the scenario's policies: ${JSON.stringify(policies.errors)}`);
