@@ -123,10 +123,15 @@ export class WorkloadRevocations {
   /** Refuses the workload new certificates everywhere and revokes every live one it holds. */
   async revokeWorkload(workloadId: string): Promise<string[]> {
     await this.shareRevokedWorkload(workloadId);
-    const revoked = this.revokeLocally(workloadId, this.deps.now());
+    const now = this.deps.now();
+    this.revokeLocally(workloadId, now);
     this.deps.onRevokedWorkloadsChange();
     await this.publish();
-    return revoked;
+    // A periodic sync may have learnt of the revocation from the store while it was being shared
+    // and revoked the serials first: the answer lists every live serial now revoked, whoever did it.
+    return [...(this.issuedTo.get(workloadId) ?? [])]
+      .filter(([serial, notAfter]) => notAfter > now && this.deps.ca.isRevoked(serial))
+      .map(([serial]) => serial);
   }
 
   /** Re-signs the CRL and tells the proxies when it changed. */
@@ -160,13 +165,11 @@ export class WorkloadRevocations {
     if (this.deps.ca.revocations.revision !== this.crlRevision) await this.refreshCrl();
   }
 
-  private revokeLocally(workloadId: string, now: number): string[] {
+  private revokeLocally(workloadId: string, now: number): void {
     this.revoked.add(workloadId);
-    const revoked: string[] = [];
     for (const [serial, notAfter] of this.issuedTo.get(workloadId) ?? []) {
-      if (notAfter > now && !this.deps.ca.isRevoked(serial)) revoked.push(this.deps.ca.revokeSerial(serial, now).serial);
+      if (notAfter > now && !this.deps.ca.isRevoked(serial)) this.deps.ca.revokeSerial(serial, now);
     }
-    return revoked;
   }
 
   private async sharedRevokedWorkloads(): Promise<string[]> {
