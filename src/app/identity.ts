@@ -92,7 +92,12 @@ function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
     return { source, generations: undefined };
   }
   if (options.redisUrl) {
-    const kek = kekFromEnv({ ACCORD_CA_KEK: options.caKek });
+    const kek = kekFromEnv({
+      ACCORD_CA_KEK: options.caKek,
+      ACCORD_CA_KEK_ID: options.caKekId,
+      ACCORD_CA_KEK_PREVIOUS: options.caKekPrevious,
+      ACCORD_CA_KEK_PREVIOUS_ID: options.caKekPreviousId,
+    });
     if (!kek) {
       throw new Error(
         'with --redis, replicas must sign with one shared CA: set ACCORD_CA_KEK (32 bytes, hex or base64) or supply CA files (--ca-root/--ca-cert/--ca-key)',

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import { createIntermediateCa, createRootCa, type CaKeyPair } from './ca-certs.js';
 import { splitCertificates } from './der.js';
-import { open, seal, type Envelope, type Kek } from './envelope.js';
+import { open, seal, sealedWithPrevious, type Envelope, type Kek } from './envelope.js';
 import type { CaKv } from './kv.js';
 
 /**
@@ -266,6 +266,8 @@ export interface SharedCaMaterial {
   readonly material: CaMaterial;
   /** The KV version it was read or written at (for a later compare-and-set). */
   readonly version: number;
+  /** It was sealed with the previous KEK and has just been re-sealed with the current one. */
+  readonly resealed?: boolean;
 }
 
 function parseEnvelope(json: string, key: string): Envelope {
@@ -276,11 +278,22 @@ function parseEnvelope(json: string, key: string): Envelope {
   }
 }
 
+/**
+ * Reads and opens the material. Material sealed with the previous KEK is re-sealed with the current
+ * one by compare-and-set: when replicas race, one write wins and the others re-read its result.
+ */
 export async function readSharedCaMaterial(kv: CaKv, kek: Kek, key: string): Promise<SharedCaMaterial | undefined> {
-  const stored = await kv.kvGet(key);
-  if (!stored) return undefined;
-  const material = parseCaMaterial(open(kek, parseEnvelope(stored.value, key), key), `shared CA material at "${key}"`);
-  return { material, version: stored.version };
+  for (let attempt = 0; ; attempt++) {
+    const stored = await kv.kvGet(key);
+    if (!stored) return undefined;
+    const envelope = parseEnvelope(stored.value, key);
+    const material = parseCaMaterial(open(kek, envelope, key), `shared CA material at "${key}"`);
+    if (!sealedWithPrevious(kek, envelope) || attempt >= 3) return { material, version: stored.version };
+    if (await kv.kvPutIfVersion(key, JSON.stringify(seal(kek, serializeCaMaterial(material), key)), stored.version)) {
+      const written = await kv.kvGet(key);
+      return { material, version: written?.version ?? stored.version + 1, resealed: true };
+    }
+  }
 }
 
 /**
@@ -290,6 +303,7 @@ export async function readSharedCaMaterial(kv: CaKv, kek: Kek, key: string): Pro
 export async function loadOrCreateShared(kv: CaKv, kek: Kek, key: string, options: LoadCaOptions): Promise<SharedCaMaterial> {
   const existing = await readSharedCaMaterial(kv, kek, key);
   if (existing) {
+    if (existing.resealed) options.logger.warn({ kvKey: key, kekId: kek.id }, 'CA material was sealed with the previous KEK; re-sealed with the current one');
     options.logger.info({ kvKey: key }, 'CA material loaded from the shared store');
     return existing;
   }

@@ -36,7 +36,7 @@ export function registerServeCommand(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
+      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_CA_KEK_PREVIOUS_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
         'name a file holding the value of ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
         'Redis password apart from the URL), e.g. a mounted Kubernetes Secret.',
     )
