@@ -59,6 +59,10 @@ export interface CaOperations {
   renewToken(workloadToken: string): Promise<AgentTokenRenewal>;
   /** Puts one workload token (by id) on the deny-list every replica checks. */
   denyToken(tokenId: string): Promise<unknown>;
+  /** A new workload-token signing key; the previous one verifies for one token lifetime more. */
+  rotateTokenKey(): Promise<unknown>;
+  /** Ends the previous workload-token key now. */
+  retireTokenKey(): Promise<unknown>;
 }
 
 export interface AgentTokenRenewal {
@@ -338,6 +342,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.get('/v1/ca/bundle', async (_request, reply) => reply.header('content-type', 'application/x-pem-file').send(deps.ca.bundlePem()));
   app.get('/v1/ca', { preHandler: requireReader }, async () => deps.ca.status());
   app.post('/v1/ca/rotate', { preHandler: requireOperator }, async () => deps.ca.rotate());
+  app.post('/v1/ca/token-key/rotate', { preHandler: requireOperator }, async () => deps.ca.rotateTokenKey());
+  app.post('/v1/ca/token-key/retire', { preHandler: requireOperator }, async () => deps.ca.retireTokenKey());
   app.post<{ Body: { serial?: unknown; workload?: unknown } }>('/v1/ca/revoke', { preHandler: requireOperator }, async (request) => {
     const body = request.body ?? {};
     const serial = boundedString(body.serial, 'serial', 128);

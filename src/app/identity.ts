@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
@@ -15,6 +16,7 @@ import {
   TokenError,
   WorkloadTokens,
   fingerprintOfPem,
+  tokenKeyId,
   issuerFor,
   kekFromEnv,
   loadOrCreateCaMaterial,
@@ -45,6 +47,16 @@ import type { TokenMinter } from './registry-service.js';
 import type { VerifiedWorkload } from './mesh-source.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
+/** How often a replica looks for token keys another replica rotated (also on a token naming an unknown key). */
+const TOKEN_KEY_REFRESH_MS = 5_000;
+
+function tokenKeysOf(material: CaMaterial): string {
+  return JSON.stringify([material.tokenKey, material.previousTokenKey?.key, material.previousTokenKey?.until]);
+}
+
+function tokensOf(material: CaMaterial): WorkloadTokens {
+  return WorkloadTokens.hs256(material.tokenKey, material.previousTokenKey);
+}
 
 /** `request`: a caller asked (rate-limited per workload); `rotation`: the control plane's own schedule. */
 export type IssueTrigger = 'request' | 'rotation';
@@ -174,15 +186,21 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
+  private tokenKeyTimer: NodeJS.Timeout | undefined;
+  /** When the stored token keys were last read because a token named a key not held here. */
+  private tokenKeysReadAt = 0;
+  /** The token keys `tokens` holds (see `tokenKeysOf`). */
+  private heldTokenKeys: string;
 
   private constructor(
     private readonly ca: CertificateAuthority,
-    private readonly tokens: WorkloadTokens,
+    private tokens: WorkloadTokens,
     private readonly deps: IdentityServiceOptions,
     private readonly generations: CaGenerationStore | undefined,
     kv: CaKv,
   ) {
     this.log = deps.logger.child({ component: 'identity' });
+    this.heldTokenKeys = tokenKeysOf(ca.currentMaterial);
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.limiter = new IssuanceLimiter({ burst: deps.options.issueBurst, perMinute: deps.options.issuePerMinute }, this.now);
@@ -231,7 +249,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const setup = materialSetup(deps.options, kv);
     const material = await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
-    const service = new IdentityService(ca, WorkloadTokens.hs256(material.tokenKey), deps, setup.generations, kv);
+    const service = new IdentityService(ca, tokensOf(material), deps, setup.generations, kv);
     ca.status(Date.now());
     // Revocations and denied tokens are in force before the first stream or request is served.
     await service.revocations.load();
@@ -250,6 +268,27 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations.start();
     this.rotation?.start();
     void this.maintainIntermediate();
+    if (this.generations) this.tokenKeyTimer = setInterval(() => void this.refreshTokenKeys(), TOKEN_KEY_REFRESH_MS).unref();
+  }
+
+  /** Adopts workload-token keys another replica rotated (stored with the CA material). */
+  private async refreshTokenKeys(): Promise<void> {
+    try {
+      const stored = await this.generations?.loadCurrent();
+      if (stored) this.adoptTokenKeys(stored);
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not read the stored workload-token keys; keeping the ones held');
+    }
+  }
+
+  private adoptTokenKeys(stored: CaMaterial): void {
+    if (stored.root.certPem !== this.ca.currentMaterial.root.certPem) return;
+    const keys = tokenKeysOf(stored);
+    if (keys === this.heldTokenKeys) return;
+    this.ca.useTokenKeys(stored);
+    this.tokens = tokensOf(stored);
+    this.heldTokenKeys = keys;
+    this.log.warn({ signingKeyId: this.tokens.signingKeyId }, 'workload-token keys changed; new tokens are signed with the current key');
   }
 
   /**
@@ -265,6 +304,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         if (stored && stored.root.certPem === before.root.certPem && stored.issuer.certPem !== before.issuer.certPem) {
           this.ca.useMaterial(stored);
         }
+        if (stored) this.adoptTokenKeys(stored);
         const basedOn = this.ca.currentMaterial;
         const outcome = await renewIntermediateIfDue({
           ca: this.ca,
@@ -324,7 +364,18 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
    * not revoked. Throws TokenError (401) or IssuanceError REVOKED (403).
    */
   async verifyToken(token: string, now: number): Promise<VerifiedWorkload> {
-    const claims = await this.tokens.verify(token, now);
+    let claims;
+    try {
+      claims = await this.tokens.verify(token, now);
+    } catch (error) {
+      // A key rotated on another replica moments ago: read the stored keys (at most once a second) and retry.
+      if (!(error instanceof TokenError) || error.code !== 'BAD_SIGNATURE' || !this.generations || this.now() - this.tokenKeysReadAt < 1_000) throw error;
+      this.tokenKeysReadAt = this.now();
+      const before = this.tokens;
+      await this.refreshTokenKeys();
+      if (this.tokens === before) throw error;
+      claims = await this.tokens.verify(token, now);
+    }
     const verified: VerifiedWorkload = { workloadId: claims.workloadId, spiffeId: claims.spiffeId, tokenId: claims.tokenId, issuedAt: claims.issuedAt };
     this.assertAllowed(verified);
     return verified;
@@ -524,6 +575,54 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return this.rotation.status();
   }
 
+  /**
+   * A new workload-token signing key. The old one keeps verifying the tokens it signed for one
+   * maximum token lifetime (`--token-ttl`), or until `retireTokenKey`.
+   */
+  async rotateTokenKey(): Promise<unknown> {
+    const generations = this.tokenKeyStore();
+    const stored = (await generations.loadCurrent()) ?? this.ca.currentMaterial;
+    const now = this.now();
+    const previous = stored.previousTokenKey;
+    if (previous && previous.until > now) {
+      throw new ApiError(
+        'CONFLICT',
+        `the previous token key still verifies tokens until ${new Date(previous.until).toISOString()}; retire it first (accord ca retire-token-key), which ends the tokens it signed`,
+      );
+    }
+    const next: CaMaterial = { ...stored, tokenKey: randomBytes(32).toString('base64'), previousTokenKey: { key: stored.tokenKey, until: now + this.deps.options.tokenTtlMs } };
+    if (!(await generations.replaceCurrent(next, stored))) throw new ApiError('CONFLICT', 'another replica changed the CA material at the same moment; try again');
+    this.adoptTokenKeys(next);
+    this.log.warn({ signingKeyId: this.tokens.signingKeyId }, 'workload-token signing key rotated');
+    return this.tokenKeyStatus();
+  }
+
+  /** Ends the previous token key at once: tokens it signed stop authenticating. */
+  async retireTokenKey(): Promise<unknown> {
+    const generations = this.tokenKeyStore();
+    const stored = (await generations.loadCurrent()) ?? this.ca.currentMaterial;
+    if (stored.previousTokenKey) {
+      const next: CaMaterial = { ...stored, previousTokenKey: undefined };
+      if (!(await generations.replaceCurrent(next, stored))) throw new ApiError('CONFLICT', 'another replica changed the CA material at the same moment; try again');
+      this.adoptTokenKeys(next);
+      this.log.warn({ signingKeyId: this.tokens.signingKeyId }, 'previous workload-token key retired; tokens it signed no longer authenticate');
+    }
+    return this.tokenKeyStatus();
+  }
+
+  private tokenKeyStore(): CaGenerationStore {
+    if (!this.generations) {
+      throw new ApiError('CONFLICT', 'with operator-supplied CA files the token key is derived from the CA key; it changes with the CA files');
+    }
+    return this.generations;
+  }
+
+  private tokenKeyStatus(): { signingKeyId: string | undefined; previousKeyId?: string; previousValidUntil?: string } {
+    const previous = this.ca.currentMaterial.previousTokenKey;
+    if (!previous || previous.until <= this.now()) return { signingKeyId: this.tokens.signingKeyId };
+    return { signingKeyId: this.tokens.signingKeyId, previousKeyId: tokenKeyId(previous.key), previousValidUntil: new Date(previous.until).toISOString() };
+  }
+
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {
     let revoked: string[] = [];
     if (target.serial !== undefined) {
@@ -642,6 +741,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   close(): void {
     this.closed = true;
     if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
+    if (this.tokenKeyTimer) clearInterval(this.tokenKeyTimer);
     this.rotation?.stop();
     if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
     this.revocations.stop();

@@ -22,6 +22,8 @@ export interface CaMaterial {
   readonly chainPem: readonly string[];
   /** Base64 of the 32-byte HMAC key for workload tokens. */
   readonly tokenKey: string;
+  /** The token key it replaced: still verifies the tokens it signed until `until` (ms since the epoch). */
+  readonly previousTokenKey?: { readonly key: string; readonly until: number };
 }
 
 const materialSchema = z.object({
@@ -30,6 +32,7 @@ const materialSchema = z.object({
   issuer: z.object({ certPem: z.string().min(1), keyPem: z.string().min(1) }),
   chainPem: z.array(z.string().min(1)),
   tokenKey: z.string().min(1),
+  previousTokenKey: z.object({ key: z.string().min(1), until: z.number().int().nonnegative() }).optional(),
 });
 
 export class CaMaterialError extends Error {

@@ -184,6 +184,28 @@ export function registerOperationsCommands(program: Command): void {
     }
   });
 
+  type TokenKeyStatus = { signingKeyId?: string; previousKeyId?: string; previousValidUntil?: string };
+  const printTokenKeys = (status: TokenKeyStatus): void => {
+    say(`workload tokens are signed with key ${status.signingKeyId ?? '(none)'}`);
+    say(status.previousKeyId ? `previous key ${status.previousKeyId} verifies the tokens it signed until ${status.previousValidUntil ?? '?'}` : 'no previous key is in force');
+  };
+  withOutputOption(
+    withServerOptions(
+      ca
+        .command('rotate-token-key')
+        .description('sign new workload tokens with a new key; tokens signed with the old one keep working for one --token-ttl (or until retire-token-key)'),
+    ),
+  ).action(async (options: Record<string, unknown>) => {
+    const status = await clientFrom(options).json<TokenKeyStatus>('POST', '/v1/ca/token-key/rotate', { json: {} });
+    if (!printStructured(outputFormat(options), status)) printTokenKeys(status);
+  });
+  withOutputOption(
+    withServerOptions(ca.command('retire-token-key').description('stop accepting tokens signed with the previous workload-token key, now')),
+  ).action(async (options: Record<string, unknown>) => {
+    const status = await clientFrom(options).json<TokenKeyStatus>('POST', '/v1/ca/token-key/retire', { json: {} });
+    if (!printStructured(outputFormat(options), status)) printTokenKeys(status);
+  });
+
   const token = program.command('token').description('workload tokens');
   withOutputOption(
     withServerOptions(
