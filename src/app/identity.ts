@@ -27,10 +27,14 @@ import {
   type CaKv,
   type CaMaterial,
   type CaSource,
+  type Kek,
   type FleetView,
   type ProxyAckState,
   phaseTrustPem,
 } from '../ca/index.js';
+import { createCaBackup, loadSharedCaWithContinuity, openCaBackup, type CaBackup } from './ca-continuity.js';
+import { seal as sealCa } from '../ca/envelope.js';
+import { serializeCaMaterial } from '../ca/material.js';
 import { DataDirGenerationStore, SharedGenerationStore, type CaGenerationStore } from './ca-generations.js';
 import { RootRotationCoordinator } from './root-rotation.js';
 import { XdsServerIdentity } from './xds-server-identity.js';
@@ -88,11 +92,23 @@ export interface IdentityServiceOptions {
 
 interface MaterialSetup {
   readonly source: CaSource;
+  /** Seals backups (and, with Redis, the shared material); undefined without ACCORD_CA_KEK. */
+  readonly kek: Kek | undefined;
   /** Where a root rotation keeps the next generation; undefined when rotation cannot run here. */
   readonly generations: CaGenerationStore | undefined;
 }
 
+function kekOf(options: ServeOptions): Kek | undefined {
+  return kekFromEnv({
+    ACCORD_CA_KEK: options.caKek,
+    ACCORD_CA_KEK_ID: options.caKekId,
+    ACCORD_CA_KEK_PREVIOUS: options.caKekPrevious,
+    ACCORD_CA_KEK_PREVIOUS_ID: options.caKekPreviousId,
+  });
+}
+
 function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
+  const kek = kekOf(options);
   if (options.caRootFile || options.caCertFile) {
     const rootCertFile = options.caRootFile ?? options.caCertFile;
     if (!rootCertFile) throw new Error('--ca-root is required with operator-supplied CA files');
@@ -101,23 +117,17 @@ function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
         ? { kind: 'pem-files', rootCertFile, intermediateCertFile: options.caCertFile, intermediateKeyFile: options.caKeyFile }
         : { kind: 'pem-files', rootCertFile, rootKeyFile: options.caKeyFile };
     // Operator-supplied roots are rotated by the operator (new files, then a restart).
-    return { source, generations: undefined };
+    return { source, kek, generations: undefined };
   }
   if (options.redisUrl) {
-    const kek = kekFromEnv({
-      ACCORD_CA_KEK: options.caKek,
-      ACCORD_CA_KEK_ID: options.caKekId,
-      ACCORD_CA_KEK_PREVIOUS: options.caKekPrevious,
-      ACCORD_CA_KEK_PREVIOUS_ID: options.caKekPreviousId,
-    });
     if (!kek) {
       throw new Error(
         'with --redis, replicas must sign with one shared CA: set ACCORD_CA_KEK (32 bytes, hex or base64) or supply CA files (--ca-root/--ca-cert/--ca-key)',
       );
     }
-    return { source: { kind: 'shared', kv, kek }, generations: new SharedGenerationStore(kv, kek, DEFAULT_SHARED_CA_KEY) };
+    return { source: { kind: 'shared', kv, kek }, kek, generations: new SharedGenerationStore(kv, kek, DEFAULT_SHARED_CA_KEY) };
   }
-  return { source: { kind: 'data-dir', dataDir: options.dataDir }, generations: new DataDirGenerationStore(options.dataDir) };
+  return { source: { kind: 'data-dir', dataDir: options.dataDir }, kek, generations: new DataDirGenerationStore(options.dataDir) };
 }
 
 /** What one proxy (Envoy over SDS, or an agent writing files) last acknowledged. */
@@ -187,6 +197,9 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly now: () => number;
   private readonly random: () => number;
   private tokenKeyTimer: NodeJS.Timeout | undefined;
+  private readonly generations: CaGenerationStore | undefined;
+  private readonly kek: Kek | undefined;
+  private readonly sharedSource: boolean;
   /** When the stored token keys were last read because a token named a key not held here. */
   private tokenKeysReadAt = 0;
   /** The token keys `tokens` holds (see `tokenKeysOf`). */
@@ -196,9 +209,12 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     private readonly ca: CertificateAuthority,
     private tokens: WorkloadTokens,
     private readonly deps: IdentityServiceOptions,
-    private readonly generations: CaGenerationStore | undefined,
-    kv: CaKv,
+    setup: MaterialSetup,
+    private readonly kv: CaKv,
   ) {
+    this.generations = setup.generations;
+    this.kek = setup.kek;
+    this.sharedSource = setup.source.kind === 'shared';
     this.log = deps.logger.child({ component: 'identity' });
     this.heldTokenKeys = tokenKeysOf(ca.currentMaterial);
     this.now = deps.now ?? Date.now;
@@ -222,6 +238,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       },
       onRevokedWorkloadsChange: () => deps.onRevokedCallersChange?.(),
     });
+    const generations = setup.generations;
     if (generations) {
       this.rotation = new RootRotationCoordinator({
         rotation: new RootRotation(kv),
@@ -247,9 +264,21 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     // Redis keeps the CA's state for every replica; the memory store forgets it, so the data dir keeps it.
     const kv: CaKv = deps.options.redisUrl ? storeKv : await DataDirKv.open(deps.options.dataDir, logger);
     const setup = materialSetup(deps.options, kv);
-    const material = await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
+    const material =
+      setup.source.kind === 'shared'
+        ? await loadSharedCaWithContinuity({
+            kv: setup.source.kv,
+            kek: setup.source.kek,
+            key: DEFAULT_SHARED_CA_KEY,
+            dataDir: deps.options.dataDir,
+            trustDomain,
+            backupFile: deps.options.caBackupFile,
+            allowNewRoot: deps.options.allowNewRoot,
+            logger,
+          })
+        : await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
-    const service = new IdentityService(ca, tokensOf(material), deps, setup.generations, kv);
+    const service = new IdentityService(ca, tokensOf(material), deps, setup, kv);
     ca.status(Date.now());
     // Revocations and denied tokens are in force before the first stream or request is served.
     await service.revocations.load();
@@ -621,6 +650,40 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const previous = this.ca.currentMaterial.previousTokenKey;
     if (!previous || previous.until <= this.now()) return { signingKeyId: this.tokens.signingKeyId };
     return { signingKeyId: this.tokens.signingKeyId, previousKeyId: tokenKeyId(previous.key), previousValidUntil: new Date(previous.until).toISOString() };
+  }
+
+  /** The current CA material sealed with the KEK (`accord ca backup`). */
+  backup(): CaBackup {
+    if (!this.kek) throw new ApiError('CONFLICT', 'a CA backup is sealed with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    this.log.warn('CA backup taken (sealed with the KEK)');
+    return createCaBackup(this.ca.currentMaterial, this.kek, this.ca.trustDomain, this.now());
+  }
+
+  /**
+   * Puts a backup's material back into a store that lost it (`accord ca restore`). Only the root
+   * this replica serves can be restored: replacing a live root is a root rotation, not a restore.
+   */
+  async restore(backup: unknown): Promise<unknown> {
+    if (!this.kek) throw new ApiError('CONFLICT', 'a CA backup is opened with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    let material: CaMaterial;
+    try {
+      material = openCaBackup(backup, this.kek, 'backup').material;
+    } catch (error) {
+      throw new ApiError('INVALID_ARGUMENT', (error as Error).message, [{ field: 'backup', message: (error as Error).message }]);
+    }
+    const rootFingerprint = fingerprintOfPem(material.root.certPem);
+    if (material.root.certPem !== this.ca.currentMaterial.root.certPem) {
+      throw new ApiError(
+        'CONFLICT',
+        `this replica serves root ${fingerprintOfPem(this.ca.currentMaterial.root.certPem)}, the backup holds ${rootFingerprint}: start replicas with --ca-backup on a store without CA material to restore another root`,
+      );
+    }
+    let restored = false;
+    if (this.sharedSource && this.kek) {
+      restored = await this.kv.kvPutIfVersion(DEFAULT_SHARED_CA_KEY, JSON.stringify(sealCa(this.kek, serializeCaMaterial(material), DEFAULT_SHARED_CA_KEY)), undefined);
+      if (restored) this.log.warn({ rootFingerprint }, 'CA material restored into the store from a backup');
+    }
+    return { restored, rootFingerprint };
   }
 
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {

@@ -30,6 +30,10 @@ export interface ServeOptions {
   /** The KEK being rotated out: material sealed with it is still read, then re-sealed with `caKek`. */
   readonly caKekPrevious?: string;
   readonly caKekPreviousId?: string;
+  /** A sealed CA backup (`accord ca backup`) restored when the store holds no CA material. */
+  readonly caBackupFile?: string;
+  /** Mint a new root although this data dir served another one (the store lost its CA material). */
+  readonly allowNewRoot: boolean;
   /** Operator-supplied CA files. */
   readonly caCertFile?: string;
   readonly caKeyFile?: string;
@@ -177,6 +181,8 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     caKekId: env.ACCORD_CA_KEK_ID || undefined,
     caKekPrevious: secret('ACCORD_CA_KEK_PREVIOUS', env, read, { singleLine: true }),
     caKekPreviousId: env.ACCORD_CA_KEK_PREVIOUS_ID || undefined,
+    caBackupFile: pick(flags.caBackup, 'ACCORD_CA_BACKUP_FILE', env),
+    allowNewRoot: bool(flags.allowNewRoot, 'ACCORD_ALLOW_NEW_ROOT', env),
     caCertFile: pick(flags.caCert, 'ACCORD_CA_CERT', env),
     caKeyFile: pick(flags.caKey, 'ACCORD_CA_KEY', env),
     caRootFile: pick(flags.caRoot, 'ACCORD_CA_ROOT', env),
