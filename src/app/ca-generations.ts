@@ -66,7 +66,9 @@ export class DataDirGenerationStore implements CaGenerationStore {
   }
 
   async promote(next: CaMaterial): Promise<void> {
-    await this.writeCurrent(next);
+    // The token keys are the current ones: a token-key rotation may have happened meanwhile.
+    const current = await this.loadCurrent();
+    await this.writeCurrent(current ? { ...next, tokenKey: current.tokenKey, previousTokenKey: current.previousTokenKey } : next);
     await unlink(this.nextFile).catch(() => undefined);
   }
 
