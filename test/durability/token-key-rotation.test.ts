@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, deletePrefix } from '../registry/redis-helpers.js';
-import { call, register, startIn, tempDir, whenRegistered, type Running } from '../security/support.js';
+import { runCli } from '../cli/run-cli.js';
+import { OPERATOR, call, register, startIn, tempDir, whenRegistered, type Running } from '../security/support.js';
 
 /** Issue #15: the workload-token signing key rotates by command; old tokens keep working until retired or expired. */
 describe('workload-token key rotation across two replicas (real Redis)', () => {
@@ -67,9 +68,12 @@ describe('workload-token key rotation across two replicas (real Redis)', () => {
     expect(again.status).toBe(409);
     expect(again.text).toContain('retire it first');
 
-    const retired = await call(b.http, 'POST', '/v1/ca/token-key/retire', { body: {} });
-    expect(retired.status).toBe(200);
-    expect((retired.body as { previousKeyId?: string }).previousKeyId).toBeUndefined();
+    // The real CLI, against B.
+    const retired = await runCli(['ca', 'retire-token-key', '--server', b.http], { ACCORD_API_TOKEN: OPERATOR });
+    expect(retired.stderr).toBe('');
+    expect(retired.code).toBe(0);
+    expect(retired.stdout).toContain(`workload tokens are signed with key ${status.signingKeyId}`);
+    expect(retired.stdout).toContain('no previous key is in force');
     expect(await bundle(b, before.token)).toBe(401);
     const refusedOnA = await until(async () => (await bundle(a, before.token)) === 401, 'A refuses the old token');
     expect(await bundle(a, after.token)).toBe(200);
