@@ -17,7 +17,8 @@ interface CallResult {
 /**
  * Issue #15, "Redis loss without an identity reset": every key of the prefix is deleted while two
  * replicas serve proxyless gRPC traffic. The replicas re-seed Redis with what they hold (registry,
- * policies, sealed CA material), so tokens keep authenticating and the root stays.
+ * policies, sealed CA material), so tokens keep authenticating and the root stays; the
+ * workload-token key is rotated mid-load as well.
  */
 describe('Redis loses every key under load (two replicas, proxyless gRPC)', () => {
   const prefix = `accord-wipe-${randomBytes(4).toString('hex')}`;
@@ -85,11 +86,17 @@ describe('Redis loses every key under load (two replicas, proxyless gRPC)', () =
     let wiped = 0;
     const started = Date.now();
     // Traffic for 2 s before the wipe and 8 s after it (time-based: the machine may be busy).
+    // 4 s after the wipe, the workload-token key is rotated on B: still no failed request.
     let wipedAt: number | undefined;
+    let rotated: { status: number; text: string } | undefined;
     while (wipedAt === undefined || Date.now() - wipedAt < 8_000) {
       if (wipedAt === undefined && Date.now() - started >= 2_000) {
         wiped = await wipe();
         wipedAt = Date.now();
+      }
+      if (wipedAt !== undefined && rotated === undefined && Date.now() - wipedAt >= 4_000) {
+        const response = await fetch(`${b.http}/v1/ca/token-key/rotate`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}`, 'content-type': 'application/json' }, body: '{}' });
+        rotated = { status: response.status, text: await response.text() };
       }
       for (const result of await call(5)) {
         if (result.ok) ok++;
@@ -98,6 +105,7 @@ describe('Redis loses every key under load (two replicas, proxyless gRPC)', () =
     }
     const afterMs = Date.now() - started;
     expect(wiped).toBeGreaterThan(0);
+    expect(rotated?.status, rotated?.text).toBe(200);
 
     // The registry converges on both replicas: the same workloads as before the loss.
     const ids = workloadsBefore.workloads.map((w) => w.id).sort();
@@ -126,7 +134,8 @@ describe('Redis loses every key under load (two replicas, proxyless gRPC)', () =
     }
     console.log(
       `Redis wipe under load: ${wiped} keys deleted; ${ok} requests ok, ${failures.length} failed in ${afterMs} ms; ` +
-        `registry (${ids.length} workloads) converged on both replicas by ${converged} ms (first check after the run); root unchanged on both replicas`,
+        `registry (${ids.length} workloads) converged on both replicas by ${converged} ms (first check after the run); root unchanged on both replicas; ` +
+        'token key rotated mid-load, tokens from before still authenticate on both',
     );
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(50);
