@@ -297,7 +297,8 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations.start();
     this.rotation?.start();
     void this.maintainIntermediate();
-    if (this.generations) this.tokenKeyTimer = setInterval(() => void this.refreshTokenKeys(), TOKEN_KEY_REFRESH_MS).unref();
+    // Only replicas sharing the material through Redis can see a rotation made elsewhere.
+    if (this.sharedSource) this.tokenKeyTimer = setInterval(() => void this.refreshTokenKeys(), TOKEN_KEY_REFRESH_MS).unref();
   }
 
   /** Adopts workload-token keys another replica rotated (stored with the CA material). */
@@ -398,7 +399,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       claims = await this.tokens.verify(token, now);
     } catch (error) {
       // A key rotated on another replica moments ago: read the stored keys (at most once a second) and retry.
-      if (!(error instanceof TokenError) || error.code !== 'BAD_SIGNATURE' || !this.generations || this.now() - this.tokenKeysReadAt < 1_000) throw error;
+      if (!(error instanceof TokenError) || error.code !== 'BAD_SIGNATURE' || !this.sharedSource || this.now() - this.tokenKeysReadAt < 1_000) throw error;
       this.tokenKeysReadAt = this.now();
       const before = this.tokens;
       await this.refreshTokenKeys();
@@ -664,10 +665,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
    * this replica serves can be restored: replacing a live root is a root rotation, not a restore.
    */
   async restore(backup: unknown): Promise<unknown> {
-    if (!this.kek) throw new ApiError('CONFLICT', 'a CA backup is opened with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    const kek = this.kek;
+    if (!kek) throw new ApiError('CONFLICT', 'a CA backup is opened with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
     let material: CaMaterial;
     try {
-      material = openCaBackup(backup, this.kek, 'backup').material;
+      material = openCaBackup(backup, kek, 'backup').material;
     } catch (error) {
       throw new ApiError('INVALID_ARGUMENT', (error as Error).message, [{ field: 'backup', message: (error as Error).message }]);
     }
@@ -678,11 +680,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         `this replica serves root ${fingerprintOfPem(this.ca.currentMaterial.root.certPem)}, the backup holds ${rootFingerprint}: start replicas with --ca-backup on a store without CA material to restore another root`,
       );
     }
-    let restored = false;
-    if (this.sharedSource && this.kek) {
-      restored = await this.kv.kvPutIfVersion(DEFAULT_SHARED_CA_KEY, JSON.stringify(sealCa(this.kek, serializeCaMaterial(material), DEFAULT_SHARED_CA_KEY)), undefined);
-      if (restored) this.log.warn({ rootFingerprint }, 'CA material restored into the store from a backup');
-    }
+    // Put-if-absent: a store that holds material (this root's, checked above) is left as it is.
+    const restored =
+      this.sharedSource && (await this.kv.kvPutIfVersion(DEFAULT_SHARED_CA_KEY, JSON.stringify(sealCa(kek, serializeCaMaterial(material), DEFAULT_SHARED_CA_KEY)), undefined));
+    if (restored) this.log.warn({ rootFingerprint }, 'CA material restored into the store from a backup');
     return { restored, rootFingerprint };
   }
 
