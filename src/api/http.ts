@@ -59,6 +59,14 @@ export interface CaOperations {
   renewToken(workloadToken: string): Promise<AgentTokenRenewal>;
   /** Puts one workload token (by id) on the deny-list every replica checks. */
   denyToken(tokenId: string): Promise<unknown>;
+  /** A new workload-token signing key; the previous one verifies for one token lifetime more. */
+  rotateTokenKey(): Promise<unknown>;
+  /** Ends the previous workload-token key now. */
+  retireTokenKey(): Promise<unknown>;
+  /** The CA material sealed with the KEK. */
+  backup(): unknown;
+  /** Puts a sealed backup of the served root back into a store that lost it. */
+  restore(backup: unknown): Promise<unknown>;
 }
 
 export interface AgentTokenRenewal {
@@ -338,6 +346,17 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.get('/v1/ca/bundle', async (_request, reply) => reply.header('content-type', 'application/x-pem-file').send(deps.ca.bundlePem()));
   app.get('/v1/ca', { preHandler: requireReader }, async () => deps.ca.status());
   app.post('/v1/ca/rotate', { preHandler: requireOperator }, async () => deps.ca.rotate());
+  app.post('/v1/ca/token-key/rotate', { preHandler: requireOperator }, async () => deps.ca.rotateTokenKey());
+  app.post('/v1/ca/token-key/retire', { preHandler: requireOperator }, async () => deps.ca.retireTokenKey());
+  // Sealed with the KEK: never plain keys, and still only for the operator.
+  app.get('/v1/ca/backup', { preHandler: requireOperator }, async () => deps.ca.backup());
+  app.post<{ Body: { backup?: unknown } }>('/v1/ca/restore', { preHandler: requireOperator }, async (request) => {
+    const backup = request.body?.backup;
+    if (backup === undefined || backup === null || typeof backup !== 'object') {
+      throw new ApiError('INVALID_ARGUMENT', 'backup (the JSON accord ca backup wrote) is required', [{ field: 'backup', message: 'required' }]);
+    }
+    return deps.ca.restore(backup);
+  });
   app.post<{ Body: { serial?: unknown; workload?: unknown } }>('/v1/ca/revoke', { preHandler: requireOperator }, async (request) => {
     const body = request.body ?? {};
     const serial = boundedString(body.serial, 'serial', 128);

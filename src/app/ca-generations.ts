@@ -24,7 +24,12 @@ export interface CaGenerationStore {
 }
 
 async function nextFrom(current: CaMaterial, trustDomain: string, now: number): Promise<CaMaterial> {
-  return { ...(await createCaMaterial({ trustDomain, now })), tokenKey: current.tokenKey };
+  return { ...(await createCaMaterial({ trustDomain, now })), tokenKey: current.tokenKey, previousTokenKey: current.previousTokenKey };
+}
+
+/** Whether two materials sign with the same intermediate and the same workload-token keys. */
+function sameIssuerAndTokenKeys(a: CaMaterial, b: CaMaterial): boolean {
+  return a.issuer.certPem === b.issuer.certPem && a.tokenKey === b.tokenKey && a.previousTokenKey?.key === b.previousTokenKey?.key && a.previousTokenKey?.until === b.previousTokenKey?.until;
 }
 
 /** The embedded default: `<dataDir>/ca-next.json` beside `ca.json`, both 0600. */
@@ -61,7 +66,9 @@ export class DataDirGenerationStore implements CaGenerationStore {
   }
 
   async promote(next: CaMaterial): Promise<void> {
-    await this.writeCurrent(next);
+    // The token keys are the current ones: a token-key rotation may have happened meanwhile.
+    const current = await this.loadCurrent();
+    await this.writeCurrent(current ? { ...next, tokenKey: current.tokenKey, previousTokenKey: current.previousTokenKey } : next);
     await unlink(this.nextFile).catch(() => undefined);
   }
 
@@ -111,7 +118,8 @@ export class SharedGenerationStore implements CaGenerationStore {
 
   async replaceCurrent(material: CaMaterial, basedOn: CaMaterial): Promise<boolean> {
     const stored = await readSharedCaMaterial(this.kv, this.kek, this.currentKey);
-    if (!stored || stored.material.issuer.certPem !== basedOn.issuer.certPem) return false;
+    // A renewal based on stale token keys must not undo a token-key rotation (and vice versa).
+    if (!stored || !sameIssuerAndTokenKeys(stored.material, basedOn)) return false;
     return replaceSharedCaMaterial(this.kv, this.kek, this.currentKey, material, stored.version);
   }
 
@@ -119,7 +127,9 @@ export class SharedGenerationStore implements CaGenerationStore {
     const stored = await readSharedCaMaterial(this.kv, this.kek, this.currentKey);
     if (stored && stored.material.root.certPem === next.root.certPem) return;
     if (!stored) throw new Error(`${this.currentKey}: no current CA material to replace`);
-    // A lost race means another replica promoted the same generation first.
-    await replaceSharedCaMaterial(this.kv, this.kek, this.currentKey, next, stored.version);
+    // A lost race means another replica promoted the same generation first. The token keys are the
+    // current ones: a token-key rotation may have happened while the root rotation ran.
+    const promoted = { ...next, tokenKey: stored.material.tokenKey, previousTokenKey: stored.material.previousTokenKey };
+    await replaceSharedCaMaterial(this.kv, this.kek, this.currentKey, promoted, stored.version);
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
@@ -15,6 +16,7 @@ import {
   TokenError,
   WorkloadTokens,
   fingerprintOfPem,
+  tokenKeyId,
   issuerFor,
   kekFromEnv,
   loadOrCreateCaMaterial,
@@ -25,10 +27,14 @@ import {
   type CaKv,
   type CaMaterial,
   type CaSource,
+  type Kek,
   type FleetView,
   type ProxyAckState,
   phaseTrustPem,
 } from '../ca/index.js';
+import { createCaBackup, loadSharedCaWithContinuity, openCaBackup, type CaBackup } from './ca-continuity.js';
+import { seal as sealCa } from '../ca/envelope.js';
+import { serializeCaMaterial } from '../ca/material.js';
 import { DataDirGenerationStore, SharedGenerationStore, type CaGenerationStore } from './ca-generations.js';
 import { RootRotationCoordinator } from './root-rotation.js';
 import { XdsServerIdentity } from './xds-server-identity.js';
@@ -45,6 +51,16 @@ import type { TokenMinter } from './registry-service.js';
 import type { VerifiedWorkload } from './mesh-source.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'mesh.local';
+/** How often a replica looks for token keys another replica rotated (also on a token naming an unknown key). */
+const TOKEN_KEY_REFRESH_MS = 5_000;
+
+function tokenKeysOf(material: CaMaterial): string {
+  return JSON.stringify([material.tokenKey, material.previousTokenKey?.key, material.previousTokenKey?.until]);
+}
+
+function tokensOf(material: CaMaterial): WorkloadTokens {
+  return WorkloadTokens.hs256(material.tokenKey, material.previousTokenKey);
+}
 
 /** `request`: a caller asked (rate-limited per workload); `rotation`: the control plane's own schedule. */
 export type IssueTrigger = 'request' | 'rotation';
@@ -76,11 +92,23 @@ export interface IdentityServiceOptions {
 
 interface MaterialSetup {
   readonly source: CaSource;
+  /** Seals backups (and, with Redis, the shared material); undefined without ACCORD_CA_KEK. */
+  readonly kek: Kek | undefined;
   /** Where a root rotation keeps the next generation; undefined when rotation cannot run here. */
   readonly generations: CaGenerationStore | undefined;
 }
 
+function kekOf(options: ServeOptions): Kek | undefined {
+  return kekFromEnv({
+    ACCORD_CA_KEK: options.caKek,
+    ACCORD_CA_KEK_ID: options.caKekId,
+    ACCORD_CA_KEK_PREVIOUS: options.caKekPrevious,
+    ACCORD_CA_KEK_PREVIOUS_ID: options.caKekPreviousId,
+  });
+}
+
 function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
+  const kek = kekOf(options);
   if (options.caRootFile || options.caCertFile) {
     const rootCertFile = options.caRootFile ?? options.caCertFile;
     if (!rootCertFile) throw new Error('--ca-root is required with operator-supplied CA files');
@@ -89,18 +117,17 @@ function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
         ? { kind: 'pem-files', rootCertFile, intermediateCertFile: options.caCertFile, intermediateKeyFile: options.caKeyFile }
         : { kind: 'pem-files', rootCertFile, rootKeyFile: options.caKeyFile };
     // Operator-supplied roots are rotated by the operator (new files, then a restart).
-    return { source, generations: undefined };
+    return { source, kek, generations: undefined };
   }
   if (options.redisUrl) {
-    const kek = kekFromEnv({ ACCORD_CA_KEK: options.caKek });
     if (!kek) {
       throw new Error(
         'with --redis, replicas must sign with one shared CA: set ACCORD_CA_KEK (32 bytes, hex or base64) or supply CA files (--ca-root/--ca-cert/--ca-key)',
       );
     }
-    return { source: { kind: 'shared', kv, kek }, generations: new SharedGenerationStore(kv, kek, DEFAULT_SHARED_CA_KEY) };
+    return { source: { kind: 'shared', kv, kek }, kek, generations: new SharedGenerationStore(kv, kek, DEFAULT_SHARED_CA_KEY) };
   }
-  return { source: { kind: 'data-dir', dataDir: options.dataDir }, generations: new DataDirGenerationStore(options.dataDir) };
+  return { source: { kind: 'data-dir', dataDir: options.dataDir }, kek, generations: new DataDirGenerationStore(options.dataDir) };
 }
 
 /** What one proxy (Envoy over SDS, or an agent writing files) last acknowledged. */
@@ -169,15 +196,27 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly random: () => number;
+  private tokenKeyTimer: NodeJS.Timeout | undefined;
+  private readonly generations: CaGenerationStore | undefined;
+  private readonly kek: Kek | undefined;
+  private readonly sharedSource: boolean;
+  /** When the stored token keys were last read because a token named a key not held here. */
+  private tokenKeysReadAt = 0;
+  /** The token keys `tokens` holds (see `tokenKeysOf`). */
+  private heldTokenKeys: string;
 
   private constructor(
     private readonly ca: CertificateAuthority,
-    private readonly tokens: WorkloadTokens,
+    private tokens: WorkloadTokens,
     private readonly deps: IdentityServiceOptions,
-    private readonly generations: CaGenerationStore | undefined,
-    kv: CaKv,
+    setup: MaterialSetup,
+    private readonly kv: CaKv,
   ) {
+    this.generations = setup.generations;
+    this.kek = setup.kek;
+    this.sharedSource = setup.source.kind === 'shared';
     this.log = deps.logger.child({ component: 'identity' });
+    this.heldTokenKeys = tokenKeysOf(ca.currentMaterial);
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.limiter = new IssuanceLimiter({ burst: deps.options.issueBurst, perMinute: deps.options.issuePerMinute }, this.now);
@@ -199,6 +238,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       },
       onRevokedWorkloadsChange: () => deps.onRevokedCallersChange?.(),
     });
+    const generations = setup.generations;
     if (generations) {
       this.rotation = new RootRotationCoordinator({
         rotation: new RootRotation(kv),
@@ -224,9 +264,21 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     // Redis keeps the CA's state for every replica; the memory store forgets it, so the data dir keeps it.
     const kv: CaKv = deps.options.redisUrl ? storeKv : await DataDirKv.open(deps.options.dataDir, logger);
     const setup = materialSetup(deps.options, kv);
-    const material = await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
+    const material =
+      setup.source.kind === 'shared'
+        ? await loadSharedCaWithContinuity({
+            kv: setup.source.kv,
+            kek: setup.source.kek,
+            key: DEFAULT_SHARED_CA_KEY,
+            dataDir: deps.options.dataDir,
+            trustDomain,
+            backupFile: deps.options.caBackupFile,
+            allowNewRoot: deps.options.allowNewRoot,
+            logger,
+          })
+        : await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
-    const service = new IdentityService(ca, WorkloadTokens.hs256(material.tokenKey), deps, setup.generations, kv);
+    const service = new IdentityService(ca, tokensOf(material), deps, setup, kv);
     ca.status(Date.now());
     // Revocations and denied tokens are in force before the first stream or request is served.
     await service.revocations.load();
@@ -245,6 +297,28 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations.start();
     this.rotation?.start();
     void this.maintainIntermediate();
+    // Only replicas sharing the material through Redis can see a rotation made elsewhere.
+    if (this.sharedSource) this.tokenKeyTimer = setInterval(() => void this.refreshTokenKeys(), TOKEN_KEY_REFRESH_MS).unref();
+  }
+
+  /** Adopts workload-token keys another replica rotated (stored with the CA material). */
+  private async refreshTokenKeys(): Promise<void> {
+    try {
+      const stored = await this.generations?.loadCurrent();
+      if (stored) this.adoptTokenKeys(stored);
+    } catch (error) {
+      this.log.warn({ err: error }, 'could not read the stored workload-token keys; keeping the ones held');
+    }
+  }
+
+  private adoptTokenKeys(stored: CaMaterial): void {
+    if (stored.root.certPem !== this.ca.currentMaterial.root.certPem) return;
+    const keys = tokenKeysOf(stored);
+    if (keys === this.heldTokenKeys) return;
+    this.ca.useTokenKeys(stored);
+    this.tokens = tokensOf(stored);
+    this.heldTokenKeys = keys;
+    this.log.warn({ signingKeyId: this.tokens.signingKeyId }, 'workload-token keys changed; new tokens are signed with the current key');
   }
 
   /**
@@ -260,6 +334,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
         if (stored && stored.root.certPem === before.root.certPem && stored.issuer.certPem !== before.issuer.certPem) {
           this.ca.useMaterial(stored);
         }
+        if (stored) this.adoptTokenKeys(stored);
         const basedOn = this.ca.currentMaterial;
         const outcome = await renewIntermediateIfDue({
           ca: this.ca,
@@ -319,7 +394,18 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
    * not revoked. Throws TokenError (401) or IssuanceError REVOKED (403).
    */
   async verifyToken(token: string, now: number): Promise<VerifiedWorkload> {
-    const claims = await this.tokens.verify(token, now);
+    let claims;
+    try {
+      claims = await this.tokens.verify(token, now);
+    } catch (error) {
+      // A key rotated on another replica moments ago: read the stored keys (at most once a second) and retry.
+      if (!(error instanceof TokenError) || error.code !== 'BAD_SIGNATURE' || !this.sharedSource || this.now() - this.tokenKeysReadAt < 1_000) throw error;
+      this.tokenKeysReadAt = this.now();
+      const before = this.tokens;
+      await this.refreshTokenKeys();
+      if (this.tokens === before) throw error;
+      claims = await this.tokens.verify(token, now);
+    }
     const verified: VerifiedWorkload = { workloadId: claims.workloadId, spiffeId: claims.spiffeId, tokenId: claims.tokenId, issuedAt: claims.issuedAt };
     this.assertAllowed(verified);
     return verified;
@@ -519,6 +605,88 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return this.rotation.status();
   }
 
+  /**
+   * A new workload-token signing key. The old one keeps verifying the tokens it signed for one
+   * maximum token lifetime (`--token-ttl`), or until `retireTokenKey`.
+   */
+  async rotateTokenKey(): Promise<unknown> {
+    const generations = this.tokenKeyStore();
+    const stored = (await generations.loadCurrent()) ?? this.ca.currentMaterial;
+    const now = this.now();
+    const previous = stored.previousTokenKey;
+    if (previous && previous.until > now) {
+      throw new ApiError(
+        'CONFLICT',
+        `the previous token key still verifies tokens until ${new Date(previous.until).toISOString()}; retire it first (accord ca retire-token-key), which ends the tokens it signed`,
+      );
+    }
+    const next: CaMaterial = { ...stored, tokenKey: randomBytes(32).toString('base64'), previousTokenKey: { key: stored.tokenKey, until: now + this.deps.options.tokenTtlMs } };
+    if (!(await generations.replaceCurrent(next, stored))) throw new ApiError('CONFLICT', 'another replica changed the CA material at the same moment; try again');
+    this.adoptTokenKeys(next);
+    this.log.warn({ signingKeyId: this.tokens.signingKeyId }, 'workload-token signing key rotated');
+    return this.tokenKeyStatus();
+  }
+
+  /** Ends the previous token key at once: tokens it signed stop authenticating. */
+  async retireTokenKey(): Promise<unknown> {
+    const generations = this.tokenKeyStore();
+    const stored = (await generations.loadCurrent()) ?? this.ca.currentMaterial;
+    if (stored.previousTokenKey) {
+      const next: CaMaterial = { ...stored, previousTokenKey: undefined };
+      if (!(await generations.replaceCurrent(next, stored))) throw new ApiError('CONFLICT', 'another replica changed the CA material at the same moment; try again');
+      this.adoptTokenKeys(next);
+      this.log.warn({ signingKeyId: this.tokens.signingKeyId }, 'previous workload-token key retired; tokens it signed no longer authenticate');
+    }
+    return this.tokenKeyStatus();
+  }
+
+  private tokenKeyStore(): CaGenerationStore {
+    if (!this.generations) {
+      throw new ApiError('CONFLICT', 'with operator-supplied CA files the token key is derived from the CA key; it changes with the CA files');
+    }
+    return this.generations;
+  }
+
+  private tokenKeyStatus(): { signingKeyId: string | undefined; previousKeyId?: string; previousValidUntil?: string } {
+    const previous = this.ca.currentMaterial.previousTokenKey;
+    if (!previous || previous.until <= this.now()) return { signingKeyId: this.tokens.signingKeyId };
+    return { signingKeyId: this.tokens.signingKeyId, previousKeyId: tokenKeyId(previous.key), previousValidUntil: new Date(previous.until).toISOString() };
+  }
+
+  /** The current CA material sealed with the KEK (`accord ca backup`). */
+  backup(): CaBackup {
+    if (!this.kek) throw new ApiError('CONFLICT', 'a CA backup is sealed with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    this.log.warn('CA backup taken (sealed with the KEK)');
+    return createCaBackup(this.ca.currentMaterial, this.kek, this.ca.trustDomain, this.now());
+  }
+
+  /**
+   * Puts a backup's material back into a store that lost it (`accord ca restore`). Only the root
+   * this replica serves can be restored: replacing a live root is a root rotation, not a restore.
+   */
+  async restore(backup: unknown): Promise<unknown> {
+    const kek = this.kek;
+    if (!kek) throw new ApiError('CONFLICT', 'a CA backup is opened with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    let material: CaMaterial;
+    try {
+      material = openCaBackup(backup, kek, 'backup').material;
+    } catch (error) {
+      throw new ApiError('INVALID_ARGUMENT', (error as Error).message, [{ field: 'backup', message: (error as Error).message }]);
+    }
+    const rootFingerprint = fingerprintOfPem(material.root.certPem);
+    if (material.root.certPem !== this.ca.currentMaterial.root.certPem) {
+      throw new ApiError(
+        'CONFLICT',
+        `this replica serves root ${fingerprintOfPem(this.ca.currentMaterial.root.certPem)}, the backup holds ${rootFingerprint}: start replicas with --ca-backup on a store without CA material to restore another root`,
+      );
+    }
+    // Put-if-absent: a store that holds material (this root's, checked above) is left as it is.
+    const restored =
+      this.sharedSource && (await this.kv.kvPutIfVersion(DEFAULT_SHARED_CA_KEY, JSON.stringify(sealCa(kek, serializeCaMaterial(material), DEFAULT_SHARED_CA_KEY)), undefined));
+    if (restored) this.log.warn({ rootFingerprint }, 'CA material restored into the store from a backup');
+    return { restored, rootFingerprint };
+  }
+
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {
     let revoked: string[] = [];
     if (target.serial !== undefined) {
@@ -637,6 +805,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   close(): void {
     this.closed = true;
     if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
+    if (this.tokenKeyTimer) clearInterval(this.tokenKeyTimer);
     this.rotation?.stop();
     if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
     this.revocations.stop();

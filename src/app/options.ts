@@ -1,6 +1,6 @@
 /**
  * The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults.
- * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
+ * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_CA_KEK_PREVIOUS, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
  * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both.
  */
 import { readFileSync } from 'node:fs';
@@ -25,6 +25,15 @@ export interface ServeOptions {
   readonly apiToken?: string;
   /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
   readonly caKek?: string;
+  /** Its id (recorded in every envelope); default: a fingerprint of the key. */
+  readonly caKekId?: string;
+  /** The KEK being rotated out: material sealed with it is still read, then re-sealed with `caKek`. */
+  readonly caKekPrevious?: string;
+  readonly caKekPreviousId?: string;
+  /** A sealed CA backup (`accord ca backup`) restored when the store holds no CA material. */
+  readonly caBackupFile?: string;
+  /** Mint a new root although this data dir served another one (the store lost its CA material). */
+  readonly allowNewRoot: boolean;
   /** Operator-supplied CA files. */
   readonly caCertFile?: string;
   readonly caKeyFile?: string;
@@ -169,6 +178,11 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     trustDomain: pick(flags.trustDomain, 'ACCORD_TRUST_DOMAIN', env),
     apiToken: secret('ACCORD_API_TOKEN', env, read, { singleLine: true }),
     caKek: secret('ACCORD_CA_KEK', env, read, { singleLine: true }),
+    caKekId: env.ACCORD_CA_KEK_ID || undefined,
+    caKekPrevious: secret('ACCORD_CA_KEK_PREVIOUS', env, read, { singleLine: true }),
+    caKekPreviousId: env.ACCORD_CA_KEK_PREVIOUS_ID || undefined,
+    caBackupFile: pick(flags.caBackup, 'ACCORD_CA_BACKUP_FILE', env),
+    allowNewRoot: bool(flags.allowNewRoot, 'ACCORD_ALLOW_NEW_ROOT', env),
     caCertFile: pick(flags.caCert, 'ACCORD_CA_CERT', env),
     caKeyFile: pick(flags.caKey, 'ACCORD_CA_KEY', env),
     caRootFile: pick(flags.caRoot, 'ACCORD_CA_ROOT', env),

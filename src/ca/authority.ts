@@ -163,6 +163,11 @@ export class CertificateAuthority {
     this.logger.info({ issuerFingerprint: this.issuerFingerprintHex }, 'CA issuer switched');
   }
 
+  /** Adopts rotated workload-token keys (the issuer is unchanged). */
+  useTokenKeys(material: Pick<CaMaterial, 'tokenKey' | 'previousTokenKey'>): void {
+    this.material = { ...this.material, tokenKey: material.tokenKey, previousTokenKey: material.previousTokenKey };
+  }
+
   get currentMaterial(): CaMaterial {
     return this.material;
   }

@@ -1,9 +1,13 @@
 import crypto from 'node:crypto';
 
-/** A key-encryption key: 32 bytes and an id recorded in every envelope it seals. */
+/**
+ * A key-encryption key: 32 bytes and an id recorded in every envelope it seals. `previous` is the
+ * KEK it replaces during a rotation: envelopes naming it are still opened (and then re-sealed).
+ */
 export interface Kek {
   readonly id: string;
   readonly key: Buffer;
+  readonly previous?: Kek;
 }
 
 /** What is stored: AES-256-GCM ciphertext with the id of the KEK that sealed it. */
@@ -38,11 +42,29 @@ export function parseKek(encoded: string, id?: string, field = 'ACCORD_CA_KEK'):
   return { id: kid, key };
 }
 
-/** The KEK from `ACCORD_CA_KEK` (and optional `ACCORD_CA_KEK_ID`); undefined if unset. */
+/**
+ * The KEK from `ACCORD_CA_KEK` (and optional `ACCORD_CA_KEK_ID`), with the one it replaces from
+ * `ACCORD_CA_KEK_PREVIOUS` (and `ACCORD_CA_KEK_PREVIOUS_ID`); undefined if unset.
+ */
 export function kekFromEnv(env: NodeJS.ProcessEnv): Kek | undefined {
   const value = env.ACCORD_CA_KEK;
-  if (value === undefined || value === '') return undefined;
-  return parseKek(value, env.ACCORD_CA_KEK_ID || undefined);
+  const previousValue = env.ACCORD_CA_KEK_PREVIOUS;
+  if (value === undefined || value === '') {
+    if (previousValue) throw new KekError('ACCORD_CA_KEK_PREVIOUS: set only together with ACCORD_CA_KEK (the current KEK)');
+    return undefined;
+  }
+  const current = parseKek(value, env.ACCORD_CA_KEK_ID || undefined);
+  if (previousValue === undefined || previousValue === '') return current;
+  const previous = parseKek(previousValue, env.ACCORD_CA_KEK_PREVIOUS_ID || undefined, 'ACCORD_CA_KEK_PREVIOUS');
+  if (previous.id === current.id) {
+    throw new KekError('ACCORD_CA_KEK_PREVIOUS: has the same id as ACCORD_CA_KEK; give the new KEK a new key (or a new ACCORD_CA_KEK_ID)');
+  }
+  return { ...current, previous };
+}
+
+/** Whether this envelope was sealed with an older KEK than the current one (and should be re-sealed). */
+export function sealedWithPrevious(kek: Kek, envelope: Envelope): boolean {
+  return envelope.kid !== kek.id && envelope.kid === kek.previous?.id;
 }
 
 /** `context` is authenticated (not encrypted): an envelope sealed for one key cannot be replayed under another. */
@@ -61,9 +83,13 @@ export function seal(kek: Kek, plaintext: string, context: string): Envelope {
   };
 }
 
-export function open(kek: Kek, envelope: Envelope, context: string): string {
+export function open(configured: Kek, envelope: Envelope, context: string): string {
   if (envelope.v !== 1 || envelope.alg !== 'A256GCM') throw new KekError(`envelope: unsupported format v=${String(envelope.v)} alg=${String(envelope.alg)}`);
-  if (envelope.kid !== kek.id) throw new KekError(`envelope: sealed with KEK "${envelope.kid}", but the configured KEK is "${kek.id}"`);
+  const kek = envelope.kid === configured.id ? configured : envelope.kid === configured.previous?.id ? configured.previous : undefined;
+  if (!kek) {
+    const known = [configured.id, configured.previous?.id].filter(Boolean).map((id) => `"${String(id)}"`).join(' and ');
+    throw new KekError(`envelope: sealed with KEK "${envelope.kid}", but the configured KEK${configured.previous ? 's are' : ' is'} ${known}`);
+  }
   const decipher = crypto.createDecipheriv('aes-256-gcm', kek.key, Buffer.from(envelope.iv, 'base64'));
   decipher.setAAD(Buffer.from(`${kek.id}\n${context}`));
   decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));

@@ -46,7 +46,7 @@ export {
   type ExpirySeverity,
   type IntermediateRenewalPolicy,
 } from './lifecycle.js';
-export { TOKEN_ERROR_CODES, TokenError, WorkloadTokens, type MintedToken, type TokenErrorCode, type WorkloadClaims } from './tokens.js';
+export { TOKEN_ERROR_CODES, TokenError, WorkloadTokens, tokenKeyId, type MintedToken, type TokenErrorCode, type WorkloadClaims } from './tokens.js';
 export {
   SdsSecretConfigs,
   sdsSecretConfig,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import { createIntermediateCa, createRootCa, type CaKeyPair } from './ca-certs.js';
 import { splitCertificates } from './der.js';
-import { open, seal, type Envelope, type Kek } from './envelope.js';
+import { open, seal, sealedWithPrevious, type Envelope, type Kek } from './envelope.js';
 import type { CaKv } from './kv.js';
 
 /**
@@ -22,6 +22,8 @@ export interface CaMaterial {
   readonly chainPem: readonly string[];
   /** Base64 of the 32-byte HMAC key for workload tokens. */
   readonly tokenKey: string;
+  /** The token key it replaced: still verifies the tokens it signed until `until` (ms since the epoch). */
+  readonly previousTokenKey?: { readonly key: string; readonly until: number };
 }
 
 const materialSchema = z.object({
@@ -30,6 +32,7 @@ const materialSchema = z.object({
   issuer: z.object({ certPem: z.string().min(1), keyPem: z.string().min(1) }),
   chainPem: z.array(z.string().min(1)),
   tokenKey: z.string().min(1),
+  previousTokenKey: z.object({ key: z.string().min(1), until: z.number().int().nonnegative() }).optional(),
 });
 
 export class CaMaterialError extends Error {
@@ -266,6 +269,8 @@ export interface SharedCaMaterial {
   readonly material: CaMaterial;
   /** The KV version it was read or written at (for a later compare-and-set). */
   readonly version: number;
+  /** It was sealed with the previous KEK and has just been re-sealed with the current one. */
+  readonly resealed?: boolean;
 }
 
 function parseEnvelope(json: string, key: string): Envelope {
@@ -276,11 +281,22 @@ function parseEnvelope(json: string, key: string): Envelope {
   }
 }
 
+/**
+ * Reads and opens the material. Material sealed with the previous KEK is re-sealed with the current
+ * one by compare-and-set: when replicas race, one write wins and the others re-read its result.
+ */
 export async function readSharedCaMaterial(kv: CaKv, kek: Kek, key: string): Promise<SharedCaMaterial | undefined> {
-  const stored = await kv.kvGet(key);
-  if (!stored) return undefined;
-  const material = parseCaMaterial(open(kek, parseEnvelope(stored.value, key), key), `shared CA material at "${key}"`);
-  return { material, version: stored.version };
+  for (let attempt = 0; ; attempt++) {
+    const stored = await kv.kvGet(key);
+    if (!stored) return undefined;
+    const envelope = parseEnvelope(stored.value, key);
+    const material = parseCaMaterial(open(kek, envelope, key), `shared CA material at "${key}"`);
+    if (!sealedWithPrevious(kek, envelope) || attempt >= 3) return { material, version: stored.version };
+    if (await kv.kvPutIfVersion(key, JSON.stringify(seal(kek, serializeCaMaterial(material), key)), stored.version)) {
+      const written = await kv.kvGet(key);
+      return { material, version: written?.version ?? stored.version + 1, resealed: true };
+    }
+  }
 }
 
 /**
@@ -290,6 +306,7 @@ export async function readSharedCaMaterial(kv: CaKv, kek: Kek, key: string): Pro
 export async function loadOrCreateShared(kv: CaKv, kek: Kek, key: string, options: LoadCaOptions): Promise<SharedCaMaterial> {
   const existing = await readSharedCaMaterial(kv, kek, key);
   if (existing) {
+    if (existing.resealed) options.logger.warn({ kvKey: key, kekId: kek.id }, 'CA material was sealed with the previous KEK; re-sealed with the current one');
     options.logger.info({ kvKey: key }, 'CA material loaded from the shared store');
     return existing;
   }

@@ -1,5 +1,5 @@
 import crypto, { type KeyObject } from 'node:crypto';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 
 /** What a workload token says: which workload, which SPIFFE ID, until when. */
 export interface WorkloadClaims {
@@ -38,9 +38,28 @@ const ISSUER = 'accord';
 const AUDIENCE = 'accord-workload';
 const SPIFFE_CLAIM = 'spiffe_id';
 
+/** One HS256 signing key; `until`: it verifies tokens only before then (a rotated-out key). */
+interface HsKey {
+  readonly kid: string;
+  readonly key: Uint8Array;
+  readonly until?: number;
+}
+
 type TokenKeys =
-  | { readonly alg: 'HS256'; readonly signKey: Uint8Array; readonly verifyKey: Uint8Array }
+  | { readonly alg: 'HS256'; readonly signKey: HsKey; readonly verifyKeys: readonly HsKey[] }
   | { readonly alg: 'EdDSA'; readonly signKey: KeyObject; readonly verifyKey: KeyObject };
+
+/** The key's id (JWT `kid`): a fingerprint, so every replica holding the key names it alike. */
+export function tokenKeyId(key: Uint8Array | string): string {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : key;
+  return 'tk-' + crypto.createHash('sha256').update('accord-token-key-id').update(bytes).digest('hex').slice(0, 16);
+}
+
+function hsKey(key: Uint8Array | string, field: string, until?: number): HsKey {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : key;
+  if (bytes.length !== 32) throw new TokenError('MALFORMED', `${field}: expected 32 bytes, got ${bytes.length}`);
+  return { kid: tokenKeyId(bytes), key: bytes, until };
+}
 
 /**
  * Mints and verifies workload tokens (JWT). HS256 with the 32-byte key kept in the CA material,
@@ -49,11 +68,19 @@ type TokenKeys =
 export class WorkloadTokens {
   private constructor(private readonly keys: TokenKeys) {}
 
-  /** `key`: the 32-byte secret, raw or base64 (as `CaMaterial.tokenKey`). */
-  static hs256(key: Uint8Array | string): WorkloadTokens {
-    const bytes = typeof key === 'string' ? Buffer.from(key, 'base64') : key;
-    if (bytes.length !== 32) throw new TokenError('MALFORMED', `tokenKey: expected 32 bytes, got ${bytes.length}`);
-    return new WorkloadTokens({ alg: 'HS256', signKey: bytes, verifyKey: bytes });
+  /**
+   * `key`: the 32-byte secret, raw or base64 (as `CaMaterial.tokenKey`); it signs. `previous`: the
+   * key it replaced, which still verifies the tokens it signed until `until` (ms since the epoch).
+   */
+  static hs256(key: Uint8Array | string, previous?: { readonly key: Uint8Array | string; readonly until: number }): WorkloadTokens {
+    const current = hsKey(key, 'tokenKey');
+    const verifyKeys = previous ? [current, hsKey(previous.key, 'previousTokenKey', previous.until)] : [current];
+    return new WorkloadTokens({ alg: 'HS256', signKey: current, verifyKeys });
+  }
+
+  /** The id of the key new tokens are signed with (HS256 only). */
+  get signingKeyId(): string | undefined {
+    return this.keys.alg === 'HS256' ? this.keys.signKey.kid : undefined;
   }
 
   /** `privateKey` may be omitted for a verify-only instance (mint then throws). */
@@ -81,24 +108,55 @@ export class WorkloadTokens {
       throw new TokenError('MALFORMED', 'privateKey: this instance only verifies');
     }
     const iat = Math.floor(request.now / 1000);
+    const signKey = this.keys.alg === 'HS256' ? this.keys.signKey.key : this.keys.signKey;
     const exp = Math.floor((request.now + request.ttlMs) / 1000);
     const tokenId = crypto.randomBytes(16).toString('base64url');
+    const header = this.keys.alg === 'HS256' ? { alg: 'HS256', typ: 'JWT', kid: this.keys.signKey.kid } : { alg: this.keys.alg, typ: 'JWT' };
     const token = await new SignJWT({ [SPIFFE_CLAIM]: request.spiffeId })
-      .setProtectedHeader({ alg: this.keys.alg, typ: 'JWT' })
+      .setProtectedHeader(header)
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setSubject(request.workloadId)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(tokenId)
-      .sign(this.keys.signKey);
+      .sign(signKey);
     return { token, tokenId, expiresAt: exp * 1000 };
   }
 
-  /** The claims, or throws TokenError (EXPIRED, BAD_SIGNATURE, MALFORMED). */
+  /**
+   * The claims, or throws TokenError (EXPIRED, BAD_SIGNATURE, MALFORMED). HS256 tokens name their
+   * key (`kid`); tokens from before keys had ids name none and are tried with every valid key.
+   */
   async verify(token: string, now: number): Promise<WorkloadClaims> {
+    if (this.keys.alg === 'EdDSA') return this.verifyWith(token, now, this.keys.verifyKey);
+    let kid: unknown;
     try {
-      const { payload } = await jwtVerify(token, this.keys.verifyKey, {
+      kid = decodeProtectedHeader(token).kid;
+    } catch (err) {
+      throw toTokenError(err);
+    }
+    const valid = this.keys.verifyKeys.filter((key) => key.until === undefined || now < key.until);
+    const candidates = kid === undefined ? valid : valid.filter((key) => key.kid === kid);
+    if (candidates.length === 0) {
+      const retired = this.keys.verifyKeys.some((key) => key.kid === kid);
+      throw new TokenError('BAD_SIGNATURE', retired ? 'token: signed with a retired key' : 'token: signed with an unknown key');
+    }
+    let failure: unknown;
+    for (const key of candidates) {
+      try {
+        return await this.verifyWith(token, now, key.key);
+      } catch (err) {
+        failure = err;
+        if (!(err instanceof TokenError) || err.code !== 'BAD_SIGNATURE') throw err;
+      }
+    }
+    throw failure;
+  }
+
+  private async verifyWith(token: string, now: number, verifyKey: Uint8Array | KeyObject): Promise<WorkloadClaims> {
+    try {
+      const { payload } = await jwtVerify(token, verifyKey, {
         algorithms: [this.keys.alg],
         issuer: ISSUER,
         audience: AUDIENCE,

@@ -72,38 +72,69 @@ export function createRedisClient(target: RedisTarget, behaviour: ClientBehaviou
 }
 
 /**
- * `redis://` and `rediss://` pass through to ioredis. Also:
- *   redis-sentinel://[:password@]host:port[,host:port...]/<master name>[?db=N]
- *   redis-cluster://[:password@]host:port[,host:port...]
+ * `redis://` and `rediss://` (TLS) pass through to ioredis (`redis://user:password@host` logs in
+ * as an ACL user). Also, with the same `[user[:password]@]` for an ACL user:
+ *   redis-sentinel://[user:password@]host:port[,host:port...]/<master name>[?db=N]
+ *   rediss-sentinel://…  TLS to the Sentinels and to the master (`?sentinelTls=false`: the
+ *                        Sentinels speak plain TCP, the master TLS)
+ *   redis-cluster://[user:password@]host:port[,host:port...]
+ *   rediss-cluster://…   TLS to every node
+ * The credentials authenticate to the Sentinels too. Certificates are checked against the system
+ * roots plus NODE_EXTRA_CA_CERTS (docs/operations.md, Redis).
  */
 export function parseRedisUrl(url: string): string | RedisOptions | ClusterTarget {
   const scheme = /^([a-z+-]+):\/\//.exec(url)?.[1];
   if (scheme === 'redis' || scheme === 'rediss') return url;
-  if (scheme !== 'redis-sentinel' && scheme !== 'redis-cluster') {
-    throw new Error(`redis: unsupported URL scheme in "${redactUrl(url)}" (use redis://, rediss://, redis-sentinel:// or redis-cluster://)`);
+  const kind = scheme === 'redis-sentinel' || scheme === 'rediss-sentinel' ? 'sentinel' : scheme === 'redis-cluster' || scheme === 'rediss-cluster' ? 'cluster' : undefined;
+  if (scheme === undefined || kind === undefined) {
+    throw new Error(
+      `redis: unsupported URL scheme in "${redactUrl(url)}" (use redis://, rediss://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://)`,
+    );
   }
+  const tls = scheme.startsWith('rediss');
   const rest = url.slice(scheme.length + 3);
   const at = rest.lastIndexOf('@');
-  const password = at === -1 ? undefined : decodeURIComponent(rest.slice(0, at).replace(/^[^:]*:/, ''));
-  const [hostsPart = '', pathPart = ''] = rest.slice(at + 1).split('/', 2);
-  const [name = '', query = ''] = pathPart.split('?', 2);
-  const defaultPort = scheme === 'redis-cluster' ? 6379 : 26379;
+  const { username, password } = at === -1 ? { username: undefined, password: undefined } : credentials(rest.slice(0, at));
+  const [address = '', query = ''] = rest.slice(at + 1).split('?', 2);
+  const [hostsPart = '', name = ''] = address.split('/', 2);
+  const params = new URLSearchParams(query);
+  const allowed = kind === 'sentinel' ? ['db', 'sentinelTls'] : [];
+  for (const key of params.keys()) {
+    if (!allowed.includes(key)) throw new Error(`redis: unknown URL parameter "${key}" for ${scheme}:// (known: ${allowed.join(', ') || 'none'})`);
+  }
+  const defaultPort = kind === 'cluster' ? 6379 : 26379;
   const hosts = hostsPart
     .split(',')
     .filter((h) => h.length > 0)
     .map((h) => parseHostPort(h, defaultPort));
   if (hosts.length === 0) throw new Error('redis: URL names no hosts');
-  if (scheme === 'redis-cluster') {
-    return { cluster: { nodes: hosts, options: password === undefined ? {} : { redisOptions: { password } } } };
+  const auth = { ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }) };
+  if (kind === 'cluster') {
+    const redisOptions: RedisOptions = { ...auth, ...(tls ? { tls: {} } : {}) };
+    return { cluster: { nodes: hosts, options: Object.keys(redisOptions).length === 0 ? {} : { redisOptions } } };
   }
   if (name.length === 0) throw new Error('redis: redis-sentinel:// URL needs the master name as its path');
-  const db = new URLSearchParams(query).get('db');
+  const db = params.get('db');
+  if (db !== null && !/^\d{1,2}$/.test(db)) throw new Error(`redis: db "${db}" is not a database number`);
+  const sentinelTls = params.get('sentinelTls');
+  if (sentinelTls !== null && sentinelTls !== 'true' && sentinelTls !== 'false') throw new Error(`redis: sentinelTls must be true or false, not "${sentinelTls}"`);
   return {
     sentinels: hosts,
     name,
-    ...(password === undefined ? {} : { password, sentinelPassword: password }),
+    ...auth,
+    ...(username === undefined ? {} : { sentinelUsername: username }),
+    ...(password === undefined ? {} : { sentinelPassword: password }),
     ...(db === null ? {} : { db: Number(db) }),
+    ...(tls ? { tls: {}, enableTLSForSentinelMode: true, ...(sentinelTls === 'false' ? {} : { sentinelTLS: {} }) } : {}),
   };
+}
+
+/** `user:password`, `:password` or `user` (an ACL user without a password in the URL). */
+function credentials(userinfo: string): { username?: string; password?: string } {
+  const colon = userinfo.indexOf(':');
+  const user = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(0, colon));
+  const password = colon === -1 ? undefined : decodeURIComponent(userinfo.slice(colon + 1));
+  return { ...(user === '' ? {} : { username: user }), ...(password === undefined ? {} : { password }) };
 }
 
 /**
@@ -139,6 +170,6 @@ export function redactUrl(url: string): string {
 export function describeTarget(target: RedisTarget): string {
   if (typeof target === 'string') return redactUrl(target);
   if (isClusterTarget(target)) return `cluster(${target.cluster.nodes.length} seed nodes)`;
-  if (target.sentinels !== undefined) return `sentinel(${target.name ?? '?'})`;
+  if (target.sentinels !== undefined) return `sentinel(${target.name ?? '?'}${target.tls ? ', tls' : ''})`;
   return `${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
 }

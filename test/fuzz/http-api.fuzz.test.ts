@@ -137,10 +137,10 @@ describe(`HTTP API fuzz (${CASES} cases through inject, ${SOCKET_CASES} through 
       .chain(({ route, otherMethod, id, query, auth, contentType, extra }) =>
         bodyFor(route.url).map((body): FuzzRequest => {
           const method = otherMethod ?? route.method;
-          // Operator-authenticated state changes the fuzz must not make: rotating the root, removing the victim.
+          // Operator-authenticated state changes the fuzz must not make: rotating the root or the token key, removing the victim.
           const url = route.url.replace(':id', id === victim.id ? 'x' : id) + (query ? `?${query}` : '');
           const authorization = auth === 'workload' ? `Bearer ${known.token}` : auth;
-          const safeAuth = route.url === '/v1/ca/rotate' && authorization === `Bearer ${OPERATOR}` ? '' : authorization;
+          const safeAuth = (route.url === '/v1/ca/rotate' || route.url.startsWith('/v1/ca/token-key/')) && authorization === `Bearer ${OPERATOR}` ? '' : authorization;
           const headers: Record<string, string> = { ...extra, 'content-type': contentType };
           if (safeAuth) headers.authorization = safeAuth;
           const payload = method === 'GET' || method === 'HEAD' ? undefined : typeof body === 'string' && !contentType.includes('json') ? body : JSON.stringify(body);

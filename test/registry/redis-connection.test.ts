@@ -28,6 +28,51 @@ describe('parseRedisUrl', () => {
     });
   });
 
+  it('carries an ACL user and TLS for Sentinel (Sentinels and master) and Cluster (every node)', () => {
+    expect(parseRedisUrl('rediss-sentinel://accord:p%40ss@s1:26379,s2:26380/mymaster?db=2')).toEqual({
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      name: 'mymaster',
+      username: 'accord',
+      password: 'p@ss',
+      sentinelUsername: 'accord',
+      sentinelPassword: 'p@ss',
+      db: 2,
+      tls: {},
+      enableTLSForSentinelMode: true,
+      sentinelTLS: {},
+    });
+    // Plain-TCP Sentinels in front of a TLS master.
+    expect(parseRedisUrl('rediss-sentinel://s1/m?sentinelTls=false')).toEqual({
+      sentinels: [{ host: 's1', port: 26379 }],
+      name: 'm',
+      tls: {},
+      enableTLSForSentinelMode: true,
+    });
+    expect(parseRedisUrl('redis-sentinel://accord@s1/m')).toEqual({ sentinels: [{ host: 's1', port: 26379 }], name: 'm', username: 'accord', sentinelUsername: 'accord' });
+    expect(parseRedisUrl('rediss-cluster://accord:pw@n1:7000,n2')).toEqual({
+      cluster: { nodes: [{ host: 'n1', port: 7000 }, { host: 'n2', port: 6379 }], options: { redisOptions: { username: 'accord', password: 'pw', tls: {} } } },
+    });
+    expect(parseRedisUrl('redis-cluster://accord:pw@n1')).toEqual({
+      cluster: { nodes: [{ host: 'n1', port: 6379 }], options: { redisOptions: { username: 'accord', password: 'pw' } } },
+    });
+    // A password kept apart from the URL keeps the user and TLS.
+    expect(withPassword('rediss-cluster://accord@n1', 'pw')).toEqual({
+      cluster: { nodes: [{ host: 'n1', port: 6379 }], options: { redisOptions: { username: 'accord', tls: {}, password: 'pw' } } },
+    });
+    expect(withPassword('rediss-sentinel://accord@s1/m', 'pw')).toMatchObject({ username: 'accord', sentinelUsername: 'accord', password: 'pw', sentinelPassword: 'pw', tls: {}, sentinelTLS: {} });
+    expect(describeTarget(parseRedisUrl('rediss-sentinel://s1/m') as Exclude<ReturnType<typeof parseRedisUrl>, string>)).toBe('sentinel(m, tls)');
+  });
+
+  it('refuses unknown parameters and bad values precisely', () => {
+    expect(() => parseRedisUrl('redis-sentinel://s1/m?tls=yes')).toThrow('unknown URL parameter "tls" for redis-sentinel:// (known: db, sentinelTls)');
+    expect(() => parseRedisUrl('redis-cluster://n1?db=1')).toThrow('unknown URL parameter "db" for redis-cluster:// (known: none)');
+    expect(() => parseRedisUrl('redis-sentinel://s1/m?db=x')).toThrow('db "x" is not a database number');
+    expect(() => parseRedisUrl('rediss-sentinel://s1/m?sentinelTls=maybe')).toThrow('sentinelTls must be true or false');
+  });
+
   it('refuses other schemes without echoing passwords', () => {
     expect(() => parseRedisUrl('http://user:pw@x')).toThrow(/unsupported URL scheme in "http:\/\/\*\*\*@x"/);
   });

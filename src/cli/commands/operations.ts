@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { UsageError } from '../client.js';
+import { CliError, UsageError } from '../client.js';
 import { clientFrom, withServerOptions } from '../context.js';
 import { outputFormat, printStructured, printTable, relativeTime, say, withOutputOption } from '../output.js';
 
@@ -182,6 +182,57 @@ export function registerOperationsCommands(program: Command): void {
     } else {
       say(`revoked certificate serial ${body.serial} (taken as a serial)${published}`);
     }
+  });
+
+  type TokenKeyStatus = { signingKeyId?: string; previousKeyId?: string; previousValidUntil?: string };
+  const printTokenKeys = (status: TokenKeyStatus): void => {
+    say(`workload tokens are signed with key ${status.signingKeyId ?? '(none)'}`);
+    say(status.previousKeyId ? `previous key ${status.previousKeyId} verifies the tokens it signed until ${status.previousValidUntil ?? '?'}` : 'no previous key is in force');
+  };
+  withOutputOption(
+    withServerOptions(
+      ca
+        .command('rotate-token-key')
+        .description('sign new workload tokens with a new key; tokens signed with the old one keep working for one --token-ttl (or until retire-token-key)'),
+    ),
+  ).action(async (options: Record<string, unknown>) => {
+    const status = await clientFrom(options).json<TokenKeyStatus>('POST', '/v1/ca/token-key/rotate', { json: {} });
+    if (!printStructured(outputFormat(options), status)) printTokenKeys(status);
+  });
+  withOutputOption(
+    withServerOptions(ca.command('retire-token-key').description('stop accepting tokens signed with the previous workload-token key, now')),
+  ).action(async (options: Record<string, unknown>) => {
+    const status = await clientFrom(options).json<TokenKeyStatus>('POST', '/v1/ca/token-key/retire', { json: {} });
+    if (!printStructured(outputFormat(options), status)) printTokenKeys(status);
+  });
+
+  withServerOptions(
+    ca
+      .command('backup')
+      .description('write the CA material (root, intermediate, token keys), sealed with the KEK, to a file (0600)')
+      .requiredOption('-o, --out <file>', 'where to write the backup'),
+  ).action(async (options: Record<string, unknown>) => {
+    const backup = await clientFrom(options).json<{ rootFingerprint: string; trustDomain: string; createdAt: string }>('GET', '/v1/ca/backup');
+    const file = String(options.out);
+    await writeFile(file, JSON.stringify(backup, null, 2) + '\n', { mode: 0o600 });
+    await chmod(file, 0o600);
+    say(`CA backup of trust domain ${backup.trustDomain} (root ${backup.rootFingerprint.slice(0, 16)}…) written to ${file}; it opens only with the KEK`);
+  });
+  withServerOptions(
+    ca
+      .command('restore')
+      .description("put a backup's CA material back into a store that lost it (the root must be the one the server serves)")
+      .requiredOption('-f, --file <file>', 'a file accord ca backup wrote'),
+  ).action(async (options: Record<string, unknown>) => {
+    const file = String(options.file);
+    let backup: unknown;
+    try {
+      backup = JSON.parse(await readFile(file, 'utf8'));
+    } catch (error) {
+      throw new CliError(`--file ${file}: ${error instanceof SyntaxError ? 'not JSON' : (error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+    const result = await clientFrom(options).json<{ restored: boolean; rootFingerprint: string }>('POST', '/v1/ca/restore', { json: { backup } });
+    say(result.restored ? `CA material of root ${result.rootFingerprint.slice(0, 16)}… restored into the store` : `the store already holds root ${result.rootFingerprint.slice(0, 16)}…; nothing to restore`);
   });
 
   const token = program.command('token').description('workload tokens');

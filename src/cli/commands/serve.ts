@@ -17,6 +17,8 @@ export function registerServeCommand(program: Command): void {
     .option('--ca-root <file>', 'operator-supplied root certificate PEM (env ACCORD_CA_ROOT)')
     .option('--ca-cert <file>', 'operator-supplied signing CA certificate PEM (env ACCORD_CA_CERT)')
     .option('--ca-key <file>', "the signing CA's private key PEM (env ACCORD_CA_KEY)")
+    .option('--ca-backup <file>', 'a sealed CA backup (accord ca backup) restored when Redis holds no CA material (env ACCORD_CA_BACKUP_FILE)')
+    .option('--allow-new-root', 'mint a new CA root although this data dir served another one and Redis lost it (env ACCORD_ALLOW_NEW_ROOT)')
     .option('--xds-tls', 'serve xDS over TLS with a certificate from the mesh CA (env ACCORD_XDS_TLS)')
     .option('--xds-tls-cert <file>', 'serve xDS over TLS with this certificate chain PEM instead (env ACCORD_XDS_TLS_CERT)')
     .option('--xds-tls-key <file>', 'the private key PEM for --xds-tls-cert (env ACCORD_XDS_TLS_KEY)')
@@ -36,7 +38,7 @@ export function registerServeCommand(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
+      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_CA_KEK_PREVIOUS_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
         'name a file holding the value of ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
         'Redis password apart from the URL), e.g. a mounted Kubernetes Secret.',
     )
