@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
@@ -87,7 +88,8 @@ export interface IdentityServiceOptions {
   /** The deny-list of tokens changed: streams must be checked again (`streamDenial`). */
   readonly onDeniedTokensChange?: () => void;
   readonly random?: () => number;
-  readonly now?: () => number;
+  /** Time and timers (a fake one in tests); the real clock by default. */
+  readonly clock?: Clock;
 }
 
 interface MaterialSetup {
@@ -183,9 +185,9 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private sdsWorkloads: () => Iterable<string> = () => [];
   private serverCertificate: ServerCertificate | undefined;
   private readonly serverCertificateListeners = new Set<ServerCertificateListener>();
-  private intermediateTimer: NodeJS.Timeout | undefined;
+  private intermediateTimer: TimerHandle | undefined;
   private closed = false;
-  private serverCertificateTimer: NodeJS.Timeout | undefined;
+  private serverCertificateTimer: TimerHandle | undefined;
   private readonly revocations: WorkloadRevocations;
   private readonly limiter: IssuanceLimiter;
   private readonly denied: TokenDenyList;
@@ -194,9 +196,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private previousIssuer: { ca: CertificateAuthority; until: number } | undefined;
   private readonly rotation: RootRotationCoordinator | undefined;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly now: () => number;
   private readonly random: () => number;
-  private tokenKeyTimer: NodeJS.Timeout | undefined;
+  private tokenKeyTimer: TimerHandle | undefined;
   private readonly generations: CaGenerationStore | undefined;
   private readonly kek: Kek | undefined;
   private readonly sharedSource: boolean;
@@ -217,7 +220,8 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.sharedSource = setup.source.kind === 'shared';
     this.log = deps.logger.child({ component: 'identity' });
     this.heldTokenKeys = tokenKeysOf(ca.currentMaterial);
-    this.now = deps.now ?? Date.now;
+    this.clock = deps.clock ?? realClock;
+    this.now = () => this.clock.now();
     this.random = deps.random ?? Math.random;
     this.limiter = new IssuanceLimiter({ burst: deps.options.issueBurst, perMinute: deps.options.issuePerMinute }, this.now);
     this.denied = new TokenDenyList({ kv, logger: deps.logger, now: this.now, onChange: () => deps.onDeniedTokensChange?.() });
@@ -276,10 +280,10 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
             allowNewRoot: deps.options.allowNewRoot,
             logger,
           })
-        : await loadOrCreateCaMaterial(setup.source, { trustDomain, now: Date.now(), logger });
+        : await loadOrCreateCaMaterial(setup.source, { trustDomain, now: (deps.clock ?? realClock).now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
     const service = new IdentityService(ca, tokensOf(material), deps, setup, kv);
-    ca.status(Date.now());
+    ca.status((deps.clock ?? realClock).now());
     // Revocations and denied tokens are in force before the first stream or request is served.
     await service.revocations.load();
     await service.denied.start();
@@ -298,7 +302,15 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.rotation?.start();
     void this.maintainIntermediate();
     // Only replicas sharing the material through Redis can see a rotation made elsewhere.
-    if (this.sharedSource) this.tokenKeyTimer = setInterval(() => void this.refreshTokenKeys(), TOKEN_KEY_REFRESH_MS).unref();
+    if (this.sharedSource) this.scheduleTokenKeyRefresh();
+  }
+
+  private scheduleTokenKeyRefresh(): void {
+    this.tokenKeyTimer = this.clock.setTimeout(() => {
+      void this.refreshTokenKeys().finally(() => {
+        if (!this.closed) this.scheduleTokenKeyRefresh();
+      });
+    }, TOKEN_KEY_REFRESH_MS);
   }
 
   /** Adopts workload-token keys another replica rotated (stored with the CA material). */
@@ -358,7 +370,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       this.log.error({ err: error }, 'intermediate CA maintenance failed; will retry');
     }
     if (this.closed) return;
-    this.intermediateTimer = setTimeout(() => void this.maintainIntermediate(), 3_600_000).unref();
+    this.intermediateTimer = this.clock.setTimeout(() => void this.maintainIntermediate(), 3_600_000);
   }
 
   isWorkloadRevoked(workloadId: string): boolean {
@@ -798,16 +810,16 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.serverCertificate = { caBundlePem: this.bundlePem(), certChainPem: leaf.certChainPem, keyPem: leaf.keyPem };
     for (const listener of this.serverCertificateListeners) listener(this.serverCertificate);
     this.log.info({ serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString(), dnsNames, ipAddresses }, 'control-plane server certificate issued');
-    if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
-    this.serverCertificateTimer = setTimeout(() => this.refreshServerCertificate(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now)).unref();
+    this.clock.clearTimeout(this.serverCertificateTimer);
+    this.serverCertificateTimer = this.clock.setTimeout(() => this.refreshServerCertificate(), Math.max(1000, this.rotateAt(now, leaf.notAfter) - now));
   }
 
   close(): void {
     this.closed = true;
-    if (this.intermediateTimer) clearTimeout(this.intermediateTimer);
-    if (this.tokenKeyTimer) clearInterval(this.tokenKeyTimer);
+    this.clock.clearTimeout(this.intermediateTimer);
+    this.clock.clearTimeout(this.tokenKeyTimer);
     this.rotation?.stop();
-    if (this.serverCertificateTimer) clearTimeout(this.serverCertificateTimer);
+    this.clock.clearTimeout(this.serverCertificateTimer);
     this.revocations.stop();
     this.denied.stop();
   }

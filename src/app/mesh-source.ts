@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { clip } from '../observability/clip.js';
 import type { Workload } from '../core/workload.js';
 import { meshNames, type Flavour } from '../mesh/index.js';
-import type { TimerHandle, Timers } from '../registry/index.js';
+import type { TimerHandle, Clock } from '../registry/index.js';
 import {
   StreamRefusedError,
   TypeUrl,
@@ -95,7 +95,7 @@ export interface MeshSourceDeps {
   readonly generator: ProxyGenerator;
   readonly identity: WorkloadIdentity;
   readonly leases: LeaseRenewer;
-  readonly timers: Timers;
+  readonly clock: Clock;
   readonly state: () => MeshState;
 }
 
@@ -182,7 +182,7 @@ export class MeshConfigSource implements ConfigSource {
   }
 
   async open(context: StreamContext): Promise<ProxyView> {
-    const now = this.deps.timers.now();
+    const now = this.deps.clock.now();
     const token = bearerToken(context);
     const nodeId = context.node.id;
     let authenticated = false;
@@ -363,7 +363,7 @@ export class MeshConfigSource implements ConfigSource {
       return;
     }
     entry.issuing = this.deps.identity
-      .issueSecret(workload, this.deps.timers.now(), trigger)
+      .issueSecret(workload, this.deps.clock.now(), trigger)
       .then(
         (secret) => {
           if (!this.entries.has(entry.key)) return;
@@ -384,7 +384,7 @@ export class MeshConfigSource implements ConfigSource {
           if (limited) this.log.warn({ workloadId: entry.workloadId, retryAfterMs, reason: (error as Error).message }, 'certificate issuance rate-limited; retrying later');
           else this.log.error({ err: error, workloadId: entry.workloadId }, 'certificate issuance failed');
           if (this.entries.has(entry.key) && !entry.rotation && entry.servedStreams > 0) {
-            entry.rotation = this.deps.timers.setTimeout(() => {
+            entry.rotation = this.deps.clock.setTimeout(() => {
               entry.rotation = undefined;
               this.issue(entry, trigger);
             }, limited ? Math.max(retryAfterMs, 1_000) : 5_000);
@@ -401,10 +401,10 @@ export class MeshConfigSource implements ConfigSource {
     const secret = entry.secret;
     if (!secret) return;
     // Node timers overflow past 2^31-1 ms (~24.8 days): re-check then for longer lifetimes.
-    const delay = Math.min(secret.rotateAt - this.deps.timers.now(), 2 ** 31 - 1);
-    entry.rotation = this.deps.timers.setTimeout(() => {
+    const delay = Math.min(secret.rotateAt - this.deps.clock.now(), 2 ** 31 - 1);
+    entry.rotation = this.deps.clock.setTimeout(() => {
       entry.rotation = undefined;
-      if (this.deps.timers.now() < secret.rotateAt) this.scheduleRotation(entry);
+      if (this.deps.clock.now() < secret.rotateAt) this.scheduleRotation(entry);
       else this.issue(entry, 'rotation');
     }, delay);
   }
@@ -439,13 +439,13 @@ export class MeshConfigSource implements ConfigSource {
       this.deps.leases.renew(entry.workloadId).catch((error: unknown) => {
         this.log.warn({ err: error, workloadId: entry.workloadId }, 'lease renewal failed; will retry');
       });
-      entry.leaseTimer = this.deps.timers.setTimeout(tick, Math.max(250, Math.floor(leaseMs / 3)));
+      entry.leaseTimer = this.deps.clock.setTimeout(tick, Math.max(250, Math.floor(leaseMs / 3)));
     };
     tick();
   }
 
   private cancel(timer: TimerHandle | undefined): void {
-    if (timer !== undefined) this.deps.timers.clearTimeout(timer);
+    if (timer !== undefined) this.deps.clock.clearTimeout(timer);
   }
 
   private release(entry: ProxyEntry): void {

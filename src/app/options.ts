@@ -4,7 +4,7 @@
  * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both.
  */
 import { readFileSync } from 'node:fs';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../core/duration.js';
 import type { XdsLimits } from '../xds/index.js';
 
 /** Workload tokens live this long unless `--token-ttl` says otherwise (docs/decisions/0009-workload-token-lifetime.md). */

@@ -1,9 +1,8 @@
 import {
   CertificateAuthority,
   RootRotation,
-  fingerprintOfPem,
+  caGeneration,
   phaseGate,
-  type CaGeneration,
   type CaMaterial,
   type FleetView,
   type GateResult,
@@ -11,14 +10,6 @@ import {
 } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { CaGenerationStore } from './ca-generations.js';
-
-export function generationOf(material: CaMaterial): CaGeneration {
-  return {
-    rootCertPem: material.root.certPem,
-    rootFingerprint: fingerprintOfPem(material.root.certPem),
-    issuerFingerprint: fingerprintOfPem(material.issuer.certPem),
-  };
-}
 
 export interface RootRotationDeps {
   readonly rotation: RootRotation;
@@ -86,8 +77,8 @@ export class RootRotationCoordinator {
     const now = this.deps.now();
     const currentMaterial = this.deps.current.currentMaterial;
     const nextMaterial = await this.deps.generations.createNext(currentMaterial, trustDomain, now);
-    const state = await this.deps.rotation.begin(generationOf(currentMaterial), generationOf(nextMaterial), now);
-    this.log.warn({ phase: state.phase, nextRoot: generationOf(nextMaterial).rootFingerprint }, 'root rotation started');
+    const state = await this.deps.rotation.begin(caGeneration(currentMaterial), caGeneration(nextMaterial), now);
+    this.log.warn({ phase: state.phase, nextRoot: caGeneration(nextMaterial).rootFingerprint }, 'root rotation started');
     await this.step();
     return this.active ?? state;
   }

@@ -17,7 +17,7 @@ import {
   RegistryMirror,
   createLeaseMetrics,
   createRegistryMetrics,
-  realTimers,
+  realClock,
   registerStoreUp,
   withPassword,
   type Store,
@@ -179,7 +179,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     generator,
     identity,
     leases: { renew: async (id) => void (await store.renewLease(id, Date.now())) },
-    timers: realTimers,
+    clock: realClock,
     state: () => {
       const snapshot = meshState.snapshot();
       return { revision: snapshot.revision, workloads: snapshot.workloads, allowAnonymousConfig: snapshot.policies.mesh.allowAnonymousConfig };

@@ -17,13 +17,9 @@ export interface PolicyError {
   readonly document?: number;
 }
 
-/** Caller-supplied text quoted in an error is cut to this many characters. */
-export const QUOTED_INPUT_LIMIT = 80;
+import { clip } from '../core/quote.js';
 
-/** `text`, cut to `limit` characters with a note of the full length, for messages that quote input. */
-export function clip(text: string, limit = QUOTED_INPUT_LIMIT): string {
-  return text.length > limit ? `${text.slice(0, limit)}…(${text.length} chars)` : text;
-}
+export { QUOTED_INPUT_LIMIT, clip } from '../core/quote.js';
 
 /** `spec.rules[0].from[1].service` */
 export function formatFieldPath(path: FieldPath): string {

@@ -1,5 +1,5 @@
 /** Operator policy documents: parsing with positions, validation, PolicySet assembly, watching. */
-export { parseDuration, formatDuration, type DurationParse } from './duration.js';
+export { parseDuration, formatDuration, type DurationParse } from '../core/duration.js';
 export { formatPolicyError, formatFieldPath, parseFieldPath, comparePolicyErrors, type PolicyError, type FieldPath, type PathSegment } from './errors.js';
 export {
   parsePolicyStream,

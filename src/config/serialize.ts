@@ -11,7 +11,7 @@ import {
   type TrafficPolicySpec,
   type UpstreamPolicySpec,
 } from '../core/policy.js';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../core/duration.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };

@@ -1,4 +1,5 @@
-import { PROTOCOLS, serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
+import { voteProtocol } from '../core/protocol.js';
+import { serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
 import type { AuthorizationPolicySpec, Metadata, TrafficPolicySpec } from '../core/policy.js';
 import { compareStrings } from './hash.js';
 import type { MeshInput } from './types.js';
@@ -49,20 +50,13 @@ export class MeshIndex {
     const cached = this.views.get(key);
     if (cached) return cached;
     const workloads = this.workloadsByService.get(key) ?? [];
-    const counts = new Map<Protocol, number>();
-    for (const w of workloads) counts.set(w.protocol, (counts.get(w.protocol) ?? 0) + 1);
-    let protocol: Protocol = 'http';
-    let best = 0;
-    for (const p of PROTOCOLS) {
-      const n = counts.get(p) ?? 0;
-      if (n > best) [protocol, best] = [p, n];
-    }
+    const { protocol, mixed } = voteProtocol(workloads);
     const accounts = [...new Set(workloads.map((w) => w.serviceAccount))].sort(compareStrings);
     const view: ServiceView = {
       name,
       namespace,
       protocol,
-      mixedProtocols: counts.size > 1,
+      mixedProtocols: mixed,
       workloads,
       serviceAccounts: accounts.length > 0 ? accounts : [name],
       trafficPolicy: this.trafficPolicyFor(namespace, name),

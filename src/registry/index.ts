@@ -17,7 +17,7 @@ export {
   type RegistrationEndpoint,
 } from './registration.js';
 export { validateWorkload } from './workload-validation.js';
-export { parseDuration } from './validation.js';
+export { parseDuration, formatDuration, type DurationParse } from '../core/duration.js';
 export { deriveServices } from './services.js';
-export { realTimers, type Timers, type TimerHandle } from './timers.js';
+export { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 export { createLeaseMetrics, createRegistryMetrics, registerStoreUp, type LeaseMetrics, type RegistryMetrics } from './metrics.js';

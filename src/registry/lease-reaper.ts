@@ -11,7 +11,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { LeaseMetrics } from './metrics.js';
 import type { ReapResult, Store } from './store.js';
-import { realTimers, type TimerHandle, type Timers } from './timers.js';
+import { realClock, type TimerHandle, type Clock } from '../core/clock.js';
 
 export interface LeaseReaperOptions {
   readonly store: Pick<Store, 'reapExpired'>;
@@ -22,11 +22,11 @@ export interface LeaseReaperOptions {
   /** Granted on top of a full lease to every leased workload when no replica was up before this one. */
   readonly reconnectWindowMs: number;
   readonly metrics?: LeaseMetrics;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
 }
 
 export class LeaseReaper {
-  private readonly timers: Timers;
+  private readonly clock: Clock;
   private timer: TimerHandle | undefined;
   private running = false;
   private rejoin = false;
@@ -36,7 +36,7 @@ export class LeaseReaper {
   lastTickAt: number | undefined;
 
   constructor(private readonly options: LeaseReaperOptions) {
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? realClock;
   }
 
   start(): void {
@@ -47,14 +47,14 @@ export class LeaseReaper {
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     await this.inFlight;
   }
 
   /** One reaping pass (and heartbeat); `undefined` when the store could not be reached. */
   async tick(): Promise<ReapResult | undefined> {
-    const now = this.timers.now();
+    const now = this.clock.now();
     const { absentAfterMs, reconnectWindowMs, logger } = this.options;
     try {
       const result = await this.options.store.reapExpired(now, { absentAfterMs, reconnectWindowMs, rejoin: this.rejoin });
@@ -80,13 +80,13 @@ export class LeaseReaper {
       this.rejoin = true;
       return undefined;
     } finally {
-      this.lastTickAt = this.timers.now();
+      this.lastTickAt = this.clock.now();
     }
   }
 
   private scheduleNext(): void {
     if (!this.running) return;
-    this.timer = this.timers.setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.inFlight = this.tick().then(() => {
         this.inFlight = undefined;
         this.scheduleNext();

@@ -3,15 +3,14 @@
  * Single replica, so it is always the lease-reaper leader.
  */
 import type { Service, Workload } from '../core/workload.js';
+import { realClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from './errors.js';
 import { deriveServices } from './services.js';
 import { StateFeed } from './state-feed.js';
 import {
   POLICIES_KEY,
-  systemClock,
   type ChangeEvent,
-  type Clock,
   type DeleteWorkloadOptions,
   type KvEntry,
   type PolicyRecord,
@@ -42,7 +41,7 @@ export class MemoryStore implements Store {
   private closed = false;
 
   constructor(options: MemoryStoreOptions) {
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? realClock;
     this.feed = new StateFeed({ historyLimit: options.historyLimit ?? 10_000, logger: options.logger });
   }
 

@@ -10,7 +10,7 @@ import { deepFreeze } from './deep-freeze.js';
 import { MapBuilder } from './persistent-map.js';
 import { deriveService } from './services.js';
 import type { Store, Unsubscribe, WatchEvent } from './store.js';
-import { realTimers, type TimerHandle, type Timers } from './timers.js';
+import { realClock, type TimerHandle, type Clock } from '../core/clock.js';
 
 /** Maps share structure between snapshots: iteration order is stable but not sorted. */
 export interface MirrorSnapshot {
@@ -28,7 +28,7 @@ export interface RegistryMirrorOptions {
   readonly logger: Logger;
   readonly quietMs: number;
   readonly maxDelayMs: number;
-  readonly timers?: Timers;
+  readonly clock?: Clock;
 }
 
 const EMPTY: MirrorSnapshot = Object.freeze({
@@ -46,7 +46,7 @@ interface RevisionWaiter {
 }
 
 export class RegistryMirror {
-  private readonly timers: Timers;
+  private readonly clock: Clock;
   private revision = 0;
   private readonly workloads = new MapBuilder<Workload>();
   private readonly services = new MapBuilder<Service>();
@@ -65,7 +65,7 @@ export class RegistryMirror {
   private maxDelayMs: number;
 
   constructor(private readonly options: RegistryMirrorOptions) {
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? realClock;
     this.quietMs = options.quietMs;
     this.maxDelayMs = options.maxDelayMs;
     this.setDebounce(options);
@@ -88,7 +88,7 @@ export class RegistryMirror {
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    if (this.debounceTimer !== undefined) this.timers.clearTimeout(this.debounceTimer);
+    if (this.debounceTimer !== undefined) this.clock.clearTimeout(this.debounceTimer);
     this.debounceTimer = undefined;
     this.burstStartedAt = undefined;
     for (const waiter of this.waiters) this.settleWaiter(waiter, new Error('registry mirror stopped'));
@@ -127,7 +127,7 @@ export class RegistryMirror {
       const timer =
         timeoutMs === undefined
           ? undefined
-          : this.timers.setTimeout(() => {
+          : this.clock.setTimeout(() => {
               this.settleWaiter(waiter, new Error(`registry mirror did not reach revision ${revision} in ${timeoutMs} ms`));
             }, timeoutMs);
       const waiter: RevisionWaiter = { revision, resolve, reject, timer };
@@ -180,12 +180,12 @@ export class RegistryMirror {
   }
 
   private schedule(): void {
-    const now = this.timers.now();
+    const now = this.clock.now();
     this.burstStartedAt ??= now;
-    if (this.debounceTimer !== undefined) this.timers.clearTimeout(this.debounceTimer);
+    if (this.debounceTimer !== undefined) this.clock.clearTimeout(this.debounceTimer);
     const untilMaxDelay = this.burstStartedAt + this.maxDelayMs - now;
     const delay = Math.max(0, Math.min(this.quietMs, untilMaxDelay));
-    this.debounceTimer = this.timers.setTimeout(() => this.publish(), delay);
+    this.debounceTimer = this.clock.setTimeout(() => this.publish(), delay);
   }
 
   private publish(): void {
@@ -203,7 +203,7 @@ export class RegistryMirror {
 
   private settleWaiter(waiter: RevisionWaiter, error?: Error): void {
     if (!this.waiters.delete(waiter)) return;
-    if (waiter.timer !== undefined) this.timers.clearTimeout(waiter.timer);
+    if (waiter.timer !== undefined) this.clock.clearTimeout(waiter.timer);
     if (error === undefined) waiter.resolve(this.snapshot());
     else waiter.reject(error);
   }

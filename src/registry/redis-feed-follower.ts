@@ -16,7 +16,7 @@ import { LuaScript, toRegistryError } from './redis-lua.js';
 import { INIT_EPOCH, READ_SNAPSHOT, RESTORE } from './redis-scripts.js';
 import type { RegistryMetrics } from './metrics.js';
 import type { StateFeed } from './state-feed.js';
-import type { Clock } from './store.js';
+import type { Clock } from '../core/clock.js';
 
 const readSnapshot = new LuaScript('read_snapshot', READ_SNAPSHOT);
 const restore = new LuaScript('restore', RESTORE);

@@ -5,6 +5,7 @@
  * While Redis is unreachable every operation fails fast with StoreUnavailableError.
  */
 import { randomBytes } from 'node:crypto';
+import { realClock, type Clock } from '../core/clock.js';
 import type { Service, Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from './errors.js';
@@ -35,8 +36,6 @@ import { deriveServices } from './services.js';
 import { StateFeed } from './state-feed.js';
 import {
   POLICIES_KEY,
-  systemClock,
-  type Clock,
   type DeleteWorkloadOptions,
   type KvEntry,
   type PolicyRecord,
@@ -155,7 +154,7 @@ export class RedisStore implements Store {
     private readonly tailClient: RedisClient,
     tailBlockMs: number,
   ) {
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? realClock;
     this.feedMaxLen = options.feedMaxLen ?? 10_000;
     this.key = Object.fromEntries(REDIS_KEY_NAMES.map((name) => [name, prefix + name])) as Record<KeyName, string>;
     this.keys = REDIS_KEY_NAMES.map((name) => this.key[name]);

@@ -5,7 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Protocol, Workload } from '../core/workload.js';
 import type { FieldError } from './errors.js';
-import { FieldErrors, checkAddress, checkDns1123Label, checkPort, isPlainObject, parseDuration } from './validation.js';
+import { parseDuration } from '../core/duration.js';
+import { FieldErrors, checkAddress, checkDns1123Label, checkPort, isPlainObject } from './validation.js';
 import { checkProtocol, checkUnknownFields, parseLabels, parseLocality, parseUpstreams } from './workload-validation.js';
 
 export type RegistrationResult =
@@ -132,11 +133,12 @@ function parseTtl(value: unknown, errors: FieldErrors): number | undefined {
     errors.add('ttl', 'must be a duration string such as "30s"');
     return undefined;
   }
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    errors.add('ttl', 'must be a duration such as "30s", "500ms", "2m" or "1h"');
+  const parsed = parseDuration(value);
+  if (!parsed.ok) {
+    errors.add('ttl', parsed.reason);
     return undefined;
   }
+  const ms = parsed.ms;
   if (ms < MIN_TTL_MS || ms > MAX_TTL_MS) {
     errors.add('ttl', 'must be between 1s and 24h');
     return undefined;

@@ -1,27 +1,15 @@
-import { PROTOCOLS, serviceKey, type Protocol, type Service, type Workload } from '../core/workload.js';
+import { voteProtocol } from '../core/protocol.js';
+import { serviceKey, type Service, type Workload } from '../core/workload.js';
 
 /**
  * One service from its workloads (all of the same namespace/name). Ports are the distinct
- * application ports, ascending. Protocol: the one most workloads declare (ties go to the earlier
- * entry of PROTOCOLS), so a half-rolled-out protocol change resolves predictably.
+ * application ports, ascending; the protocol by `voteProtocol`, so a half-rolled-out protocol
+ * change resolves predictably and as the translator sees it.
  */
 export function deriveService(name: string, namespace: string, workloads: Iterable<Workload>): Service {
-  const ports = new Set<number>();
-  const votes = new Map<Protocol, number>();
-  for (const w of workloads) {
-    ports.add(w.port);
-    votes.set(w.protocol, (votes.get(w.protocol) ?? 0) + 1);
-  }
-  let protocol: Protocol = 'http';
-  let best = -1;
-  for (const candidate of PROTOCOLS) {
-    const count = votes.get(candidate) ?? 0;
-    if (count > best) {
-      best = count;
-      protocol = candidate;
-    }
-  }
-  return { name, namespace, protocol, ports: [...ports].sort((a, b) => a - b) };
+  const list = [...workloads];
+  const ports = new Set(list.map((w) => w.port));
+  return { name, namespace, protocol: voteProtocol(list).protocol, ports: [...ports].sort((a, b) => a - b) };
 }
 
 /** Services derived from workloads, keyed by `namespace/name` in key order. */

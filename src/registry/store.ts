@@ -155,8 +155,3 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };

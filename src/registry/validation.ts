@@ -3,33 +3,14 @@
  * Each check returns an error message or undefined; callers attach the field path.
  */
 import { isIP } from 'node:net';
+import { checkDns1123Label, checkDns1123Subdomain } from '../core/names.js';
 import type { FieldError } from './errors.js';
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export { checkDns1123Label, checkDns1123Subdomain };
+
 const HOSTNAME_LABEL = /^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$/;
 // Kubernetes "qualified name" (label key name part) and label value syntax.
 const QUALIFIED_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-
-export function checkDns1123Label(value: unknown): string | undefined {
-  if (typeof value !== 'string') return 'must be a string';
-  if (value.length === 0) return 'must not be empty';
-  if (value.length > 63) return 'must be at most 63 characters';
-  if (!DNS1123_LABEL.test(value)) {
-    return 'must be a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit';
-  }
-  return undefined;
-}
-
-export function checkDns1123Subdomain(value: string): string | undefined {
-  if (value.length === 0) return 'must not be empty';
-  if (value.length > 253) return 'must be at most 253 characters';
-  for (const label of value.split('.')) {
-    if (!DNS1123_LABEL.test(label) || label.length > 63) {
-      return 'must be a DNS-1123 subdomain: dot-separated lowercase labels';
-    }
-  }
-  return undefined;
-}
 
 /** An IP literal (v4 or v6) or an RFC 1123 hostname. */
 export function checkAddress(value: unknown): string | undefined {
@@ -77,20 +58,6 @@ export function checkLabelValue(value: unknown): string | undefined {
     return 'must consist of alphanumerics, "-", "_" or ".", starting and ending with an alphanumeric';
   }
   return undefined;
-}
-
-const DURATION_PART = /(\d+)(ms|s|m|h)/g;
-const DURATION = /^(\d+(ms|s|m|h))+$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses Go-style durations such as `30s`, `500ms`, `1m30s`; undefined when malformed. */
-export function parseDuration(value: string): number | undefined {
-  if (!DURATION.test(value)) return undefined;
-  let total = 0;
-  for (const match of value.matchAll(DURATION_PART)) {
-    total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? 0);
-  }
-  return total;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

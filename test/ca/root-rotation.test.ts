@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CertificateAuthority, fingerprintOfPem } from '../../src/ca/authority.js';
+import { CertificateAuthority } from '../../src/ca/authority.js';
 import { MemoryCaKv } from '../../src/ca/kv.js';
 import { createCaMaterial, type CaMaterial } from '../../src/ca/material.js';
 import {
@@ -18,20 +18,13 @@ import {
   type RootRotationPhase,
   type RootRotationState,
 } from '../../src/ca/root-rotation.js';
-import { RootRotation } from '../../src/ca/root-rotation-store.js';
+import { RootRotation, caGeneration } from '../../src/ca/root-rotation-store.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { TRUST_DOMAIN, spiffe } from './helpers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-function generationOf(material: CaMaterial): CaGeneration {
-  return {
-    rootCertPem: material.root.certPem,
-    rootFingerprint: fingerprintOfPem(material.root.certPem),
-    issuerFingerprint: fingerprintOfPem(material.issuer.certPem),
-  };
-}
 
 function seeded(seed: number): () => number {
   let state = seed >>> 0;
@@ -130,8 +123,8 @@ describe('root rotation against a simulated fleet', () => {
       old: new CertificateAuthority({ material: oldMaterial, trustDomain: TRUST_DOMAIN, logger: silentLogger() }),
       next: new CertificateAuthority({ material: nextMaterial, trustDomain: TRUST_DOMAIN, logger: silentLogger() }),
     };
-    const old = generationOf(oldMaterial);
-    const next = generationOf(nextMaterial);
+    const old = caGeneration(oldMaterial);
+    const next = caGeneration(nextMaterial);
     const rootOfIssuer = new Map([
       [old.issuerFingerprint, old.rootFingerprint],
       [next.issuerFingerprint, next.rootFingerprint],
@@ -273,8 +266,8 @@ describe('root rotation against a simulated fleet', () => {
   }, 120_000);
 
   it('a gate reports every lagging proxy by id', () => {
-    const old = generationOf(oldMaterial);
-    const next = generationOf(nextMaterial);
+    const old = caGeneration(oldMaterial);
+    const next = caGeneration(nextMaterial);
     const state: RootRotationState = { ...beginRootRotation(old, next, start), phase: 'P1_ADD_TRUST' };
     const proxies = Array.from({ length: 50 }, (_, i) => ({
       id: `p${i}`,
@@ -290,7 +283,7 @@ describe('root rotation against a simulated fleet', () => {
     const kv = new MemoryCaKv();
     const rotation = new RootRotation(kv, `rot-${crypto.randomUUID()}`);
     await expect(rotation.advance({ proxies: [] }, start)).rejects.toThrow(/no root rotation has been started/);
-    const state = await rotation.begin(generationOf(oldMaterial), generationOf(nextMaterial), start);
+    const state = await rotation.begin(caGeneration(oldMaterial), caGeneration(nextMaterial), start);
     expect(await rotation.current()).toEqual(state);
   });
 });

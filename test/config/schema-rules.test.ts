@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseRegistration } from '../../src/registry/registration.js';
 import { EMPTY_POLICY_SET, parsePolicyStream } from '../../src/config/index.js';
 import { DEFAULT_MESH } from '../../src/core/policy.js';
 import { expectLoaded } from './helpers.js';
@@ -87,10 +88,18 @@ describe('Mesh rules', () => {
 describe('names', () => {
   it('rejects names that cannot appear in cluster names or SPIFFE IDs', () => {
     expect(problems('apiVersion: accord.dev/v1\nkind: TrafficPolicy\nmetadata: { name: "my policy", namespace: "-x" }\nspec: { target: "a/b" }\n')).toEqual([
-      expect.stringMatching(/^metadata\.name: expected a name .*got "my policy"$/),
-      expect.stringMatching(/^metadata\.namespace: expected a name .*got "-x"$/),
-      expect.stringMatching(/^spec\.target: expected a name .*got "a\/b"$/),
+      expect.stringMatching(/^metadata\.name: expected a DNS-1123 subdomain.*got "my policy"$/),
+      expect.stringMatching(/^metadata\.namespace: expected a DNS-1123 label.*got "-x"$/),
+      expect.stringMatching(/^spec\.target: expected a DNS-1123 label.*got "a\/b"$/),
     ]);
+  });
+
+  it('holds service names to the rule registration uses, so a policy cannot name a service nobody can register', () => {
+    for (const service of ['Payments', 'pay_ments', 'payments.v1', 'a'.repeat(64), 'payments', 'pay-ments-2']) {
+      const registration = parseRegistration({ service, address: '10.0.0.1', port: 80 }, () => 'x1');
+      const policy = problems(`apiVersion: accord.dev/v1\nkind: TrafficPolicy\nmetadata: { name: p }\nspec: { target: "${service}" }\n`);
+      expect(policy.length === 0, `${service}: policy ${JSON.stringify(policy)}`).toBe(registration.ok);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import type { Workload } from '../../src/core/workload.js';
 import type { Store, WatchEvent } from '../../src/registry/store.js';
-import type { TimerHandle, Timers } from '../../src/registry/timers.js';
+import type { TimerHandle, Clock } from '../../src/core/clock.js';
 
 export function sampleWorkload(overrides: Partial<Workload> = {}): Workload {
   return {
@@ -80,7 +80,7 @@ export class EventRecorder {
 }
 
 /** Deterministic timers: time moves only when the test calls `advance`. */
-export class FakeTimers implements Timers {
+export class FakeClock implements Clock {
   private time = 0;
   private nextId = 1;
   private readonly pending = new Map<number, { at: number; callback: () => void }>();

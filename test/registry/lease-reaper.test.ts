@@ -5,20 +5,20 @@ import { LeaseReaper } from '../../src/registry/lease-reaper.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
 import { createLeaseMetrics } from '../../src/registry/metrics.js';
 import type { ReapPresence, ReapResult } from '../../src/registry/store.js';
-import { FakeTimers, flushMicrotasks, sampleWorkload } from './helpers.js';
+import { FakeClock, flushMicrotasks, sampleWorkload } from './helpers.js';
 
-const tickTo = async (timers: FakeTimers, ms: number): Promise<void> => {
+const tickTo = async (timers: FakeClock, ms: number): Promise<void> => {
   timers.advance(ms);
   await flushMicrotasks();
 };
 
 describe('LeaseReaper', () => {
   it('reaps nothing while joining, extends every lease once it finds it was the only replica, then reaps on its interval', async () => {
-    const timers = new FakeTimers(0);
+    const timers = new FakeClock(0);
     const store = new MemoryStore({ logger: silentLogger(), clock: timers });
     await store.putWorkload(sampleWorkload({ id: 'short-1', leaseMs: 1000 }));
     const metrics = createLeaseMetrics(new Registry());
-    const reaper = new LeaseReaper({ store, logger: silentLogger(), intervalMs: 500, absentAfterMs: 1000, reconnectWindowMs: 500, metrics, timers });
+    const reaper = new LeaseReaper({ store, logger: silentLogger(), intervalMs: 500, absentAfterMs: 1000, reconnectWindowMs: 500, metrics, clock: timers });
     reaper.start();
     await tickTo(timers, 500); // t=500: joins
     await tickTo(timers, 500); // t=1000: the deadline has come, but the replica is still joining
@@ -35,7 +35,7 @@ describe('LeaseReaper', () => {
   });
 
   it('rejoins after the store failed: the next call says so, the one after does not', async () => {
-    const timers = new FakeTimers(0);
+    const timers = new FakeClock(0);
     let failing = true;
     const calls: { now: number; presence: ReapPresence | undefined }[] = [];
     const store = {
@@ -45,7 +45,7 @@ describe('LeaseReaper', () => {
         return { leader: true, expired: [] };
       },
     };
-    const reaper = new LeaseReaper({ store, logger: silentLogger(), intervalMs: 100, absentAfterMs: 1000, reconnectWindowMs: 30_000, timers });
+    const reaper = new LeaseReaper({ store, logger: silentLogger(), intervalMs: 100, absentAfterMs: 1000, reconnectWindowMs: 30_000, clock: timers });
     expect(await reaper.tick()).toBeUndefined();
     expect(await reaper.tick()).toBeUndefined();
     failing = false;

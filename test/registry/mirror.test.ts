@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
 import { RegistryMirror, type MirrorSnapshot } from '../../src/registry/mirror.js';
-import { FakeTimers, flushMicrotasks, sampleWorkload } from './helpers.js';
+import { FakeClock, flushMicrotasks, sampleWorkload } from './helpers.js';
 
 function setup(quietMs = 100, maxDelayMs = 1000) {
   const store = new MemoryStore({ logger: silentLogger() });
-  const timers = new FakeTimers();
-  const mirror = new RegistryMirror({ store, logger: silentLogger(), quietMs, maxDelayMs, timers });
+  const timers = new FakeClock();
+  const mirror = new RegistryMirror({ store, logger: silentLogger(), quietMs, maxDelayMs, clock: timers });
   const published: MirrorSnapshot[] = [];
   mirror.onChange((s) => published.push(s));
   mirror.start();
@@ -92,8 +92,8 @@ describe('RegistryMirror', () => {
   it('rebuilds from a resync and keeps its snapshot when the store goes away', async () => {
     const store = new MemoryStore({ logger: silentLogger(), historyLimit: 2 });
     for (let i = 0; i < 10; i++) await store.putWorkload(sampleWorkload({ id: `w-${i}` }));
-    const timers = new FakeTimers();
-    const mirror = new RegistryMirror({ store, logger: silentLogger(), quietMs: 10, maxDelayMs: 20, timers });
+    const timers = new FakeClock();
+    const mirror = new RegistryMirror({ store, logger: silentLogger(), quietMs: 10, maxDelayMs: 20, clock: timers });
     mirror.start();
     const snapshot = await mirror.waitForRevision(10);
     expect(snapshot.workloads.size).toBe(10);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRegistration, randomIdSuffix, workloadId } from '../../src/registry/registration.js';
-import { checkAddress, checkLabelKey, checkLabelValue, parseDuration } from '../../src/registry/validation.js';
+import { parseDuration } from '../../src/core/duration.js';
+import { checkAddress, checkLabelKey, checkLabelValue } from '../../src/registry/validation.js';
 import { validateWorkload } from '../../src/registry/workload-validation.js';
 
 const fixedId = () => 'x1y2z3';
@@ -166,11 +167,20 @@ describe('field checks', () => {
     for (const bad of ['-v', 'v ', 'x'.repeat(64), 7]) expect(checkLabelValue(bad)).toBeDefined();
   });
 
-  it('durations', () => {
-    expect(parseDuration('30s')).toBe(30_000);
-    expect(parseDuration('1h2m3s4ms')).toBe(3_723_004);
-    expect(parseDuration('500ms')).toBe(500);
-    for (const bad of ['', '30', 's', '1.5s', '-1s', '1d']) expect(parseDuration(bad)).toBeUndefined();
+  it('reads the lease ttl with the one duration grammar that policies and flags use', () => {
+    const ttl = (value: string) => parseRegistration({ service: 'payments', address: '10.1.2.3', port: 8080, ttl: value }, fixedId);
+    for (const [text, ms] of [['30s', 30_000], ['1m30s', 90_000], ['1.5s', 1_500], ['24h', 86_400_000]] as const) {
+      const result = ttl(text);
+      expect(result.ok && result.workload.leaseMs, text).toBe(ms);
+      expect(parseDuration(text)).toEqual({ ok: true, ms });
+    }
+    for (const bad of ['', '30', 's', '-1s', '1d', '1s1h']) {
+      const result = ttl(bad);
+      const grammar = parseDuration(bad);
+      expect(grammar.ok, bad).toBe(false);
+      expect(result.ok ? [] : result.errors.map((e) => e.message), bad).toEqual([grammar.ok ? '' : grammar.reason]);
+    }
+    expect(fieldsOf(ttl('25h'))).toEqual(['ttl']);
   });
 });
 

@@ -1,7 +1,7 @@
 /** `kind: AuthorizationPolicy`: who may call a target service, and which requests. */
 import { z } from 'zod';
 import type { AuthorizationPolicySpec, CallerMatch } from '../../core/policy.js';
-import { expecting, name, nonEmptyList, oneOf, WHEN_FIELDS_VALID } from './common.js';
+import { expecting, nonEmptyList, oneOf, serviceName, WHEN_FIELDS_VALID } from './common.js';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE'] as const;
 
@@ -12,8 +12,8 @@ const PATH_PATTERN = /^\/[^*\s]*\*?$/;
 const callerSchema = z
   .strictObject(
     {
-      service: name().optional(),
-      namespace: name().optional(),
+      service: serviceName().optional(),
+      namespace: serviceName().optional(),
       spiffeId: z
         .string(expecting('a SPIFFE ID such as "spiffe://mesh.local/ns/default/sa/orders"'))
         .regex(SPIFFE_ID, expecting('a SPIFFE ID such as "spiffe://mesh.local/ns/default/sa/orders"'))
@@ -60,7 +60,7 @@ const ruleSchema = z.strictObject(
 export const authorizationPolicySpecSchema = z
   .strictObject(
     {
-      target: name(),
+      target: serviceName(),
       action: oneOf(['ALLOW', 'DENY']).default('ALLOW'),
       rules: z.array(ruleSchema, expecting('a list of rules')),
     },

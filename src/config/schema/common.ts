@@ -4,7 +4,8 @@
  * "required field is missing".
  */
 import { z } from 'zod';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../../core/duration.js';
+import { DNS1123_LABEL_RULE, DNS1123_SUBDOMAIN_RULE, checkDns1123Label, checkDns1123Subdomain } from '../../core/names.js';
 import { clip } from '../errors.js';
 
 export const REQUIRED = 'required field is missing';
@@ -51,15 +52,19 @@ export const policyErrorMap: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
-/**
- * Names of services, namespaces, policies and subsets: they end up in Envoy cluster names,
- * SPIFFE IDs and `xds:///` targets, so keep them to DNS-like characters.
- */
-export const NAME_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/;
-const NAME_DESCRIPTION = 'a name (letters, digits, ".", "-", "_"; starting and ending with a letter or digit)';
+/** A string held to one of the name grammars of `core/names.ts` (the registry uses the same). */
+function nameBy(check: (value: unknown) => string | undefined, rule: string): z.ZodType<string> {
+  return z.string(expecting(rule)).refine((value) => check(value) === undefined, expecting(rule));
+}
 
-export function name(): z.ZodString {
-  return z.string(expecting(NAME_DESCRIPTION)).regex(NAME_PATTERN, expecting(NAME_DESCRIPTION));
+/** Services, namespaces, service accounts: they end up in SPIFFE IDs, cluster names and `xds:///` targets. */
+export function serviceName(): z.ZodType<string> {
+  return nameBy(checkDns1123Label, DNS1123_LABEL_RULE);
+}
+
+/** Names of policy documents and subsets, as Kubernetes names objects. */
+export function objectName(): z.ZodType<string> {
+  return nameBy(checkDns1123Subdomain, DNS1123_SUBDOMAIN_RULE);
 }
 
 export function nonEmptyString(what = 'a non-empty string'): z.ZodString {

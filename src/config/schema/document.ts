@@ -12,7 +12,7 @@ import {
   type UpstreamPolicySpec,
 } from '../../core/policy.js';
 import { authorizationPolicySpecSchema } from './authorization.js';
-import { expecting, name, nonNegativeInt, oneOf, policyErrorMap } from './common.js';
+import { expecting, nonNegativeInt, objectName, oneOf, policyErrorMap, serviceName } from './common.js';
 import { meshSpecSchema } from './mesh.js';
 import { trafficPolicySpecSchema } from './traffic.js';
 import { upstreamPolicySpecSchema } from './upstream.js';
@@ -38,8 +38,8 @@ const annotationsSchema = z
 const metadataSchema = z
   .strictObject(
     {
-      name: name(),
-      namespace: name().optional(),
+      name: objectName(),
+      namespace: serviceName().optional(),
       annotations: annotationsSchema.optional(),
       // Set by the server when it lists policies; accepted and ignored on apply, so a listing can be re-applied.
       revision: nonNegativeInt().optional(),

@@ -1,7 +1,7 @@
 /** `kind: TrafficPolicy`: how callers reach one destination service. */
 import { z } from 'zod';
 import type { LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
-import { duration, expecting, intBetween, labels, name, nonEmptyList, nonNegativeInt, oneOf, positiveInt, reportDuplicates, WHEN_FIELDS_VALID } from './common.js';
+import { duration, expecting, intBetween, labels, nonEmptyList, nonNegativeInt, objectName, oneOf, positiveInt, reportDuplicates, serviceName, WHEN_FIELDS_VALID } from './common.js';
 
 /**
  * Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the
@@ -117,7 +117,7 @@ const outlierDetectionSchema = z
 const splitSchema = nonEmptyList(
   z.strictObject(
     {
-      name: name(),
+      name: objectName(),
       labels: labels(),
       weight: intBetween(0, 100),
     },
@@ -134,7 +134,7 @@ const splitSchema = nonEmptyList(
 export const trafficPolicySpecSchema = z
   .strictObject(
     {
-      target: name(),
+      target: serviceName(),
       connectTimeout: duration(1).optional(),
       requestTimeout: duration(1).optional(),
       retries: retriesSchema.optional(),

@@ -1,12 +1,12 @@
 /** `kind: UpstreamPolicy`: upstreams added to every workload of a source service. */
 import { z } from 'zod';
 import type { UpstreamPolicySpec } from '../../core/policy.js';
-import { expecting, name, nonEmptyList, port, reportDuplicates } from './common.js';
+import { expecting, nonEmptyList, port, reportDuplicates, serviceName } from './common.js';
 
 const upstreamSchema = z.strictObject(
   {
-    service: name(),
-    namespace: name().optional(),
+    service: serviceName(),
+    namespace: serviceName().optional(),
     localPort: port(),
   },
   expecting('a mapping'),
@@ -15,7 +15,7 @@ const upstreamSchema = z.strictObject(
 export const upstreamPolicySpecSchema = z
   .strictObject(
     {
-      source: name(),
+      source: serviceName(),
       upstreams: nonEmptyList(upstreamSchema, 'upstreams').superRefine(
           reportDuplicates('upstreams', (upstream) => upstream.localPort, 'localPort', (upstream) => `localPort ${upstream.localPort} is already used`),
         ),

@@ -1,9 +1,9 @@
 /**
- * Duration strings as operators write them: a sequence of `<number><unit>` parts with units
+ * The one duration grammar (policies, registrations, command-line flags): as operators write them: a sequence of `<number><unit>` parts with units
  * `h`, `m`, `s` and `ms`, largest first ("250ms", "30s", "1h30m", "1.5s"). The result is a
  * whole number of milliseconds.
  */
-import { clip } from './errors.js';
+import { clip } from './quote.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
 const UNIT_ORDER = ['h', 'm', 's', 'ms'];
