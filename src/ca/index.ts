@@ -82,7 +82,5 @@ export {
 } from './root-rotation.js';
 export { DEFAULT_NEXT_CA_KEY, DEFAULT_ROTATION_KEY, RootRotation, caGeneration } from './root-rotation-store.js';
 export { renewIntermediateIfDue, type RenewalOutcome } from './intermediate-renewal.js';
-export { IssuancePool, type IssuancePoolOptions } from './pool.js';
-export { SigningBudget } from './signing-budget.js';
 export { generateLeafKey, type LeafKey } from './keys.js';
 export { DEFAULT_REVOCATIONS_KEY, SharedRevocations } from './revocation-store.js';

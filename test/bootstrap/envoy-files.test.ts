@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
 import { parse } from 'yaml';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { checkMessage } from '../../src/proto/check.js';
+import { checkMessage } from '../support/proto-rules/check.js';
 import { envoyBootstrap, envoyBootstrapYaml, type EnvoyBootstrapInput } from '../../src/mesh/bootstrap/index.js';
 import { workload } from './fixtures.js';
 

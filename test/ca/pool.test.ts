@@ -6,7 +6,7 @@ import { IssuanceError } from '../../src/ca/errors.js';
 import { publicKeyBitsOf } from '../../src/ca/keys.js';
 import { buildLeafTbs, createLeafTemplate } from '../../src/ca/leaf-template.js';
 import type { CaMaterial } from '../../src/ca/material.js';
-import { IssuancePool } from '../../src/ca/pool.js';
+import { IssuancePool } from '../../bench/support/issuance/pool.js';
 import { newCa, openssl, spiffe, tempDir } from './helpers.js';
 
 describe('worker-thread issuance pool', () => {

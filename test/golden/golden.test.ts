@@ -9,7 +9,7 @@ import { ProtoChecker } from '../mesh/support/proto-check.js';
 import { renderScenario } from '../mesh/support/render.js';
 import { loadScenarioFile, scenarioDocuments } from '../mesh/support/scenario.js';
 import { documentsToJson, formatPolicyError, parsePolicyDocuments } from '../../src/config/index.js';
-import { createChecker } from '../../src/proto/index.js';
+import { createChecker } from '../support/proto-rules/index.js';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 
 // ACCORD_REFRESH_GOLDEN=1 rewrites every out.yaml; review the diff before committing.

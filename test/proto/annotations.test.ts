@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { fieldRulesOf, isOneofRequired } from '../../src/proto/rules.js';
+import { fieldRulesOf, isOneofRequired } from '../support/proto-rules/rules.js';
 
 let root: protobuf.Root;
 beforeAll(() => {

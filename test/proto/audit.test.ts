@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { auditAnnotations } from '../../src/proto/index.js';
+import { auditAnnotations } from '../support/proto-rules/index.js';
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'rules.proto');
 

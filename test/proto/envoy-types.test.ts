@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { checkEncoded, checkMessage, type Problem } from '../../src/proto/check.js';
+import { checkEncoded, checkMessage, type Problem } from '../support/proto-rules/check.js';
 
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';
 const LISTENER = 'envoy.config.listener.v3.Listener';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { checkMessage } from '../../src/proto/check.js';
+import { checkMessage } from '../support/proto-rules/check.js';
 
 // Resource shapes that grpc-js-xds accepts (see the team's grpc-js-xds notes), checked against
 // Envoy's own rules: the checker must not raise false alarms on real-world gRPC-flavour xDS.

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
-import { checkMessage, type CheckOptions } from '../../src/proto/check.js';
+import { checkMessage, type CheckOptions } from '../support/proto-rules/check.js';
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'rules.proto');
 const NOW: CheckOptions = { now: new Date('2026-01-01T00:00:00Z') };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseBytes, parseDuration, parseFloating, parseInteger, parseTimestamp } from '../../src/proto/values.js';
-import { matchesFormat } from '../../src/proto/formats.js';
+import { formatDuration, parseBytes, parseDuration, parseFloating, parseInteger, parseTimestamp } from '../support/proto-rules/values.js';
+import { matchesFormat } from '../support/proto-rules/formats.js';
 
 describe('proto-JSON value parsing', () => {
   it.each<[unknown, bigint | undefined]>([

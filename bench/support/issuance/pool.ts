@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { CertificateAuthority, IssuedLeaf, LeafJob, LeafJobTemplate, LeafRequest } from './authority.js';
+import type { CertificateAuthority, IssuedLeaf, LeafJob, LeafJobTemplate, LeafRequest } from '../../../src/ca/authority.js';
 import { ISSUE_WORKER_SOURCE } from './issue-worker-source.js';
-import type { KeyAlgorithm } from './keys.js';
+import type { KeyAlgorithm } from '../../../src/ca/keys.js';
 
 export interface IssuancePoolOptions {
   /** Worker threads (default: available parallelism). */
