@@ -32,7 +32,7 @@ function nonEmpty<T>(value: T | undefined | null | '' | 0): value is T {
   return value !== undefined && value !== null && value !== '' && value !== 0;
 }
 
-/** RegisterRequest (proto field names) → the HTTP registration body (DESIGN.md §1). */
+/** RegisterRequest (proto field names) → the HTTP registration body (docs/registry.md). */
 export function registrationFromProto(request: Message): Record<string, unknown> {
   const body: Record<string, unknown> = { service: request.service, address: request.address, port: request.port };
   if (nonEmpty(request.namespace)) body.namespace = request.namespace;

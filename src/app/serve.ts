@@ -256,7 +256,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     metrics,
     controlPlaneId: `accord@${process.pid}`,
     limits: options.xdsLimits,
-    // CSDS shows every proxy's state: operators only (DESIGN.md, external contract).
+    // CSDS shows every proxy's state: operators only (docs/security.md).
     authorizeStatusReader: (caller) => operator.check(caller.metadata.get('authorization')),
   });
   addRegistryService(xds.grpcServer, { registry, apiToken, logger });

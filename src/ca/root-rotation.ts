@@ -1,5 +1,5 @@
 /**
- * Root rotation P0–P4 (docs: cert-rotation.md §2(c)) as a pure state machine. Every decision is a
+ * Root rotation P0–P4 (docs/decisions/0006-root-rotation.md) as a pure state machine. Every decision is a
  * function of the persisted state, a fleet view and `now`; persistence lives in root-rotation-store.ts.
  *
  * | phase            | trust pushed | leaves from          | gate to the next phase                               |

@@ -1,5 +1,5 @@
 /**
- * Operator policy documents after validation (the shapes of DESIGN.md §1).
+ * Operator policy documents after validation (the shapes docs/configuration.md documents).
  * `src/config` parses YAML into these; `src/mesh` reads them. Durations are milliseconds.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Parses a registration body (DESIGN.md §1, `POST /v1/workloads`) into a Workload, applying the
+ * Parses a registration body (docs/registry.md, `POST /v1/workloads`) into a Workload, applying the
  * documented defaults. Unknown fields are errors; every error is reported with its field.
  */
 import { createHash, randomBytes } from 'node:crypto';

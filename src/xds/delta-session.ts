@@ -22,10 +22,10 @@ class DeltaTypeState {
   wildcard = false;
   /** What the client has (or was told does not exist), by name. */
   readonly known = new Map<string, KnownEntry>();
-  /** Names to send even if the client has their version (explicit subscribes, item 26). */
+  /** Names to send even if the client has their version (explicit subscribes). */
   readonly force = new Set<string>();
   seenRequest = false;
-  /** Respond even if empty (the first wildcard request, item 30). */
+  /** Respond even if empty (the first wildcard request). */
   mustAnswer = false;
   latestNonce: string | undefined;
   lastNack: { nonce: string; errorDetail: string; at: string } | undefined;
@@ -48,7 +48,7 @@ class DeltaTypeState {
 
 /**
  * An incremental stream (ADS DeltaAggregatedResources or a per-type Delta* method).
- * Implements xds-conformance.md §1 F.
+ * Implements the incremental (delta) variant of the xDS protocol (envoyproxy.io, "xDS REST and gRPC protocol", incremental xDS).
  */
 export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
   readonly mode = 'delta' as const;
@@ -102,7 +102,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
       if (resource) {
         if (!state.wildcard && (state.force.has(name) || entry?.version !== resource.version)) upserts.push(resource);
       } else if (!entry || entry.version !== ABSENT || state.force.has(name)) {
-        // Subscribed but does not exist: say so, and remember the subscription (item 28).
+        // Subscribed but does not exist: say so, and remember the subscription (the protocol's "resource does not exist" rule).
         removed.push(name);
       }
     }
@@ -179,14 +179,14 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
       }
       if (request.initialVersions.size > 0) needsResponse = true;
       if (state.wildcardCapable && request.subscribe.length === 0 && request.unsubscribe.length === 0) {
-        // Legacy wildcard: a first request with nothing in either list; answered even if empty (item 30).
+        // Legacy wildcard: a first request with nothing in either list; answered even if empty.
         state.wildcard = true;
         state.mustAnswer = true;
         needsResponse = true;
         changed = true;
       }
     }
-    // Subscribes first, then unsubscribes: the same name in both ends unsubscribed (item 32).
+    // Subscribes first, then unsubscribes: the same name in both ends unsubscribed.
     for (const name of request.subscribe) {
       if (name === '*' && state.wildcardCapable) {
         if (!state.wildcard) {
@@ -219,7 +219,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
       changed = true;
       state.force.delete(name);
       if (state.wildcard) {
-        // Still wanted through the wildcard: tell the client where it stands (item 27).
+        // Still wanted through the wildcard: tell the client where it stands.
         state.force.add(name);
         needsResponse = true;
       } else {
@@ -255,7 +255,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
   }
 
   private onNack(state: DeltaTypeState, nonce: string, errorDetail: string): void {
-    // The rejected versions stay "known": they are not re-pushed until they change (item 25).
+    // The rejected versions stay "known": they are not re-pushed until they change.
     for (const entry of state.known.values()) if (entry.nonce === nonce) entry.delivery = Delivery.Nacked;
     state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
     if (nonce === state.latestNonce) state.inFlightChangeAt = undefined;

@@ -58,7 +58,7 @@ export interface SessionOptions {
  */
 export abstract class StreamSession<Request extends { readonly node: NodeInfo | undefined; readonly typeUrl: string }, TypeState> {
   abstract readonly mode: StreamMode;
-  /** Per-type sub-stream state (checklist item 3), by type URL. */
+  /** Per-type sub-stream state (the protocol's per-type ordering and nonces), by type URL. */
   protected readonly types = new Map<string, TypeState>();
   protected view: ProxyView | undefined;
   protected node: NodeInfo | undefined;

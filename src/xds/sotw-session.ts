@@ -26,7 +26,7 @@ class SotwTypeState {
   lastNack: { nonce: string; errorDetail: string; at: string } | undefined;
   /** Respond even if nothing differs from what was sent (the first request of the type). */
   mustAnswer = false;
-  /** Include every subscribed resource even if already sent (EDS after a CDS change, item 21). */
+  /** Include every subscribed resource even if already sent (EDS after a CDS change: the xDS protocol's warming rule). */
   resendAll = false;
   /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
   lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
@@ -52,7 +52,7 @@ class SotwTypeState {
 
 /**
  * A state-of-the-world stream (ADS StreamAggregatedResources or a per-type Stream* method).
- * Implements xds-conformance.md §1 B–E, H, I.
+ * Implements the state-of-the-world variant of the xDS protocol (envoyproxy.io, "xDS REST and gRPC protocol"); docs/architecture.md lists the rules.
  */
 export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   readonly mode = 'sotw' as const;
@@ -169,7 +169,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     let changed = added || wantWildcard !== state.wildcard;
     for (const name of explicit) {
       if (state.names.has(name)) continue;
-      // Newly requested names are sent even if they were sent before, e.g. through the wildcard (item 13).
+      // Newly requested names are sent even if they were sent before, e.g. through the wildcard (the protocol's "resource subscription" rules).
       state.sent.delete(name);
       added = true;
       changed = true;
