@@ -80,6 +80,11 @@ export interface HealthOperations {
   proxies(): readonly unknown[];
 }
 
+/** Connected proxies across every replica (`accord status`). */
+export interface ProxyStatusOperations {
+  fleet(): Promise<unknown>;
+}
+
 export interface HttpApiDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
@@ -94,6 +99,7 @@ export interface HttpApiDeps {
   readonly ca: CaOperations;
   readonly bootstrap: BootstrapOperations;
   readonly health: HealthOperations;
+  readonly proxyStatus?: ProxyStatusOperations;
   readonly bodyLimitBytes?: number;
 }
 
@@ -292,6 +298,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       return reply.header('content-type', result.contentType).send(result.body);
     },
   );
+  const proxyStatus = deps.proxyStatus;
+  if (proxyStatus) app.get('/v1/proxy-status', { preHandler: requireReader }, async () => proxyStatus.fleet());
   app.get('/v1/services', { preHandler: requireReader }, async () => ({ services: await deps.registry.listServices() }));
 
   const flag = (value: string | undefined): boolean => value === 'true' || value === '1';

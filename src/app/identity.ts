@@ -111,6 +111,7 @@ interface AckState {
 }
 
 interface AgentState extends AckState {
+  leafSerial?: string;
   /** When the agent last fetched its trust bundle; it is in effect a file-watcher interval later. */
   trustFetchedAt?: number;
 }
@@ -152,7 +153,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly leafVersions = new Map<string, { issuer: string; notAfter: number; workloadId: string }>();
   private readonly proxies = new Map<string, AckState>();
   private readonly agents = new Map<string, AgentState>();
-  private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
+  private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string; notAfter: number }>();
   private sdsWorkloads: () => Iterable<string> = () => [];
   private serverCertificate: ServerCertificate | undefined;
   private readonly serverCertificateListeners = new Set<ServerCertificateListener>();
@@ -430,7 +431,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const previous = this.currentLeaf.get(workload.id);
     if (previous && previous.version !== resource.version) this.leafVersions.delete(previous.version);
     this.leafVersions.set(resource.version, { issuer: leaf.issuerFingerprint, notAfter: leaf.notAfter, workloadId: workload.id });
-    this.currentLeaf.set(workload.id, { serial: leaf.serial, issuer: leaf.issuerFingerprint, version: resource.version });
+    this.currentLeaf.set(workload.id, { serial: leaf.serial, issuer: leaf.issuerFingerprint, version: resource.version, notAfter: leaf.notAfter });
     return { resource, serial: leaf.serial, notAfter: leaf.notAfter, rotateAt: this.rotateAt(now, leaf.notAfter) };
   }
 
@@ -472,6 +473,21 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       // Leaf first, then trust, when removing: the proxy's bundle may shrink now.
       if (this.rotation?.active?.phase === 'P3_REMOVE_TRUST') this.fireTrustChange(workloadId);
     }
+  }
+
+  /**
+   * The newest certificate this replica issued to the workload (over SDS, or to its agent), if it
+   * is still valid.
+   */
+  leafOf(workloadId: string): { serial: string; notAfter: number } | undefined {
+    const now = this.now();
+    const sds = this.currentLeaf.get(workloadId);
+    const agent = this.agents.get(workloadId);
+    const candidates = [
+      ...(sds ? [{ serial: sds.serial, notAfter: sds.notAfter }] : []),
+      ...(agent?.leafSerial !== undefined && agent.leafNotAfter !== undefined ? [{ serial: agent.leafSerial, notAfter: agent.leafNotAfter }] : []),
+    ].filter((leaf) => leaf.notAfter > now);
+    return candidates.sort((a, b) => b.notAfter - a.notAfter)[0];
   }
 
   /** A proxy left: it no longer holds the rotation back. */
@@ -549,7 +565,14 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations.recordIssued(claims.workloadId, issued.serial, issued.notAfter);
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
-    this.agents.set(claims.workloadId, { ...agent, leafIssuer: issued.issuerFingerprint, leafNotAfter: issued.notAfter, trust: trust.fingerprints, trustFetchedAt: now });
+    this.agents.set(claims.workloadId, {
+      ...agent,
+      leafSerial: issued.serial,
+      leafIssuer: issued.issuerFingerprint,
+      leafNotAfter: issued.notAfter,
+      trust: trust.fingerprints,
+      trustFetchedAt: now,
+    });
     return {
       certChainPem: issued.certChainPem,
       caBundlePem: trust.pem,

@@ -37,6 +37,8 @@ import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
 import { LivenessMonitor } from './liveness.js';
 import { registerOperationsMetrics, rootRotationPhaseSince } from './operations-metrics.js';
 import { StartupError, assertPortFree, listenFailure } from './listen.js';
+import { ProxyStatusReporter } from './proxy-status.js';
+import { hostname } from 'node:os';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -111,6 +113,8 @@ async function xdsServerCredentials(options: ServeOptions, identity: IdentitySer
 /** The lease reaper runs (and heartbeats) this often; a replica silent for 5 of them was away. */
 const LEASE_REAP_INTERVAL_MS = 1000;
 const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
+/** Each replica publishes its proxies' sync state this often (`accord status`). */
+const PROXY_STATUS_INTERVAL_MS = 2000;
 
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
@@ -264,6 +268,17 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   let boundXdsPort = options.xdsPort;
   const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const bootstrap = new BootstrapService({ registry, identity, xdsTls: options.xdsTlsCertFile ? 'operator' : options.xdsTls ? 'mesh-ca' : 'none', defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
+  const proxyStatus = new ProxyStatusReporter({
+    store,
+    replica: options.replicaName ?? `${hostname()}-${process.pid}`,
+    proxies: () => xds.proxies(),
+    workload: (id) => meshState.snapshot().workloads.get(id),
+    leaf: (id) => identity.leafOf(id),
+    logger,
+    now: () => Date.now(),
+    staleAfterMs: options.staleAfterMs,
+    intervalMs: PROXY_STATUS_INTERVAL_MS,
+  });
   let started = false;
   const http = buildHttpApi({
     logger,
@@ -275,6 +290,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     policies,
     ca: identity,
     bootstrap,
+    proxyStatus,
     health: {
       live: () => liveness.status(),
       readiness: () => {
@@ -324,6 +340,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
   started = true;
+  proxyStatus.start();
   log.info(
     { host: options.host, xdsPort, httpPort, xdsTls: xdsCredentials !== undefined, httpTls: options.httpTls || options.httpTlsCertFile !== undefined, store: options.redisUrl ? 'redis' : 'memory', dataDir: options.dataDir },
     'accord is serving',
@@ -335,6 +352,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       started = false;
       log.info('shutting down');
       watcher?.close();
+      proxyStatus.stop();
       await http.close();
       await xds.close(options.shutdownGraceMs);
       source.close();

@@ -104,6 +104,7 @@ export class RedisStore implements Store {
   private readonly reaperLockTtlMs: number;
   private readonly reapBatch: number;
   private closed = false;
+  private readonly prefix: string;
 
   /** Connects, syncs the local replica with Redis, and starts following the feed. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
@@ -156,6 +157,7 @@ export class RedisStore implements Store {
     tailBlockMs: number,
   ) {
     this.clock = options.clock ?? systemClock;
+    this.prefix = prefix;
     this.feedMaxLen = options.feedMaxLen ?? 10_000;
     this.key = Object.fromEntries(REDIS_KEY_NAMES.map((name) => [name, prefix + name])) as Record<KeyName, string>;
     this.keys = REDIS_KEY_NAMES.map((name) => this.key[name]);
@@ -281,6 +283,31 @@ export class RedisStore implements Store {
       if (status === 'CONFLICT') written = false;
     });
     return written;
+  }
+
+  /**
+   * A report is a key with a TTL (`<prefix>report:<kind>:<replica>`), indexed by a sorted set
+   * scored by expiry; both share the prefix's hash tag, so this also works on Redis Cluster.
+   */
+  async putReport(kind: string, replica: string, value: string, ttlMs: number): Promise<void> {
+    const now = this.clock.now();
+    const index = `${this.prefix}reports:${kind}`;
+    await this.command('put report', async () => {
+      await this.client.set(`${this.prefix}report:${kind}:${replica}`, value, 'PX', ttlMs);
+      await this.client.zadd(index, now + ttlMs, replica);
+      await this.client.zremrangebyscore(index, '-inf', now);
+      await this.client.pexpire(index, ttlMs);
+    });
+  }
+
+  async listReports(kind: string): Promise<readonly string[]> {
+    const now = this.clock.now();
+    return this.command('list reports', async () => {
+      const replicas = await this.client.zrangebyscore(`${this.prefix}reports:${kind}`, now, '+inf');
+      if (replicas.length === 0) return [];
+      const values = await this.client.mget(...replicas.map((replica) => `${this.prefix}report:${kind}:${replica}`));
+      return values.filter((value): value is string => typeof value === 'string');
+    });
   }
 
   async revision(): Promise<number> {
