@@ -85,6 +85,11 @@ export interface ProxyStatusOperations {
   fleet(): Promise<unknown>;
 }
 
+/** `accord describe`: one workload or service as the mesh in force sees it. */
+export interface DescribeOperations {
+  describe(target: string, namespace?: string): Promise<unknown>;
+}
+
 export interface HttpApiDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
@@ -100,6 +105,7 @@ export interface HttpApiDeps {
   readonly bootstrap: BootstrapOperations;
   readonly health: HealthOperations;
   readonly proxyStatus?: ProxyStatusOperations;
+  readonly describe?: DescribeOperations;
   readonly bodyLimitBytes?: number;
 }
 
@@ -300,6 +306,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   );
   const proxyStatus = deps.proxyStatus;
   if (proxyStatus) app.get('/v1/proxy-status', { preHandler: requireReader }, async () => proxyStatus.fleet());
+  const describe = deps.describe;
+  if (describe) {
+    app.get<{ Params: { id: string }; Querystring: { namespace?: string } }>('/v1/describe/:id', { preHandler: requireReader }, async (request) =>
+      describe.describe(request.params.id, boundedString(request.query.namespace, 'namespace', 63)),
+    );
+  }
   app.get('/v1/services', { preHandler: requireReader }, async () => ({ services: await deps.registry.listServices() }));
 
   const flag = (value: string | undefined): boolean => value === 'true' || value === '1';

@@ -176,6 +176,18 @@ export class ProxyStatusReporter {
   }
 }
 
+/** The newest valid leaf per workload across every replica's rows. */
+export function leavesOf(answer: ProxyStatusAnswer, now: number): Map<string, { serial: string; notAfter: string }> {
+  const leaves = new Map<string, { serial: string; notAfter: string }>();
+  for (const row of answer.proxies) {
+    const leaf = row.certificate;
+    if (!leaf || Date.parse(leaf.notAfter) <= now) continue;
+    const known = leaves.get(row.workload);
+    if (!known || Date.parse(known.notAfter) < Date.parse(leaf.notAfter)) leaves.set(row.workload, leaf);
+  }
+  return leaves;
+}
+
 function parseReport(text: string): Report | undefined {
   try {
     const report = JSON.parse(text) as Partial<Report>;

@@ -37,7 +37,8 @@ import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
 import { LivenessMonitor } from './liveness.js';
 import { registerOperationsMetrics, rootRotationPhaseSince } from './operations-metrics.js';
 import { StartupError, assertPortFree, listenFailure } from './listen.js';
-import { ProxyStatusReporter } from './proxy-status.js';
+import { ProxyStatusReporter, leavesOf } from './proxy-status.js';
+import { DescribeService } from './describe.js';
 import { hostname } from 'node:os';
 
 export interface AccordHandle {
@@ -291,6 +292,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     ca: identity,
     bootstrap,
     proxyStatus,
+    describe: new DescribeService({ snapshot: () => meshState.snapshot(), spiffeIdOf: (w) => identity.spiffeIdOf(w), leaves: async () => leavesOf(await proxyStatus.fleet(), Date.now()) }),
     health: {
       live: () => liveness.status(),
       readiness: () => {
