@@ -50,6 +50,10 @@ export interface CaOperations {
   bundlePem(): string;
   status(): unknown;
   rotate(): Promise<unknown>;
+  /** Returns to the old root (P1, P2); refused from P3 on. */
+  abortRotation(): Promise<unknown>;
+  /** Removes one workload's proxies from every gate of the rotation under way. */
+  fence(workload: string): Promise<unknown>;
   revoke(target: { serial?: string; workload?: string }): Promise<unknown>;
   /** Signs an agent's CSR for the workload its bearer token identifies. */
   signCsr(workloadToken: string, csrPem: string): Promise<unknown>;
@@ -358,6 +362,14 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.get('/v1/ca/bundle', async (_request, reply) => reply.header('content-type', 'application/x-pem-file').send(deps.ca.bundlePem()));
   app.get('/v1/ca', { preHandler: requireReader }, async () => deps.ca.status());
   app.post('/v1/ca/rotate', { preHandler: requireOperator }, async () => deps.ca.rotate());
+  app.post('/v1/ca/rotate/abort', { preHandler: requireOperator }, async () => deps.ca.abortRotation());
+  app.post<{ Body: { workload?: unknown } }>('/v1/ca/fence', { preHandler: requireOperator }, async (request) => {
+    const workload = boundedString((request.body as { workload?: unknown } | undefined)?.workload, 'workload', 253);
+    if (workload === undefined || !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(workload)) {
+      throw new ApiError('INVALID_ARGUMENT', 'workload must be a workload id', [{ field: 'workload', message: 'a workload id, e.g. payments-7f3k2' }]);
+    }
+    return deps.ca.fence(workload);
+  });
   app.post<{ Body: { serial?: unknown; workload?: unknown } }>('/v1/ca/revoke', { preHandler: requireOperator }, async (request) => {
     const body = request.body ?? {};
     const serial = boundedString(body.serial, 'serial', 128);

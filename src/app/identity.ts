@@ -10,6 +10,7 @@ import {
   CertificateAuthority,
   DEFAULT_SHARED_CA_KEY,
   RootRotation,
+  RotationPhaseError,
   renewIntermediateIfDue,
   IssuanceError,
   TokenError,
@@ -112,6 +113,8 @@ interface AckState {
 
 interface AgentState extends AckState {
   leafSerial?: string;
+  /** When the agent last called (CSR or trust bundle). */
+  lastSeenAt?: number;
   /** When the agent last fetched its trust bundle; it is in effect a file-watcher interval later. */
   trustFetchedAt?: number;
 }
@@ -400,13 +403,19 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return this.issuingCa(workloadId, states).issuerFingerprint !== leafIssuer;
   }
 
-  /** The fleet a root-rotation gate waits for: proxies holding SDS secrets, and agents holding valid leaves. */
+  /**
+   * The fleet a root-rotation gate waits for: proxies holding SDS secrets, and agents holding valid
+   * leaves. Deregistered and revoked workloads, and agents silent for longer than
+   * `--rotation-grace`, are left out: they get the trust of the moment if they ever return.
+   */
   fleet(): FleetView {
     const now = this.now();
+    const counts = (id: string): boolean => this.deps.workload(id) !== undefined && !this.revocations.isRevoked(id);
     const proxies: ProxyAckState[] = [];
-    for (const id of this.sdsWorkloads()) proxies.push(this.ackOf(id, this.proxies));
+    for (const id of this.sdsWorkloads()) if (counts(id)) proxies.push(this.ackOf(id, this.proxies));
     for (const [id, agent] of this.agents) {
-      if (agent.leafNotAfter === undefined || agent.leafNotAfter <= now) continue;
+      if (agent.leafNotAfter === undefined || agent.leafNotAfter <= now || !counts(id)) continue;
+      if (agent.lastSeenAt !== undefined && now - agent.lastSeenAt > this.deps.options.rotationGraceMs) continue;
       const settled = agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
       proxies.push({ id: `agent:${id}`, trust: settled ? agent.trust : undefined, leafIssuer: agent.leafIssuer, leafNotAfter: agent.leafNotAfter });
     }
@@ -535,6 +544,28 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return this.rotation.status();
   }
 
+  async abortRotation(): Promise<unknown> {
+    if (!this.rotation) throw new ApiError('CONFLICT', 'no root rotation can run with operator-supplied CA files');
+    try {
+      await this.rotation.abort();
+    } catch (error) {
+      if (error instanceof RotationPhaseError) throw new ApiError('CONFLICT', error.message);
+      throw error;
+    }
+    return this.rotation.status();
+  }
+
+  async fence(workload: string): Promise<unknown> {
+    if (!this.rotation) throw new ApiError('CONFLICT', 'no root rotation can run with operator-supplied CA files');
+    try {
+      await this.rotation.fence([workload, `agent:${workload}`]);
+    } catch (error) {
+      if (error instanceof RotationPhaseError) throw new ApiError('CONFLICT', error.message);
+      throw error;
+    }
+    return this.rotation.status();
+  }
+
   async revoke(target: { serial?: string; workload?: string }): Promise<unknown> {
     let revoked: string[] = [];
     if (target.serial !== undefined) {
@@ -572,6 +603,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       leafNotAfter: issued.notAfter,
       trust: trust.fingerprints,
       trustFetchedAt: now,
+      lastSeenAt: now,
     });
     return {
       certChainPem: issued.certChainPem,
@@ -592,7 +624,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
     const unchanged = agent.trust !== undefined && agent.trust.join() === trust.fingerprints.join();
-    this.agents.set(claims.workloadId, { ...agent, trust: trust.fingerprints, trustFetchedAt: unchanged ? agent.trustFetchedAt : now });
+    this.agents.set(claims.workloadId, { ...agent, trust: trust.fingerprints, trustFetchedAt: unchanged ? agent.trustFetchedAt : now, lastSeenAt: now });
     const settled = unchanged && agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
     return { caBundlePem: trust.pem, reissue: settled && this.mustReplaceLeaf(claims.workloadId, agent.leafIssuer, this.agents) };
   }

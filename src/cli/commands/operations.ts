@@ -44,7 +44,10 @@ interface CaStatus {
 interface RotationStatus {
   phase: string;
   since?: string;
+  waitedSeconds?: number;
   waitingFor?: string[];
+  fenced?: string[];
+  abortedFrom?: string;
   reason?: string;
 }
 
@@ -55,10 +58,12 @@ const PHASES: Record<string, string> = {
   P2_SWITCH_ISSUER: 'P2 (issuing leaves from the new root)',
   P3_REMOVE_TRUST: 'P3 (removing the old root from trust)',
   P4_RETIRED: 'P4 (complete: the old root is retired)',
+  ABORTING: 'aborting (every leaf comes from the old issuer again before the new root is dropped)',
+  ABORTED: 'aborted (the old root is the only trusted root)',
 };
 
 function phaseText(rotation: RotationStatus): string {
-  const phase = PHASES[rotation.phase] ?? `phase ${rotation.phase}`;
+  const phase = `${PHASES[rotation.phase] ?? `phase ${rotation.phase}`}${rotation.abortedFrom ? ` from ${rotation.abortedFrom}` : ''}`;
   const since = rotation.since ? `, since ${relativeTime(rotation.since)}` : '';
   const waiting = rotation.waitingFor && rotation.waitingFor.length > 0 ? `; waiting for ${rotation.waitingFor.length} proxy(ies): ${rotation.waitingFor.slice(0, 5).join(', ')}${rotation.waitingFor.length > 5 ? ', ...' : ''}` : '';
   const reason = rotation.reason && rotation.phase !== 'none' ? ` (${rotation.reason})` : '';
@@ -202,11 +207,46 @@ export function registerOperationsCommands(program: Command): void {
     process.stdout.write(await clientFrom(options).text('GET', '/v1/ca/bundle'));
   });
   withOutputOption(
-    withServerOptions(ca.command('rotate').description('start the root rotation (P0-P4), or report where a running one is; it advances on its own')),
+    withServerOptions(
+      ca
+        .command('rotate')
+        .description('start the root rotation (P0-P4), which advances on its own; --status shows where it is, --abort returns to the old root')
+        .option('--status', 'show the phase, how long it has waited and for whom; start nothing')
+        .option('--abort', 'return to the old root (from P1 or P2; refused from P3 on)'),
+    ),
     ['table', 'json'],
   ).action(async (options: Record<string, unknown>) => {
-    const status = await clientFrom(options).json<RotationStatus>('POST', '/v1/ca/rotate', { json: {} });
-    if (!printStructured(outputFormat(options), status)) say(`root rotation: ${phaseText(status)}`);
+    if (options.status && options.abort) throw new UsageError('give at most one of --status and --abort');
+    const client = clientFrom(options);
+    let status: RotationStatus;
+    if (options.status) status = (await client.json<CaStatus>('GET', '/v1/ca')).rootRotation;
+    else if (options.abort) status = await client.json<RotationStatus>('POST', '/v1/ca/rotate/abort', { json: {} });
+    else status = await client.json<RotationStatus>('POST', '/v1/ca/rotate', { json: {} });
+    if (printStructured(outputFormat(options), status)) return;
+    say(`root rotation: ${phaseText(status)}`);
+    if (!options.status) return;
+    if (status.waitedSeconds !== undefined && status.phase !== 'none') say(`waited: ${humanDuration(status.waitedSeconds * 1000)} in this phase`);
+    if (status.waitingFor && status.waitingFor.length > 0) {
+      say(`waiting for ${status.waitingFor.length}:`);
+      for (const id of status.waitingFor.slice(0, 50)) say(`  ${id}`);
+      if (status.waitingFor.length > 50) say(`  ... and ${status.waitingFor.length - 50} more`);
+      say('a proxy that is gone for good: `accord ca fence <workload>` (or deregister it)');
+    }
+    if (status.fenced && status.fenced.length > 0) say(`fenced: ${status.fenced.filter((id) => !id.startsWith('agent:')).join(', ')}`);
+  });
+  withOutputOption(
+    withServerOptions(
+      ca
+        .command('fence')
+        .description('remove one workload\'s proxies from every gate of the root rotation under way; they get the new trust when they return')
+        .argument('<workload>', 'the workload id'),
+    ),
+    ['table', 'json'],
+  ).action(async (workload: string, options: Record<string, unknown>) => {
+    const status = await clientFrom(options).json<RotationStatus>('POST', '/v1/ca/fence', { json: { workload } });
+    if (printStructured(outputFormat(options), status)) return;
+    say(`fenced ${workload}: it no longer holds the root rotation back; it gets the trust of the moment when it returns`);
+    say(`root rotation: ${phaseText(status)}`);
   });
   withOutputOption(
     withServerOptions(

@@ -35,6 +35,7 @@ export function registerServeCommand(program: Command): void {
       'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
     )
     .option('--stale-after <duration>', '`accord status` shows a response not ACKed within this long as STALE; default 10s (env ACCORD_STALE_AFTER)')
+    .option('--rotation-grace <duration>', 'a proxy silent this long no longer holds a root rotation back; default 10m (env ACCORD_ROTATION_GRACE)')
     .option('--replica-name <name>', 'this replica in `accord status`; default <host name>-<pid> (env ACCORD_REPLICA_NAME)')
     .addHelpText(
       'after',
