@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
+import { issuedCertificates } from '../observability/mesh-metrics.js';
 import type { MeshSpec } from '../core/policy.js';
 import { spiffeId as makeSpiffeId, type Workload } from '../core/workload.js';
 import { ApiError } from '../api/errors.js';
@@ -499,6 +500,17 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return candidates.sort((a, b) => b.notAfter - a.notAfter)[0];
   }
 
+  /** notAfter of every valid workload leaf this replica issued (SDS and agents), for metrics. */
+  leafExpiries(): number[] {
+    const now = this.now();
+    const expiries: number[] = [];
+    for (const id of new Set([...this.currentLeaf.keys(), ...this.agents.keys()])) {
+      const leaf = this.leafOf(id);
+      if (leaf && leaf.notAfter > now) expiries.push(leaf.notAfter);
+    }
+    return expiries;
+  }
+
   /** A proxy left: it no longer holds the rotation back. */
   forgetProxy(workloadId: string): void {
     this.proxies.delete(workloadId);
@@ -596,6 +608,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations.recordIssued(claims.workloadId, issued.serial, issued.notAfter);
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
+    issuedCertificates(this.deps.metrics).inc({ result: agent.leafSerial === undefined ? 'issued' : 'rotated' });
     this.agents.set(claims.workloadId, {
       ...agent,
       leafSerial: issued.serial,

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
+import { registerMeshMetrics } from '../observability/mesh-metrics.js';
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
@@ -151,8 +152,15 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     now: () => Date.now(),
   });
   const policyErrors = { count: 0, last: [] as readonly PolicyError[], warnings: [] as readonly PolicyError[] };
+  const meshMetrics = registerMeshMetrics(metrics, {
+    leafExpiries: () => identity.leafExpiries(),
+    rotationPhase: () => identity.statusSummary().rootRotation,
+    syncStates: () => proxyStatus.rows().map((row) => row.sync),
+    now: () => Date.now(),
+  });
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
     operationsMetrics.policyRejections.inc();
+    meshMetrics.policyChanges.inc({ result: 'rejected' });
     policyErrors.count += 1;
     policyErrors.last = errors;
   };
@@ -238,6 +246,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     trustDomain,
     managedBy: options.configPath,
     onRejected: onPolicyErrors,
+    onAccepted: () => meshMetrics.policyChanges.inc({ result: 'accepted' }),
     onApplied: (warnings) => {
       policyErrors.last = [];
       policyErrors.warnings = warnings;
