@@ -296,7 +296,9 @@ export class RedisStore implements Store {
       await this.client.set(`${this.prefix}report:${kind}:${replica}`, value, 'PX', ttlMs);
       await this.client.zadd(index, now + ttlMs, replica);
       await this.client.zremrangebyscore(index, '-inf', now);
-      await this.client.pexpire(index, ttlMs);
+      // The index lives as long as its longest-lived report (replicas may publish with different TTLs).
+      const [, latest] = await this.client.zrange(index, '-1', '-1', 'WITHSCORES');
+      if (latest !== undefined) await this.client.pexpireat(index, Math.ceil(Number(latest)));
     });
   }
 
