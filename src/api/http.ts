@@ -362,14 +362,6 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.get('/v1/ca/bundle', async (_request, reply) => reply.header('content-type', 'application/x-pem-file').send(deps.ca.bundlePem()));
   app.get('/v1/ca', { preHandler: requireReader }, async () => deps.ca.status());
   app.post('/v1/ca/rotate', { preHandler: requireOperator }, async () => deps.ca.rotate());
-  app.post('/v1/ca/rotate/abort', { preHandler: requireOperator }, async () => deps.ca.abortRotation());
-  app.post<{ Body: { workload?: unknown } }>('/v1/ca/fence', { preHandler: requireOperator }, async (request) => {
-    const workload = boundedString((request.body as { workload?: unknown } | undefined)?.workload, 'workload', 253);
-    if (workload === undefined || !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(workload)) {
-      throw new ApiError('INVALID_ARGUMENT', 'workload must be a workload id', [{ field: 'workload', message: 'a workload id, e.g. payments-7f3k2' }]);
-    }
-    return deps.ca.fence(workload);
-  });
   app.post<{ Body: { serial?: unknown; workload?: unknown } }>('/v1/ca/revoke', { preHandler: requireOperator }, async (request) => {
     const body = request.body ?? {};
     const serial = boundedString(body.serial, 'serial', 128);
@@ -378,6 +370,14 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       throw new ApiError('INVALID_ARGUMENT', 'give exactly one of "serial" or "workload"', [{ field: 'serial|workload', message: 'exactly one is required' }]);
     }
     return deps.ca.revoke({ serial, workload });
+  });
+  app.post('/v1/ca/rotate/abort', { preHandler: requireOperator }, async () => deps.ca.abortRotation());
+  app.post<{ Body: { workload?: unknown } }>('/v1/ca/fence', { preHandler: requireOperator }, async (request) => {
+    const workload = boundedString((request.body as { workload?: unknown } | undefined)?.workload, 'workload', 253);
+    if (workload === undefined || !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(workload)) {
+      throw new ApiError('INVALID_ARGUMENT', 'workload must be a workload id', [{ field: 'workload', message: 'a workload id, e.g. payments-7f3k2' }]);
+    }
+    return deps.ca.fence(workload);
   });
 
   app.post<{ Body: { tokenId?: unknown } }>('/v1/tokens/deny', { preHandler: requireOperator }, async (request) => {

@@ -543,19 +543,6 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     };
   }
 
-  statusSummary(): { severity: string; trustDomain: string; rootRotation: string } {
-    const status = this.ca.status(this.now());
-    return { severity: status.severity, trustDomain: status.trustDomain, rootRotation: this.rotation?.status().phase ?? 'unavailable' };
-  }
-
-  async rotate(): Promise<unknown> {
-    if (!this.rotation) {
-      throw new ApiError('CONFLICT', 'root rotation needs CA material Accord generated (data dir or shared); operator-supplied CA files are rotated by replacing them');
-    }
-    await this.rotation.begin(this.ca.trustDomain);
-    return this.rotation.status();
-  }
-
   async abortRotation(): Promise<unknown> {
     if (!this.rotation) throw new ApiError('CONFLICT', 'no root rotation can run with operator-supplied CA files');
     try {
@@ -575,6 +562,19 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       if (error instanceof RotationPhaseError) throw new ApiError('CONFLICT', error.message);
       throw error;
     }
+    return this.rotation.status();
+  }
+
+  statusSummary(): { severity: string; trustDomain: string; rootRotation: string } {
+    const status = this.ca.status(this.now());
+    return { severity: status.severity, trustDomain: status.trustDomain, rootRotation: this.rotation?.status().phase ?? 'unavailable' };
+  }
+
+  async rotate(): Promise<unknown> {
+    if (!this.rotation) {
+      throw new ApiError('CONFLICT', 'root rotation needs CA material Accord generated (data dir or shared); operator-supplied CA files are rotated by replacing them');
+    }
+    await this.rotation.begin(this.ca.trustDomain);
     return this.rotation.status();
   }
 

@@ -3,7 +3,6 @@ import {
   RootRotation,
   fingerprintOfPem,
   phaseGate,
-  rotationOver,
   type CaGeneration,
   type CaMaterial,
   type FleetView,
@@ -11,6 +10,7 @@ import {
   type RootRotationState,
 } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
+import { rotationOver } from '../ca/index.js';
 import type { CaGenerationStore } from './ca-generations.js';
 
 export function generationOf(material: CaMaterial): CaGeneration {

@@ -157,12 +157,12 @@ export class RedisStore implements Store {
     tailBlockMs: number,
   ) {
     this.clock = options.clock ?? systemClock;
-    this.prefix = prefix;
     this.feedMaxLen = options.feedMaxLen ?? 10_000;
     this.key = Object.fromEntries(REDIS_KEY_NAMES.map((name) => [name, prefix + name])) as Record<KeyName, string>;
     this.keys = REDIS_KEY_NAMES.map((name) => this.key[name]);
     this.reaperLockTtlMs = options.reaperLockTtlMs ?? 10_000;
     this.reapBatch = options.reapBatch ?? 1000;
+    this.prefix = prefix;
     this.feed = new StateFeed({ historyLimit: options.historyLimit ?? 10_000, logger: options.logger });
     this.follower = new RedisFeedFollower({
       client,
