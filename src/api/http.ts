@@ -50,6 +50,10 @@ export interface CaOperations {
   bundlePem(): string;
   status(): unknown;
   rotate(): Promise<unknown>;
+  /** Returns to the old root (P1, P2); refused from P3 on. */
+  abortRotation(): Promise<unknown>;
+  /** Removes one workload's proxies from every gate of the rotation under way. */
+  fence(workload: string): Promise<unknown>;
   revoke(target: { serial?: string; workload?: string }): Promise<unknown>;
   /** Signs an agent's CSR for the workload its bearer token identifies. */
   signCsr(workloadToken: string, csrPem: string): Promise<unknown>;
@@ -88,6 +92,16 @@ export interface HealthOperations {
   proxies(): readonly unknown[];
 }
 
+/** Connected proxies across every replica (`accord status`). */
+export interface ProxyStatusOperations {
+  fleet(): Promise<unknown>;
+}
+
+/** `accord describe`: one workload or service as the mesh in force sees it. */
+export interface DescribeOperations {
+  describe(target: string, namespace?: string): Promise<unknown>;
+}
+
 export interface HttpApiDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
@@ -102,6 +116,8 @@ export interface HttpApiDeps {
   readonly ca: CaOperations;
   readonly bootstrap: BootstrapOperations;
   readonly health: HealthOperations;
+  readonly proxyStatus?: ProxyStatusOperations;
+  readonly describe?: DescribeOperations;
   readonly bodyLimitBytes?: number;
 }
 
@@ -300,6 +316,14 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       return reply.header('content-type', result.contentType).send(result.body);
     },
   );
+  const proxyStatus = deps.proxyStatus;
+  if (proxyStatus) app.get('/v1/proxy-status', { preHandler: requireReader }, async () => proxyStatus.fleet());
+  const describe = deps.describe;
+  if (describe) {
+    app.get<{ Params: { id: string }; Querystring: { namespace?: string } }>('/v1/describe/:id', { preHandler: requireReader }, async (request) =>
+      describe.describe(request.params.id, boundedString(request.query.namespace, 'namespace', 63)),
+    );
+  }
   app.get('/v1/services', { preHandler: requireReader }, async () => ({ services: await deps.registry.listServices() }));
 
   const flag = (value: string | undefined): boolean => value === 'true' || value === '1';
@@ -365,6 +389,14 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       throw new ApiError('INVALID_ARGUMENT', 'give exactly one of "serial" or "workload"', [{ field: 'serial|workload', message: 'exactly one is required' }]);
     }
     return deps.ca.revoke({ serial, workload });
+  });
+  app.post('/v1/ca/rotate/abort', { preHandler: requireOperator }, async () => deps.ca.abortRotation());
+  app.post<{ Body: { workload?: unknown } }>('/v1/ca/fence', { preHandler: requireOperator }, async (request) => {
+    const workload = boundedString((request.body as { workload?: unknown } | undefined)?.workload, 'workload', 253);
+    if (workload === undefined || !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(workload)) {
+      throw new ApiError('INVALID_ARGUMENT', 'workload must be a workload id', [{ field: 'workload', message: 'a workload id, e.g. payments-7f3k2' }]);
+    }
+    return deps.ca.fence(workload);
   });
 
   app.post<{ Body: { tokenId?: unknown } }>('/v1/tokens/deny', { preHandler: requireOperator }, async (request) => {

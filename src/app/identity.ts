@@ -4,6 +4,7 @@ import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
+import { issuedCertificates } from '../observability/mesh-metrics.js';
 import type { MeshSpec } from '../core/policy.js';
 import { spiffeId as makeSpiffeId, type Workload } from '../core/workload.js';
 import { ApiError } from '../api/errors.js';
@@ -12,6 +13,7 @@ import {
   CertificateAuthority,
   DEFAULT_SHARED_CA_KEY,
   RootRotation,
+  RotationPhaseError,
   renewIntermediateIfDue,
   IssuanceError,
   TokenError,
@@ -140,6 +142,9 @@ interface AckState {
 }
 
 interface AgentState extends AckState {
+  leafSerial?: string;
+  /** When the agent last called (CSR or trust bundle). */
+  lastSeenAt?: number;
   /** When the agent last fetched its trust bundle; it is in effect a file-watcher interval later. */
   trustFetchedAt?: number;
 }
@@ -181,7 +186,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
   private readonly leafVersions = new Map<string, { issuer: string; notAfter: number; workloadId: string }>();
   private readonly proxies = new Map<string, AckState>();
   private readonly agents = new Map<string, AgentState>();
-  private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string }>();
+  private readonly currentLeaf = new Map<string, { serial: string; issuer: string; version: string; notAfter: number }>();
   private sdsWorkloads: () => Iterable<string> = () => [];
   private serverCertificate: ServerCertificate | undefined;
   private readonly serverCertificateListeners = new Set<ServerCertificateListener>();
@@ -497,13 +502,19 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return this.issuingCa(workloadId, states).issuerFingerprint !== leafIssuer;
   }
 
-  /** The fleet a root-rotation gate waits for: proxies holding SDS secrets, and agents holding valid leaves. */
+  /**
+   * The fleet a root-rotation gate waits for: proxies holding SDS secrets, and agents holding valid
+   * leaves. Deregistered and revoked workloads, and agents silent for longer than
+   * `--rotation-grace`, are left out: they get the trust of the moment if they ever return.
+   */
   fleet(): FleetView {
     const now = this.now();
+    const counts = (id: string): boolean => this.deps.workload(id) !== undefined && !this.revocations.isRevoked(id);
     const proxies: ProxyAckState[] = [];
-    for (const id of this.sdsWorkloads()) proxies.push(this.ackOf(id, this.proxies));
+    for (const id of this.sdsWorkloads()) if (counts(id)) proxies.push(this.ackOf(id, this.proxies));
     for (const [id, agent] of this.agents) {
-      if (agent.leafNotAfter === undefined || agent.leafNotAfter <= now) continue;
+      if (agent.leafNotAfter === undefined || agent.leafNotAfter <= now || !counts(id)) continue;
+      if (agent.lastSeenAt !== undefined && now - agent.lastSeenAt > this.deps.options.rotationGraceMs) continue;
       const settled = agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
       proxies.push({ id: `agent:${id}`, trust: settled ? agent.trust : undefined, leafIssuer: agent.leafIssuer, leafNotAfter: agent.leafNotAfter });
     }
@@ -528,7 +539,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const previous = this.currentLeaf.get(workload.id);
     if (previous && previous.version !== resource.version) this.leafVersions.delete(previous.version);
     this.leafVersions.set(resource.version, { issuer: leaf.issuerFingerprint, notAfter: leaf.notAfter, workloadId: workload.id });
-    this.currentLeaf.set(workload.id, { serial: leaf.serial, issuer: leaf.issuerFingerprint, version: resource.version });
+    this.currentLeaf.set(workload.id, { serial: leaf.serial, issuer: leaf.issuerFingerprint, version: resource.version, notAfter: leaf.notAfter });
     return { resource, serial: leaf.serial, notAfter: leaf.notAfter, rotateAt: this.rotateAt(now, leaf.notAfter) };
   }
 
@@ -572,6 +583,32 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     }
   }
 
+  /**
+   * The newest certificate this replica issued to the workload (over SDS, or to its agent), if it
+   * is still valid.
+   */
+  leafOf(workloadId: string): { serial: string; notAfter: number } | undefined {
+    const now = this.now();
+    const sds = this.currentLeaf.get(workloadId);
+    const agent = this.agents.get(workloadId);
+    const candidates = [
+      ...(sds ? [{ serial: sds.serial, notAfter: sds.notAfter }] : []),
+      ...(agent?.leafSerial !== undefined && agent.leafNotAfter !== undefined ? [{ serial: agent.leafSerial, notAfter: agent.leafNotAfter }] : []),
+    ].filter((leaf) => leaf.notAfter > now);
+    return candidates.sort((a, b) => b.notAfter - a.notAfter)[0];
+  }
+
+  /** notAfter of every valid workload leaf this replica issued (SDS and agents), for metrics. */
+  leafExpiries(): number[] {
+    const now = this.now();
+    const expiries: number[] = [];
+    for (const id of new Set([...this.currentLeaf.keys(), ...this.agents.keys()])) {
+      const leaf = this.leafOf(id);
+      if (leaf && leaf.notAfter > now) expiries.push(leaf.notAfter);
+    }
+    return expiries;
+  }
+
   /** A proxy left: it no longer holds the rotation back. */
   forgetProxy(workloadId: string): void {
     this.proxies.delete(workloadId);
@@ -602,6 +639,28 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
       revokedWorkloads: this.revocations.revokedWorkloads(),
       rootRotation: this.rotation?.status() ?? { phase: 'unavailable', reason: 'operator-supplied CA files are rotated by the operator' },
     };
+  }
+
+  async abortRotation(): Promise<unknown> {
+    if (!this.rotation) throw new ApiError('CONFLICT', 'no root rotation can run with operator-supplied CA files');
+    try {
+      await this.rotation.abort();
+    } catch (error) {
+      if (error instanceof RotationPhaseError) throw new ApiError('CONFLICT', error.message);
+      throw error;
+    }
+    return this.rotation.status();
+  }
+
+  async fence(workload: string): Promise<unknown> {
+    if (!this.rotation) throw new ApiError('CONFLICT', 'no root rotation can run with operator-supplied CA files');
+    try {
+      await this.rotation.fence([workload, `agent:${workload}`]);
+    } catch (error) {
+      if (error instanceof RotationPhaseError) throw new ApiError('CONFLICT', error.message);
+      throw error;
+    }
+    return this.rotation.status();
   }
 
   statusSummary(): { severity: string; trustDomain: string; rootRotation: string } {
@@ -729,7 +788,16 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     this.revocations.recordIssued(claims.workloadId, issued.serial, issued.notAfter);
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
-    this.agents.set(claims.workloadId, { ...agent, leafIssuer: issued.issuerFingerprint, leafNotAfter: issued.notAfter, trust: trust.fingerprints, trustFetchedAt: now });
+    issuedCertificates(this.deps.metrics).inc({ result: agent.leafSerial === undefined ? 'issued' : 'rotated' });
+    this.agents.set(claims.workloadId, {
+      ...agent,
+      leafSerial: issued.serial,
+      leafIssuer: issued.issuerFingerprint,
+      leafNotAfter: issued.notAfter,
+      trust: trust.fingerprints,
+      trustFetchedAt: now,
+      lastSeenAt: now,
+    });
     return {
       certChainPem: issued.certChainPem,
       caBundlePem: trust.pem,
@@ -749,7 +817,7 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     const trust = this.trustOf(claims.workloadId, this.agents);
     const agent = this.agents.get(claims.workloadId) ?? {};
     const unchanged = agent.trust !== undefined && agent.trust.join() === trust.fingerprints.join();
-    this.agents.set(claims.workloadId, { ...agent, trust: trust.fingerprints, trustFetchedAt: unchanged ? agent.trustFetchedAt : now });
+    this.agents.set(claims.workloadId, { ...agent, trust: trust.fingerprints, trustFetchedAt: unchanged ? agent.trustFetchedAt : now, lastSeenAt: now });
     const settled = unchanged && agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
     return { caBundlePem: trust.pem, reissue: settled && this.mustReplaceLeaf(claims.workloadId, agent.leafIssuer, this.agents) };
   }

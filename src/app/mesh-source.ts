@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
+import { issuedCertificates } from '../observability/mesh-metrics.js';
 import type { Logger } from '../observability/logger.js';
 import { clip } from '../observability/clip.js';
 import type { Workload } from '../core/workload.js';
@@ -167,12 +168,7 @@ export class MeshConfigSource implements ConfigSource {
       labelNames: ['reason'],
       registers: [deps.metrics],
     });
-    this.rotations = new Counter({
-      name: 'accord_certificate_issued_total',
-      help: 'workload certificates issued by the mesh source (first issue and rotations)',
-      labelNames: ['result'],
-      registers: [deps.metrics],
-    });
+    this.rotations = issuedCertificates(deps.metrics);
     this.connected = new Gauge({
       name: 'accord_connected_proxies',
       help: 'distinct proxies (workload and flavour) with at least one open xDS stream',

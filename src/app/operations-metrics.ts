@@ -75,7 +75,7 @@ export function rootRotationPhaseSince(caStatus: unknown): number | undefined {
   if (typeof caStatus !== 'object' || caStatus === null) return undefined;
   const rotation = (caStatus as { rootRotation?: { phase?: unknown; since?: unknown } }).rootRotation;
   if (!rotation || typeof rotation.since !== 'string') return undefined;
-  if (rotation.phase === 'none' || rotation.phase === 'P4_RETIRED') return undefined;
+  if (rotation.phase === 'none' || rotation.phase === 'P4_RETIRED' || rotation.phase === 'ABORTED') return undefined;
   const since = Date.parse(rotation.since);
   return Number.isNaN(since) ? undefined : since;
 }

@@ -67,6 +67,12 @@ export interface ServeOptions {
   readonly xdsLimits: Partial<XdsLimits>;
   /** After a control-plane-wide outage, what every lease gets on top of a full lease (docs/registry.md, Leases). */
   readonly leaseReconnectWindowMs: number;
+  /** `accord status`: a response not ACKed within this long shows as STALE. */
+  readonly staleAfterMs: number;
+  /** A proxy silent this long (an agent that stopped polling) no longer holds a root-rotation gate. */
+  readonly rotationGraceMs: number;
+  /** This replica's name in `accord status` (default host name and process id). */
+  readonly replicaName?: string;
 }
 
 /** Environment variables for the xDS stream limits, each a positive integer. */
@@ -203,6 +209,9 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     xdsLimits: xdsLimits(env),
     // ACCORD_SHUTDOWN_GRACE_MS: the same in milliseconds, for tests that stop servers often.
     shutdownGraceMs: env.ACCORD_SHUTDOWN_GRACE_MS ? Number(env.ACCORD_SHUTDOWN_GRACE_MS) : drainSeconds * 1000,
+    staleAfterMs: durationMs(pick(flags.staleAfter, 'ACCORD_STALE_AFTER', env), 10_000, '--stale-after', { min: 1_000, max: 3_600_000 }),
+    replicaName: pick(flags.replicaName, 'ACCORD_REPLICA_NAME', env),
+    rotationGraceMs: durationMs(pick(flags.rotationGrace, 'ACCORD_ROTATION_GRACE', env), 10 * 60_000, '--rotation-grace', { min: 1_000, max: 24 * 3_600_000 }),
     leaseReconnectWindowMs: durationMs(pick(flags.leaseReconnectWindow, 'ACCORD_LEASE_RECONNECT_WINDOW', env), 30_000, '--lease-reconnect-window', { min: 0, max: 24 * 3_600_000 }),
   };
 }

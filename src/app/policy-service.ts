@@ -50,6 +50,8 @@ export interface PolicyServiceDeps {
   readonly onRejected: (errors: readonly PolicyError[]) => void;
   /** A change was accepted (or found already in force); `warnings` are findings that did not block it. */
   readonly onApplied: (warnings: readonly PolicyError[]) => void;
+  /** A change was stored (not a dry run, not unchanged). */
+  readonly onAccepted?: () => void;
 }
 
 /** Where documents from an API request "are" in error messages; the CLI maps them back to its files. */
@@ -208,6 +210,7 @@ export class PolicyService implements PolicyOperations {
       try {
         const written = await this.deps.store.putPolicies(toStoredPolicies(plan.entries), revision);
         this.deps.onApplied(warnings);
+        this.deps.onAccepted?.();
         if (options.origin === 'api') this.log.info({ revision: written, changes: summarize(plan.changes) }, 'policies applied');
         return { ...base, applied: true, dryRun: false, unchanged: false, revision: written };
       } catch (error) {

@@ -9,6 +9,7 @@ import {
   type RootRotationState,
 } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
+import { rotationOver } from '../ca/index.js';
 import type { CaGenerationStore } from './ca-generations.js';
 
 export interface RootRotationDeps {
@@ -60,9 +61,9 @@ export class RootRotationCoordinator {
     this.timer = undefined;
   }
 
-  /** The rotation in progress, or undefined when none is (a completed one counts as none). */
+  /** The rotation in progress, or undefined when none is (a completed or aborted one counts as none). */
   get active(): RootRotationState | undefined {
-    return this.state && this.state.phase !== 'P4_RETIRED' ? this.state : undefined;
+    return this.state && !rotationOver(this.state) ? this.state : undefined;
   }
 
   /** The CA that signs leaves from the next generation, while a rotation is in progress. */
@@ -73,7 +74,7 @@ export class RootRotationCoordinator {
   /** `accord ca rotate`: starts a rotation, or reports the one under way. */
   async begin(trustDomain: string): Promise<RootRotationState> {
     const existing = this.active ?? (await this.deps.rotation.current());
-    if (existing && existing.phase !== 'P4_RETIRED') return existing;
+    if (existing && !rotationOver(existing)) return existing;
     const now = this.deps.now();
     const currentMaterial = this.deps.current.currentMaterial;
     const nextMaterial = await this.deps.generations.createNext(currentMaterial, trustDomain, now);
@@ -83,16 +84,47 @@ export class RootRotationCoordinator {
     return this.active ?? state;
   }
 
-  status(): { phase: string; since?: string; waitingFor: readonly string[]; reason?: string } {
+  /**
+   * Where the rotation is: `phase` is P0..P4, or ABORTING / ABORTED after `--abort` (`abortedFrom`
+   * says from which phase); `waitedSeconds` is how long the current gate has been closed.
+   */
+  status(): {
+    phase: string;
+    since?: string;
+    waitedSeconds?: number;
+    waitingFor: readonly string[];
+    fenced?: readonly string[];
+    abortedFrom?: string;
+    reason?: string;
+  } {
     const state = this.state;
     if (!state) return { phase: 'none', waitingFor: [] };
-    const gate = this.active ? phaseGate(state, this.deps.fleet(), this.deps.now()) : undefined;
+    const now = this.deps.now();
+    const gate = this.active ? phaseGate(state, this.deps.fleet(), now) : undefined;
+    const phase = state.aborted ? 'ABORTED' : state.abort ? 'ABORTING' : state.phase;
     return {
-      phase: state.phase,
+      phase,
       since: new Date(state.phaseSince).toISOString(),
+      waitedSeconds: Math.max(0, Math.round((now - state.phaseSince) / 1000)),
       waitingFor: gate?.waitingFor ?? [],
-      reason: gate?.reason ?? 'rotation complete',
+      fenced: state.fenced ?? [],
+      ...(state.abort ? { abortedFrom: state.abort.from } : {}),
+      reason: gate?.reason ?? (state.aborted ? 'rotation aborted: the old root is the only one trusted' : 'rotation complete'),
     };
+  }
+
+  /** `accord ca rotate --abort`. */
+  async abort(): Promise<void> {
+    const state = await this.deps.rotation.abort(this.deps.now());
+    this.log.warn({ phase: state.phase, aborted: state.aborted === true }, 'root rotation abort requested');
+    await this.step();
+  }
+
+  /** `accord ca fence`: these proxy ids no longer hold any gate of this rotation. */
+  async fence(ids: readonly string[]): Promise<void> {
+    await this.deps.rotation.fence(ids);
+    this.log.warn({ fenced: ids }, 'proxies fenced out of the root rotation gates');
+    await this.step();
   }
 
   /** Syncs with the shared state, then advances if the current gate is open. */
@@ -112,10 +144,15 @@ export class RootRotationCoordinator {
   private async sync(): Promise<void> {
     const shared = await this.deps.rotation.current();
     const previous = this.state;
-    if (shared && shared.phase !== 'P4_RETIRED' && !this.next) {
+    if (shared && !rotationOver(shared) && !this.next) {
       const material = await this.deps.generations.loadNext();
       if (!material) throw new Error('a root rotation is under way but the next CA generation is missing from the store');
       this.next = this.deps.makeCa(material);
+    }
+    if (shared?.aborted && this.next) {
+      // The old generation stays; the next one is no longer trusted or used.
+      this.next = undefined;
+      this.log.warn('root rotation aborted: the old root is the only trusted root again');
     }
     if (shared?.phase === 'P4_RETIRED' && this.next) {
       // Retire the old generation: the new one becomes the current CA everywhere.
@@ -126,6 +163,13 @@ export class RootRotationCoordinator {
       this.log.warn('root rotation complete: the new root and intermediate are now the only CA');
     }
     this.state = shared;
-    if (previous?.phase !== shared?.phase || previous?.startedAt !== shared?.startedAt) this.deps.onPhaseChange();
+    if (
+      previous?.phase !== shared?.phase ||
+      previous?.startedAt !== shared?.startedAt ||
+      previous?.abort?.at !== shared?.abort?.at ||
+      previous?.aborted !== shared?.aborted
+    ) {
+      this.deps.onPhaseChange();
+    }
   }
 }

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Server as TlsServer } from 'node:tls';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
+import { registerMeshMetrics } from '../observability/mesh-metrics.js';
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
@@ -37,6 +38,9 @@ import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
 import { LivenessMonitor } from './liveness.js';
 import { registerOperationsMetrics, rootRotationPhaseSince } from './operations-metrics.js';
 import { StartupError, assertPortFree, listenFailure } from './listen.js';
+import { ProxyStatusReporter, leavesOf } from './proxy-status.js';
+import { DescribeService } from './describe.js';
+import { hostname } from 'node:os';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -111,6 +115,8 @@ async function xdsServerCredentials(options: ServeOptions, identity: IdentitySer
 /** The lease reaper runs (and heartbeats) this often; a replica silent for 5 of them was away. */
 const LEASE_REAP_INTERVAL_MS = 1000;
 const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
+/** Each replica publishes its proxies' sync state this often (`accord status`). */
+const PROXY_STATUS_INTERVAL_MS = 2000;
 
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
@@ -146,8 +152,15 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     now: () => Date.now(),
   });
   const policyErrors = { count: 0, last: [] as readonly PolicyError[], warnings: [] as readonly PolicyError[] };
+  const meshMetrics = registerMeshMetrics(metrics, {
+    leafExpiries: () => identity.leafExpiries(),
+    rotationPhase: () => identity.statusSummary().rootRotation,
+    syncStates: () => proxyStatus.rows().map((row) => row.sync),
+    now: () => Date.now(),
+  });
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
     operationsMetrics.policyRejections.inc();
+    meshMetrics.policyChanges.inc({ result: 'rejected' });
     policyErrors.count += 1;
     policyErrors.last = errors;
   };
@@ -233,6 +246,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     trustDomain,
     managedBy: options.configPath,
     onRejected: onPolicyErrors,
+    onAccepted: () => meshMetrics.policyChanges.inc({ result: 'accepted' }),
     onApplied: (warnings) => {
       policyErrors.last = [];
       policyErrors.warnings = warnings;
@@ -264,6 +278,17 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   let boundXdsPort = options.xdsPort;
   const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const bootstrap = new BootstrapService({ registry, identity, xdsTls: options.xdsTlsCertFile ? 'operator' : options.xdsTls ? 'mesh-ca' : 'none', defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
+  const proxyStatus = new ProxyStatusReporter({
+    store,
+    replica: options.replicaName ?? `${hostname()}-${process.pid}`,
+    proxies: () => xds.proxies(),
+    workload: (id) => meshState.snapshot().workloads.get(id),
+    leaf: (id) => identity.leafOf(id),
+    logger,
+    now: () => Date.now(),
+    staleAfterMs: options.staleAfterMs,
+    intervalMs: PROXY_STATUS_INTERVAL_MS,
+  });
   let started = false;
   const http = buildHttpApi({
     logger,
@@ -275,6 +300,8 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     policies,
     ca: identity,
     bootstrap,
+    proxyStatus,
+    describe: new DescribeService({ snapshot: () => meshState.snapshot(), spiffeIdOf: (w) => identity.spiffeIdOf(w), leaves: async () => leavesOf(await proxyStatus.fleet(), Date.now()) }),
     health: {
       live: () => liveness.status(),
       readiness: () => {
@@ -324,6 +351,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const address = http.server.address();
   const httpPort = typeof address === 'object' && address ? address.port : options.httpPort;
   started = true;
+  proxyStatus.start();
   log.info(
     { host: options.host, xdsPort, httpPort, xdsTls: xdsCredentials !== undefined, httpTls: options.httpTls || options.httpTlsCertFile !== undefined, store: options.redisUrl ? 'redis' : 'memory', dataDir: options.dataDir },
     'accord is serving',
@@ -335,6 +363,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       started = false;
       log.info('shutting down');
       watcher?.close();
+      proxyStatus.stop();
       await http.close();
       await xds.close(options.shutdownGraceMs);
       source.close();

@@ -2,7 +2,10 @@ import { fingerprintOfPem } from './authority.js';
 import type { CaKv } from './kv.js';
 import type { CaMaterial } from './material.js';
 import {
+  abortRootRotation,
   advanceRootRotation,
+  fenceProxies,
+  rotationOver,
   beginRootRotation,
   parseRootRotationState,
   RotationPhaseError,
@@ -48,7 +51,7 @@ export class RootRotation {
   async begin(old: CaGeneration, next: CaGeneration, now: number): Promise<RootRotationState> {
     for (;;) {
       const stored = await this.read();
-      if (stored && stored.state.phase !== 'P4_RETIRED') return stored.state;
+      if (stored && !rotationOver(stored.state)) return stored.state;
       const state = beginRootRotation(old, next, now);
       if (await this.kv.kvPutIfVersion(this.key, JSON.stringify(state), stored?.version)) return state;
     }
@@ -65,6 +68,26 @@ export class RootRotation {
       const result = advanceRootRotation(stored.state, fleet, now);
       if (!result.advanced) return result;
       if (await this.kv.kvPutIfVersion(this.key, JSON.stringify(result.state), stored.version)) return result;
+    }
+  }
+
+  /** `accord ca rotate --abort` (see abortRootRotation). */
+  async abort(now: number): Promise<RootRotationState> {
+    return this.update((state) => abortRootRotation(state, now));
+  }
+
+  /** `accord ca fence` (see fenceProxies). */
+  async fence(ids: readonly string[]): Promise<RootRotationState> {
+    return this.update((state) => fenceProxies(state, ids));
+  }
+
+  private async update(change: (state: RootRotationState) => RootRotationState): Promise<RootRotationState> {
+    for (;;) {
+      const stored = await this.read();
+      if (!stored) throw new RotationPhaseError('P0_PREPARE', 'no root rotation has been started');
+      const next = change(stored.state);
+      if (next === stored.state) return next;
+      if (await this.kv.kvPutIfVersion(this.key, JSON.stringify(next), stored.version)) return next;
     }
   }
 

@@ -31,7 +31,19 @@ export interface RootRotationState {
   readonly phaseSince: number;
   readonly old: CaGeneration;
   readonly next: CaGeneration;
+  /** Proxy ids (as in FleetView) an operator removed from every gate (`accord ca fence`). */
+  readonly fenced?: readonly string[];
+  /**
+   * `accord ca rotate --abort` from P1 or P2: trust stays old+new and every leaf comes from the old
+   * issuer again until no proxy holds a new-issuer leaf; then `aborted`, and trust is the old root alone.
+   */
+  readonly abort?: { readonly at: number; readonly from: RootRotationPhase };
+  /** The abort finished: the old generation stays, nothing of the new one is trusted. Terminal. */
+  readonly aborted?: boolean;
 }
+
+/** At most this many fenced proxies are kept in the shared state. */
+export const MAX_FENCED = 10_000;
 
 /** What one connected proxy last acknowledged. */
 export interface ProxyAckState {
@@ -105,6 +117,8 @@ export function beginRootRotation(old: CaGeneration, next: CaGeneration, now: nu
 
 /** The roots the whole fleet (and non-Envoy peers) should trust in this phase. */
 export function phaseTrust(state: RootRotationState): readonly string[] {
+  if (state.aborted) return [state.old.rootFingerprint];
+  if (state.abort) return [state.old.rootFingerprint, state.next.rootFingerprint];
   switch (state.phase) {
     case 'P0_PREPARE':
       return [state.old.rootFingerprint];
@@ -129,6 +143,7 @@ export function phaseTrustPem(state: RootRotationState): string {
  * from the new issuer (leaf first, then trust, when removing).
  */
 export function trustFor(state: RootRotationState, proxy: ProxyAckState): readonly string[] {
+  if (state.abort || state.aborted) return phaseTrust(state);
   if (state.phase === 'P3_REMOVE_TRUST' && proxy.leafIssuer !== undefined && proxy.leafIssuer !== state.next.issuerFingerprint) {
     return [state.old.rootFingerprint, state.next.rootFingerprint];
   }
@@ -142,6 +157,7 @@ export type IssuerChoice = 'old' | 'next';
  * ACKed trust that includes R2 (trust first, then the leaf, when adding).
  */
 export function issuerFor(state: RootRotationState, proxy: ProxyAckState): IssuerChoice {
+  if (state.abort || state.aborted) return 'old';
   switch (state.phase) {
     case 'P0_PREPARE':
     case 'P1_ADD_TRUST':
@@ -170,7 +186,18 @@ function gate(waitingFor: string[], what: string): GateResult {
 }
 
 /** Whether the current phase's gate is open for this fleet at `now`, and who it waits for. */
-export function phaseGate(state: RootRotationState, fleet: FleetView, now: number): GateResult {
+export function phaseGate(state: RootRotationState, unfenced: FleetView, now: number): GateResult {
+  const fenced = new Set(state.fenced ?? []);
+  const fleet: FleetView = {
+    proxies: unfenced.proxies.filter((p) => !fenced.has(p.id)),
+    otherLeaves: (unfenced.otherLeaves ?? []).filter((leaf) => !fenced.has(leaf.holder)),
+  };
+  if (state.aborted) return { open: false, waitingFor: [], reason: 'rotation aborted' };
+  if (state.abort) {
+    const proxies = fleet.proxies.filter((p) => p.leafIssuer === state.next.issuerFingerprint).map((p) => p.id);
+    const others = (fleet.otherLeaves ?? []).filter((leaf) => leaf.issuerFingerprint === state.next.issuerFingerprint && leaf.notAfter > now).map((leaf) => leaf.holder);
+    return gate([...proxies, ...others], 'abort: every proxy ACKs a leaf from the old issuer again');
+  }
   const both = [state.old.rootFingerprint, state.next.rootFingerprint];
   switch (state.phase) {
     case 'P0_PREPARE':
@@ -204,14 +231,50 @@ export type AdvanceResult =
 /** Moves to the next phase if its gate is open; otherwise says who is holding it up. */
 export function advanceRootRotation(state: RootRotationState, fleet: FleetView, now: number): AdvanceResult {
   const index = PHASE_ORDER.indexOf(state.phase);
-  if (state.phase === 'P4_RETIRED') {
-    return { advanced: false, state, gate: { open: false, waitingFor: [], reason: 'rotation complete' } };
+  if (state.phase === 'P4_RETIRED' || state.aborted) {
+    return { advanced: false, state, gate: { open: false, waitingFor: [], reason: state.aborted ? 'rotation aborted' : 'rotation complete' } };
   }
   const result = phaseGate(state, fleet, now);
   if (!result.open) return { advanced: false, state, gate: result };
+  if (state.abort) {
+    const done: RootRotationState = { ...state, aborted: true, phaseSince: now };
+    checkTrustChange(phaseTrust(state), phaseTrust(done));
+    return { advanced: true, state: done };
+  }
   const next: RootRotationState = { ...state, phase: PHASE_ORDER[index + 1], phaseSince: now };
   checkTrustChange(phaseTrust(state), phaseTrust(next));
   return { advanced: true, state: next };
+}
+
+/** Whether the rotation is finished one way or the other (a new one may start). */
+export function rotationOver(state: RootRotationState): boolean {
+  return state.phase === 'P4_RETIRED' || state.aborted === true;
+}
+
+/**
+ * Starts returning to the old root. Before P2 no leaf came from the new issuer, so P0 ends at once
+ * and P1 as soon as the gate is checked; from P2 it waits for every proxy to hold an old-issuer
+ * leaf again. From P3 on proxies may already trust the new root alone: refused.
+ */
+export function abortRootRotation(state: RootRotationState, now: number): RootRotationState {
+  if (state.aborted) throw new RotationPhaseError(state.phase, 'the root rotation was already aborted');
+  if (state.abort) return state;
+  if (state.phase === 'P3_REMOVE_TRUST' || state.phase === 'P4_RETIRED') {
+    throw new RotationPhaseError(
+      state.phase,
+      `cannot abort in ${state.phase}: proxies may already trust only the new root, so returning to the old one could cut them off; let the rotation finish`,
+    );
+  }
+  if (state.phase === 'P0_PREPARE') return { ...state, aborted: true, abort: { at: now, from: state.phase }, phaseSince: now };
+  return { ...state, abort: { at: now, from: state.phase }, phaseSince: now };
+}
+
+/** Removes proxies from every gate of this rotation. */
+export function fenceProxies(state: RootRotationState, ids: readonly string[]): RootRotationState {
+  if (rotationOver(state)) throw new RotationPhaseError(state.phase, 'no root rotation is in progress; there is no gate to fence a proxy out of');
+  const fenced = [...new Set([...(state.fenced ?? []), ...ids])].sort();
+  if (fenced.length > MAX_FENCED) throw new RotationPhaseError(state.phase, `at most ${MAX_FENCED} proxies can be fenced in one rotation`);
+  return { ...state, fenced };
 }
 
 export function parseRootRotationState(json: string, where: string): RootRotationState {

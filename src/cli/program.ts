@@ -4,6 +4,7 @@ import { registerRegistryCommands } from './commands/registry.js';
 import { registerOperationsCommands } from './commands/operations.js';
 import { registerPolicyCommands } from './commands/policies.js';
 import { registerAgentCommand } from './commands/agent.js';
+import { registerDescribeCommand } from './commands/describe.js';
 
 export function buildProgram(): Command {
   const program = new Command('accord')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerRegistryCommands(program);
   registerPolicyCommands(program);
   registerOperationsCommands(program);
+  registerDescribeCommand(program);
   registerAgentCommand(program);
   return program;
 }

@@ -39,6 +39,8 @@ export class MemoryStore implements Store {
   /** This (only) replica's presence: see ReapPresence. */
   private presence: { joinedAt: number; lastBeat: number; decided: boolean } | undefined;
   private closed = false;
+  /** Reports by kind, then replica: value and expiry (ms). */
+  private readonly reports = new Map<string, Map<string, { value: string; expiresAt: number }>>();
 
   constructor(options: MemoryStoreOptions) {
     this.clock = options.clock ?? realClock;
@@ -181,6 +183,26 @@ export class MemoryStore implements Store {
       value: { value, version: (current?.version ?? 0) + 1 },
     });
     return true;
+  }
+
+  async putReport(kind: string, replica: string, value: string, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    let byReplica = this.reports.get(kind);
+    if (!byReplica) this.reports.set(kind, (byReplica = new Map()));
+    byReplica.set(replica, { value, expiresAt: this.clock.now() + ttlMs });
+  }
+
+  async listReports(kind: string): Promise<readonly string[]> {
+    this.assertOpen();
+    const byReplica = this.reports.get(kind);
+    if (!byReplica) return [];
+    const now = this.clock.now();
+    const live: string[] = [];
+    for (const [replica, report] of byReplica) {
+      if (report.expiresAt <= now) byReplica.delete(replica);
+      else live.push(report.value);
+    }
+    return live;
   }
 
   async revision(): Promise<number> {

@@ -103,6 +103,7 @@ export class RedisStore implements Store {
   private readonly reaperLockTtlMs: number;
   private readonly reapBatch: number;
   private closed = false;
+  private readonly prefix: string;
 
   /** Connects, syncs the local replica with Redis, and starts following the feed. */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
@@ -160,6 +161,7 @@ export class RedisStore implements Store {
     this.keys = REDIS_KEY_NAMES.map((name) => this.key[name]);
     this.reaperLockTtlMs = options.reaperLockTtlMs ?? 10_000;
     this.reapBatch = options.reapBatch ?? 1000;
+    this.prefix = prefix;
     this.feed = new StateFeed({ historyLimit: options.historyLimit ?? 10_000, logger: options.logger });
     this.follower = new RedisFeedFollower({
       client,
@@ -280,6 +282,33 @@ export class RedisStore implements Store {
       if (status === 'CONFLICT') written = false;
     });
     return written;
+  }
+
+  /**
+   * A report is a key with a TTL (`<prefix>report:<kind>:<replica>`), indexed by a sorted set
+   * scored by expiry; both share the prefix's hash tag, so this also works on Redis Cluster.
+   */
+  async putReport(kind: string, replica: string, value: string, ttlMs: number): Promise<void> {
+    const now = this.clock.now();
+    const index = `${this.prefix}reports:${kind}`;
+    await this.command('put report', async () => {
+      await this.client.set(`${this.prefix}report:${kind}:${replica}`, value, 'PX', ttlMs);
+      await this.client.zadd(index, now + ttlMs, replica);
+      await this.client.zremrangebyscore(index, '-inf', now);
+      // The index lives as long as its longest-lived report (replicas may publish with different TTLs).
+      const [, latest] = await this.client.zrange(index, '-1', '-1', 'WITHSCORES');
+      if (latest !== undefined) await this.client.pexpireat(index, Math.ceil(Number(latest)));
+    });
+  }
+
+  async listReports(kind: string): Promise<readonly string[]> {
+    const now = this.clock.now();
+    return this.command('list reports', async () => {
+      const replicas = await this.client.zrangebyscore(`${this.prefix}reports:${kind}`, now, '+inf');
+      if (replicas.length === 0) return [];
+      const values = await this.client.mget(...replicas.map((replica) => `${this.prefix}report:${kind}:${replica}`));
+      return values.filter((value): value is string => typeof value === 'string');
+    });
   }
 
   async revision(): Promise<number> {

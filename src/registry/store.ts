@@ -146,6 +146,15 @@ export interface Store {
   /** Writes only if the key is at `expectedVersion` (undefined: must not exist). */
   kvPutIfVersion(key: string, value: string, expectedVersion: number | undefined): Promise<boolean>;
 
+  /**
+   * Ephemeral per-replica reports (e.g. proxy sync state): each publish replaces the replica's
+   * previous one of that kind, and it is gone `ttlMs` later unless published again. Not part of
+   * the change feed or the revision.
+   */
+  putReport(kind: string, replica: string, value: string, ttlMs: number): Promise<void>;
+  /** Every unexpired report of `kind`, one per replica. */
+  listReports(kind: string): Promise<readonly string[]>;
+
   revision(): Promise<number>;
   /**
    * Delivers, in order and asynchronously, every change after `fromRevision`; when that history is

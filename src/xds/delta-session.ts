@@ -2,7 +2,7 @@ import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, type ResourceStatus, type TypeStatus } from './status.js';
+import { Delivery, deliveryName, oldestPending, type ResourceStatus, type TypeStatus } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 import { deltaResponse } from './wire.js';
 
@@ -15,6 +15,8 @@ interface KnownEntry {
   resource: EncodedResource | undefined;
   delivery: Delivery;
   nonce: string;
+  /** When it was last sent (ms). */
+  sentAt: number;
 }
 
 class DeltaTypeState {
@@ -158,6 +160,8 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
       };
       if (state.latestNonce !== undefined) status.lastNonce = state.latestNonce;
       if (state.lastNack) status.lastNack = { ...state.lastNack };
+      const pending = oldestPending(state.known.values());
+      if (pending !== undefined) status.oldestUnackedAt = new Date(pending).toISOString();
       out.push(status);
     }
     return out;
@@ -175,7 +179,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
     let changed = false;
     if (first) {
       for (const [name, version] of request.initialVersions) {
-        state.known.set(name, { version, resource: undefined, delivery: Delivery.Acked, nonce: '' });
+        state.known.set(name, { version, resource: undefined, delivery: Delivery.Acked, nonce: '', sentAt: this.env.now() });
       }
       if (request.initialVersions.size > 0) needsResponse = true;
       if (state.wildcardCapable && request.subscribe.length === 0 && request.unsubscribe.length === 0) {
@@ -272,13 +276,14 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
         entry.resource = resource;
         entry.delivery = Delivery.Sent;
         entry.nonce = nonce;
+        entry.sentAt = this.env.now();
       } else {
-        state.known.set(resource.name, { version: resource.version, resource, delivery: Delivery.Sent, nonce });
+        state.known.set(resource.name, { version: resource.version, resource, delivery: Delivery.Sent, nonce, sentAt: this.env.now() });
       }
     }
     for (const name of removed) {
       if (state.names.has(name)) {
-        state.known.set(name, { version: ABSENT, resource: undefined, delivery: Delivery.Sent, nonce });
+        state.known.set(name, { version: ABSENT, resource: undefined, delivery: Delivery.Sent, nonce, sentAt: this.env.now() });
       } else {
         state.known.delete(name);
       }

@@ -2,7 +2,7 @@ import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, type TypeStatus } from './status.js';
+import { Delivery, deliveryName, oldestPending, type TypeStatus } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 import { sotwResponse } from './wire.js';
 
@@ -10,6 +10,8 @@ interface SentEntry {
   resource: EncodedResource;
   delivery: Delivery;
   nonce: string;
+  /** When it was last sent (ms). */
+  sentAt: number;
 }
 
 /** One type's sub-stream on a state-of-the-world stream: subscription, nonce and delivery bookkeeping. */
@@ -147,6 +149,8 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       if (state.nonce !== undefined) status.lastNonce = state.nonce;
       if (state.ackedVersion !== undefined) status.ackedVersion = state.ackedVersion;
       if (state.lastNack) status.lastNack = { ...state.lastNack };
+      const pending = oldestPending(state.sent.values());
+      if (pending !== undefined) status.oldestUnackedAt = new Date(pending).toISOString();
       out.push(status);
     }
     return out;
@@ -220,7 +224,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
           }
         }
         for (const resource of current) {
-          state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '' });
+          state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '', sentAt: this.env.now() });
         }
         state.versionInfo = versionInfo;
         state.ackedVersion = versionInfo;
@@ -345,8 +349,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         entry.resource = resource;
         entry.delivery = Delivery.Sent;
         entry.nonce = nonce;
+        entry.sentAt = this.env.now();
       } else {
-        state.sent.set(resource.name, { resource, delivery: Delivery.Sent, nonce });
+        state.sent.set(resource.name, { resource, delivery: Delivery.Sent, nonce, sentAt: this.env.now() });
       }
     }
     if (state.fullState && state.sent.size > list.length) {

@@ -13,6 +13,8 @@ export interface TypeStatus {
   lastNonce?: string;
   ackedVersion?: string;
   lastNack?: { nonce: string; errorDetail: string; at: string };
+  /** When the oldest response still awaiting its ACK (or NACK) was sent; absent when none is. */
+  oldestUnackedAt?: string;
   resources: ResourceStatus[];
 }
 
@@ -31,4 +33,11 @@ export type Delivery = (typeof Delivery)[keyof typeof Delivery];
 
 export function deliveryName(delivery: Delivery): ResourceStatus['status'] {
   return delivery === Delivery.Acked ? 'ACKED' : delivery === Delivery.Nacked ? 'NACKED' : 'SENT';
+}
+
+/** The earliest `sentAt` among entries still awaiting an answer. */
+export function oldestPending(entries: Iterable<{ readonly delivery: Delivery; readonly sentAt: number }>): number | undefined {
+  let oldest: number | undefined;
+  for (const entry of entries) if (entry.delivery === Delivery.Sent && (oldest === undefined || entry.sentAt < oldest)) oldest = entry.sentAt;
+  return oldest;
 }

@@ -27,6 +27,23 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
       await subject.cleanup();
     });
 
+    describe('reports', () => {
+      it('keeps one report per replica and kind, replaced on publish, gone after its TTL, outside the revision', async () => {
+        const revision = await store.revision();
+        await store.putReport('proxy-status', 'replica-a', 'first', 60_000);
+        await store.putReport('proxy-status', 'replica-a', 'second', 60_000);
+        await store.putReport('proxy-status', 'replica-b', 'other', 400);
+        await store.putReport('something-else', 'replica-a', 'elsewhere', 60_000);
+        expect([...(await store.listReports('proxy-status'))].sort()).toEqual(['other', 'second']);
+        expect(await store.listReports('something-else')).toEqual(['elsewhere']);
+        expect(await store.listReports('nothing')).toEqual([]);
+        expect(await store.revision()).toBe(revision);
+        const deadline = Date.now() + 10_000;
+        while ((await store.listReports('proxy-status')).includes('other') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        expect(await store.listReports('proxy-status')).toEqual(['second']);
+      });
+    });
+
     describe('workloads', () => {
       it('puts, gets and lists workloads', async () => {
         expect(await store.getWorkload('orders-abc123')).toBeUndefined();

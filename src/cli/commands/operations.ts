@@ -3,20 +3,26 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CliError, UsageError } from '../client.js';
 import { clientFrom, withServerOptions } from '../context.js';
-import { outputFormat, printStructured, printTable, relativeTime, say, withOutputOption } from '../output.js';
+import { humanDuration, outputFormat, printStructured, printTable, relativeTime, say, withOutputOption } from '../output.js';
 
-interface ProxyTypeStatus {
-  typeUrl: string;
-  mode: string;
-  ackedVersion?: string;
-  lastNack?: { errorDetail: string };
-  resources: { status: string }[];
-}
-interface ProxyRow {
-  nodeId: string;
+type SyncState = 'SYNCED' | 'SENT' | 'STALE' | 'NACKED' | 'NOT SENT';
+const SYNC_TYPES = ['CDS', 'EDS', 'LDS', 'RDS', 'SDS'] as const;
+/** One row of `GET /v1/proxy-status`. */
+interface ProxySyncRow {
+  workload: string;
+  service: string | null;
+  namespace: string | null;
+  replica: string;
   peer: string;
   connectedAt: string;
-  types: ProxyTypeStatus[];
+  sync: Record<(typeof SYNC_TYPES)[number], SyncState>;
+  nacks: { type: string; at: string; errorDetail: string }[];
+  certificate: { serial: string; notAfter: string } | null;
+}
+interface ProxyStatusAnswer {
+  proxies: ProxySyncRow[];
+  replicas: { replica: string; publishedAt: string }[];
+  staleAfterSeconds: number;
 }
 
 interface CaCert {
@@ -38,7 +44,10 @@ interface CaStatus {
 interface RotationStatus {
   phase: string;
   since?: string;
+  waitedSeconds?: number;
   waitingFor?: string[];
+  fenced?: string[];
+  abortedFrom?: string;
   reason?: string;
 }
 
@@ -49,10 +58,12 @@ const PHASES: Record<string, string> = {
   P2_SWITCH_ISSUER: 'P2 (issuing leaves from the new root)',
   P3_REMOVE_TRUST: 'P3 (removing the old root from trust)',
   P4_RETIRED: 'P4 (complete: the old root is retired)',
+  ABORTING: 'aborting (every leaf comes from the old issuer again before the new root is dropped)',
+  ABORTED: 'aborted (the old root is the only trusted root)',
 };
 
 function phaseText(rotation: RotationStatus): string {
-  const phase = PHASES[rotation.phase] ?? `phase ${rotation.phase}`;
+  const phase = `${PHASES[rotation.phase] ?? `phase ${rotation.phase}`}${rotation.abortedFrom ? ` from ${rotation.abortedFrom}` : ''}`;
   const since = rotation.since ? `, since ${relativeTime(rotation.since)}` : '';
   const waiting = rotation.waitingFor && rotation.waitingFor.length > 0 ? `; waiting for ${rotation.waitingFor.length} proxy(ies): ${rotation.waitingFor.slice(0, 5).join(', ')}${rotation.waitingFor.length > 5 ? ', ...' : ''}` : '';
   const reason = rotation.reason && rotation.phase !== 'none' ? ` (${rotation.reason})` : '';
@@ -62,6 +73,7 @@ function phaseText(rotation: RotationStatus): string {
 /** The CA in a few lines for people. */
 function printCa(ca: CaStatus): void {
   say(`trust domain: ${ca.trustDomain}   health: ${ca.severity}   revoked certificates: ${ca.revokedCertificates}`);
+  for (const cert of ca.certs) say(`${cert.cert} ${inDays(cert.notAfter)} (${isoSeconds(cert.notAfter)})`);
   printTable(
     ['CERT', 'EXPIRES', 'NOT AFTER', 'SUBJECT'],
     ca.certs.map((cert) => [cert.cert, relativeTime(cert.notAfter), cert.notAfter.replace(/\.\d{3}Z$/, 'Z'), cert.subject]),
@@ -81,8 +93,54 @@ function revokeTarget(target: string, options: { serial?: boolean; workload?: bo
   return { workload: target };
 }
 
-function shortType(typeUrl: string): string {
-  return typeUrl.slice(typeUrl.lastIndexOf('.') + 1);
+function isoSeconds(iso: string): string {
+  return iso.replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Whole days, the way people say a certificate's remaining life. */
+function inDays(iso: string, now = Date.now()): string {
+  const days = Math.floor((Date.parse(iso) - now) / 86_400_000);
+  if (days < 0) return `expired ${relativeTime(iso, now)}`;
+  return days === 0 ? `expires ${relativeTime(iso, now)}` : `expires in ${days} day${days === 1 ? '' : 's'}`;
+}
+
+function printProxyTable(answer: ProxyStatusAnswer): void {
+  if (answer.proxies.length === 0) {
+    say(`no proxy is connected (replicas reporting: ${answer.replicas.map((r) => r.replica).join(', ')})`);
+    return;
+  }
+  const now = Date.now();
+  printTable(
+    ['WORKLOAD', 'SERVICE', 'REPLICA', 'CONNECTED', ...SYNC_TYPES, 'CERT EXPIRES'],
+    answer.proxies.map((proxy) => [
+      proxy.workload,
+      proxy.service ?? '(unregistered)',
+      proxy.replica,
+      humanDuration(now - Date.parse(proxy.connectedAt)),
+      ...SYNC_TYPES.map((type) => proxy.sync[type]),
+      proxy.certificate ? relativeTime(proxy.certificate.notAfter, now) : '-',
+    ]),
+  );
+  const nacked = answer.proxies.filter((proxy) => proxy.nacks.length > 0).map((proxy) => proxy.workload);
+  if (nacked.length > 0) say(`\nNACKED: ${[...new Set(nacked)].join(', ')} (run \`accord status <workload>\` for the reason)`);
+}
+
+function printProxyDetail(rows: readonly ProxySyncRow[], staleAfterSeconds: number): void {
+  const now = Date.now();
+  rows.forEach((proxy, index) => {
+    if (index > 0) say('');
+    say(`workload:     ${proxy.workload}`);
+    say(`service:      ${proxy.service === null ? '(not registered)' : `${proxy.service} (namespace ${proxy.namespace ?? ''})`}`);
+    say(`replica:      ${proxy.replica}`);
+    say(`peer:         ${proxy.peer}`);
+    say(`connected:    ${isoSeconds(proxy.connectedAt)} (for ${humanDuration(now - Date.parse(proxy.connectedAt))})`);
+    say(
+      `certificate:  ${proxy.certificate ? `serial ${proxy.certificate.serial}, not after ${isoSeconds(proxy.certificate.notAfter)} (${relativeTime(proxy.certificate.notAfter, now)})` : 'none issued by this replica'}`,
+    );
+    say(`sync (STALE: not ACKed within ${staleAfterSeconds}s):`);
+    for (const type of SYNC_TYPES) say(`  ${type}  ${proxy.sync[type]}`);
+    for (const nack of proxy.nacks) say(`NACK of ${nack.type} at ${isoSeconds(nack.at)} (${relativeTime(nack.at, now)}):\n  ${nack.errorDetail}`);
+  });
 }
 
 export function registerOperationsCommands(program: Command): void {
@@ -114,33 +172,29 @@ export function registerOperationsCommands(program: Command): void {
     else process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   });
 
-  withOutputOption(withServerOptions(program.command('status').description('connected proxies and their sync state; CA status')), ['table', 'json']).action(
-    async (options: Record<string, unknown>) => {
-      const client = clientFrom(options);
-      const [{ proxies }, ca] = await Promise.all([client.json<{ proxies: ProxyRow[] }>('GET', '/v1/proxies'), client.json<CaStatus>('GET', '/v1/ca')]);
-      if (printStructured(outputFormat(options), { proxies, ca })) return;
-      if (proxies.length === 0) say('no proxy is connected');
-      else {
-        printTable(
-          ['NODE', 'PEER', 'CONNECTED', 'TYPE', 'MODE', 'RESOURCES', 'ACKED', 'LAST NACK'],
-          proxies.flatMap((proxy) =>
-            proxy.types.map((type) => [
-              proxy.nodeId,
-              proxy.peer,
-              relativeTime(proxy.connectedAt),
-              shortType(type.typeUrl),
-              type.mode,
-              String(type.resources.length),
-              String(type.resources.filter((r) => r.status === 'ACKED').length),
-              type.lastNack ? type.lastNack.errorDetail.slice(0, 60) : '',
-            ]),
-          ),
-        );
-      }
-      say('');
-      printCa(ca);
-    },
-  );
+  withOutputOption(
+    withServerOptions(
+      program
+        .command('status')
+        .description('every connected proxy on every replica: per xDS type SYNCED / SENT / STALE / NACKED / NOT SENT, certificate expiry; then the CA')
+        .argument('[workload]', "one workload's proxies in full, NACK reasons included"),
+    ),
+    ['table', 'json', 'yaml'],
+  ).action(async (workload: string | undefined, options: Record<string, unknown>) => {
+    const client = clientFrom(options);
+    const answer = await client.json<ProxyStatusAnswer>('GET', '/v1/proxy-status');
+    if (workload !== undefined) {
+      const rows = answer.proxies.filter((proxy) => proxy.workload === workload);
+      if (rows.length === 0) throw new CliError(`no proxy of workload "${workload}" is connected to any replica`);
+      if (printStructured(outputFormat(options), { ...answer, proxies: rows })) return;
+      printProxyDetail(rows, answer.staleAfterSeconds);
+      return;
+    }
+    if (printStructured(outputFormat(options), answer)) return;
+    printProxyTable(answer);
+    say('');
+    printCa(await client.json<CaStatus>('GET', '/v1/ca'));
+  });
 
   const ca = program.command('ca').description('certificate authority operations');
   withOutputOption(withServerOptions(ca.command('show').description('CA status: roots, intermediates, expiry, rotation phase'))).action(
@@ -153,11 +207,46 @@ export function registerOperationsCommands(program: Command): void {
     process.stdout.write(await clientFrom(options).text('GET', '/v1/ca/bundle'));
   });
   withOutputOption(
-    withServerOptions(ca.command('rotate').description('start the root rotation (P0-P4), or report where a running one is; it advances on its own')),
+    withServerOptions(
+      ca
+        .command('rotate')
+        .description('start the root rotation (P0-P4), which advances on its own; --status shows where it is, --abort returns to the old root')
+        .option('--status', 'show the phase, how long it has waited and for whom; start nothing')
+        .option('--abort', 'return to the old root (from P1 or P2; refused from P3 on)'),
+    ),
     ['table', 'json'],
   ).action(async (options: Record<string, unknown>) => {
-    const status = await clientFrom(options).json<RotationStatus>('POST', '/v1/ca/rotate', { json: {} });
-    if (!printStructured(outputFormat(options), status)) say(`root rotation: ${phaseText(status)}`);
+    if (options.status && options.abort) throw new UsageError('give at most one of --status and --abort');
+    const client = clientFrom(options);
+    let status: RotationStatus;
+    if (options.status) status = (await client.json<CaStatus>('GET', '/v1/ca')).rootRotation;
+    else if (options.abort) status = await client.json<RotationStatus>('POST', '/v1/ca/rotate/abort', { json: {} });
+    else status = await client.json<RotationStatus>('POST', '/v1/ca/rotate', { json: {} });
+    if (printStructured(outputFormat(options), status)) return;
+    say(`root rotation: ${phaseText(status)}`);
+    if (!options.status) return;
+    if (status.waitedSeconds !== undefined && status.phase !== 'none') say(`waited: ${humanDuration(status.waitedSeconds * 1000)} in this phase`);
+    if (status.waitingFor && status.waitingFor.length > 0) {
+      say(`waiting for ${status.waitingFor.length}:`);
+      for (const id of status.waitingFor.slice(0, 50)) say(`  ${id}`);
+      if (status.waitingFor.length > 50) say(`  ... and ${status.waitingFor.length - 50} more`);
+      say('a proxy that is gone for good: `accord ca fence <workload>` (or deregister it)');
+    }
+    if (status.fenced && status.fenced.length > 0) say(`fenced: ${status.fenced.filter((id) => !id.startsWith('agent:')).join(', ')}`);
+  });
+  withOutputOption(
+    withServerOptions(
+      ca
+        .command('fence')
+        .description('remove one workload\'s proxies from every gate of the root rotation under way; they get the new trust when they return')
+        .argument('<workload>', 'the workload id'),
+    ),
+    ['table', 'json'],
+  ).action(async (workload: string, options: Record<string, unknown>) => {
+    const status = await clientFrom(options).json<RotationStatus>('POST', '/v1/ca/fence', { json: { workload } });
+    if (printStructured(outputFormat(options), status)) return;
+    say(`fenced ${workload}: it no longer holds the root rotation back; it gets the trust of the moment when it returns`);
+    say(`root rotation: ${phaseText(status)}`);
   });
   withOutputOption(
     withServerOptions(

@@ -36,6 +36,9 @@ export function registerServeCommand(program: Command): void {
       '--lease-reconnect-window <duration>',
       'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
     )
+    .option('--stale-after <duration>', '`accord status` shows a response not ACKed within this long as STALE; default 10s (env ACCORD_STALE_AFTER)')
+    .option('--rotation-grace <duration>', 'a proxy silent this long no longer holds a root rotation back; default 10m (env ACCORD_ROTATION_GRACE)')
+    .option('--replica-name <name>', 'this replica in `accord status`; default <host name>-<pid> (env ACCORD_REPLICA_NAME)')
     .addHelpText(
       'after',
       '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_CA_KEK_PREVIOUS_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +

@@ -1,0 +1,199 @@
+/**
+ * `accord status` across replicas: each replica publishes what its own xDS streams know (per proxy,
+ * per xDS type) to the store as a report with a TTL, and any replica answers from all unexpired
+ * reports. No replica calls another; a replica that dies drops out when its report expires.
+ */
+import type { Logger } from '../observability/logger.js';
+import type { Workload } from '../core/workload.js';
+import type { Store } from '../registry/store.js';
+import { TypeUrl } from '../xds/contract.js';
+import type { ProxyStatus, TypeStatus } from '../xds/index.js';
+
+export type SyncState = 'SYNCED' | 'SENT' | 'STALE' | 'NACKED' | 'NOT SENT';
+
+/** The xDS types `accord status` shows, in the order Envoy applies them. */
+export const STATUS_TYPES = [
+  ['CDS', TypeUrl.Cluster],
+  ['EDS', TypeUrl.ClusterLoadAssignment],
+  ['LDS', TypeUrl.Listener],
+  ['RDS', TypeUrl.RouteConfiguration],
+  ['SDS', TypeUrl.Secret],
+] as const;
+export type StatusType = (typeof STATUS_TYPES)[number][0];
+
+export interface ProxyNack {
+  readonly type: StatusType;
+  /** ISO 8601. */
+  readonly at: string;
+  readonly errorDetail: string;
+}
+
+export interface ProxySyncRow {
+  /** The proxy's node id: its workload id. */
+  readonly workload: string;
+  /** Undefined when the node id names no registered workload (yet, or any more). */
+  readonly service: string | null;
+  readonly namespace: string | null;
+  /** The control-plane replica holding the stream. */
+  readonly replica: string;
+  readonly peer: string;
+  /** ISO 8601. */
+  readonly connectedAt: string;
+  readonly sync: Readonly<Record<StatusType, SyncState>>;
+  /** The last NACK of each type still in force (its resources not ACKed since), reason in full. */
+  readonly nacks: readonly ProxyNack[];
+  /** The leaf this replica issued to the workload, if still valid. */
+  readonly certificate: { readonly serial: string; readonly notAfter: string } | null;
+}
+
+export interface ProxyStatusAnswer {
+  readonly proxies: readonly ProxySyncRow[];
+  /** Replicas whose reports were read, and when each was published (ISO 8601). */
+  readonly replicas: readonly { readonly replica: string; readonly publishedAt: string }[];
+  /** A response not ACKed (nor NACKed) within this many seconds is STALE. */
+  readonly staleAfterSeconds: number;
+}
+
+interface Report {
+  readonly version: 1;
+  readonly replica: string;
+  readonly publishedAt: number;
+  readonly proxies: readonly ProxySyncRow[];
+}
+
+export const REPORT_KIND = 'proxy-status';
+/** A NACK's reason is kept up to this many characters (Envoy's are a few hundred). */
+const NACK_DETAIL_LIMIT = 4096;
+
+/** The state of one type on one stream at `now`. */
+export function syncStateOf(type: TypeStatus | undefined, now: number, staleAfterMs: number): SyncState {
+  if (!type || (type.resources.length === 0 && type.lastNonce === undefined)) return 'NOT SENT';
+  if (type.resources.some((resource) => resource.status === 'NACKED')) return 'NACKED';
+  if (type.oldestUnackedAt !== undefined) return now - Date.parse(type.oldestUnackedAt) >= staleAfterMs ? 'STALE' : 'SENT';
+  return 'SYNCED';
+}
+
+export interface ProxyStatusDeps {
+  readonly store: Pick<Store, 'putReport' | 'listReports'>;
+  readonly replica: string;
+  readonly proxies: () => readonly ProxyStatus[];
+  readonly workload: (id: string) => Workload | undefined;
+  readonly leaf: (workloadId: string) => { serial: string; notAfter: number } | undefined;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly staleAfterMs: number;
+  /** How often this replica publishes; its report lives three times that. */
+  readonly intervalMs: number;
+}
+
+export class ProxyStatusReporter {
+  private timer: NodeJS.Timeout | undefined;
+  private failing = false;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: ProxyStatusDeps) {
+    this.log = deps.logger.child({ component: 'proxy-status' });
+  }
+
+  start(): void {
+    const tick = (): void => {
+      void this.publish().finally(() => {
+        if (this.timer !== undefined) this.timer = setTimeout(tick, this.deps.intervalMs).unref();
+      });
+    };
+    this.timer = setTimeout(tick, 0).unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** This replica's rows now. */
+  rows(): ProxySyncRow[] {
+    const now = this.deps.now();
+    return this.deps.proxies().map((proxy) => {
+      const workload = this.deps.workload(proxy.nodeId);
+      const byType = new Map(proxy.types.map((type) => [type.typeUrl, type]));
+      const sync = Object.fromEntries(STATUS_TYPES.map(([name, url]) => [name, syncStateOf(byType.get(url), now, this.deps.staleAfterMs)])) as Record<StatusType, SyncState>;
+      const nacks: ProxyNack[] = [];
+      for (const [name, url] of STATUS_TYPES) {
+        const type = byType.get(url);
+        if (type?.lastNack && sync[name] === 'NACKED') {
+          nacks.push({ type: name, at: type.lastNack.at, errorDetail: type.lastNack.errorDetail.slice(0, NACK_DETAIL_LIMIT) });
+        }
+      }
+      const leaf = this.deps.leaf(proxy.nodeId);
+      return {
+        workload: proxy.nodeId,
+        service: workload?.service ?? null,
+        namespace: workload?.namespace ?? null,
+        replica: this.deps.replica,
+        peer: proxy.peer,
+        connectedAt: proxy.connectedAt,
+        sync,
+        nacks,
+        certificate: leaf ? { serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString() } : null,
+      };
+    });
+  }
+
+  async publish(): Promise<void> {
+    const report: Report = { version: 1, replica: this.deps.replica, publishedAt: this.deps.now(), proxies: this.rows() };
+    try {
+      await this.deps.store.putReport(REPORT_KIND, this.deps.replica, JSON.stringify(report), this.deps.intervalMs * 3);
+      if (this.failing) this.log.info('proxy status published again');
+      this.failing = false;
+    } catch (error) {
+      if (!this.failing) this.log.warn({ err: error }, 'cannot publish proxy status to the store; other replicas will not list this replica\'s proxies until it can');
+      this.failing = true;
+    }
+  }
+
+  /**
+   * Every replica's rows. This replica's own rows are always current (even if the store is
+   * unreachable); other replicas' come from their last unexpired report.
+   */
+  async fleet(): Promise<ProxyStatusAnswer> {
+    const own = this.rows();
+    const replicas = [{ replica: this.deps.replica, publishedAt: new Date(this.deps.now()).toISOString() }];
+    const proxies: ProxySyncRow[] = [...own];
+    let reports: readonly string[] = [];
+    try {
+      reports = await this.deps.store.listReports(REPORT_KIND);
+    } catch (error) {
+      this.log.warn({ err: error }, 'cannot read other replicas\' proxy status; answering with this replica\'s only');
+    }
+    for (const text of reports) {
+      const report = parseReport(text);
+      if (!report || report.replica === this.deps.replica) continue;
+      replicas.push({ replica: report.replica, publishedAt: new Date(report.publishedAt).toISOString() });
+      proxies.push(...report.proxies);
+    }
+    proxies.sort((a, b) => a.workload.localeCompare(b.workload) || a.replica.localeCompare(b.replica) || a.connectedAt.localeCompare(b.connectedAt));
+    replicas.sort((a, b) => a.replica.localeCompare(b.replica));
+    return { proxies, replicas, staleAfterSeconds: this.deps.staleAfterMs / 1000 };
+  }
+}
+
+/** The newest valid leaf per workload across every replica's rows. */
+export function leavesOf(answer: ProxyStatusAnswer, now: number): Map<string, { serial: string; notAfter: string }> {
+  const leaves = new Map<string, { serial: string; notAfter: string }>();
+  for (const row of answer.proxies) {
+    const leaf = row.certificate;
+    if (!leaf || Date.parse(leaf.notAfter) <= now) continue;
+    const known = leaves.get(row.workload);
+    if (!known || Date.parse(known.notAfter) < Date.parse(leaf.notAfter)) leaves.set(row.workload, leaf);
+  }
+  return leaves;
+}
+
+function parseReport(text: string): Report | undefined {
+  try {
+    const report = JSON.parse(text) as Partial<Report>;
+    if (report.version !== 1 || typeof report.replica !== 'string' || typeof report.publishedAt !== 'number' || !Array.isArray(report.proxies)) return undefined;
+    return report as Report;
+  } catch {
+    return undefined;
+  }
+}
