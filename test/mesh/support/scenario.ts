@@ -95,6 +95,8 @@ export function scenarioFrom(file: ScenarioFile): Scenario {
       spec: p.spec,
     })),
     upstreamPolicies: (file.upstreamPolicies ?? []).map((p) => ({ kind: 'UpstreamPolicy', metadata: metadataFrom(p.metadata), spec: p.spec })),
+    gateways: [],
+    httpRoutes: [],
   };
   const workloads = new Map((file.workloads ?? []).map((w) => [w.id, workloadFrom(w)]));
   const proxies = file.proxies ?? [...workloads.keys()].map((workload) => ({ workload, flavour: 'envoy' as const }));
