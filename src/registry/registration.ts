@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Protocol, Workload } from '../core/workload.js';
 import type { FieldError } from './errors.js';
 import { FieldErrors, checkAddress, checkDns1123Label, checkPort, isPlainObject, parseDuration } from './validation.js';
-import { checkProtocol, checkUnknownFields, parseLabels, parseLocality, parseUpstreams } from './workload-validation.js';
+import { checkProtocol, checkUnknownFields, parseGatewayRole, parseLabels, parseLocality, parseUpstreams } from './workload-validation.js';
 
 export type RegistrationResult =
   | { readonly ok: true; readonly workload: Workload }
@@ -24,6 +24,7 @@ export const REGISTRATION_FIELDS = [
   'locality',
   'ttl',
   'upstreams',
+  'gateway',
 ] as const;
 
 export const MIN_TTL_MS = 1000;
@@ -100,6 +101,7 @@ export function parseRegistration(body: unknown, idFactory: (endpoint: Registrat
     errors,
   );
   const leaseMs = parseTtl(body.ttl, errors);
+  const gateway = parseGatewayRole(body.gateway, 'gateway', errors);
 
   if (!errors.empty) return { ok: false, errors: errors.errors };
 
@@ -122,6 +124,7 @@ export function parseRegistration(body: unknown, idFactory: (endpoint: Registrat
     health: 'HEALTHY',
     upstreams,
     ...(leaseMs === undefined ? {} : { leaseMs }),
+    ...(gateway === undefined ? {} : { gateway }),
   };
   return { ok: true, workload };
 }
