@@ -5,6 +5,7 @@ import { deepFreeze } from './configurers/common.js';
 import { isHttpProtocol } from './configurers/http.js';
 import { planRbac, type RbacContext, type RbacLayer } from './configurers/rbac.js';
 import { inboundCluster } from './envoy/clusters.js';
+import { gatewayListeners } from './envoy/gateway.js';
 import { inboundListener, outboundListener } from './envoy/listeners.js';
 import { clientListener, serverListener } from './grpc/listeners.js';
 import { compareStrings } from './hash.js';
@@ -36,7 +37,25 @@ export function assembleProxy(
   const rbac = planRbac(index.authorizationPolicies(workload.namespace, workload.service), rbacContext, layer);
   out.notes.push(...rbac.notes);
 
-  if (flavour === 'envoy') {
+  if (flavour === 'envoy' && workload.gateway !== undefined) {
+    // An ingress gateway has no application behind it: its listeners are its Gateway document's.
+    const gateway = index.gatewayOf(workload);
+    if (gateway === undefined) {
+      out.notes.push({
+        code: 'GATEWAY_NOT_CONFIGURED',
+        message: `no Gateway document "${workload.namespace}/${workload.service}"; the gateway serves nothing until one is applied`,
+      });
+    } else {
+      const backends = (namespace: string, name: string) => {
+        const service = index.service(namespace, name);
+        if (service.workloads.length === 0) return undefined;
+        const pieces = piecesOf(service);
+        out.addPieces(pieces);
+        return pieces.targets;
+      };
+      for (const listener of gatewayListeners(workload, gateway, index.routesOf(gateway), backends)) out.add(TypeUrl.Listener, listener);
+    }
+  } else if (flavour === 'envoy') {
     out.add(TypeUrl.Listener, inboundListener(workload, mesh, rbac));
     out.add(TypeUrl.Cluster, inboundCluster(workload));
   } else {
