@@ -5,7 +5,7 @@ import { deepFreeze } from './configurers/common.js';
 import { isHttpProtocol } from './configurers/http.js';
 import { planRbac, type RbacContext, type RbacLayer } from './configurers/rbac.js';
 import { inboundCluster } from './envoy/clusters.js';
-import { gatewayListeners } from './envoy/gateway.js';
+import { gatewayCertificateSecrets, gatewayListeners } from './envoy/gateway.js';
 import { inboundListener, outboundListener } from './envoy/listeners.js';
 import { clientListener, serverListener } from './grpc/listeners.js';
 import { compareStrings } from './hash.js';
@@ -54,6 +54,7 @@ export function assembleProxy(
         return pieces.targets;
       };
       for (const listener of gatewayListeners(workload, gateway, index.routesOf(gateway), backends)) out.add(TypeUrl.Listener, listener);
+      for (const secret of gatewayCertificateSecrets(workload.gateway, gateway)) out.add(TypeUrl.Secret, secret);
     }
   } else if (flavour === 'envoy') {
     out.add(TypeUrl.Listener, inboundListener(workload, mesh, rbac));
@@ -105,6 +106,8 @@ class ResourceCollector {
 
   add(typeUrl: string, resource: Resource): void {
     const name = String(resource.name ?? resource.cluster_name);
+    // Secrets only for gateways (their user certificates, by file name); other proxies have no such type.
+    if (typeUrl === TypeUrl.Secret && !this.byType.has(typeUrl)) this.byType.set(typeUrl, new Map());
     this.byType.get(typeUrl)?.set(name, resource);
   }
 
