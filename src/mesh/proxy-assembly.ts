@@ -50,7 +50,8 @@ export function assembleProxy(
         const service = index.service(namespace, name);
         if (service.workloads.length === 0) return undefined;
         const pieces = piecesOf(service);
-        out.addPieces(pieces);
+        // The gateway routes itself: the service's clusters, not its callers' route table.
+        out.addPieces(pieces, { routeConfig: false });
         return pieces.targets;
       };
       for (const listener of gatewayListeners(workload, gateway, index.routesOf(gateway), backends)) out.add(TypeUrl.Listener, listener);
@@ -111,8 +112,8 @@ class ResourceCollector {
     this.byType.get(typeUrl)?.set(name, resource);
   }
 
-  addPieces(pieces: ServicePieces): void {
-    if (pieces.routeConfig) this.add(TypeUrl.RouteConfiguration, pieces.routeConfig);
+  addPieces(pieces: ServicePieces, options: { readonly routeConfig: boolean } = { routeConfig: true }): void {
+    if (pieces.routeConfig && options.routeConfig) this.add(TypeUrl.RouteConfiguration, pieces.routeConfig);
     for (const cluster of pieces.clusters.values()) this.add(TypeUrl.Cluster, cluster);
     for (const cla of pieces.loadAssignments.values()) this.add(TypeUrl.ClusterLoadAssignment, cla);
     for (const note of pieces.notes) if (!this.notes.includes(note)) this.notes.push(note);
