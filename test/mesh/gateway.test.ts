@@ -138,6 +138,26 @@ describe('ingress gateway translation', () => {
     expect(result.notes.map((note) => note.code)).toEqual(['GATEWAY_NOT_CONFIGURED']);
   });
 
+  it('a changed route or backend reaches the gateway\'s input key, and only the proxies it concerns', () => {
+    const base = input();
+    const keys = (snapshot: MeshInput) => ({
+      edge: new MeshTranslator().inputKey(snapshot, 'edge-1', 'envoy'),
+      orders: new MeshTranslator().inputKey(snapshot, 'orders-1', 'envoy'),
+    });
+    const before = keys(base);
+    const [shop, api] = base.policies.httpRoutes;
+    if (shop === undefined || api === undefined) throw new Error('routes missing');
+    const retargeted = { ...api, spec: { ...api.spec, rules: api.spec.rules.map((rule) => ({ ...rule, backendRefs: [{ name: 'orders', namespace: 'shop', weight: 1 }] })) } };
+    const changedRoute = keys({ ...base, policies: { ...base.policies, httpRoutes: [shop, retargeted] } });
+    expect(changedRoute.edge).not.toBe(before.edge);
+    expect(changedRoute.orders).toBe(before.orders);
+    const moved = new Map(base.workloads);
+    const payments = moved.get('payments-1');
+    if (payments === undefined) throw new Error('payments missing');
+    moved.set('payments-1', { ...payments, address: '127.0.0.9' });
+    expect(keys({ ...base, workloads: moved }).edge).not.toBe(before.edge);
+  });
+
   it('ordinary workloads are unaffected by gateway documents', () => {
     const orders = translator.translate(input(), 'orders-1', 'envoy');
     expect([...(orders.get(TypeUrl.Listener)?.keys() ?? [])]).toEqual(['inbound|8080']);
