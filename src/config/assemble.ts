@@ -82,7 +82,7 @@ function findDanglingParentRefs(located: readonly LocatedDocument[]): PolicyErro
       const gateway = gateways.get(key);
       const path: FieldPath = ['spec', 'parentRefs', index];
       if (gateway === undefined) {
-        errors.push(errorAt(source, [...path, 'name'], `no Gateway "${key}" in the policy set; apply the Gateway first (or with this route)`));
+        errors.push(errorAt(source, [...path, 'name'], `no Gateway "${key}" in the policy set; apply it before or with this route (or delete the route with it)`));
         return;
       }
       const listeners = gateway.spec.listeners.filter(

@@ -43,7 +43,7 @@ describe('Gateway API kinds in a policy stream', () => {
   it('refuses a route whose Gateway is missing from the change that would be in force', () => {
     const result = parsePolicyStream(route('orders').slice(4), 'request');
     expect(result.ok ? [] : result.errors.map(formatPolicyError)).toEqual([
-      'request:5:24: spec.parentRefs[0].name: no Gateway "shop/edge" in the policy set; apply the Gateway first (or with this route)',
+      'request:5:24: spec.parentRefs[0].name: no Gateway "shop/edge" in the policy set; apply it before or with this route (or delete the route with it)',
     ]);
   });
 });
