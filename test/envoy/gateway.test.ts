@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
@@ -144,6 +144,18 @@ function get(port: number, host: string, pathname: string): Promise<Answer> {
       },
     );
     req.once('timeout', () => req.destroy(new Error('timed out')));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+/** A request on a kept-alive connection of `agent`; says which socket carried it. */
+function getOn(agent: Agent, port: number, host: string, pathname: string): Promise<{ status: number; socket: object }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, servername: host, path: pathname, headers: { host }, rejectUnauthorized: false, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, socket: req.socket as object }));
+    });
     req.once('error', reject);
     req.end();
   });
@@ -306,8 +318,11 @@ describe('ingress gateway through real Envoy', () => {
     expect(denied.status).toBe(403);
   });
 
-  it('a user certificate file replaced under load: 0 failed requests, the new certificate on new connections', async () => {
+  it('a user certificate file replaced under load: 0 failed requests, an open connection kept, the new certificate on new connections', async () => {
     const before = await servedCertificate(port, 'shop.example.com');
+    // One connection opened before the swap stays up and keeps serving after it.
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    const opened = await getOn(keepAlive, port, 'shop.example.com', '/orders');
     const traffic = load(port, 4);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     writeCertificate(path.join(certs, 'shop', 'shop-cert'), 'shop.example.com');
@@ -319,6 +334,10 @@ describe('ingress gateway through real Envoy', () => {
     const tookMs = Date.now() - started;
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const result = await traffic.stop();
+    const afterSwap = await getOn(keepAlive, port, 'shop.example.com', '/orders');
+    keepAlive.destroy();
+    expect([opened.status, afterSwap.status]).toEqual([200, 200]);
+    expect(afterSwap.socket).toBe(opened.socket);
     console.log(
       `user certificate replaced under load: ${result.ok} requests OK, ${result.failed} failed; serial ${before.serialNumber} → ${after.serialNumber} on new connections after ${tookMs} ms`,
     );
