@@ -109,6 +109,8 @@ function bearerToken(context: StreamContext): string | undefined {
 type ChangeListener = (typeUrls: ReadonlySet<string>) => void;
 
 const CONFIG_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
+/** Secrets the translation itself yields: a gateway's user certificates, naming files on its host (no key material). */
+const GENERATED_SECRETS = TypeUrl.Secret;
 
 /** One stream's authentication, re-checked whenever revocations or the token deny-list change. */
 interface StreamAccess {
@@ -280,7 +282,7 @@ export class MeshConfigSource implements ConfigSource {
       return;
     }
     const changed = new Set<string>();
-    for (const typeUrl of CONFIG_TYPES) {
+    for (const typeUrl of [...CONFIG_TYPES, GENERATED_SECRETS]) {
       if (!sameResources(entry.config?.get(typeUrl), next.get(typeUrl))) changed.add(typeUrl);
     }
     entry.inputKey = key;
@@ -298,6 +300,7 @@ export class MeshConfigSource implements ConfigSource {
         if (typeUrl === TypeUrl.Secret) {
           if (!authenticated) return new Map();
           const secrets = new Map<string, EncodedResource>();
+          for (const [name, generated] of entry.config?.get(GENERATED_SECRETS) ?? []) secrets.set(name, generated);
           if (entry.secret) secrets.set(DEFAULT_SECRET, entry.secret.resource);
           secrets.set(ROOTCA_SECRET, this.deps.identity.trustSecret(entry.workloadId));
           return secrets;
@@ -309,7 +312,8 @@ export class MeshConfigSource implements ConfigSource {
         if (typeUrl !== TypeUrl.Secret) return undefined;
         if (!authenticated) return 'anonymous streams receive no secrets';
         if (name === DEFAULT_SECRET || name === ROOTCA_SECRET) return undefined;
-        return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}" and "${ROOTCA_SECRET}" may be read)`;
+        if (entry.config?.get(GENERATED_SECRETS)?.has(name) === true) return undefined;
+        return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}", "${ROOTCA_SECRET}" and its Gateway's certificates may be read)`;
       },
       interest: (typeUrl, names) => {
         if (access.denied !== undefined) return;

@@ -16,7 +16,14 @@ export interface LocatedDocument {
 export type Assembly = { readonly ok: true; readonly policySet: PolicySet } | { readonly ok: false; readonly errors: readonly PolicyError[] };
 
 /** What is in force when there are no policy documents at all. */
-export const EMPTY_POLICY_SET: PolicySet = { mesh: DEFAULT_MESH, trafficPolicies: [], authorizationPolicies: [], upstreamPolicies: [] };
+export const EMPTY_POLICY_SET: PolicySet = {
+  mesh: DEFAULT_MESH,
+  trafficPolicies: [],
+  authorizationPolicies: [],
+  upstreamPolicies: [],
+  gateways: [],
+  httpRoutes: [],
+};
 
 type Of<K extends PolicyDocument['kind']> = PolicyDocument & { kind: K };
 
@@ -61,6 +68,35 @@ function findLocalPortClashes(located: readonly LocatedDocument[]): PolicyError[
   return errors;
 }
 
+/** An HTTPRoute attaches to Gateways of the set; a reference to none (or to a listener it lacks) would route nothing, so it is refused. */
+function findDanglingParentRefs(located: readonly LocatedDocument[]): PolicyError[] {
+  const gateways = new Map<string, Of<'Gateway'>>();
+  for (const { document } of located) {
+    if (document.kind === 'Gateway') gateways.set(serviceKey(document.metadata.namespace, document.metadata.name), document);
+  }
+  const errors: PolicyError[] = [];
+  for (const { document, source } of located) {
+    if (document.kind !== 'HTTPRoute') continue;
+    document.spec.parentRefs.forEach((ref, index) => {
+      const key = serviceKey(ref.namespace, ref.name);
+      const gateway = gateways.get(key);
+      const path: FieldPath = ['spec', 'parentRefs', index];
+      if (gateway === undefined) {
+        errors.push(errorAt(source, [...path, 'name'], `no Gateway "${key}" in the policy set; apply it before or with this route (or delete the route with it)`));
+        return;
+      }
+      const listeners = gateway.spec.listeners.filter(
+        (listener) => (ref.sectionName === undefined || listener.name === ref.sectionName) && (ref.port === undefined || listener.port === ref.port),
+      );
+      if (listeners.length > 0) return;
+      const field = ref.sectionName !== undefined ? 'sectionName' : 'port';
+      const names = gateway.spec.listeners.map((listener) => `${listener.name} (port ${listener.port})`).join(', ');
+      errors.push(errorAt(source, [...path, field], `Gateway "${key}" has no listener matching this parentRef; its listeners: ${names}`));
+    });
+  }
+  return errors;
+}
+
 function byNamespaceAndName(a: PolicyDocument, b: PolicyDocument): number {
   const left = serviceKey(a.metadata.namespace, a.metadata.name);
   const right = serviceKey(b.metadata.namespace, b.metadata.name);
@@ -94,6 +130,7 @@ export function assemblePolicySet(located: readonly LocatedDocument[]): Assembly
         `service "${serviceKey(document.metadata.namespace, (document as Of<'TrafficPolicy'>).spec.target)}" already has a TrafficPolicy (at ${firstAt}); merge them into one`,
     ),
     ...findLocalPortClashes(located),
+    ...findDanglingParentRefs(located),
   ];
   if (errors.length > 0) return { ok: false, errors };
 
@@ -106,6 +143,8 @@ export function assemblePolicySet(located: readonly LocatedDocument[]): Assembly
       trafficPolicies: ofKind(documents, 'TrafficPolicy'),
       authorizationPolicies: ofKind(documents, 'AuthorizationPolicy'),
       upstreamPolicies: ofKind(documents, 'UpstreamPolicy'),
+      gateways: ofKind(documents, 'Gateway'),
+      httpRoutes: ofKind(documents, 'HTTPRoute'),
     },
   };
 }

@@ -4,14 +4,18 @@
  * `parsePolicyDocuments` and gets the same documents back.
  */
 import {
-  API_VERSION,
   type AuthorizationPolicySpec,
+  type GatewaySpec,
+  type HttpHeaderModifier,
+  type HttpRouteFilter,
+  type HttpRouteSpec,
   type MeshDocumentSpec,
   type PolicyDocument,
   type TrafficPolicySpec,
   type UpstreamPolicySpec,
 } from '../core/policy.js';
 import { formatDuration } from '../core/duration.js';
+import { apiVersionOf } from './schema/document.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -91,6 +95,68 @@ function upstreamPolicyToJson(spec: UpstreamPolicySpec): JsonObject {
   };
 }
 
+function gatewayToJson(spec: GatewaySpec): JsonObject {
+  return {
+    gatewayClassName: spec.gatewayClassName,
+    listeners: spec.listeners.map((listener) =>
+      compact({
+        name: listener.name,
+        hostname: listener.hostname,
+        port: listener.port,
+        protocol: listener.protocol,
+        tls: listener.tls && {
+          mode: listener.tls.mode,
+          certificateRefs: listener.tls.certificateRefs.map((ref) => ({ kind: 'Secret', name: ref.name, namespace: ref.namespace })),
+        },
+      }),
+    ),
+  };
+}
+
+function headerModifierToJson(modifier: HttpHeaderModifier): JsonObject {
+  return compact({
+    set: modifier.set?.map((header) => ({ ...header })),
+    add: modifier.add?.map((header) => ({ ...header })),
+    remove: modifier.remove && [...modifier.remove],
+  });
+}
+
+function filterToJson(filter: HttpRouteFilter): JsonObject {
+  switch (filter.type) {
+    case 'RequestHeaderModifier':
+      return { type: filter.type, requestHeaderModifier: headerModifierToJson(filter.requestHeaderModifier) };
+    case 'ResponseHeaderModifier':
+      return { type: filter.type, responseHeaderModifier: headerModifierToJson(filter.responseHeaderModifier) };
+    case 'RequestRedirect': {
+      const { path, ...rest } = filter.requestRedirect;
+      return { type: filter.type, requestRedirect: compact({ ...rest, path: path && { ...path } }) };
+    }
+    case 'URLRewrite': {
+      const { path, ...rest } = filter.urlRewrite;
+      return { type: filter.type, urlRewrite: compact({ ...rest, path: path && { ...path } }) };
+    }
+  }
+}
+
+function httpRouteToJson(spec: HttpRouteSpec): JsonObject {
+  return {
+    parentRefs: spec.parentRefs.map((ref) => compact({ ...ref })),
+    hostnames: [...spec.hostnames],
+    rules: spec.rules.map((rule) =>
+      compact({
+        matches: rule.matches.map((match) =>
+          compact({ path: { ...match.path }, headers: match.headers?.map((header) => ({ ...header })), method: match.method }),
+        ),
+        filters: rule.filters.map(filterToJson),
+        backendRefs: rule.backendRefs.map((ref) => compact({ ...ref })),
+        timeouts:
+          rule.timeouts &&
+          compact({ request: optionalDuration(rule.timeouts.requestMs), backendRequest: optionalDuration(rule.timeouts.backendRequestMs) }),
+      }),
+    ),
+  };
+}
+
 function specToJson(document: PolicyDocument): JsonObject {
   switch (document.kind) {
     case 'Mesh':
@@ -101,12 +167,16 @@ function specToJson(document: PolicyDocument): JsonObject {
       return authorizationPolicyToJson(document.spec);
     case 'UpstreamPolicy':
       return upstreamPolicyToJson(document.spec);
+    case 'Gateway':
+      return gatewayToJson(document.spec);
+    case 'HTTPRoute':
+      return httpRouteToJson(document.spec);
   }
 }
 
 export function documentToJson(document: PolicyDocument): PolicyDocumentJson {
   return {
-    apiVersion: API_VERSION,
+    apiVersion: apiVersionOf(document.kind),
     kind: document.kind,
     metadata: {
       name: document.metadata.name,

@@ -72,6 +72,12 @@ function referencesOf(document: PolicyDocument, trustDomain: string | undefined)
         service(['spec', 'source'], namespace, document.spec.source),
         ...document.spec.upstreams.map((upstream, index) => service(['spec', 'upstreams', index, 'service'], upstream.namespace ?? namespace, upstream.service)),
       ];
+    case 'Gateway':
+      return [];
+    case 'HTTPRoute':
+      return document.spec.rules.flatMap((rule, r) =>
+        rule.backendRefs.map((backend, b) => service(['spec', 'rules', r, 'backendRefs', b, 'name'], backend.namespace, backend.name)),
+      );
   }
 }
 

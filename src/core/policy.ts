@@ -4,6 +4,8 @@
  */
 
 export const API_VERSION = 'accord.dev/v1';
+/** The Kubernetes Gateway API group/version whose `Gateway` and `HTTPRoute` Accord accepts (a subset; docs/configuration.md). */
+export const GATEWAY_API_VERSION = 'gateway.networking.k8s.io/v1';
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE';
 
@@ -113,11 +115,115 @@ export interface UpstreamPolicySpec {
  */
 export type MeshDocumentSpec = Omit<MeshSpec, 'trustDomain'> & { readonly trustDomain?: string };
 
+/** A file-backed TLS certificate: `<certificate directory>/<namespace>/<name>/tls.crt` and `tls.key` on the gateway's host. */
+export interface CertificateRef {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+export interface GatewayListener {
+  readonly name: string;
+  /** Exact host, or `*.example.com` for any one-or-more-label subdomain; absent = any host. */
+  readonly hostname?: string;
+  readonly port: number;
+  readonly protocol: 'HTTP' | 'HTTPS';
+  /** HTTPS only: the listener terminates TLS with these certificates (SNI picks among listeners' hostnames). */
+  readonly tls?: { readonly mode: 'Terminate'; readonly certificateRefs: readonly CertificateRef[] };
+}
+
+export interface GatewaySpec {
+  readonly gatewayClassName: string;
+  readonly listeners: readonly GatewayListener[];
+}
+
+export interface ParentRef {
+  readonly name: string;
+  readonly namespace: string;
+  /** A listener's name; absent = every listener of the Gateway. */
+  readonly sectionName?: string;
+  readonly port?: number;
+}
+
+export interface HttpPathMatch {
+  readonly type: 'Exact' | 'PathPrefix' | 'RegularExpression';
+  readonly value: string;
+}
+
+export interface HttpHeaderMatch {
+  readonly type: 'Exact' | 'RegularExpression';
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface HttpRouteMatch {
+  readonly path: HttpPathMatch;
+  readonly headers?: readonly HttpHeaderMatch[];
+  readonly method?: string;
+}
+
+export interface HttpHeader {
+  readonly name: string;
+  readonly value: string;
+}
+
+export interface HttpHeaderModifier {
+  readonly set?: readonly HttpHeader[];
+  readonly add?: readonly HttpHeader[];
+  readonly remove?: readonly string[];
+}
+
+export type HttpPathModifier =
+  | { readonly type: 'ReplaceFullPath'; readonly replaceFullPath: string }
+  | { readonly type: 'ReplacePrefixMatch'; readonly replacePrefixMatch: string };
+
+export interface HttpRequestRedirect {
+  readonly scheme?: 'http' | 'https';
+  readonly hostname?: string;
+  readonly port?: number;
+  readonly path?: HttpPathModifier;
+  readonly statusCode: 301 | 302;
+}
+
+export interface HttpUrlRewrite {
+  readonly hostname?: string;
+  readonly path?: HttpPathModifier;
+}
+
+export type HttpRouteFilter =
+  | { readonly type: 'RequestHeaderModifier'; readonly requestHeaderModifier: HttpHeaderModifier }
+  | { readonly type: 'ResponseHeaderModifier'; readonly responseHeaderModifier: HttpHeaderModifier }
+  | { readonly type: 'RequestRedirect'; readonly requestRedirect: HttpRequestRedirect }
+  | { readonly type: 'URLRewrite'; readonly urlRewrite: HttpUrlRewrite };
+
+/** A mesh service the route sends to; `port` is accepted for Gateway API compatibility (services have one port). */
+export interface BackendRef {
+  readonly name: string;
+  readonly namespace: string;
+  readonly port?: number;
+  readonly weight: number;
+}
+
+export interface HttpRouteRule {
+  readonly matches: readonly HttpRouteMatch[];
+  readonly filters: readonly HttpRouteFilter[];
+  readonly backendRefs: readonly BackendRef[];
+  /** Milliseconds; 0 = no timeout. */
+  readonly timeouts?: { readonly requestMs?: number; readonly backendRequestMs?: number };
+}
+
+export interface HttpRouteSpec {
+  readonly parentRefs: readonly ParentRef[];
+  readonly hostnames: readonly string[];
+  readonly rules: readonly HttpRouteRule[];
+}
+
 export type PolicyDocument =
   | { readonly kind: 'Mesh'; readonly metadata: Metadata; readonly spec: MeshDocumentSpec }
   | { readonly kind: 'TrafficPolicy'; readonly metadata: Metadata; readonly spec: TrafficPolicySpec }
   | { readonly kind: 'AuthorizationPolicy'; readonly metadata: Metadata; readonly spec: AuthorizationPolicySpec }
-  | { readonly kind: 'UpstreamPolicy'; readonly metadata: Metadata; readonly spec: UpstreamPolicySpec };
+  | { readonly kind: 'UpstreamPolicy'; readonly metadata: Metadata; readonly spec: UpstreamPolicySpec }
+  | { readonly kind: 'Gateway'; readonly metadata: Metadata; readonly spec: GatewaySpec }
+  | { readonly kind: 'HTTPRoute'; readonly metadata: Metadata; readonly spec: HttpRouteSpec };
 
 /** A validated, complete set of policies: what is in force. */
 export interface PolicySet {
@@ -125,6 +231,8 @@ export interface PolicySet {
   readonly trafficPolicies: readonly (PolicyDocument & { kind: 'TrafficPolicy' })[];
   readonly authorizationPolicies: readonly (PolicyDocument & { kind: 'AuthorizationPolicy' })[];
   readonly upstreamPolicies: readonly (PolicyDocument & { kind: 'UpstreamPolicy' })[];
+  readonly gateways: readonly (PolicyDocument & { kind: 'Gateway' })[];
+  readonly httpRoutes: readonly (PolicyDocument & { kind: 'HTTPRoute' })[];
 }
 
 /**

@@ -40,7 +40,19 @@ export interface Workload {
   readonly upstreams: readonly Upstream[];
   /** Lease length in milliseconds; absent means the workload never expires. */
   readonly leaseMs?: number;
+  /**
+   * Present when the workload is an ingress gateway: its Envoy serves the `Gateway` document with
+   * its service name and namespace instead of an inbound listener (docs/configuration.md).
+   */
+  readonly gateway?: GatewayRole;
 }
+
+export interface GatewayRole {
+  /** Absolute directory on the gateway's host holding `<namespace>/<name>/tls.crt` and `tls.key` per certificate. */
+  readonly certificateDirectory: string;
+}
+
+export const DEFAULT_GATEWAY_CERTIFICATE_DIRECTORY = '/etc/accord/gateway-certs';
 
 export interface Service {
   readonly name: string;

@@ -1,6 +1,6 @@
 import { voteProtocol } from '../core/protocol.js';
 import { serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
-import type { AuthorizationPolicySpec, Metadata, TrafficPolicySpec } from '../core/policy.js';
+import type { AuthorizationPolicySpec, Metadata, PolicyDocument, TrafficPolicySpec } from '../core/policy.js';
 import { compareStrings } from './hash.js';
 import type { MeshInput } from './types.js';
 
@@ -89,6 +89,18 @@ export class MeshIndex {
       }
     }
     return [...byPort.values()].sort((a, b) => a.localPort - b.localPort);
+  }
+
+  /** The Gateway document an ingress gateway workload serves: the one named like its service. */
+  gatewayOf(workload: Workload): (PolicyDocument & { kind: 'Gateway' }) | undefined {
+    return this.input.policies.gateways.find((g) => g.metadata.namespace === workload.namespace && g.metadata.name === workload.service);
+  }
+
+  /** HTTPRoutes with a parentRef to the gateway, sorted by namespace and name. */
+  routesOf(gateway: PolicyDocument & { kind: 'Gateway' }): (PolicyDocument & { kind: 'HTTPRoute' })[] {
+    return this.input.policies.httpRoutes
+      .filter((route) => route.spec.parentRefs.some((ref) => ref.namespace === gateway.metadata.namespace && ref.name === gateway.metadata.name))
+      .sort((a, b) => compareStrings(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
   }
 
   private trafficPolicyFor(namespace: string, service: string): TrafficPolicySpec | undefined {

@@ -5,6 +5,7 @@ import { deepFreeze } from './configurers/common.js';
 import { isHttpProtocol } from './configurers/http.js';
 import { planRbac, type RbacContext, type RbacLayer } from './configurers/rbac.js';
 import { inboundCluster } from './envoy/clusters.js';
+import { gatewayCertificateSecrets, gatewayListeners } from './envoy/gateway.js';
 import { inboundListener, outboundListener } from './envoy/listeners.js';
 import { clientListener, serverListener } from './grpc/listeners.js';
 import { compareStrings } from './hash.js';
@@ -36,7 +37,27 @@ export function assembleProxy(
   const rbac = planRbac(index.authorizationPolicies(workload.namespace, workload.service), rbacContext, layer);
   out.notes.push(...rbac.notes);
 
-  if (flavour === 'envoy') {
+  if (flavour === 'envoy' && workload.gateway !== undefined) {
+    // An ingress gateway has no application behind it: its listeners are its Gateway document's.
+    const gateway = index.gatewayOf(workload);
+    if (gateway === undefined) {
+      out.notes.push({
+        code: 'GATEWAY_NOT_CONFIGURED',
+        message: `no Gateway document "${workload.namespace}/${workload.service}"; the gateway serves nothing until one is applied`,
+      });
+    } else {
+      const backends = (namespace: string, name: string) => {
+        const service = index.service(namespace, name);
+        if (service.workloads.length === 0) return undefined;
+        const pieces = piecesOf(service);
+        // The gateway routes itself: the service's clusters, not its callers' route table.
+        out.addPieces(pieces, { routeConfig: false });
+        return pieces.targets;
+      };
+      for (const listener of gatewayListeners(workload, gateway, index.routesOf(gateway), backends)) out.add(TypeUrl.Listener, listener);
+      for (const secret of gatewayCertificateSecrets(workload.gateway, gateway)) out.add(TypeUrl.Secret, secret);
+    }
+  } else if (flavour === 'envoy') {
     out.add(TypeUrl.Listener, inboundListener(workload, mesh, rbac));
     out.add(TypeUrl.Cluster, inboundCluster(workload));
   } else {
@@ -86,11 +107,13 @@ class ResourceCollector {
 
   add(typeUrl: string, resource: Resource): void {
     const name = String(resource.name ?? resource.cluster_name);
+    // Secrets only for gateways (their user certificates, by file name); other proxies have no such type.
+    if (typeUrl === TypeUrl.Secret && !this.byType.has(typeUrl)) this.byType.set(typeUrl, new Map());
     this.byType.get(typeUrl)?.set(name, resource);
   }
 
-  addPieces(pieces: ServicePieces): void {
-    if (pieces.routeConfig) this.add(TypeUrl.RouteConfiguration, pieces.routeConfig);
+  addPieces(pieces: ServicePieces, options: { readonly routeConfig: boolean } = { routeConfig: true }): void {
+    if (pieces.routeConfig && options.routeConfig) this.add(TypeUrl.RouteConfiguration, pieces.routeConfig);
     for (const cluster of pieces.clusters.values()) this.add(TypeUrl.Cluster, cluster);
     for (const cla of pieces.loadAssignments.values()) this.add(TypeUrl.ClusterLoadAssignment, cla);
     for (const note of pieces.notes) if (!this.notes.includes(note)) this.notes.push(note);

@@ -19,8 +19,26 @@ export function proxyInputs(index: MeshIndex, workload: Workload, flavour: Flavo
     ...(flavour === 'envoy' ? { localPort: u.localPort } : {}),
     pieces: serviceHashOf(index.service(u.namespace, u.service)),
   }));
+  const gateway = flavour === 'envoy' && workload.gateway !== undefined ? index.gatewayOf(workload) : undefined;
+  const routes = gateway === undefined ? [] : index.routesOf(gateway);
   return {
     flavour,
+    ...(workload.gateway !== undefined && {
+      gateway: {
+        role: workload.gateway,
+        address: workload.address,
+        document: gateway ?? null,
+        routes,
+        backends: routes.flatMap((route) =>
+          route.spec.rules.flatMap((rule) =>
+            rule.backendRefs.map((ref) => {
+              const service = index.service(ref.namespace, ref.name);
+              return { key: `${ref.namespace}/${ref.name}`, pieces: service.workloads.length === 0 ? null : serviceHashOf(service) };
+            }),
+          ),
+        ),
+      },
+    }),
     workload: {
       service: workload.service,
       namespace: workload.namespace,

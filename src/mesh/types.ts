@@ -29,7 +29,8 @@ export interface TranslationNote {
     | 'MIXED_PROTOCOLS'
     | 'SERVER_ADDRESS_NOT_IP'
     | 'LOCAL_PORT_CONFLICT'
-    | 'OUTLIER_DETECTION_APPROXIMATED';
+    | 'OUTLIER_DETECTION_APPROXIMATED'
+    | 'GATEWAY_NOT_CONFIGURED';
   readonly message: string;
 }
 

@@ -7,7 +7,7 @@ import type { Protocol, Workload } from '../core/workload.js';
 import type { FieldError } from './errors.js';
 import { parseDuration } from '../core/duration.js';
 import { FieldErrors, checkAddress, checkDns1123Label, checkPort, isPlainObject } from './validation.js';
-import { checkProtocol, checkUnknownFields, parseLabels, parseLocality, parseUpstreams } from './workload-validation.js';
+import { checkProtocol, checkUnknownFields, parseGatewayRole, parseLabels, parseLocality, parseUpstreams } from './workload-validation.js';
 
 export type RegistrationResult =
   | { readonly ok: true; readonly workload: Workload }
@@ -25,6 +25,7 @@ export const REGISTRATION_FIELDS = [
   'locality',
   'ttl',
   'upstreams',
+  'gateway',
 ] as const;
 
 export const MIN_TTL_MS = 1000;
@@ -101,6 +102,7 @@ export function parseRegistration(body: unknown, idFactory: (endpoint: Registrat
     errors,
   );
   const leaseMs = parseTtl(body.ttl, errors);
+  const gateway = parseGatewayRole(body.gateway, 'gateway', errors);
 
   if (!errors.empty) return { ok: false, errors: errors.errors };
 
@@ -123,6 +125,7 @@ export function parseRegistration(body: unknown, idFactory: (endpoint: Registrat
     health: 'HEALTHY',
     upstreams,
     ...(leaseMs === undefined ? {} : { leaseMs }),
+    ...(gateway === undefined ? {} : { gateway }),
   };
   return { ok: true, workload };
 }

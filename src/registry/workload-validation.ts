@@ -2,7 +2,7 @@
  * Validation of workload fields, shared by registration parsing (untrusted JSON) and the stores
  * (which refuse malformed workloads from any caller). Every problem is collected with its path.
  */
-import { PROTOCOLS, type Locality, type Protocol, type Upstream, type Workload } from '../core/workload.js';
+import { DEFAULT_GATEWAY_CERTIFICATE_DIRECTORY, PROTOCOLS, type GatewayRole, type Locality, type Protocol, type Upstream, type Workload } from '../core/workload.js';
 import type { FieldError } from './errors.js';
 import {
   FieldErrors,
@@ -79,6 +79,30 @@ export function parseLocality(value: unknown, path: string, errors: FieldErrors)
   return locality;
 }
 
+const MAX_DIRECTORY_LENGTH = 1024;
+
+/**
+ * `gateway: {}` or `gateway: { certificateDirectory: "/etc/accord/gateway-certs" }`. The
+ * directory must be absolute and plain (no `..`, no control characters): it ends up in the
+ * gateway Envoy's configuration as a file path.
+ */
+export function parseGatewayRole(value: unknown, path: string, errors: FieldErrors): GatewayRole | undefined {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) {
+    errors.add(path, 'must be an object (optionally with certificateDirectory)');
+    return undefined;
+  }
+  checkUnknownFields(value, ['certificateDirectory'], path, errors);
+  const directory = value.certificateDirectory ?? DEFAULT_GATEWAY_CERTIFICATE_DIRECTORY;
+  const ok =
+    typeof directory === 'string' &&
+    directory.length <= MAX_DIRECTORY_LENGTH &&
+    /^\/[A-Za-z0-9._\-/]*$/.test(directory) &&
+    !directory.split('/').includes('..');
+  errors.add(join(path, 'certificateDirectory'), ok ? undefined : `must be an absolute path of at most ${MAX_DIRECTORY_LENGTH} letters, digits, ".", "_", "-" and "/", without ".."`);
+  return ok ? { certificateDirectory: (directory as string).replace(/\/+$/, '') || '/' } : undefined;
+}
+
 /** Upstreams; a missing namespace defaults to `defaultNamespace`. Local ports must be distinct. */
 export function parseUpstreams(
   value: unknown,
@@ -141,6 +165,7 @@ const WORKLOAD_FIELDS = [
   'health',
   'upstreams',
   'leaseMs',
+  'gateway',
 ] as const;
 
 /** Checks that a value is a well-formed `Workload` (every problem, with its field). */
@@ -173,6 +198,7 @@ export function validateWorkload(value: unknown): readonly FieldError[] {
       if (isPlainObject(u) && u.namespace === undefined) errors.add(`upstreams[${i}].namespace`, 'is required');
     });
   }
+  parseGatewayRole(value.gateway, 'gateway', errors);
   if (value.leaseMs !== undefined) {
     const ok = typeof value.leaseMs === 'number' && Number.isInteger(value.leaseMs) && value.leaseMs > 0;
     errors.add('leaseMs', ok ? undefined : 'must be a positive integer (milliseconds)');

@@ -70,8 +70,8 @@ const CASES: Record<string, Case> = {
   },
   'bad-envelope.yaml': {
     expected: [
-      [1, 13, 'apiVersion', 'expected "accord.dev/v1", got "accord.dev/v2"'],
-      [2, 7, 'kind', 'expected one of Mesh, TrafficPolicy, AuthorizationPolicy, UpstreamPolicy, got "RateLimit"'],
+      [1, 13, 'apiVersion', 'expected "accord.dev/v1" or "gateway.networking.k8s.io/v1", got "accord.dev/v2"'],
+      [2, 7, 'kind', 'expected one of Mesh, TrafficPolicy, AuthorizationPolicy, UpstreamPolicy, Gateway, HTTPRoute, got "RateLimit"'],
       [6, 1, '', 'expected a policy document (a mapping with apiVersion, kind, metadata and spec), got "just a string"'],
       [12, 3, '', 'expected a policy document (a mapping with apiVersion, kind, metadata and spec), got 7'],
     ],
@@ -102,6 +102,46 @@ const CASES: Record<string, Case> = {
     expected: [
       [6, 3, 'spec.split', 'split weights must sum to 100, got 90'],
       [17, 15, 'spec.split[1].name', 'duplicate subset name "stable" (also split[0])'],
+    ],
+  },
+  // Gateway API fields Accord does not implement are refused by name, never ignored.
+  'gateway.yaml': {
+    expected: [
+      [7, 3, 'spec.addresses', "addresses (the gateway listens where its Envoy runs) is not supported by Accord's gateway"],
+      [11, 17, 'spec.listeners[0].protocol', "protocol TLS is not supported by Accord's gateway, which serves HTTP and HTTPS"],
+      [13, 17, 'spec.listeners[1].hostname', 'expected a lower-case host name such as "shop.example.com" or "*.example.com", got "Shop.Example.com"'],
+      [17, 15, 'spec.listeners[1].tls.mode', "tls.mode Passthrough is not supported by Accord's gateway"],
+      [18, 9, 'spec.listeners[1].tls.certificateRefs', 'one certificate per listener is supported'],
+      [19, 7, 'spec.listeners[2].tls', 'an HTTPS listener needs tls.certificateRefs'],
+      [25, 7, 'spec.listeners[3].allowedRoutes', "allowedRoutes (routes attach from any namespace by parentRefs) is not supported by Accord's gateway"],
+      [27, 13, 'apiVersion', 'expected "gateway.networking.k8s.io/v1", got "accord.dev/v1"'],
+      [46, 44, 'spec.rules[0].matches[0].path.value', 'expected a path starting with "/", without spaces, "?" or "#", got "no-slash"'],
+      [47, 11, 'spec.rules[0].matches[0].queryParams', "queryParams matches is not supported by Accord's gateway"],
+      [48, 43, 'spec.rules[0].backendRefs[0].kind', 'only kind "Service" is supported, got "ConfigMap"'],
+      [50, 17, 'spec.rules[1].filters[0].type', "filter type RequestMirror is not supported by Accord's gateway (supported: RequestHeaderModifier"],
+      [51, 11, 'spec.rules[1].filters[0].requestMirror', "requestMirror is not supported by Accord's gateway"],
+      [53, 42, 'spec.rules[1].filters[1].requestRedirect.statusCode', 'expected 301 or 302'],
+      [57, 25, 'spec.rules[2].filters[0].urlRewrite.path.replaceFullPath', 'type ReplaceFullPath needs replaceFullPath'],
+      [59, 48, 'spec.rules[2].timeouts.backendRequest', 'backendRequest must not be longer than request'],
+    ],
+  },
+  'gateway-refs.yaml': {
+    expected: [
+      [9, 15, 'spec.listeners[1].name', 'duplicate listener name "web" (also listeners[0])'],
+      [19, 7, 'spec.listeners[1].hostname', 'port 8080 already has a listener for any host name (listeners[0])'],
+      [19, 40, 'spec.listeners[1].protocol', 'port 8080 is already HTTP (listeners[0]); one port serves one protocol'],
+      [20, 7, 'spec.listeners[2].hostname', 'port 8080 already has a listener for any host name (listeners[0])'],
+      [35, 7, 'spec.rules[0].backendRefs', 'a rule with a RequestRedirect sends no request to backends; remove backendRefs'],
+      [36, 7, 'spec.rules[1].backendRefs', 'expected at least one backendRef with a weight above 0 (or a RequestRedirect filter)'],
+      [42, 11, 'spec.rules[2].filters[1].requestHeaderModifier', 'expected at least one of set, add or remove'],
+      [45, 7, 'spec.rules[3].filters', 'ReplacePrefixMatch needs every match of the rule to be a PathPrefix match'],
+    ],
+  },
+  'gateway-parents.yaml': {
+    expected: [
+      [16, 13, 'spec.parentRefs[0].name', 'no Gateway "default/egde" in the policy set'],
+      [18, 20, 'spec.parentRefs[1].sectionName', 'Gateway "default/edge" has no listener matching this parentRef; its listeners: web (port 8080)'],
+      [20, 13, 'spec.parentRefs[2].port', 'Gateway "default/edge" has no listener matching this parentRef'],
     ],
   },
   'unknown-service.yaml': {

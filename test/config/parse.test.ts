@@ -82,7 +82,7 @@ describe('parsePolicyStream', () => {
   it('accepts an empty stream as an empty set', () => {
     const result = expectLoaded(parsePolicyStream('# nothing yet\n', 'body'));
     expect(result.documents).toEqual([]);
-    expect(result.policySet).toEqual({ mesh: DEFAULT_MESH, trafficPolicies: [], authorizationPolicies: [], upstreamPolicies: [] });
+    expect(result.policySet).toEqual({ mesh: DEFAULT_MESH, trafficPolicies: [], authorizationPolicies: [], upstreamPolicies: [], gateways: [], httpRoutes: [] });
   });
 
   it('resolves YAML aliases but refuses alias bombs', () => {

@@ -81,6 +81,77 @@ const EXPECTED: PolicySet = {
       },
     },
   ],
+  gateways: [
+    {
+      kind: 'Gateway',
+      metadata: { name: 'edge', namespace: 'shop' },
+      spec: {
+        gatewayClassName: 'accord',
+        listeners: [
+          {
+            name: 'shop-https',
+            hostname: 'shop.example.com',
+            port: 8443,
+            protocol: 'HTTPS',
+            tls: { mode: 'Terminate', certificateRefs: [{ name: 'shop-example-com', namespace: 'shop' }] },
+          },
+          // tls.mode defaults to Terminate; a certificate may live in another namespace.
+          {
+            name: 'api-https',
+            hostname: 'api.example.com',
+            port: 8443,
+            protocol: 'HTTPS',
+            tls: { mode: 'Terminate', certificateRefs: [{ name: 'api-example-com', namespace: 'certs' }] },
+          },
+          { name: 'plain', port: 8080, protocol: 'HTTP' },
+        ],
+      },
+    },
+  ],
+  httpRoutes: [
+    {
+      kind: 'HTTPRoute',
+      metadata: { name: 'shop', namespace: 'shop' },
+      spec: {
+        parentRefs: [{ name: 'edge', namespace: 'shop', sectionName: 'shop-https' }],
+        hostnames: ['shop.example.com'],
+        rules: [
+          {
+            matches: [
+              { path: { type: 'PathPrefix', value: '/orders' }, method: 'GET' },
+              // Header names are case-insensitive: kept lower-case.
+              { path: { type: 'Exact', value: '/checkout' }, headers: [{ type: 'Exact', name: 'x-canary', value: 'yes' }] },
+            ],
+            filters: [
+              { type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x-entry', value: 'edge' }], remove: ['x-debug'] } },
+              { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'strict-transport-security', value: 'max-age=31536000' }] } },
+            ],
+            backendRefs: [
+              { name: 'orders', namespace: 'shop', port: 8080, weight: 90 },
+              { name: 'orders-canary', namespace: 'shop', weight: 10 },
+            ],
+            timeouts: { requestMs: 10_000, backendRequestMs: 2000 },
+          },
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/old-shop' } }],
+            filters: [
+              {
+                type: 'RequestRedirect',
+                requestRedirect: { hostname: 'shop.example.com', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/orders' }, statusCode: 301 },
+              },
+            ],
+            backendRefs: [],
+          },
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/v1' } }],
+            filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/api' } } }],
+            // weight defaults to 1
+            backendRefs: [{ name: 'payments', namespace: 'shop', weight: 1 }],
+          },
+        ],
+      },
+    },
+  ],
 };
 
 describe('valid policy corpus', () => {
@@ -91,6 +162,8 @@ describe('valid policy corpus', () => {
     expect(result.documents.map((document) => `${document.kind}/${document.metadata.name}`)).toEqual([
       'AuthorizationPolicy/payments-callers',
       'AuthorizationPolicy/no-deletes',
+      'Gateway/edge',
+      'HTTPRoute/shop',
       'Mesh/default',
       'TrafficPolicy/payments',
       'TrafficPolicy/orders',

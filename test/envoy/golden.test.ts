@@ -5,7 +5,9 @@
  * listener active, every cluster and secret warmed, and what Envoy holds is what the golden file
  * says.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
@@ -77,6 +79,28 @@ interface ProxyRow {
   types: { typeUrl: string; mode: string; resources: { name: string; status: string }[]; lastNack?: { errorDetail: string } }[];
 }
 
+/**
+ * Gateway workloads read their user certificates from files on their host: give each one a fresh
+ * directory holding a self-signed pair for every certificate its Gateway names.
+ */
+function withGatewayCertificates(scenario: Scenario, directories: string[]): Scenario {
+  const workloads = new Map(scenario.input.workloads);
+  for (const [id, workload] of workloads) {
+    if (workload.gateway === undefined) continue;
+    const root = mkdtempSync(path.join(tmpdir(), 'accord-golden-certs-'));
+    directories.push(root);
+    const gateway = scenario.input.policies.gateways.find((g) => g.metadata.namespace === workload.namespace && g.metadata.name === workload.service);
+    for (const ref of (gateway?.spec.listeners ?? []).flatMap((listener) => listener.tls?.certificateRefs ?? [])) {
+      const dir = path.join(root, ref.namespace, ref.name);
+      mkdirSync(dir, { recursive: true });
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', `/CN=${ref.name}`,
+        '-keyout', path.join(dir, 'tls.key'), '-out', path.join(dir, 'tls.crt')], { stdio: 'ignore' });
+    }
+    workloads.set(id, { ...workload, gateway: { certificateDirectory: root } });
+  }
+  return { ...scenario, input: { ...scenario.input, workloads } };
+}
+
 const canonicalizer = new ProtoCanonicalizer(loadEnvoyProtos());
 vi.setConfig({ testTimeout: ENVOY_TEST_TIMEOUT_MS, hookTimeout: ENVOY_TEST_TIMEOUT_MS });
 
@@ -88,10 +112,11 @@ describe.each(goldenScenarios())('golden scenario $name through real Envoy', ({ 
   const synced = new Map<string, DumpView>();
 
   let ports: PortMap;
+  const certificateDirectories: string[] = [];
 
   beforeAll(async () => {
     ports = await relocationFor(scenario);
-    accord = await startScenarioAccord(relocateScenario(scenario, ports));
+    accord = await startScenarioAccord(withGatewayCertificates(relocateScenario(scenario, ports), certificateDirectories));
     await Promise.all(
       proxies.flatMap((workload) =>
         MODES.map(async (mode) => {
@@ -104,6 +129,7 @@ describe.each(goldenScenarios())('golden scenario $name through real Envoy', ({ 
   afterAll(async () => {
     await fleet.stopAll();
     await accord?.close();
+    for (const dir of certificateDirectories) rmSync(dir, { recursive: true, force: true });
   });
 
   describe.each(proxies)('%s', (workload) => {
@@ -119,9 +145,11 @@ describe.each(goldenScenarios())('golden scenario $name through real Envoy', ({ 
       synced.set(`${workload}/${mode}`, view);
       expect(await envoy.rejectedUpdates()).toEqual({});
       expect(envoy.rejectionsInLog()).toEqual([]);
-      // The certificate Envoy serves with is this workload's, from Accord's CA.
+      // The mesh certificate Envoy serves with is this workload's, from Accord's CA (a gateway's user certificates carry no URI).
       const identity = scenario.input.workloads.get(workload)!;
-      const uris = (await envoy.admin.certs()).flatMap((cert) => (cert.cert_chain ?? []).flatMap((c) => (c.subject_alt_names ?? []).map((san) => san.uri)));
+      const uris = (await envoy.admin.certs()).flatMap((cert) =>
+        (cert.cert_chain ?? []).flatMap((c) => (c.subject_alt_names ?? []).flatMap((san) => (san.uri === undefined ? [] : [san.uri]))),
+      );
       expect(new Set(uris)).toEqual(new Set([spiffeId(scenario.input.policies.mesh.trustDomain, identity.namespace, identity.serviceAccount)]));
     });
 

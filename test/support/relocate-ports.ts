@@ -23,6 +23,7 @@ export function scenarioPorts(scenario: Scenario): number[] {
     for (const upstream of workload.upstreams) ports.add(upstream.localPort);
   }
   for (const policy of scenario.input.policies.upstreamPolicies) for (const upstream of policy.spec.upstreams) ports.add(upstream.localPort);
+  for (const gateway of scenario.input.policies.gateways) for (const listener of gateway.spec.listeners) ports.add(listener.port);
   return [...ports].sort((a, b) => a - b);
 }
 
@@ -76,6 +77,14 @@ export function relocateScenario(scenario: Scenario, map: PortMap): Scenario {
       workloads,
       policies: {
         ...policies,
+        gateways: policies.gateways.map((g) => ({
+          ...g,
+          spec: { ...g.spec, listeners: g.spec.listeners.map((l) => ({ ...l, port: moved(map, l.port) })) },
+        })),
+        httpRoutes: policies.httpRoutes.map((r) => ({
+          ...r,
+          spec: { ...r.spec, parentRefs: r.spec.parentRefs.map((ref) => (ref.port === undefined ? ref : { ...ref, port: moved(map, ref.port) })) },
+        })),
         upstreamPolicies: policies.upstreamPolicies.map((p) => ({
           ...p,
           spec: { ...p.spec, upstreams: p.spec.upstreams.map((u) => ({ ...u, localPort: moved(map, u.localPort) })) },

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { CliError, EXIT_USAGE } from '../client.js';
 import { clientFrom, withServerOptions } from '../context.js';
 import { outputFormat, printStructured, printTable, say, withOutputOption } from '../output.js';
 
@@ -64,7 +65,9 @@ export function registerRegistryCommands(program: Command): void {
           'register a workload; prints its id, SPIFFE ID and workload token. The same service, namespace, address and port ' +
             'registered again keeps its workload id (and identity): the registration is replaced',
         )
-        .requiredOption('--service <name>', 'service the workload belongs to')
+        .option('--service <name>', 'service the workload belongs to (required unless --gateway)')
+        .option('--gateway <name>', 'register an ingress gateway: it serves the Gateway document of this name and --namespace')
+        .option('--certificate-dir <dir>', "with --gateway: the gateway host's directory of <namespace>/<name>/tls.crt and tls.key")
         .requiredOption('--address <addr>', 'IP address or hostname where the workload is reached')
         .requiredOption('--port <port>', 'port the application listens on', parsePort)
         .option('--namespace <ns>', 'namespace', 'default')
@@ -78,8 +81,12 @@ export function registerRegistryCommands(program: Command): void {
     ),
     ['table', 'json', 'yaml'],
   ).action(async (options: Record<string, unknown>) => {
+    if ((options.service === undefined) === (options.gateway === undefined)) {
+      throw new CliError('give exactly one of --service NAME or --gateway NAME', EXIT_USAGE);
+    }
+    if (options.certificateDir !== undefined && options.gateway === undefined) throw new CliError('--certificate-dir needs --gateway', EXIT_USAGE);
     const body: Record<string, unknown> = {
-      service: options.service,
+      service: options.service ?? options.gateway,
       address: options.address,
       port: options.port,
       namespace: options.namespace,
@@ -95,6 +102,7 @@ export function registerRegistryCommands(program: Command): void {
     ] as const) {
       if (options[flag] !== undefined) body[field] = options[flag];
     }
+    if (options.gateway !== undefined) body.gateway = options.certificateDir === undefined ? {} : { certificateDirectory: options.certificateDir };
     const result = await clientFrom(options).json<{ id: string; spiffeId: string; token: string; created: boolean }>('POST', '/v1/workloads', { json: body });
     if (printStructured(outputFormat(options), result)) return;
     say(

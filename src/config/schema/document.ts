@@ -5,20 +5,29 @@
 import { z } from 'zod';
 import {
   API_VERSION,
+  GATEWAY_API_VERSION,
   type AuthorizationPolicySpec,
   type CallerMatch,
+  type GatewaySpec,
+  type HttpRouteSpec,
   type Metadata,
   type PolicyDocument,
   type UpstreamPolicySpec,
 } from '../../core/policy.js';
 import { authorizationPolicySpecSchema } from './authorization.js';
 import { expecting, nonNegativeInt, objectName, oneOf, policyErrorMap, serviceName } from './common.js';
+import { gatewaySpecSchema, httpRouteSpecSchema } from './gateway.js';
 import { meshSpecSchema } from './mesh.js';
 import { trafficPolicySpecSchema } from './traffic.js';
 import { upstreamPolicySpecSchema } from './upstream.js';
 
-export const POLICY_KINDS = ['Mesh', 'TrafficPolicy', 'AuthorizationPolicy', 'UpstreamPolicy'] as const;
+export const POLICY_KINDS = ['Mesh', 'TrafficPolicy', 'AuthorizationPolicy', 'UpstreamPolicy', 'Gateway', 'HTTPRoute'] as const;
 export type PolicyKind = (typeof POLICY_KINDS)[number];
+
+/** The Kubernetes Gateway API kinds keep their own apiVersion, so documents written for Kubernetes apply unchanged. */
+export function apiVersionOf(kind: PolicyKind): string {
+  return kind === 'Gateway' || kind === 'HTTPRoute' ? GATEWAY_API_VERSION : API_VERSION;
+}
 
 export const DEFAULT_NAMESPACE = 'default';
 
@@ -54,11 +63,12 @@ const metadataSchema = z
     }),
   );
 
-const apiVersionSchema = z.literal(API_VERSION, expecting(`"${API_VERSION}"`));
+const anyApiVersionSchema = z.enum([API_VERSION, GATEWAY_API_VERSION], expecting(`"${API_VERSION}" or "${GATEWAY_API_VERSION}"`));
 
 function envelope<K extends PolicyKind, S extends z.ZodType>(kind: K, spec: S) {
+  const version = apiVersionOf(kind);
   return z.strictObject(
-    { apiVersion: apiVersionSchema, kind: z.literal(kind), metadata: metadataSchema, spec },
+    { apiVersion: z.literal(version, expecting(`"${version}"`)), kind: z.literal(kind), metadata: metadataSchema, spec },
     expecting('a policy document (a mapping with apiVersion, kind, metadata and spec)'),
   );
 }
@@ -77,6 +87,25 @@ function withUpstreamNamespaces(spec: UpstreamPolicySpec, namespace: string): Up
   return { ...spec, upstreams: spec.upstreams.map((upstream) => ({ ...upstream, namespace: upstream.namespace ?? namespace })) };
 }
 
+function withGatewayNamespaces(spec: GatewaySpec, namespace: string): GatewaySpec {
+  return {
+    ...spec,
+    listeners: spec.listeners.map((listener) =>
+      listener.tls === undefined
+        ? listener
+        : { ...listener, tls: { ...listener.tls, certificateRefs: listener.tls.certificateRefs.map((ref) => ({ ...ref, namespace: ref.namespace || namespace })) } },
+    ),
+  };
+}
+
+function withRouteNamespaces(spec: HttpRouteSpec, namespace: string): HttpRouteSpec {
+  return {
+    ...spec,
+    parentRefs: spec.parentRefs.map((ref) => ({ ...ref, namespace: ref.namespace || namespace })),
+    rules: spec.rules.map((rule) => ({ ...rule, backendRefs: rule.backendRefs.map((ref) => ({ ...ref, namespace: ref.namespace || namespace })) })),
+  };
+}
+
 const DOCUMENT_SCHEMAS = {
   Mesh: envelope('Mesh', meshSpecSchema.optional()).transform(
     (doc): PolicyDocument => ({ kind: 'Mesh', metadata: doc.metadata, spec: doc.spec ?? meshSpecSchema.parse({}) }),
@@ -90,11 +119,17 @@ const DOCUMENT_SCHEMAS = {
   UpstreamPolicy: envelope('UpstreamPolicy', upstreamPolicySpecSchema).transform(
     (doc): PolicyDocument => ({ kind: 'UpstreamPolicy', metadata: doc.metadata, spec: withUpstreamNamespaces(doc.spec, doc.metadata.namespace) }),
   ),
+  Gateway: envelope('Gateway', gatewaySpecSchema).transform(
+    (doc): PolicyDocument => ({ kind: 'Gateway', metadata: doc.metadata, spec: withGatewayNamespaces(doc.spec, doc.metadata.namespace) }),
+  ),
+  HTTPRoute: envelope('HTTPRoute', httpRouteSpecSchema).transform(
+    (doc): PolicyDocument => ({ kind: 'HTTPRoute', metadata: doc.metadata, spec: withRouteNamespaces(doc.spec, doc.metadata.namespace) }),
+  ),
 } satisfies Record<PolicyKind, z.ZodType<PolicyDocument>>;
 
 /** Used when `kind` is not one we know: still reports every other envelope problem. */
 const unknownKindSchema = z.strictObject(
-  { apiVersion: apiVersionSchema, kind: oneOf(POLICY_KINDS), metadata: metadataSchema, spec: z.unknown() },
+  { apiVersion: anyApiVersionSchema, kind: oneOf(POLICY_KINDS), metadata: metadataSchema, spec: z.unknown() },
   expecting('a policy document (a mapping with apiVersion, kind, metadata and spec)'),
 );
 

@@ -15,7 +15,8 @@ import {
   type TrafficPolicySpec,
   type UpstreamPolicySpec,
 } from '../../../src/core/policy.js';
-import type { HealthStatus, Locality, Protocol, Workload } from '../../../src/core/workload.js';
+import type { GatewayRole, HealthStatus, Locality, Protocol, Workload } from '../../../src/core/workload.js';
+import { formatPolicyError, parsePolicyDocuments } from '../../../src/config/index.js';
 import type { Flavour, MeshInput } from '../../../src/mesh/index.js';
 
 export interface ScenarioWorkload {
@@ -31,6 +32,7 @@ export interface ScenarioWorkload {
   locality?: Locality;
   health?: HealthStatus;
   upstreams?: { service: string; namespace?: string; localPort: number }[];
+  gateway?: GatewayRole;
 }
 
 interface ScenarioPolicy<S> {
@@ -45,6 +47,8 @@ export interface ScenarioFile {
   trafficPolicies?: ScenarioPolicy<TrafficPolicySpec>[];
   authorizationPolicies?: ScenarioPolicy<AuthorizationPolicySpec>[];
   upstreamPolicies?: ScenarioPolicy<UpstreamPolicySpec>[];
+  /** `Gateway` and `HTTPRoute` documents as operators write them (validated by the real loader). */
+  gatewayApi?: unknown[];
   /** Which proxies to translate; default: every workload in the envoy flavour. */
   proxies?: { workload: string; flavour: Flavour }[];
 }
@@ -73,11 +77,19 @@ export function workloadFrom(w: ScenarioWorkload): Workload {
     locality: w.locality ?? {},
     health: w.health ?? 'HEALTHY',
     upstreams: (w.upstreams ?? []).map((u) => ({ service: u.service, namespace: u.namespace ?? namespace, localPort: u.localPort })),
+    ...(w.gateway !== undefined && { gateway: w.gateway }),
   };
 }
 
 function metadataFrom(m: { name: string; namespace?: string }): Metadata {
   return { name: m.name, namespace: m.namespace ?? 'default' };
+}
+
+function gatewayApiPolicies(documents: readonly unknown[]): Pick<PolicySet, 'gateways' | 'httpRoutes'> {
+  if (documents.length === 0) return { gateways: [], httpRoutes: [] };
+  const parsed = parsePolicyDocuments(documents, 'scenario gatewayApi');
+  if (!parsed.ok) throw new Error(`scenario gatewayApi documents are invalid:\n${parsed.errors.map(formatPolicyError).join('\n')}`);
+  return { gateways: parsed.policySet.gateways, httpRoutes: parsed.policySet.httpRoutes };
 }
 
 export function scenarioFrom(file: ScenarioFile): Scenario {
@@ -95,6 +107,7 @@ export function scenarioFrom(file: ScenarioFile): Scenario {
       spec: p.spec,
     })),
     upstreamPolicies: (file.upstreamPolicies ?? []).map((p) => ({ kind: 'UpstreamPolicy', metadata: metadataFrom(p.metadata), spec: p.spec })),
+    ...gatewayApiPolicies(file.gatewayApi ?? []),
   };
   const workloads = new Map((file.workloads ?? []).map((w) => [w.id, workloadFrom(w)]));
   const proxies = file.proxies ?? [...workloads.keys()].map((workload) => ({ workload, flavour: 'envoy' as const }));
@@ -103,6 +116,13 @@ export function scenarioFrom(file: ScenarioFile): Scenario {
 
 /** The scenario's policies as operator documents (a `Mesh` named default, then the rest). */
 export function scenarioDocuments(scenario: Scenario): PolicyDocument[] {
-  const { mesh, trafficPolicies, authorizationPolicies, upstreamPolicies } = scenario.input.policies;
-  return [{ kind: 'Mesh', metadata: { name: 'default', namespace: 'default' }, spec: mesh }, ...trafficPolicies, ...authorizationPolicies, ...upstreamPolicies];
+  const { mesh, trafficPolicies, authorizationPolicies, upstreamPolicies, gateways, httpRoutes } = scenario.input.policies;
+  return [
+    { kind: 'Mesh', metadata: { name: 'default', namespace: 'default' }, spec: mesh },
+    ...trafficPolicies,
+    ...authorizationPolicies,
+    ...upstreamPolicies,
+    ...gateways,
+    ...httpRoutes,
+  ];
 }
