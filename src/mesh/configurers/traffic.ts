@@ -1,5 +1,6 @@
 import type { LoadBalancer, TrafficPolicySpec } from '../../core/policy.js';
 import type { Flavour, TranslationNote } from '../types.js';
+import type { LocalityPlan } from '../locality.js';
 import { duration, uint32 } from './common.js';
 
 /** TrafficPolicy → the cluster and route fields it controls, per flavour. */
@@ -14,7 +15,20 @@ export interface Configured<T> {
   readonly notes: readonly TranslationNote[];
 }
 
-export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flavour: Flavour, clusterName: string): Configured<Record<string, unknown>> {
+/**
+ * Ejection Envoy applies when locality failover is in effect and the policy sets none: without
+ * ejection a zone whose apps are down (their sidecars still answering 503) keeps its priority
+ * and its traffic (Istio demands outlier detection for failover for the same reason). All hosts
+ * may be ejected, or the last 90 % of a failed zone would keep the zone's priority healthy.
+ */
+export const FAILOVER_OUTLIER_DETECTION = { consecutive5xx: 5, intervalMs: 5_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 100 } as const;
+
+export function clusterTrafficFields(
+  policy: TrafficPolicySpec | undefined,
+  flavour: Flavour,
+  clusterName: string,
+  plan: LocalityPlan = { kind: 'none' },
+): Configured<Record<string, unknown>> {
   const notes: TranslationNote[] = [];
   const fields: Record<string, unknown> = {};
   if (flavour === 'envoy') fields.connect_timeout = duration(policy?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
@@ -38,7 +52,13 @@ export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flav
     if (Object.keys(thresholds).length > 1) fields.circuit_breakers = { thresholds: [thresholds] };
   }
 
-  const outlier = policy?.outlierDetection;
+  // Envoy ignores locality weights unless told to use them; gRPC always uses them.
+  if (flavour === 'envoy' && plan.kind === 'distribute') fields.common_lb_config = { locality_weighted_lb_config: {} };
+
+  const outlier =
+    flavour === 'envoy' && plan.kind === 'failover'
+      ? { maxEjectionPercent: FAILOVER_OUTLIER_DETECTION.maxEjectionPercent, ...(policy?.outlierDetection ?? FAILOVER_OUTLIER_DETECTION) }
+      : policy?.outlierDetection;
   if (outlier) {
     const detection: Record<string, unknown> = {};
     if (outlier.consecutive5xx !== undefined) {
