@@ -6,7 +6,7 @@ import type { ClusterTarget } from './subsets.js';
 import { inSubset } from './subsets.js';
 import type { TranslationNote } from './types.js';
 import type { Configured } from './configurers/traffic.js';
-import { placeLocality, type LocalityPlan } from './locality.js';
+import { isCallerLocality, placeLocality, type LocalityPlan } from './locality.js';
 
 /**
  * ClusterLoadAssignment of one cluster: the destination's usable workloads (HEALTHY, or UNKNOWN —
@@ -39,12 +39,13 @@ export function clusterLoadAssignment(
   const localities = groups.map((group) => group.locality);
   const placed = groups.flatMap((group) => {
     const place = placeLocality(plan, group.locality, localities);
-    return place ? [{ group, place }] : [];
+    return place ? [{ group, place, own: isCallerLocality(plan, group.locality) }] : [];
   });
+  // By priority, the caller's own locality first within its priority (as Envoy lists them).
+  placed.sort((a, b) => a.place.priority - b.place.priority || Number(b.own) - Number(a.own));
   // Priorities must be contiguous from 0 (Envoy and gRPC refuse gaps): rank the ones in use.
   const ranks = [...new Set(placed.map(({ place }) => place.priority))].sort((a, b) => a - b);
-  const endpoints = placed
-    .map(({ group, place }) => ({
+  const endpoints = placed.map(({ group, place }) => ({
       locality: localityProto(group.locality),
       // Distributing: the locality's share of the caller's traffic (in hundredths of a percent).
       // Otherwise one unit per endpoint, so traffic spreads evenly over endpoints across localities.
@@ -53,8 +54,7 @@ export function clusterLoadAssignment(
       lb_endpoints: group.endpoints
         .sort((a, b) => compareStrings(a.address, b.address) || a.meshPort - b.meshPort)
         .map((w) => ({ endpoint: { address: socketAddress(w.address, w.meshPort) }, health_status: w.health })),
-    }))
-    .sort((a, b) => (a.priority ?? 0) - (b.priority ?? 0));
+    }));
   return { value: { cluster_name: target.clusterName, endpoints }, notes };
 }
 

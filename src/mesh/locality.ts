@@ -17,7 +17,11 @@ import type { Locality } from '../core/workload.js';
 export type LocalityPlan =
   | { readonly kind: 'none' }
   | { readonly kind: 'failover'; readonly caller: Locality; readonly failoverRegions: readonly string[] }
-  | { readonly kind: 'distribute'; readonly to: readonly { readonly pattern: string; readonly weight: number }[] };
+  | {
+      readonly kind: 'distribute';
+      readonly caller: Locality;
+      readonly to: readonly { readonly pattern: string; readonly weight: number }[];
+    };
 
 const NO_PLAN: LocalityPlan = { kind: 'none' };
 
@@ -27,7 +31,7 @@ export function localityPlan(policy: TrafficPolicySpec | undefined, caller: Loca
   if (caller.region === undefined && caller.zone === undefined) return NO_PLAN;
   const rule = mostSpecific(setting.distribute ?? [], (d) => d.from, caller);
   if (rule) {
-    return { kind: 'distribute', to: Object.entries(rule.to).map(([pattern, weight]) => ({ pattern, weight })) };
+    return { kind: 'distribute', caller: { ...caller }, to: Object.entries(rule.to).map(([pattern, weight]) => ({ pattern, weight })) };
   }
   return { kind: 'failover', caller: { ...caller }, failoverRegions: failoverChain(setting, caller.region) };
 }
@@ -74,9 +78,14 @@ export function placeLocality(
   }
 }
 
-/** Whether the plan orders localities by priority (and so needs ejection to move traffic on). */
-export function failsOver(plan: LocalityPlan): boolean {
-  return plan.kind === 'failover';
+/**
+ * Whether the locality is the caller's own. Envoy lists the caller's own locality first within
+ * its priority, and so does the CLA, so that config dumps read the same.
+ */
+export function isCallerLocality(plan: LocalityPlan, locality: Locality): boolean {
+  if (plan.kind === 'none') return false;
+  const { caller } = plan;
+  return caller.region === locality.region && caller.zone === locality.zone && caller.subZone === locality.subZone;
 }
 
 /** The item whose pattern matches the locality with the most named parts; ties: the first. */

@@ -61,11 +61,12 @@ describe('locality priorities', () => {
     const distribute: LocalityLbSetting = { enabled: true, distribute: [{ from: 'eu/eu-a', to: { 'eu/eu-a': 80, 'eu/*': 20 } }, { from: 'us/*', to: { '*': 100 } }] };
     // eu/eu-b is matched most specifically by eu/* (20); us and ap match nothing and are left out.
     expect(summary(cla({ region: 'eu', zone: 'eu-a' }, { locality: distribute }))).toEqual(['0 eu/eu-a w8000', '0 eu/eu-b w2000']);
+    // The caller's own locality comes first, as Envoy lists it.
     expect(summary(cla({ region: 'us', zone: 'us-a' }, { locality: distribute }))).toEqual([
+      '0 us/us-a w2500',
       '0 ap/ap-a w2500',
       '0 eu/eu-a w2500',
       '0 eu/eu-b w2500',
-      '0 us/us-a w2500',
     ]);
     // A caller no rule matches fails over as usual.
     expect(summary(cla({ region: 'ap', zone: 'ap-a' }, { locality: distribute }))[0]).toBe('0 ap/ap-a w1');
