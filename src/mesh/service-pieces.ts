@@ -54,7 +54,7 @@ export function buildServicePieces(service: ServiceView, flavour: Flavour, trust
   };
   const targets = clusterTargets(service);
   const routeConfig = isHttpProtocol(service.protocol)
-    ? take(flavour === 'envoy' ? outboundRouteConfig(service, targets) : clientRouteConfig(service, targets))
+    ? take(flavour === 'envoy' ? outboundRouteConfig(service, targets, plan) : clientRouteConfig(service, targets, plan))
     : undefined;
   const clusters = new Map<string, Resource>();
   const loadAssignments = new Map<string, Resource>();

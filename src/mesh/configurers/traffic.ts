@@ -1,7 +1,7 @@
 import type { LoadBalancer, TrafficPolicySpec } from '../../core/policy.js';
 import type { Flavour, TranslationNote } from '../types.js';
 import type { LocalityPlan } from '../locality.js';
-import { duration, uint32 } from './common.js';
+import { anyOf, duration, ProtoType, uint32 } from './common.js';
 
 /** TrafficPolicy → the cluster and route fields it controls, per flavour. */
 
@@ -78,8 +78,24 @@ export function clusterTrafficFields(
   return { value: fields, notes };
 }
 
+/**
+ * Under locality failover, a retry goes to another host and, while untried priorities remain, to
+ * the next priority: a request that met a failing zone is answered by the next one instead of
+ * failing until outlier detection has ejected the whole zone.
+ */
+const FAILOVER_RETRY = {
+  retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: anyOf(ProtoType.previousPriorities, { update_frequency: 1 }) },
+  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: anyOf(ProtoType.previousHosts, {}) }],
+  host_selection_retry_max_attempts: 3,
+} as const;
+
 /** Route action fields: timeout, retries and (for RING_HASH) what to hash. */
-export function routeTrafficFields(policy: TrafficPolicySpec | undefined, flavour: Flavour, routeName: string): Configured<Record<string, unknown>> {
+export function routeTrafficFields(
+  policy: TrafficPolicySpec | undefined,
+  flavour: Flavour,
+  routeName: string,
+  plan: LocalityPlan = { kind: 'none' },
+): Configured<Record<string, unknown>> {
   const notes: TranslationNote[] = [];
   const fields: Record<string, unknown> = {};
   if (flavour === 'envoy') {
@@ -105,6 +121,7 @@ export function routeTrafficFields(policy: TrafficPolicySpec | undefined, flavou
         retry_on: conditions.join(','),
         num_retries: uint32(retries.attempts),
         ...(flavour === 'envoy' && retries.perTryTimeoutMs !== undefined ? { per_try_timeout: duration(retries.perTryTimeoutMs) } : {}),
+        ...(flavour === 'envoy' && plan.kind === 'failover' ? FAILOVER_RETRY : {}),
       };
     }
   }
