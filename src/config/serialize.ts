@@ -49,7 +49,7 @@ function meshToJson(spec: MeshDocumentSpec): JsonObject {
 }
 
 function trafficPolicyToJson(spec: TrafficPolicySpec): JsonObject {
-  const { retries, loadBalancer, circuitBreakers, outlierDetection, split } = spec;
+  const { retries, loadBalancer, circuitBreakers, outlierDetection, split, locality } = spec;
   return compact({
     target: spec.target,
     connectTimeout: optionalDuration(spec.connectTimeoutMs),
@@ -72,6 +72,13 @@ function trafficPolicyToJson(spec: TrafficPolicySpec): JsonObject {
         maxEjectionPercent: outlierDetection.maxEjectionPercent,
       }),
     split: split?.map((subset) => ({ name: subset.name, labels: { ...subset.labels }, weight: subset.weight })),
+    locality:
+      locality &&
+      compact({
+        enabled: locality.enabled,
+        distribute: locality.distribute?.map((rule) => ({ from: rule.from, to: { ...rule.to } })),
+        failover: locality.failover?.map((rule) => ({ from: rule.from, to: rule.to })),
+      }),
   });
 }
 

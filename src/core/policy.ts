@@ -77,6 +77,31 @@ export interface TrafficPolicySpec {
   readonly circuitBreakers?: CircuitBreakers;
   readonly outlierDetection?: OutlierDetection;
   readonly split?: readonly TrafficSplit[];
+  readonly locality?: LocalityLbSetting;
+}
+
+/**
+ * How callers spread over the destination's localities (docs/configuration.md). Patterns are
+ * `*`, `region`, `region/*`, `region/zone`, `region/zone/*` or `region/zone/subZone`.
+ */
+export interface LocalityLbSetting {
+  /** false: every endpoint at one priority, whatever the caller's locality. */
+  readonly enabled: boolean;
+  /** Weighted localities: the first rule whose `from` matches the caller decides (most specific first). */
+  readonly distribute?: readonly LocalityDistribution[];
+  /** Explicit failover between regions, followed as a chain from the caller's region. */
+  readonly failover?: readonly LocalityFailover[];
+}
+
+export interface LocalityDistribution {
+  readonly from: string;
+  /** Pattern → percentage; the percentages of one rule sum to 100. */
+  readonly to: Readonly<Record<string, number>>;
+}
+
+export interface LocalityFailover {
+  readonly from: string;
+  readonly to: string;
 }
 
 export type CallerMatch =

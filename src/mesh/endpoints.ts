@@ -6,6 +6,7 @@ import type { ClusterTarget } from './subsets.js';
 import { inSubset } from './subsets.js';
 import type { TranslationNote } from './types.js';
 import type { Configured } from './configurers/traffic.js';
+import { isCallerLocality, placeLocality, type LocalityPlan } from './locality.js';
 
 /**
  * ClusterLoadAssignment of one cluster: the destination's usable workloads (HEALTHY, or UNKNOWN —
@@ -15,7 +16,11 @@ import type { Configured } from './configurers/traffic.js';
  * Both flavours need literal IPs: EDS does not resolve hostnames (grpc NACKs them, Envoy rejects
  * them), so hostname workloads are left out with an ENDPOINT_NOT_IP note.
  */
-export function clusterLoadAssignment(target: ClusterTarget, workloads: readonly Workload[]): Configured<Record<string, unknown>> {
+export function clusterLoadAssignment(
+  target: ClusterTarget,
+  workloads: readonly Workload[],
+  plan: LocalityPlan,
+): Configured<Record<string, unknown>> {
   const notes: TranslationNote[] = [];
   const byLocality = new Map<string, { locality: Locality; endpoints: Workload[] }>();
   for (const workload of workloads) {
@@ -30,12 +35,22 @@ export function clusterLoadAssignment(target: ClusterTarget, workloads: readonly
     if (group) group.endpoints.push(workload);
     else byLocality.set(key, { locality: workload.locality, endpoints: [workload] });
   }
-  const endpoints = [...byLocality.entries()]
-    .sort(([a], [b]) => compareStrings(a, b))
-    .map(([, group]) => ({
+  const groups = [...byLocality.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([, group]) => group);
+  const localities = groups.map((group) => group.locality);
+  const placed = groups.flatMap((group) => {
+    const place = placeLocality(plan, group.locality, localities);
+    return place ? [{ group, place, own: isCallerLocality(plan, group.locality) }] : [];
+  });
+  // By priority, the caller's own locality first within its priority (as Envoy lists them).
+  placed.sort((a, b) => a.place.priority - b.place.priority || Number(b.own) - Number(a.own));
+  // Priorities must be contiguous from 0 (Envoy and gRPC refuse gaps): rank the ones in use.
+  const ranks = [...new Set(placed.map(({ place }) => place.priority))].sort((a, b) => a - b);
+  const endpoints = placed.map(({ group, place }) => ({
       locality: localityProto(group.locality),
-      // One unit per endpoint, so traffic spreads evenly over endpoints across localities.
-      load_balancing_weight: uint32(group.endpoints.length),
+      // Distributing: the locality's share of the caller's traffic (in hundredths of a percent).
+      // Otherwise one unit per endpoint, so traffic spreads evenly over endpoints across localities.
+      load_balancing_weight: uint32(plan.kind === 'distribute' ? Math.max(1, Math.round(place.share * 100)) : group.endpoints.length),
+      ...(ranks.indexOf(place.priority) > 0 ? { priority: ranks.indexOf(place.priority) } : {}),
       lb_endpoints: group.endpoints
         .sort((a, b) => compareStrings(a.address, b.address) || a.meshPort - b.meshPort)
         .map((w) => ({ endpoint: { address: socketAddress(w.address, w.meshPort) }, health_status: w.health })),

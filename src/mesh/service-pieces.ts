@@ -6,13 +6,14 @@ import { outboundCluster } from './envoy/clusters.js';
 import { outboundRouteConfig } from './envoy/routes.js';
 import { clientCluster } from './grpc/clusters.js';
 import { clientRouteConfig } from './grpc/routes.js';
+import type { LocalityPlan } from './locality.js';
 import type { ServiceView } from './model.js';
 import { clusterTargets, type ClusterTarget } from './subsets.js';
 import type { Flavour, Resource, TranslationNote } from './types.js';
 
 /**
- * What every caller of one destination service receives, whoever it is: the same for all proxies
- * of a flavour, so it is built once and shared by identity.
+ * What every caller of one destination service receives: the same for all proxies of a flavour
+ * with the same locality plan (locality.ts), so it is built once and shared by identity.
  */
 export interface ServicePieces {
   readonly targets: readonly ClusterTarget[];
@@ -24,9 +25,10 @@ export interface ServicePieces {
 }
 
 /** Exactly the inputs `buildServicePieces` reads; its memo key is a hash of this. */
-export function servicePiecesInputs(service: ServiceView, flavour: Flavour, trustDomain: string): unknown {
+export function servicePiecesInputs(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): unknown {
   return {
     flavour,
+    plan,
     trustDomain,
     name: service.name,
     namespace: service.namespace,
@@ -44,7 +46,7 @@ export function servicePiecesInputs(service: ServiceView, flavour: Flavour, trus
   };
 }
 
-export function buildServicePieces(service: ServiceView, flavour: Flavour, trustDomain: string): ServicePieces {
+export function buildServicePieces(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): ServicePieces {
   const notes: TranslationNote[] = [];
   const take = (configured: Configured<Record<string, unknown>>): Resource => {
     notes.push(...configured.notes);
@@ -52,16 +54,16 @@ export function buildServicePieces(service: ServiceView, flavour: Flavour, trust
   };
   const targets = clusterTargets(service);
   const routeConfig = isHttpProtocol(service.protocol)
-    ? take(flavour === 'envoy' ? outboundRouteConfig(service, targets) : clientRouteConfig(service, targets))
+    ? take(flavour === 'envoy' ? outboundRouteConfig(service, targets, plan) : clientRouteConfig(service, targets, plan))
     : undefined;
   const clusters = new Map<string, Resource>();
   const loadAssignments = new Map<string, Resource>();
   for (const target of targets) {
     clusters.set(
       target.clusterName,
-      take(flavour === 'envoy' ? outboundCluster(service, target, trustDomain) : clientCluster(service, target, trustDomain)),
+      take(flavour === 'envoy' ? outboundCluster(service, target, trustDomain, plan) : clientCluster(service, target, trustDomain, plan)),
     );
-    loadAssignments.set(target.clusterName, take(clusterLoadAssignment(target, service.workloads)));
+    loadAssignments.set(target.clusterName, take(clusterLoadAssignment(target, service.workloads, plan)));
   }
   if (service.mixedProtocols) {
     notes.push({

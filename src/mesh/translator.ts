@@ -1,6 +1,7 @@
 import type { Workload } from '../core/workload.js';
 import { stableHash } from './hash.js';
 import { reuseUnchangedPieces, reuseUnchangedResources } from './identity.js';
+import { localityPlan, type LocalityPlan } from './locality.js';
 import { MeshIndex, type ServiceView } from './model.js';
 import { assembleProxy } from './proxy-assembly.js';
 import { proxyInputs } from './proxy-inputs.js';
@@ -35,7 +36,7 @@ interface PiecesEntry {
  * Registry + policies → each proxy's resources. Pure apart from memo caches: no I/O, no clock.
  *
  * Two levels of sharing keep work proportional to change:
- * - per destination service and flavour, clusters/CLAs/routes are rebuilt only when a hash of the
+ * - per destination service, flavour and locality plan, clusters/CLAs/routes are rebuilt only when a hash of the
  *   inputs they read changes, and are otherwise returned as the very same objects;
  * - per proxy, `inputKey` hashes exactly what affects that proxy; proxies with equal keys (e.g.
  *   replicas of one service) share one generation, and an unchanged key returns it untouched.
@@ -64,8 +65,9 @@ export class MeshTranslator {
     }
     const memo = this.memo(input);
     const trustDomain = input.policies.mesh.trustDomain;
-    const fresh = assembleProxy(memo.index, this.workload(input, workloadId), flavour, (service) =>
-      this.servicePieces(memo, service, flavour, trustDomain),
+    const workload = this.workload(input, workloadId);
+    const fresh = assembleProxy(memo.index, workload, flavour, (service) =>
+      this.servicePieces(memo, service, flavour, trustDomain, localityPlan(service.trafficPolicy, workload.locality)),
     );
     const previous = previousKey === undefined ? undefined : this.generations.get(previousKey)?.translation;
     const generation: Generation = { translation: previous ? reuseUnchangedResources(fresh, previous) : fresh, proxies: new Set() };
@@ -81,8 +83,11 @@ export class MeshTranslator {
     let key = memo.inputKeys.get(proxy);
     if (key === undefined) {
       const trustDomain = input.policies.mesh.trustDomain;
+      const workload = this.workload(input, workloadId);
       key = stableHash(
-        proxyInputs(memo.index, this.workload(input, workloadId), flavour, (service) => this.serviceHash(memo, service, flavour, trustDomain)),
+        proxyInputs(memo.index, workload, flavour, (service) =>
+          this.serviceHash(memo, service, flavour, trustDomain, localityPlan(service.trafficPolicy, workload.locality)),
+        ),
       );
       memo.inputKeys.set(proxy, key);
     }
@@ -144,22 +149,22 @@ export class MeshTranslator {
     }
   }
 
-  private serviceHash(memo: SnapshotMemo, service: ServiceView, flavour: Flavour, trustDomain: string): string {
-    const key = piecesKey(service, flavour);
+  private serviceHash(memo: SnapshotMemo, service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): string {
+    const key = piecesKey(service, flavour, plan);
     let hash = memo.serviceHashes.get(key);
     if (hash === undefined) {
-      hash = stableHash(servicePiecesInputs(service, flavour, trustDomain));
+      hash = stableHash(servicePiecesInputs(service, flavour, trustDomain, plan));
       memo.serviceHashes.set(key, hash);
     }
     return hash;
   }
 
-  private servicePieces(memo: SnapshotMemo, service: ServiceView, flavour: Flavour, trustDomain: string): ServicePieces {
-    const key = piecesKey(service, flavour);
-    const hash = this.serviceHash(memo, service, flavour, trustDomain);
+  private servicePieces(memo: SnapshotMemo, service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): ServicePieces {
+    const key = piecesKey(service, flavour, plan);
+    const hash = this.serviceHash(memo, service, flavour, trustDomain, plan);
     const cached = this.pieces.get(key);
     if (cached && cached.hash === hash) return cached.pieces;
-    const fresh = buildServicePieces(service, flavour, trustDomain);
+    const fresh = buildServicePieces(service, flavour, trustDomain, plan);
     const pieces = cached ? reuseUnchangedPieces(fresh, cached.pieces) : fresh;
     this.pieces.set(key, { namespace: service.namespace, service: service.name, hash, pieces });
     return pieces;
@@ -170,6 +175,7 @@ function proxyId(workloadId: string, flavour: Flavour): string {
   return `${flavour}|${workloadId}`;
 }
 
-function piecesKey(service: ServiceView, flavour: Flavour): string {
-  return `${flavour}|${service.namespace}/${service.name}`;
+/** Callers with different locality plans see different CLAs (priorities, weights). */
+function piecesKey(service: ServiceView, flavour: Flavour, plan: LocalityPlan): string {
+  return `${flavour}|${service.namespace}/${service.name}|${plan.kind === 'none' ? '' : stableHash(plan)}`;
 }

@@ -76,6 +76,8 @@ export function parseLocality(value: unknown, path: string, errors: FieldErrors)
     errors.add(join(path, field), error);
     if (error === undefined) locality[field] = part as string;
   }
+  // Priorities compare region, then zone (docs/configuration.md): a sub-zone means nothing without its zone.
+  if (locality.subZone !== undefined && locality.zone === undefined) errors.add(join(path, 'subZone'), 'needs a zone');
   return locality;
 }
 

@@ -144,6 +144,20 @@ const CASES: Record<string, Case> = {
       [20, 13, 'spec.parentRefs[2].port', 'Gateway "default/edge" has no listener matching this parentRef'],
     ],
   },
+  'locality.yaml': {
+    expected: [
+      [8, 15, 'spec.locality.distribute[0].from', 'locality pattern "eu/*/a" "*" may only be the last part'],
+      [11, 24, 'spec.locality.distribute[1].to.us//x', 'locality pattern "us//x" part "" is not a valid region'],
+      [13, 9, 'spec.locality.distribute[2].to', 'distribute percentages must sum to 100, got 90'],
+      [14, 15, 'spec.locality.distribute[3].from', 'duplicate from "*" (also distribute[1])'],
+      [24, 25, 'spec.locality.failover[0].to', 'a region cannot fail over to itself ("eu")'],
+      [25, 17, 'spec.locality.failover[1].from', 'expected a region name, got "us/east"'],
+      [26, 17, 'spec.locality.failover[2].from', 'duplicate from "eu" (also failover[0])'],
+      [35, 5, 'spec.locality.failover', 'failover has no effect with enabled: false'],
+      [45, 5, 'spec.locality.weights', 'unknown field "weights"'],
+      [54, 5, 'spec.locality.failover', 'set distribute or failover, not both'],
+    ],
+  },
   'unknown-service.yaml': {
     knownServices: ['default/orders', 'shop/orders'],
     expected: [

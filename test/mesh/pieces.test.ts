@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { clusterLoadAssignment } from '../../src/mesh/endpoints.js';
+import type { LocalityPlan } from '../../src/mesh/locality.js';
+
+const NO_LOCALITY: LocalityPlan = { kind: 'none' };
 import { MeshIndex } from '../../src/mesh/model.js';
 import * as names from '../../src/mesh/names.js';
 import { clusterTargets, inSubset } from '../../src/mesh/subsets.js';
@@ -50,9 +53,9 @@ describe('subsets', () => {
   it('filters a subset’s CLA by its labels', () => {
     const service = index.service('default', 'reviews');
     const [v1, canary] = clusterTargets(service);
-    expect(JSON.stringify(clusterLoadAssignment(v1, service.workloads).value)).toContain('10.0.0.1');
-    expect(JSON.stringify(clusterLoadAssignment(v1, service.workloads).value)).not.toContain('10.0.0.2');
-    expect(JSON.stringify(clusterLoadAssignment(canary, service.workloads).value)).toContain('10.0.0.2');
+    expect(JSON.stringify(clusterLoadAssignment(v1, service.workloads, NO_LOCALITY).value)).toContain('10.0.0.1');
+    expect(JSON.stringify(clusterLoadAssignment(v1, service.workloads, NO_LOCALITY).value)).not.toContain('10.0.0.2');
+    expect(JSON.stringify(clusterLoadAssignment(canary, service.workloads, NO_LOCALITY).value)).toContain('10.0.0.2');
   });
 });
 
@@ -70,7 +73,7 @@ describe('endpoints', () => {
   const [target] = clusterTargets(service);
 
   it('groups usable endpoints by locality, weighted by their count, sorted by address', () => {
-    const { value, notes } = clusterLoadAssignment(target, service.workloads);
+    const { value, notes } = clusterLoadAssignment(target, service.workloads, NO_LOCALITY);
     expect(value).toEqual({
       cluster_name: 'outbound.p.default',
       endpoints: [
@@ -88,7 +91,7 @@ describe('endpoints', () => {
   });
 
   it('emits an empty CLA for a service without workloads', () => {
-    expect(clusterLoadAssignment(target, []).value).toEqual({ cluster_name: 'outbound.p.default', endpoints: [] });
+    expect(clusterLoadAssignment(target, [], NO_LOCALITY).value).toEqual({ cluster_name: 'outbound.p.default', endpoints: [] });
   });
 });
 

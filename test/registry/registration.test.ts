@@ -117,6 +117,11 @@ describe('parseRegistration', () => {
     }
   });
 
+  it('refuses a locality sub-zone without a zone', () => {
+    const result = parseRegistration({ service: 'a', address: '10.0.0.1', port: 80, locality: { region: 'eu', subZone: 'rack-1' } }, fixedId);
+    expect(result.ok ? [] : result.errors).toEqual([{ field: 'locality.subZone', message: 'needs a zone' }]);
+  });
+
   it('requires service, address and port', () => {
     expect(fieldsOf(parseRegistration({}, fixedId)).sort()).toEqual(['address', 'port', 'service']);
   });

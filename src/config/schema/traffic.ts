@@ -1,7 +1,22 @@
 /** `kind: TrafficPolicy`: how callers reach one destination service. */
 import { z } from 'zod';
-import type { LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
-import { duration, expecting, intBetween, labels, nonEmptyList, nonNegativeInt, objectName, oneOf, positiveInt, reportDuplicates, serviceName, WHEN_FIELDS_VALID } from './common.js';
+import { checkLocalityPattern } from '../../core/locality.js';
+import type { LocalityLbSetting, LoadBalancer, RetryPolicy, TrafficPolicySpec } from '../../core/policy.js';
+import {
+  boolean,
+  duration,
+  expecting,
+  intBetween,
+  labels,
+  nonEmptyList,
+  nonNegativeInt,
+  objectName,
+  oneOf,
+  positiveInt,
+  reportDuplicates,
+  serviceName,
+  WHEN_FIELDS_VALID,
+} from './common.js';
 
 /**
  * Envoy `retry_on` conditions and gRPC status names (the gRPC flavour understands only the
@@ -131,6 +146,80 @@ const splitSchema = nonEmptyList(
     if (total !== 100) context.addIssue({ code: 'custom', message: `split weights must sum to 100, got ${total}` });
   }, WHEN_FIELDS_VALID);
 
+const LOCALITY_PATTERN = 'a locality pattern ("*", "region", "region/*", "region/zone", "region/zone/*" or "region/zone/subZone")';
+
+function localityPattern(): z.ZodString {
+  return z.string(expecting(LOCALITY_PATTERN)).superRefine((pattern, context) => {
+    const problem = checkLocalityPattern(pattern);
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: `locality pattern "${pattern}" ${problem}` });
+  });
+}
+
+const regionName = (): z.ZodString =>
+  z.string(expecting('a region name')).superRefine((region, context) => {
+    if (region.includes('/') || region === '*' || checkLocalityPattern(region) !== undefined) {
+      context.addIssue({ code: 'custom', message: `expected a region name, got "${region}"` });
+    }
+  });
+
+const distributeSchema = nonEmptyList(
+  z
+    .strictObject(
+      {
+        from: localityPattern(),
+        to: z
+          .record(z.string(), intBetween(0, 100), expecting('a mapping of locality patterns to percentages'))
+          .superRefine((to, context) => {
+            for (const pattern of Object.keys(to)) {
+              const problem = checkLocalityPattern(pattern);
+              if (problem !== undefined) context.addIssue({ code: 'custom', path: [pattern], message: `locality pattern "${pattern}" ${problem}` });
+            }
+          }),
+      },
+      expecting('a mapping'),
+    )
+    .superRefine((rule, context) => {
+      const total = Object.values(rule.to).reduce((sum, weight) => sum + weight, 0);
+      if (total !== 100) context.addIssue({ code: 'custom', path: ['to'], message: `distribute percentages must sum to 100, got ${total}` });
+    }, WHEN_FIELDS_VALID),
+  'distribution rules',
+).superRefine(reportDuplicates('distribute', (rule) => rule.from, 'from', (rule) => `duplicate from "${rule.from}"`));
+
+const failoverSchema = nonEmptyList(
+  z
+    .strictObject({ from: regionName(), to: regionName() }, expecting('a mapping'))
+    .superRefine((rule, context) => {
+      if (rule.from === rule.to) context.addIssue({ code: 'custom', path: ['to'], message: `a region cannot fail over to itself ("${rule.to}")` });
+    }, WHEN_FIELDS_VALID),
+  'failover rules',
+).superRefine(reportDuplicates('failover', (rule) => rule.from, 'from', (rule) => `duplicate from "${rule.from}"`));
+
+const localitySchema = z
+  .strictObject(
+    {
+      enabled: boolean().optional(),
+      distribute: distributeSchema.optional(),
+      failover: failoverSchema.optional(),
+    },
+    expecting('a mapping'),
+  )
+  .superRefine((raw, context) => {
+    if (raw.enabled === false && (raw.distribute !== undefined || raw.failover !== undefined)) {
+      const field = raw.distribute !== undefined ? 'distribute' : 'failover';
+      context.addIssue({ code: 'custom', path: [field], message: `${field} has no effect with enabled: false` });
+    }
+    if (raw.distribute !== undefined && raw.failover !== undefined) {
+      context.addIssue({ code: 'custom', path: ['failover'], message: 'set distribute or failover, not both' });
+    }
+  }, WHEN_FIELDS_VALID)
+  .transform(
+    (raw): LocalityLbSetting => ({
+      enabled: raw.enabled ?? true,
+      ...(raw.distribute !== undefined && { distribute: raw.distribute }),
+      ...(raw.failover !== undefined && { failover: raw.failover }),
+    }),
+  );
+
 export const trafficPolicySpecSchema = z
   .strictObject(
     {
@@ -142,6 +231,7 @@ export const trafficPolicySpecSchema = z
       circuitBreakers: circuitBreakersSchema.optional(),
       outlierDetection: outlierDetectionSchema.optional(),
       split: splitSchema.optional(),
+      locality: localitySchema.optional(),
     },
     expecting('a mapping'),
   )
@@ -155,5 +245,6 @@ export const trafficPolicySpecSchema = z
       ...(raw.circuitBreakers !== undefined && { circuitBreakers: raw.circuitBreakers }),
       ...(raw.outlierDetection !== undefined && { outlierDetection: raw.outlierDetection }),
       ...(raw.split !== undefined && { split: raw.split }),
+      ...(raw.locality !== undefined && { locality: raw.locality }),
     }),
   );

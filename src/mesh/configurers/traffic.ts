@@ -1,6 +1,7 @@
 import type { LoadBalancer, TrafficPolicySpec } from '../../core/policy.js';
 import type { Flavour, TranslationNote } from '../types.js';
-import { duration, uint32 } from './common.js';
+import type { LocalityPlan } from '../locality.js';
+import { anyOf, duration, ProtoType, uint32 } from './common.js';
 
 /** TrafficPolicy → the cluster and route fields it controls, per flavour. */
 
@@ -14,7 +15,20 @@ export interface Configured<T> {
   readonly notes: readonly TranslationNote[];
 }
 
-export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flavour: Flavour, clusterName: string): Configured<Record<string, unknown>> {
+/**
+ * Ejection Envoy applies when locality failover is in effect and the policy sets none: without
+ * ejection a zone whose apps are down (their sidecars still answering 503) keeps its priority
+ * and its traffic (Istio demands outlier detection for failover for the same reason). All hosts
+ * may be ejected, or the last 90 % of a failed zone would keep the zone's priority healthy.
+ */
+export const FAILOVER_OUTLIER_DETECTION = { consecutive5xx: 5, intervalMs: 5_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 100 } as const;
+
+export function clusterTrafficFields(
+  policy: TrafficPolicySpec | undefined,
+  flavour: Flavour,
+  clusterName: string,
+  plan: LocalityPlan = { kind: 'none' },
+): Configured<Record<string, unknown>> {
   const notes: TranslationNote[] = [];
   const fields: Record<string, unknown> = {};
   if (flavour === 'envoy') fields.connect_timeout = duration(policy?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
@@ -38,7 +52,13 @@ export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flav
     if (Object.keys(thresholds).length > 1) fields.circuit_breakers = { thresholds: [thresholds] };
   }
 
-  const outlier = policy?.outlierDetection;
+  // Envoy ignores locality weights unless told to use them; gRPC always uses them.
+  if (flavour === 'envoy' && plan.kind === 'distribute') fields.common_lb_config = { locality_weighted_lb_config: {} };
+
+  const outlier =
+    flavour === 'envoy' && plan.kind === 'failover'
+      ? { maxEjectionPercent: FAILOVER_OUTLIER_DETECTION.maxEjectionPercent, ...(policy?.outlierDetection ?? FAILOVER_OUTLIER_DETECTION) }
+      : policy?.outlierDetection;
   if (outlier) {
     const detection: Record<string, unknown> = {};
     if (outlier.consecutive5xx !== undefined) {
@@ -58,8 +78,24 @@ export function clusterTrafficFields(policy: TrafficPolicySpec | undefined, flav
   return { value: fields, notes };
 }
 
+/**
+ * Under locality failover, a retry goes to another host and, while untried priorities remain, to
+ * the next priority: a request that met a failing zone is answered by the next one instead of
+ * failing until outlier detection has ejected the whole zone.
+ */
+const FAILOVER_RETRY = {
+  retry_priority: { name: 'envoy.retry_priorities.previous_priorities', typed_config: anyOf(ProtoType.previousPriorities, { update_frequency: 1 }) },
+  retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: anyOf(ProtoType.previousHosts, {}) }],
+  host_selection_retry_max_attempts: 3,
+} as const;
+
 /** Route action fields: timeout, retries and (for RING_HASH) what to hash. */
-export function routeTrafficFields(policy: TrafficPolicySpec | undefined, flavour: Flavour, routeName: string): Configured<Record<string, unknown>> {
+export function routeTrafficFields(
+  policy: TrafficPolicySpec | undefined,
+  flavour: Flavour,
+  routeName: string,
+  plan: LocalityPlan = { kind: 'none' },
+): Configured<Record<string, unknown>> {
   const notes: TranslationNote[] = [];
   const fields: Record<string, unknown> = {};
   if (flavour === 'envoy') {
@@ -85,6 +121,7 @@ export function routeTrafficFields(policy: TrafficPolicySpec | undefined, flavou
         retry_on: conditions.join(','),
         num_retries: uint32(retries.attempts),
         ...(flavour === 'envoy' && retries.perTryTimeoutMs !== undefined ? { per_try_timeout: duration(retries.perTryTimeoutMs) } : {}),
+        ...(flavour === 'envoy' && plan.kind === 'failover' ? FAILOVER_RETRY : {}),
       };
     }
   }

@@ -5,6 +5,7 @@ import { transportSocket, envoyUpstreamTls } from '../configurers/tls.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, clusterTrafficFields, type Configured } from '../configurers/traffic.js';
 import type { ServiceView } from '../model.js';
 import { inboundClusterName } from '../names.js';
+import type { LocalityPlan } from '../locality.js';
 import type { ClusterTarget } from '../subsets.js';
 
 /** The STATIC cluster from the sidecar to its own application on 127.0.0.1:<port>. */
@@ -23,8 +24,13 @@ export function inboundCluster(workload: Workload): Record<string, unknown> {
 }
 
 /** An EDS cluster to a destination (or one subset), over mTLS to the destination's identities. */
-export function outboundCluster(service: ServiceView, target: ClusterTarget, trustDomain: string): Configured<Record<string, unknown>> {
-  const traffic = clusterTrafficFields(service.trafficPolicy, 'envoy', target.clusterName);
+export function outboundCluster(
+  service: ServiceView,
+  target: ClusterTarget,
+  trustDomain: string,
+  plan: LocalityPlan,
+): Configured<Record<string, unknown>> {
+  const traffic = clusterTrafficFields(service.trafficPolicy, 'envoy', target.clusterName, plan);
   const identities = service.serviceAccounts.map((account) => spiffeId(trustDomain, service.namespace, account));
   return {
     value: {

@@ -2,11 +2,17 @@ import { spiffeId } from '../../core/workload.js';
 import { grpcUpstreamTls, transportSocket } from '../configurers/tls.js';
 import { clusterTrafficFields, type Configured } from '../configurers/traffic.js';
 import type { ServiceView } from '../model.js';
+import type { LocalityPlan } from '../locality.js';
 import type { ClusterTarget } from '../subsets.js';
 
 /** An EDS cluster for a proxyless client; TLS from the bootstrap's certificate provider. */
-export function clientCluster(service: ServiceView, target: ClusterTarget, trustDomain: string): Configured<Record<string, unknown>> {
-  const traffic = clusterTrafficFields(service.trafficPolicy, 'grpc', target.clusterName);
+export function clientCluster(
+  service: ServiceView,
+  target: ClusterTarget,
+  trustDomain: string,
+  plan: LocalityPlan,
+): Configured<Record<string, unknown>> {
+  const traffic = clusterTrafficFields(service.trafficPolicy, 'grpc', target.clusterName, plan);
   const identities = service.serviceAccounts.map((account) => spiffeId(trustDomain, service.namespace, account));
   return {
     value: {
