@@ -1,0 +1,106 @@
+/**
+ * The mesh through real Envoy sidecars, real processes only: Redis, two `accord serve --redis`
+ * replicas, HTTP apps (orders, payments, intruder) and a gRPC app (ledger), each behind its own
+ * Envoy started from `accord bootstrap --format envoy` (listing both replicas).
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
+import { EnvoyMeshHarness, GrpcApp, HttpApp, eventually, type Registered } from '../support/envoy-mesh.js';
+import { httpGet } from '../support/envoy-traffic.js';
+import { freeListenPorts } from '../support/relocate-ports.js';
+
+vi.setConfig({ testTimeout: ENVOY_TEST_TIMEOUT_MS, hookTimeout: ENVOY_TEST_TIMEOUT_MS });
+
+const TRUST = 'spiffe://mesh.local/ns/default/sa';
+
+function meshDoc(mtls: 'STRICT' | 'PERMISSIVE'): Record<string, unknown> {
+  // Short-lived leaves so that the rotation test sees several rotations in seconds.
+  return { apiVersion: 'accord.dev/v1', kind: 'Mesh', metadata: { name: 'default' }, spec: { mtls, certificates: { ttl: '10s', rotateAt: 0.5, jitter: 0.1 } } };
+}
+
+/** The sum of the Envoy stats whose names match `filter`. */
+async function statSum(envoy: TestEnvoy, filter: string): Promise<number> {
+  return [...(await envoy.admin.stats(filter)).values()].reduce((a, b) => a + b, 0);
+}
+
+describe('the mesh through real Envoy sidecars', () => {
+  const fleet = useEnvoyFleet();
+  const mesh = new EnvoyMeshHarness(fleet);
+  const apps = new Map<string, HttpApp>();
+  let ledgerApp: GrpcApp;
+  const ids = new Map<string, Registered>();
+  const envoys = new Map<string, TestEnvoy>();
+  let port: Record<'ordersApp' | 'paymentsApp' | 'intruderApp' | 'ledgerApp' | 'ordersMesh' | 'paymentsMesh' | 'intruderMesh' | 'ledgerMesh' | 'ordersToPayments' | 'ordersToLedger' | 'intruderToPayments' | 'intruderToLedger', number>;
+
+  beforeAll(async () => {
+    const free = await freeListenPorts(12);
+    port = {
+      ordersApp: free[0], paymentsApp: free[1], intruderApp: free[2], ledgerApp: free[3],
+      ordersMesh: free[4], paymentsMesh: free[5], intruderMesh: free[6], ledgerMesh: free[7],
+      ordersToPayments: free[8], ordersToLedger: free[9], intruderToPayments: free[10], intruderToLedger: free[11],
+    };
+    for (const [name, appPort] of [['orders', port.ordersApp], ['payments-1', port.paymentsApp], ['intruder', port.intruderApp]] as const) {
+      apps.set(name, await HttpApp.start(name, appPort));
+    }
+    ledgerApp = await GrpcApp.start(port.ledgerApp);
+    await mesh.start(['--issue-per-minute', '120', '--issue-burst', '20']);
+    await mesh.apply([meshDoc('STRICT')]);
+    const upstreams = (toPayments: number, toLedger: number): Record<string, unknown>[] => [
+      { service: 'payments', localPort: toPayments },
+      { service: 'ledger', localPort: toLedger },
+    ];
+    ids.set('orders', await mesh.register({ service: 'orders', address: '127.0.0.2', port: port.ordersApp, meshPort: port.ordersMesh, upstreams: upstreams(port.ordersToPayments, port.ordersToLedger) }));
+    ids.set('payments-1', await mesh.register({ service: 'payments', address: '127.0.0.3', port: port.paymentsApp, meshPort: port.paymentsMesh, labels: { version: 'v1' } }));
+    ids.set('intruder', await mesh.register({ service: 'intruder', address: '127.0.0.4', port: port.intruderApp, meshPort: port.intruderMesh, upstreams: upstreams(port.intruderToPayments, port.intruderToLedger) }));
+    ids.set('ledger', await mesh.register({ service: 'ledger', address: '127.0.0.5', port: port.ledgerApp, meshPort: port.ledgerMesh, protocol: 'grpc' }));
+    const started = await Promise.all([...ids].map(async ([name, workload]) => [name, await mesh.sidecar(`mesh-${name}`, workload.id, { delta: name !== 'intruder' })] as const));
+    for (const [name, envoy] of started) envoys.set(name, envoy);
+  });
+
+  afterAll(async () => {
+    await fleet.stopAll();
+    await mesh.stop();
+    await Promise.all([...apps.values()].map((app) => app.close()));
+    await ledgerApp?.close();
+  });
+
+  it('orders → payments through both sidecars over mTLS: payments sees the SPIFFE ID of orders; plain text refused in STRICT, accepted in PERMISSIVE', async () => {
+    const payments = apps.get('payments-1')!;
+    const answer = await eventually('orders to reach payments', async () => {
+      const a = await httpGet(port.ordersToPayments, { fresh: true });
+      return a.status === 200 ? a : undefined;
+    });
+    expect(answer.body).toBe('payments-1');
+    expect(payments.callers.at(-1)).toContain(`URI=${TRUST}/orders`);
+    const handshakes = await statSum(envoys.get('payments-1')!, `^listener\\..*_${port.paymentsMesh}\\.ssl\\.handshake$`);
+    expect(handshakes).toBeGreaterThan(0);
+
+    // STRICT: plain HTTP to payments' mesh port gets no answer from the app.
+    const before = payments.requests;
+    await expect(httpGet(port.paymentsMesh, { fresh: true, host: '127.0.0.3', timeoutMs: 5_000 })).rejects.toThrow();
+    expect(payments.requests).toBe(before);
+
+    await mesh.apply([meshDoc('PERMISSIVE')]);
+    const plain = await eventually('plain text accepted in PERMISSIVE', async () => {
+      const a = await httpGet(port.paymentsMesh, { fresh: true, host: '127.0.0.3', timeoutMs: 5_000 });
+      return a.status === 200 ? a : undefined;
+    });
+    expect(plain.body).toBe('payments-1');
+    expect(payments.callers.at(-1)).toBe('');
+    // mTLS from orders still works in PERMISSIVE.
+    expect(await httpGet(port.ordersToPayments, { fresh: true })).toMatchObject({ status: 200, body: 'payments-1' });
+
+    await mesh.apply([meshDoc('STRICT')]);
+    await eventually('plain text refused again in STRICT', async () => {
+      try {
+        await httpGet(port.paymentsMesh, { fresh: true, host: '127.0.0.3', timeoutMs: 5_000 });
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+    for (const envoy of envoys.values()) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
+    console.log(`mTLS: payments saw ${payments.callers.at(-2)}; payments' Envoy ${handshakes} inbound TLS handshakes`);
+  });
+});
+
