@@ -3,15 +3,20 @@
  * replicas, HTTP apps (orders, payments, intruder) and a gRPC app (ledger), each behind its own
  * Envoy started from `accord bootstrap --format envoy` (listing both replicas).
  */
+import { connect } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
-import { EnvoyMeshHarness, GrpcApp, HttpApp, eventually, type Registered } from '../support/envoy-mesh.js';
+import { EnvoyMeshHarness, GrpcApp, HttpApp, callLedger, eventually, type Registered } from '../support/envoy-mesh.js';
 import { httpGet } from '../support/envoy-traffic.js';
 import { freeListenPorts } from '../support/relocate-ports.js';
+import { issueTestPki } from '../support/test-pki.js';
 
 vi.setConfig({ testTimeout: ENVOY_TEST_TIMEOUT_MS, hookTimeout: ENVOY_TEST_TIMEOUT_MS });
 
 const TRUST = 'spiffe://mesh.local/ns/default/sa';
+const PERMISSION_DENIED = 7;
 
 function meshDoc(mtls: 'STRICT' | 'PERMISSIVE'): Record<string, unknown> {
   // Short-lived leaves so that the rotation test sees several rotations in seconds.
@@ -21,6 +26,27 @@ function meshDoc(mtls: 'STRICT' | 'PERMISSIVE'): Record<string, unknown> {
 /** The sum of the Envoy stats whose names match `filter`. */
 async function statSum(envoy: TestEnvoy, filter: string): Promise<number> {
   return [...(await envoy.admin.stats(filter)).values()].reduce((a, b) => a + b, 0);
+}
+
+/** An HTTP request over TLS to `port` with the given client certificate: the status line, or why it failed. */
+function tlsRequest(host: string, port: number, pem: { cert: string; key: string; ca?: string }): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, cert: pem.cert, key: pem.key, rejectUnauthorized: false, servername: 'payments' });
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve('timed out');
+    }, 10_000);
+    const done = (result: string): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: payments\r\nconnection: close\r\n\r\n'));
+    socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
+    socket.on('error', (error) => done(`error: ${error.message}`));
+    socket.on('close', () => done(data ? data.split('\r\n')[0] : 'closed without an answer'));
+  });
 }
 
 describe('the mesh through real Envoy sidecars', () => {
@@ -102,5 +128,49 @@ describe('the mesh through real Envoy sidecars', () => {
     for (const envoy of envoys.values()) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
     console.log(`mTLS: payments saw ${payments.callers.at(-2)}; payments' Envoy ${handshakes} inbound TLS handshakes`);
   });
-});
+  it('intruder → payments is denied by RBAC (HTTP 403, gRPC PERMISSION_DENIED); a certificate from another CA fails the handshake', async () => {
+    const allowOrders = (target: string): Record<string, unknown> => ({
+      apiVersion: 'accord.dev/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: `${target}-callers` },
+      spec: { target, action: 'ALLOW', rules: [{ from: [{ service: 'orders' }] }] },
+    });
+    // Before the policies, intruder is an authenticated mesh caller like any other.
+    expect(await httpGet(port.intruderToPayments, { fresh: true })).toMatchObject({ status: 200, body: 'payments-1' });
+    await mesh.apply([allowOrders('payments'), allowOrders('ledger')]);
 
+    const denied = await eventually('intruder to be denied', async () => {
+      const a = await httpGet(port.intruderToPayments, { fresh: true });
+      return a.status === 403 ? a : undefined;
+    });
+    expect(denied.body).toContain('RBAC');
+    expect(await httpGet(port.ordersToPayments, { fresh: true })).toMatchObject({ status: 200, body: 'payments-1' });
+    expect(await statSum(envoys.get('payments-1')!, '\\.rbac\\.denied$')).toBeGreaterThan(0);
+
+    const grpcDenied = await eventually('intruder to be denied by ledger', async () => {
+      const call = await callLedger(port.intruderToLedger);
+      return call.code === PERMISSION_DENIED ? call : undefined;
+    });
+    const ledgerCallsBefore = ledgerApp.calls;
+    expect(await callLedger(port.ordersToLedger)).toMatchObject({ code: 0, reply: 'ledger' });
+    expect(ledgerApp.calls).toBe(ledgerCallsBefore + 1);
+
+    // A client certificate for orders' own SPIFFE ID, but from a CA the mesh does not trust.
+    const pki = issueTestPki({ forged: `${TRUST}/orders` });
+    try {
+      const dir = pki.dirOf('forged');
+      const payments = apps.get('payments-1')!;
+      const before = payments.requests;
+      const failsBefore = await statSum(envoys.get('payments-1')!, `^listener\\..*_${port.paymentsMesh}\\.ssl\\.fail_verify_error$`);
+      const result = await tlsRequest('127.0.0.3', port.paymentsMesh, { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') });
+      expect(result).not.toMatch(/^HTTP\//);
+      expect(payments.requests).toBe(before);
+      await eventually('Envoy to count the failed verification', async () =>
+        (await statSum(envoys.get('payments-1')!, `^listener\\..*_${port.paymentsMesh}\\.ssl\\.fail_verify_error$`)) > failsBefore ? true : undefined,
+      );
+      console.log(`RBAC: intruder HTTP ${denied.status} "${denied.body}", gRPC status ${grpcDenied.code} (${grpcDenied.details}); foreign-CA client: ${result}`);
+    } finally {
+      pki.remove();
+    }
+  });
+});
