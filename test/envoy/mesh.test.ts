@@ -3,12 +3,13 @@
  * replicas, HTTP apps (orders, payments, intruder) and a gRPC app (ledger), each behind its own
  * Envoy started from `accord bootstrap --format envoy` (listing both replicas).
  */
+import { Agent } from 'node:http';
 import { connect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
-import { EnvoyMeshHarness, GrpcApp, HttpApp, callLedger, eventually, type Registered } from '../support/envoy-mesh.js';
+import { EnvoyMeshHarness, GrpcApp, HttpApp, callLedger, eventually, waitSettled, type Registered } from '../support/envoy-mesh.js';
 import { httpGet } from '../support/envoy-traffic.js';
 import { freeListenPorts } from '../support/relocate-ports.js';
 import { issueTestPki } from '../support/test-pki.js';
@@ -172,5 +173,94 @@ describe('the mesh through real Envoy sidecars', () => {
     } finally {
       pki.remove();
     }
+  });
+  it('TrafficPolicy through Envoy: an 80/20 split, a request timeout, retries past a failing endpoint, an endpoint removal moving traffic', async () => {
+    const [appPort, meshPort] = await freeListenPorts(2);
+    const v2 = await HttpApp.start('payments-2', appPort);
+    apps.set('payments-2', v2);
+    ids.set('payments-2', await mesh.register({ service: 'payments', address: '127.0.0.6', port: appPort, meshPort, labels: { version: 'v2' } }));
+    envoys.set('payments-2', await mesh.sidecar('mesh-payments-2', ids.get('payments-2')!.id, { delta: true }));
+    const orders = envoys.get('orders')!;
+    const policy = (spec: Record<string, unknown>): Record<string, unknown> => ({ apiVersion: 'accord.dev/v1', kind: 'TrafficPolicy', metadata: { name: 'payments' }, spec: { target: 'payments', ...spec } });
+    const routeOf = async (): Promise<string> => JSON.stringify((await orders.dump()).active.get('type.googleapis.com/envoy.config.route.v3.RouteConfiguration')?.get('payments.default')?.resource ?? {});
+
+    await mesh.apply([
+      policy({
+        requestTimeout: '1s',
+        split: [
+          { name: 'stable', labels: { version: 'v1' }, weight: 80 },
+          { name: 'canary', labels: { version: 'v2' }, weight: 20 },
+        ],
+      }),
+    ]);
+    await eventually('the split in orders\' route', async () => ((await routeOf()).includes('weighted_clusters') ? true : undefined));
+    await waitSettled(orders);
+    const counts: Record<string, number> = {};
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    try {
+      const answers = [];
+      for (let batch = 0; batch < 40; batch++) {
+        answers.push(...(await Promise.all(Array.from({ length: 10 }, () => httpGet(port.ordersToPayments, { agent })))));
+      }
+      for (const answer of answers) counts[`${answer.status} ${answer.body}`] = (counts[`${answer.status} ${answer.body}`] ?? 0) + 1;
+    } finally {
+      agent.destroy();
+    }
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    const canaryShare = (counts['200 payments-2'] ?? 0) / total;
+    console.log(`split 80/20 over ${total} requests: ${JSON.stringify(counts)}, canary share ${(canaryShare * 100).toFixed(1)}%`);
+    expect(total).toBeGreaterThanOrEqual(300);
+    expect((counts['200 payments-1'] ?? 0) + (counts['200 payments-2'] ?? 0)).toBe(total);
+    // 20% ± 8 points: more than 3.4 standard deviations of a binomial share over 400 requests.
+    expect(canaryShare).toBeGreaterThan(0.12);
+    expect(canaryShare).toBeLessThan(0.28);
+
+    // requestTimeout 1s: a request the app answers after 5 s ends in a 504 from Envoy.
+    const started = Date.now();
+    const slow = await httpGet(port.ordersToPayments, { fresh: true, path: '/slow/5000' });
+    const elapsed = Date.now() - started;
+    console.log(`request timeout 1s: HTTP ${slow.status} "${slow.body}" after ${elapsed} ms`);
+    expect(slow.status).toBe(504);
+    expect(elapsed).toBeLessThan(4_500);
+
+    // Retries: v2 answers 503, and every request still succeeds on a retry to v1.
+    await mesh.apply([policy({ retries: { attempts: 3, retryOn: ['5xx'] } })]);
+    await eventually('the retry policy in orders\' route', async () => {
+      const route = await routeOf();
+      return route.includes('retry_policy') && !route.includes('weighted_clusters') ? true : undefined;
+    });
+    await waitSettled(orders);
+    v2.behaviour = { status: 503, delayMs: 0 };
+    const retriesBefore = await statSum(orders, '^cluster\\.outbound\\.payments\\.default\\.upstream_rq_retry$');
+    const failingBefore = v2.requests;
+    const retried: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const answer = await httpGet(port.ordersToPayments, { fresh: i % 2 === 0 });
+      retried.push(`${answer.status} ${answer.body}`);
+    }
+    const retries = (await statSum(orders, '^cluster\\.outbound\\.payments\\.default\\.upstream_rq_retry$')) - retriesBefore;
+    console.log(`retries: 100 requests, ${retried.filter((r) => r !== '200 payments-1').length} failed; the failing endpoint saw ${v2.requests - failingBefore}, Envoy retried ${retries}`);
+    expect(retried.filter((r) => r !== '200 payments-1')).toEqual([]);
+    expect(v2.requests - failingBefore).toBeGreaterThan(0);
+    expect(retries).toBeGreaterThan(0);
+    v2.behaviour = { status: 200, delayMs: 0 };
+
+    // Endpoint removal: both endpoints serve, then v2 deregisters and all traffic moves to v1.
+    await eventually('both endpoints to serve', async () => {
+      const bodies = new Set((await Promise.all(Array.from({ length: 10 }, () => httpGet(port.ordersToPayments, { fresh: true })))).map((a) => a.body));
+      return bodies.has('payments-1') && bodies.has('payments-2') ? true : undefined;
+    });
+    const removedAt = Date.now();
+    expect((await mesh.api.request('DELETE', `/v1/workloads/${ids.get('payments-2')!.id}`)).status).toBe(204);
+    let streak = 0;
+    await eventually('every request to go to payments-1', async () => {
+      const answer = await httpGet(port.ordersToPayments, { fresh: true });
+      expect(answer.status).toBe(200);
+      streak = answer.body === 'payments-1' ? streak + 1 : 0;
+      return streak >= 30 ? true : undefined;
+    });
+    console.log(`endpoint removal: traffic on payments-1 only ${Date.now() - removedAt} ms after the deregistration`);
+    expect((await mesh.api.request('DELETE', '/v1/policies/TrafficPolicy/default/payments')).status).toBe(200);
+    for (const envoy of envoys.values()) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
   });
 });
