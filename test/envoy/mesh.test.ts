@@ -5,6 +5,7 @@
  */
 import { Agent } from 'node:http';
 import { connect } from 'node:tls';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -262,5 +263,73 @@ describe('the mesh through real Envoy sidecars', () => {
     console.log(`endpoint removal: traffic on payments-1 only ${Date.now() - removedAt} ms after the deregistration`);
     expect((await mesh.api.request('DELETE', '/v1/policies/TrafficPolicy/default/payments')).status).toBe(200);
     for (const envoy of envoys.values()) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
+  });
+  // Last: orders is revoked for good.
+  it('revoking orders: its new requests to payments fail within 2 s, refused by the CRL in payments\' validation context', async () => {
+    const payments = envoys.get('payments-1')!;
+    const secretOf = async (): Promise<string> => JSON.stringify((await payments.dump()).active.get('type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret')?.get('ROOTCA')?.resource ?? {});
+
+    // First a certificate only the CRL can stop: a second orders workload's, signed from a CSR,
+    // revoked by serial (orders as an identity is still allowed by RBAC).
+    const probe = await mesh.register({ service: 'orders', address: '127.0.0.7', port: 9, meshPort: 9 });
+    const dir = fleet.scratchDir('probe');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', key]);
+    const csr = execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=probe'], { encoding: 'utf8' });
+    // The registration reaches the CA's view of workloads a moment later.
+    const { certChainPem, serial } = await eventually('a certificate for the probe', async () => {
+      const signed = await fetch(`${mesh.api.http}/v1/agent/certificate`, { method: 'POST', headers: { authorization: `Bearer ${probe.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ csr }) });
+      if (signed.status !== 200) throw new Error(`HTTP ${signed.status} ${await signed.text()}`);
+      return (await signed.json()) as { certChainPem: string; serial: string };
+    });
+    const pem = { cert: certChainPem, key: readFileSync(key, 'utf8') };
+    expect(await tlsRequest('127.0.0.3', port.paymentsMesh, pem)).toMatch(/^HTTP\/1\.1 200/);
+    const revokedAt = Date.now();
+    expect((await mesh.api.request('POST', '/v1/ca/revoke', { serial })).status).toBe(200);
+    const refused = await eventually('a handshake with the revoked certificate to fail', async () => {
+      const result = await tlsRequest('127.0.0.3', port.paymentsMesh, pem);
+      return /^HTTP\//.test(result) ? undefined : result;
+    }, 10_000);
+    const crlMs = Date.now() - revokedAt;
+    expect(await secretOf()).toMatch(/"crl".*"only_verify_leaf_cert_crl":true/);
+    console.log(`revoked serial: new handshakes refused ${crlMs} ms after the revocation (${refused.slice(0, 120)})`);
+    expect(crlMs).toBeLessThan(10_000);
+
+    // Then orders itself, whose Envoy calls payments in a loop of new requests.
+    const failVerifyBefore = await statSum(payments, `^listener\\..*_${port.paymentsMesh}\\.ssl\\.fail_verify_error$`);
+    const results: { at: number; ok: boolean }[] = [];
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const at = Date.now();
+        const ok = await httpGet(port.ordersToPayments, { fresh: true, timeoutMs: 5_000 }).then((a) => a.status === 200, () => false);
+        results.push({ at, ok });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      await eventually('requests before the revocation', async () => (results.filter((r) => r.ok).length >= 10 ? true : undefined));
+      // The probe goes first, so that revoking orders revokes every workload of its identity.
+      expect((await mesh.api.request('DELETE', `/v1/workloads/${probe.id}`)).status).toBe(204);
+      const ordersRevokedAt = Date.now();
+      expect((await mesh.api.request('POST', '/v1/ca/revoke', { workload: ids.get('orders')!.id })).status).toBe(200);
+      // The moment from which every new request failed, for at least 3 s.
+      const failingSince = await eventually('every new request to fail for 3 s', async () => {
+        const after = results.filter((r) => r.at >= ordersRevokedAt);
+        const lastOk = after.filter((r) => r.ok).at(-1);
+        const since = after.find((r) => !r.ok && (!lastOk || r.at > lastOk.at));
+        return since && Date.now() - since.at >= 3_000 ? since.at : undefined;
+      }, 30_000);
+      const ms = failingSince - ordersRevokedAt;
+      console.log(`revoked orders: every new request to payments failed from ${ms} ms after the revocation (${results.filter((r) => r.at >= ordersRevokedAt).length} requests since)`);
+      expect(ms).toBeLessThan(10_000);
+      // Envoy's own account: handshakes with orders' revoked certificate refused by payments.
+      await eventually('payments\' Envoy to refuse a handshake with the revoked certificate', async () =>
+        (await statSum(payments, `^listener\\..*_${port.paymentsMesh}\\.ssl\\.fail_verify_error$`)) > failVerifyBefore ? true : undefined,
+      );
+    } finally {
+      running = false;
+      await loop;
+    }
   });
 });
