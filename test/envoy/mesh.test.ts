@@ -11,7 +11,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
 import { EnvoyMeshHarness, GrpcApp, HttpApp, callLedger, eventually, waitSettled, type Registered } from '../support/envoy-mesh.js';
-import { httpGet } from '../support/envoy-traffic.js';
+import { RequestLoop, httpGet } from '../support/envoy-traffic.js';
+import { versionsOf, type DumpView } from '../support/envoy-dump.js';
+import { TypeUrl } from '../../src/xds/contract.js';
 import { freeListenPorts } from '../support/relocate-ports.js';
 import { issueTestPki } from '../support/test-pki.js';
 
@@ -262,8 +264,49 @@ describe('the mesh through real Envoy sidecars', () => {
     });
     console.log(`endpoint removal: traffic on payments-1 only ${Date.now() - removedAt} ms after the deregistration`);
     expect((await mesh.api.request('DELETE', '/v1/policies/TrafficPolicy/default/payments')).status).toBe(200);
+    await eventually('the retry policy gone from orders\' route', async () => (!(await routeOf()).includes('retry_policy') ? true : undefined));
     for (const envoy of envoys.values()) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
   });
+  it('kill -9 of the replica orders\' Envoy is connected to, under load: zero failed requests, Envoy moves to the other replica, config unchanged', async () => {
+    const orders = envoys.get('orders')!;
+    const live = ['orders', 'payments-1', 'intruder', 'ledger'];
+    const connected = async (envoy: TestEnvoy): Promise<number | undefined> => (await envoy.admin.stats('^control_plane\\.connected_state$')).get('control_plane.connected_state');
+    const victim = await eventually('orders\' stream on a replica', () => mesh.replicaOf(ids.get('orders')!.id));
+    const survivor = 1 - victim;
+    const before = new Map<string, DumpView>();
+    for (const name of live) {
+      await waitSettled(envoys.get(name)!);
+      before.set(name, await envoys.get(name)!.dump());
+    }
+    const load = new RequestLoop([port.ordersToPayments], (a) => a.status === 200 && a.body === 'payments-1', 5);
+    try {
+      await eventually('load before the kill', async () => (load.ok >= 50 ? true : undefined));
+      const killedAt = Date.now();
+      mesh.replicas[victim].kill9();
+      await mesh.replicas[victim].stop();
+      const okAtKill = load.ok;
+      await orders.waitFor('orders\' Envoy on the other replica', async () => ((await mesh.replicaOf(ids.get('orders')!.id)) === survivor && (await connected(orders)) === 1 ? true : undefined));
+      const movedMs = Date.now() - killedAt;
+      for (const name of live) await waitSettled(envoys.get(name)!);
+      await eventually('load after the move', async () => (load.ok >= okAtKill + 100 ? true : undefined));
+      await load.stop();
+      console.log(`kill -9 of replica ${victim}: orders' Envoy reconnected to replica ${survivor} in ${movedMs} ms; ${load.ok} requests, ${load.failures.length} failed`);
+      expect(load.failures).toEqual([]);
+      for (const name of live) {
+        const after = await envoys.get(name)!.dump();
+        for (const typeUrl of [TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster]) {
+          expect(versionsOf(after, typeUrl), `${name} ${typeUrl}`).toEqual(versionsOf(before.get(name)!, typeUrl));
+        }
+        expect(after.active.get(TypeUrl.ClusterLoadAssignment), name).toEqual(before.get(name)!.active.get(TypeUrl.ClusterLoadAssignment));
+        expect(await envoys.get(name)!.rejectedUpdates(), name).toEqual({});
+      }
+    } finally {
+      await load.stop();
+      // Back to two replicas for what follows.
+      if (mesh.replicas[victim]) await mesh.replicas[victim].launch();
+    }
+  });
+
   // Last: orders is revoked for good.
   it('revoking orders: its new requests to payments fail within 2 s, refused by the CRL in payments\' validation context', async () => {
     const payments = envoys.get('payments-1')!;
