@@ -307,6 +307,46 @@ describe('the mesh through real Envoy sidecars', () => {
     }
   });
 
+  it('an Envoy whose token is denied, or whose workload is deregistered, gets its stream ended and no further secrets; its certificate expires on schedule', async () => {
+    const intruder = envoys.get('intruder')!;
+    const leafOf = async (envoy: TestEnvoy): Promise<{ serial: string; expires: number }> => {
+      const leaf = (await envoy.admin.certs()).flatMap((c) => c.cert_chain ?? [])[0];
+      return { serial: leaf.serial_number, expires: Date.parse(leaf.expiration_time ?? '') };
+    };
+    const sdsUpdates = async (envoy: TestEnvoy): Promise<number> => statSum(envoy, '^sds\\.default\\.update_success$');
+    const jti = mesh.bootstrapTokenId('mesh-intruder');
+    const logFrom = intruder.process.log().length;
+    const deniedAt = Date.now();
+    expect((await mesh.api.request('POST', '/v1/tokens/deny', { tokenId: jti })).status).toBe(200);
+    const closed = await intruder.waitFor('its ADS stream to end with PERMISSION_DENIED', async () =>
+      /config stream to accord-xds closed: 7, ([^\n]*)/.exec(intruder.process.log().slice(logFrom))?.[1],
+    );
+    const endedMs = Date.now() - deniedAt;
+    // Replicas re-read the deny-list every second: until the other one has, a reconnect may still be
+    // served there (and ended there too). From the first refusal at connect on, nothing more comes.
+    await intruder.waitFor('a reconnect refused at connect', async () =>
+      /config stream to accord-xds closed: 16, workload%20token%20rejected/.test(intruder.process.log().slice(logFrom)) ? true : undefined,
+    );
+    const refusedMs = Date.now() - deniedAt;
+    // payments-2 was deregistered earlier: its stream ended the same way.
+    const payments2 = envoys.get('payments-2')!;
+    expect(payments2.process.log()).toMatch(/config stream to accord-xds closed: 7, stream%20no%20longer%20authorized[^\n]*deregistered/);
+
+    const held = new Map<string, { leaf: { serial: string; expires: number }; updates: number }>();
+    for (const [name, envoy] of [['intruder', intruder], ['payments-2', payments2]] as const) {
+      held.set(name, { leaf: await leafOf(envoy), updates: await sdsUpdates(envoy) });
+    }
+    const lastExpiry = Math.max(...[...held.values()].map((h) => h.leaf.expires));
+    await eventually('their certificates to expire', async () => (Date.now() > lastExpiry + 1_000 ? true : undefined), 30_000);
+    for (const [name, envoy] of [['intruder', intruder], ['payments-2', payments2]] as const) {
+      const now = await leafOf(envoy);
+      expect(now, name).toEqual(held.get(name)!.leaf);
+      expect(await sdsUpdates(envoy), name).toBe(held.get(name)!.updates);
+      expect((await envoy.admin.stats('^control_plane\\.connected_state$')).get('control_plane.connected_state'), name).toBe(0);
+    }
+    console.log(`token denied: intruder's stream ended ${endedMs} ms later, reconnects refused from ${refusedMs} ms (${decodeURIComponent(closed).slice(0, 160)}); intruder and payments-2 kept serials ${[...held.values()].map((h) => h.leaf.serial).join(', ')} until they expired, no SDS update since`);
+  });
+
   // Last: orders is revoked for good.
   it('revoking orders: its new requests to payments fail within 2 s, refused by the CRL in payments\' validation context', async () => {
     const payments = envoys.get('payments-1')!;

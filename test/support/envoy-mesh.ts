@@ -122,6 +122,8 @@ export class EnvoyMeshHarness {
   readonly prefix = `accord-mesh-${randomBytes(4).toString('hex')}`;
   readonly replicas: AccordProcess[] = [];
   private caBundle = '';
+  /** The workload token in each sidecar's bootstrap, by Envoy name. */
+  private readonly tokens = new Map<string, string>();
 
   constructor(private readonly fleet: EnvoyFleet) {}
 
@@ -165,9 +167,19 @@ export class EnvoyMeshHarness {
     const xds = this.replicas.map((r) => r.xds).join(',');
     const result = await this.cli(['bootstrap', '--workload', workloadId, '--format', 'envoy', '--ca-bundle', this.caBundle, '--xds', xds, ...(options.delta ? ['--delta'] : []), '--out', file]);
     if (result.code !== 0) throw new Error(`accord bootstrap for ${name}: ${result.stderr}`);
-    const envoy = await this.fleet.start(name, readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    const token = /Bearer ([A-Za-z0-9._-]+)/.exec(text)?.[1];
+    if (token) this.tokens.set(name, token);
+    const envoy = await this.fleet.start(name, text);
     await waitSettled(envoy);
     return envoy;
+  }
+
+  /** The id (`jti`) of the workload token a sidecar's bootstrap carries. */
+  bootstrapTokenId(name: string): string {
+    const token = this.tokens.get(name);
+    if (!token) throw new Error(`no bootstrap token for ${name}`);
+    return (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')) as { jti: string }).jti;
   }
 
   /** Which replica holds the xDS stream of `nodeId` (its index), if any. */
