@@ -6,6 +6,7 @@
 import { Agent } from 'node:http';
 import { connect } from 'node:tls';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -51,6 +52,46 @@ function tlsRequest(host: string, port: number, pem: { cert: string; key: string
     socket.on('error', (error) => done(`error: ${error.message}`));
     socket.on('close', () => done(data ? data.split('\r\n')[0] : 'closed without an answer'));
   });
+}
+
+/** Envoy prints serials in lower-case hex, Node in upper case; neither keeps leading zeros the same way. */
+function normalSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+/, '');
+}
+
+/** A keep-alive agent with one socket that counts the connections it opened. */
+class CountingAgent extends Agent {
+  connections = 0;
+  constructor() {
+    super({ keepAlive: true, maxSockets: 1 });
+  }
+  override createConnection(...args: Parameters<Agent['createConnection']>): ReturnType<Agent['createConnection']> {
+    this.connections += 1;
+    return super.createConnection(...args);
+  }
+}
+
+/** The certificate (and its issuer) a TLS server presents to a new handshake (no client certificate: the server refuses after it showed its own). */
+function presentedChain(host: string, port: number): Promise<{ serial: string; intermediate: X509Certificate }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, rejectUnauthorized: false, servername: 'mesh' });
+    const timer = setTimeout(() => socket.destroy(new Error('no handshake within 10 s')), 10_000);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const peer = socket.getPeerCertificate(true);
+      socket.destroy();
+      if (!peer.serialNumber || !peer.issuerCertificate) return reject(new Error('no peer certificate'));
+      resolve({ serial: normalSerial(peer.serialNumber), intermediate: new X509Certificate(peer.issuerCertificate.raw) });
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+async function presentedSerial(host: string, port: number): Promise<string> {
+  return (await presentedChain(host, port)).serial;
 }
 
 describe('the mesh through real Envoy sidecars', () => {
@@ -345,6 +386,78 @@ describe('the mesh through real Envoy sidecars', () => {
       expect((await envoy.admin.stats('^control_plane\\.connected_state$')).get('control_plane.connected_state'), name).toBe(0);
     }
     console.log(`token denied: intruder's stream ended ${endedMs} ms later, reconnects refused from ${refusedMs} ms (${decodeURIComponent(closed).slice(0, 160)}); intruder and payments-2 kept serials ${[...held.values()].map((h) => h.leaf.serial).join(', ')} until they expired, no SDS update since`);
+  });
+
+  it('continuous load through ≥ 5 leaf rotations and a full root rotation P0–P4: zero failed requests, long-lived connections stay, new handshakes show the new serial', async () => {
+    const payments = envoys.get('payments-1')!;
+    const leafSerial = async (envoy: TestEnvoy): Promise<string> => normalSerial((await envoy.admin.certs()).flatMap((c) => c.cert_chain ?? [])[0]?.serial_number ?? '');
+    const bundleBefore = await (await fetch(`${mesh.api.http}/v1/ca/bundle`)).text();
+
+    // A long-lived connection opened before any rotation, used all along.
+    const longLived = new CountingAgent();
+    const longLivedFailures: string[] = [];
+    let longLivedOk = 0;
+    let running = true;
+    const longLoop = (async () => {
+      while (running) {
+        await httpGet(port.ordersToPayments, { agent: longLived }).then(
+          (a) => (a.status === 200 && a.body === 'payments-1' ? (longLivedOk += 1) : longLivedFailures.push(`HTTP ${a.status}`)),
+          (error: Error) => longLivedFailures.push(error.message),
+        );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const loops = Array.from({ length: 6 }, () => new RequestLoop([port.ordersToPayments], (a) => a.status === 200 && a.body === 'payments-1', 2));
+    const startedAt = Date.now();
+    const serialsInCerts = new Set<string>([await leafSerial(payments)]);
+    const presented = new Set<string>();
+    const mismatches: string[] = [];
+    const phases: string[] = [];
+    try {
+      await eventually('the long-lived connection open and used', async () => (longLivedOk >= 3 && loops.every((loop) => loop.ok > 0) ? true : undefined));
+      const rotate = await mesh.api.request('POST', '/v1/ca/rotate', {});
+      expect(rotate.status, JSON.stringify(rotate.body)).toBe(200);
+      await eventually('≥ 5 leaf rotations and the root rotation done', async () => {
+        const status = (await mesh.api.request('GET', '/v1/ca')).body as { rootRotation: { phase: string } };
+        if (phases.at(-1) !== status.rootRotation.phase) phases.push(status.rootRotation.phase);
+        // What a new handshake presents, between two readings of Envoy's /certs.
+        const before = await leafSerial(payments);
+        const shown = await presentedSerial('127.0.0.3', port.paymentsMesh);
+        const after = await leafSerial(payments);
+        serialsInCerts.add(before).add(after);
+        if (before === after) {
+          if (shown !== before) mismatches.push(`handshake presented ${shown}, /certs says ${before}`);
+          else presented.add(shown);
+        }
+        return presented.size >= 6 && phases.includes('P4_RETIRED') ? true : undefined;
+      }, 120_000);
+    } finally {
+      running = false;
+      await longLoop;
+      await Promise.all(loops.map((loop) => loop.stop()));
+    }
+    const seconds = (Date.now() - startedAt) / 1000;
+    const ok = loops.reduce((sum, loop) => sum + loop.ok, 0) + longLivedOk;
+    const failures = [...loops.flatMap((loop) => loop.failures), ...longLivedFailures];
+    console.log(
+      `rotations under load: ${ok} requests in ${seconds.toFixed(1)} s (${(ok / seconds).toFixed(0)}/s), ${failures.length} failed; ` +
+        `payments' leaf serials ${serialsInCerts.size} (${presented.size} seen in new handshakes); root rotation phases ${phases.join(' → ')}; ` +
+        `long-lived connection: ${longLivedOk} requests over ${longLived.connections} connection(s)`,
+    );
+    expect(failures.slice(0, 10)).toEqual([]);
+    expect(mismatches).toEqual([]);
+    expect(presented.size - 1).toBeGreaterThanOrEqual(5);
+    expect(ok / seconds).toBeGreaterThanOrEqual(100);
+    expect(longLived.connections).toBe(1);
+    expect(longLivedOk).toBeGreaterThan(0);
+
+    // The new handshakes chain to the new root.
+    const bundleAfter = await (await fetch(`${mesh.api.http}/v1/ca/bundle`)).text();
+    expect(bundleAfter).not.toBe(bundleBefore);
+    const chain = await presentedChain('127.0.0.3', port.paymentsMesh);
+    expect(chain.intermediate.verify(new X509Certificate(bundleAfter).publicKey)).toBe(true);
+    longLived.destroy();
+    for (const envoy of [payments, envoys.get('orders')!, envoys.get('ledger')!]) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
   });
 
   // Last: orders is revoked for good.
