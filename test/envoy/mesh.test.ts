@@ -1,7 +1,10 @@
 /**
  * The mesh through real Envoy sidecars, real processes only: Redis, two `accord serve --redis`
  * replicas, HTTP apps (orders, payments, intruder) and a gRPC app (ledger), each behind its own
- * Envoy started from `accord bootstrap --format envoy` (listing both replicas).
+ * Envoy started from `accord bootstrap --format envoy` (listing both replicas). In order: mTLS and
+ * XFCC, STRICT/PERMISSIVE; RBAC and a foreign CA; TrafficPolicy; kill -9 of a replica under load;
+ * sidecars whose token is denied or workload deregistered; leaf and root rotations under load;
+ * and last (orders is gone after it) revocation through the CRL. Every test prints its figures.
  */
 import { Agent } from 'node:http';
 import { connect } from 'node:tls';
@@ -34,7 +37,7 @@ async function statSum(envoy: TestEnvoy, filter: string): Promise<number> {
 }
 
 /** An HTTP request over TLS to `port` with the given client certificate: the status line, or why it failed. */
-function tlsRequest(host: string, port: number, pem: { cert: string; key: string; ca?: string }): Promise<string> {
+function tlsRequest(host: string, port: number, pem: { cert: string; key: string }): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, cert: pem.cert, key: pem.key, rejectUnauthorized: false, servername: 'payments' });
     let data = '';
