@@ -10,6 +10,7 @@ import {
   StreamRefusedError,
   TypeUrl,
   type ConfigSource,
+  type EndStream,
   type EncodedResource,
   type ProxyView,
   type StreamContext,
@@ -117,6 +118,13 @@ interface StreamAccess {
   readonly claims: VerifiedWorkload | undefined;
   /** Set once the stream's workload is revoked or its token denied: it is served nothing more. */
   denied?: string;
+  /** Ends the stream (given by the transport once it watches the view). */
+  end?: EndStream;
+}
+
+/** Ends a stream whose access was withdrawn: PERMISSION_DENIED, so the proxy knows why it is served nothing. */
+function endDenied(access: StreamAccess): void {
+  if (access.denied !== undefined) access.end?.('PERMISSION_DENIED', `stream no longer authorized: ${access.denied}`);
 }
 
 /** One proxy identity (workload + flavour) and everything shared by its streams. */
@@ -234,14 +242,18 @@ export class MeshConfigSource implements ConfigSource {
    * since they opened are served nothing more: no config, no secrets, no lease renewal.
    */
   private recheckAccess(entry: ProxyEntry): void {
+    const ended: StreamAccess[] = [];
     for (const access of entry.access) {
       if (access.denied !== undefined || !access.claims) continue;
       const reason = this.deps.identity.streamDenial(access.claims);
       if (reason === undefined) continue;
       access.denied = reason;
+      ended.push(access);
       this.deny('revoked_while_open', entry.workloadId, '', reason);
     }
     if (entry.streams > 0 && entry.servedStreams === 0) this.release(entry);
+    // Ending a stream closes its view, which changes entry.access: only after the loop.
+    for (const access of ended) endDenied(access);
   }
 
   close(): void {
@@ -295,7 +307,7 @@ export class MeshConfigSource implements ConfigSource {
     let closed = false;
     return {
       resources: (typeUrl) => {
-        // Denied since it opened: the transport holds and sends nothing (it cannot be told to end the stream).
+        // Denied since it opened: nothing more is sent while the stream is being ended.
         if (access.denied !== undefined) return undefined;
         if (typeUrl === TypeUrl.Secret) {
           if (!authenticated) return new Map();
@@ -331,7 +343,10 @@ export class MeshConfigSource implements ConfigSource {
           this.log.error({ workloadId: clip(entry.workloadId), errorDetail: clip(errorDetail, 1024) }, 'proxy rejected its secret; it keeps the previous certificate');
         }
       },
-      watch: (onChange) => {
+      watch: (onChange, end) => {
+        access.end = end;
+        // Denied between open() and now: end it once the transport is done setting it up.
+        if (access.denied !== undefined) queueMicrotask(() => endDenied(access));
         listener = onChange;
         entry.listeners.add(onChange);
         return () => {

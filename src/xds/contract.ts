@@ -74,6 +74,12 @@ export class StreamRefusedError extends Error {
   }
 }
 
+/**
+ * Ends one stream from the source's side, with a status and a reason the proxy sees (e.g. its
+ * credentials were revoked while it was open). The transport does not decide which streams.
+ */
+export type EndStream = (code: 'PERMISSION_DENIED' | 'UNAUTHENTICATED', reason: string) => void;
+
 /** One connected proxy's view of the configuration. */
 export interface ProxyView {
   /**
@@ -90,8 +96,11 @@ export interface ProxyView {
   acked(typeUrl: string, resources: ReadonlyMap<string, string>): void;
   /** The proxy NACKed a response. */
   nacked(typeUrl: string, errorDetail: string): void;
-  /** Call `onChange` with the changed type URLs whenever resources change; returns an unsubscribe. */
-  watch(onChange: (typeUrls: ReadonlySet<string>) => void): () => void;
+  /**
+   * Call `onChange` with the changed type URLs whenever resources change; call `end` (at most once,
+   * not from within another method of this view) to end the stream. Returns an unsubscribe.
+   */
+  watch(onChange: (typeUrls: ReadonlySet<string>) => void, end?: EndStream): () => void;
   /** The stream ended. */
   close(): void;
 }

@@ -297,7 +297,10 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
       return;
     }
     this.view = view;
-    this.unwatch = view.watch((typeUrls) => this.changed(typeUrls));
+    this.unwatch = view.watch(
+      (typeUrls) => this.changed(typeUrls),
+      (code, reason) => this.fail(GrpcStatus[code], clip(reason, 512) ?? '', 'ended_by_source'),
+    );
     const queued = this.queued ?? [];
     this.queued = undefined;
     for (const request of queued) {

@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnvoyProtos } from '../../src/xds/protos.js';
 import { TypeUrl } from '../../src/xds/contract.js';
@@ -186,9 +187,11 @@ spec:
     const { stdout } = await run('openssl', ['crl', '-in', crlFile, '-noout', '-text']);
     expect(stdout.toLowerCase().replace(/:/g, '')).toContain(serial.replace(/^0+/, ''));
 
-    // The revoked workload is issued nothing new: its open stream is served nothing more, so past
-    // its leaf's rotation point (ttl 6s, rotateAt 0.5) no new leaf reaches it.
-    await own.expectNoneOfType(TypeUrl.Secret, 4000);
+    // The revoked workload is issued nothing new: its open stream is ended with PERMISSION_DENIED
+    // (so the proxy knows why) instead of being left open and served nothing.
+    const end = await own.ended(5000);
+    expect(end.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(end.details).toMatch(/stream no longer authorized: .*revoked/);
     await expect(api(accord, 'POST', '/v1/agent/certificate', { body: { csr: 'x' }, token: a.token }).then((r) => r.status)).resolves.toBe(403);
     own.close();
     peer.close();

@@ -3,7 +3,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { ResourceEncoder } from '../../../src/xds/encoder.js';
 import { SnapshotCache } from '../../../src/xds/snapshot-cache.js';
-import { StreamRefusedError, TypeUrl, type ConfigSource, type ProxyView } from '../../../src/xds/contract.js';
+import { StreamRefusedError, TypeUrl, type ConfigSource, type EndStream, type ProxyView } from '../../../src/xds/contract.js';
 import { envoyRoot } from './protos.js';
 import { SessionDriver, sessionEnvironment, settle, type Clock } from './session-harness.js';
 
@@ -171,6 +171,41 @@ describe('SotW session', () => {
     refused.send({ node: { id: 'intruder' }, type_url: T.Cluster });
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(refused.call.ended).toEqual({ code: GrpcStatus.UNAUTHENTICATED, details: 'no token' });
+  });
+
+  it.each(['sotw', 'delta'] as const)('%s: the source can end an open stream through the end hook it gets in watch()', async (mode) => {
+    const ends: EndStream[] = [];
+    let closed = 0;
+    const { cache, env, registry } = setup((c) => ({
+      open: (ctx) => {
+        const view = c.open(ctx);
+        return {
+          ...view,
+          watch: (onChange, end) => {
+            if (end) ends.push(end);
+            return view.watch(onChange);
+          },
+          close: () => {
+            closed += 1;
+            view.close();
+          },
+        };
+      },
+    }));
+    cache.setResources('n1', T.Cluster, [cluster('a')]);
+    const s = mode === 'sotw' ? SessionDriver.sotw(root, env) : SessionDriver.delta(root, env);
+    s.send({ node, type_url: T.Cluster, ...(mode === 'delta' ? { resource_names_subscribe: ['*'] } : {}) });
+    await settle();
+    expect(s.call.ended).toBeUndefined();
+    expect(ends).toHaveLength(1);
+    ends[0]('PERMISSION_DENIED', 'credentials withdrawn');
+    expect(s.call.ended).toEqual({ code: GrpcStatus.PERMISSION_DENIED, details: 'credentials withdrawn' });
+    expect(closed).toBe(1);
+    // A second call (the source racing itself) changes nothing.
+    ends[0]('UNAUTHENTICATED', 'again');
+    expect(s.call.ended?.code).toBe(GrpcStatus.PERMISSION_DENIED);
+    const refused = (await registry.getSingleMetric('accord_xds_refused_streams_total')?.get())?.values ?? [];
+    expect(refused.find((v) => v.labels.reason === 'ended_by_source')?.value).toBe(1);
   });
 
   it('writes the same resource bytes to every stream; only the nonce differs', async () => {
