@@ -52,8 +52,14 @@ export interface ServeOptions {
   readonly issueBurst: number;
   readonly issuePerMinute: number;
   readonly logLevel: string;
-  /** After SIGTERM (xDS streams end at once with UNAVAILABLE), how long in-flight calls may still finish. */
+  /** After SIGTERM: how long open xDS streams keep being served (readiness fails, new streams are refused). */
+  readonly drainPeriodMs: number;
+  /** After the drain period: the window over which the open streams are ended, each at a random moment. */
+  readonly drainCloseWindowMs: number;
+  /** After the streams are closed: how long in-flight calls may still finish. */
   readonly shutdownGraceMs: number;
+  /** xDS connections older than this (± 10 %) are closed so proxies rebalance across replicas; 0 = never. */
+  readonly maxConnectionAgeMs: number;
   /** xDS stream limits set in the environment (docs/configuration.md); the rest keep their defaults. */
   readonly xdsLimits: Partial<XdsLimits>;
   /** After a control-plane-wide outage, what every lease gets on top of a full lease (docs/registry.md, Leases). */
@@ -157,6 +163,9 @@ function secret(name: string, env: NodeJS.ProcessEnv, read: ReadTextFile, option
 
 export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv = process.env, read: ReadTextFile = readText): ServeOptions {
   const drainSeconds = seconds(pick(flags.drainSeconds, 'ACCORD_DRAIN_SECONDS', env), 10, '--drain-seconds');
+  // ACCORD_SHUTDOWN_GRACE_MS (for tests that stop servers often): no drain, streams end at once.
+  const quickStop = env.ACCORD_SHUTDOWN_GRACE_MS ? Number(env.ACCORD_SHUTDOWN_GRACE_MS) : undefined;
+  const drainBounds = { min: 0, max: 3_600_000 };
   return {
     configPath: pick(flags.config, 'ACCORD_CONFIG', env),
     redisUrl: typeof flags.redis === 'string' && flags.redis !== '' ? flags.redis : secret('ACCORD_REDIS', env, read, { singleLine: true }),
@@ -187,8 +196,10 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     issuePerMinute: positive(pick(flags.issuePerMinute, 'ACCORD_ISSUE_PER_MINUTE', env), 3, '--issue-per-minute', 60_000, false),
     logLevel: pick(flags.logLevel, 'ACCORD_LOG_LEVEL', env) ?? 'info',
     xdsLimits: xdsLimits(env),
-    // ACCORD_SHUTDOWN_GRACE_MS: the same in milliseconds, for tests that stop servers often.
-    shutdownGraceMs: env.ACCORD_SHUTDOWN_GRACE_MS ? Number(env.ACCORD_SHUTDOWN_GRACE_MS) : drainSeconds * 1000,
+    drainPeriodMs: durationMs(pick(flags.drainPeriod, 'ACCORD_DRAIN_PERIOD', env), quickStop !== undefined ? 0 : drainSeconds * 1000, '--drain-period', drainBounds),
+    drainCloseWindowMs: durationMs(pick(flags.drainCloseWindow, 'ACCORD_DRAIN_CLOSE_WINDOW', env), quickStop !== undefined ? 0 : 5_000, '--drain-close-window', drainBounds),
+    shutdownGraceMs: quickStop ?? 5_000,
+    maxConnectionAgeMs: durationMs(pick(flags.maxConnectionAge, 'ACCORD_MAX_CONNECTION_AGE', env), 30 * 60_000, '--max-connection-age', { min: 0, max: 7 * 24 * 3_600_000 }),
     leaseReconnectWindowMs: durationMs(pick(flags.leaseReconnectWindow, 'ACCORD_LEASE_RECONNECT_WINDOW', env), 30_000, '--lease-reconnect-window', { min: 0, max: 24 * 3_600_000 }),
   };
 }

@@ -111,6 +111,8 @@ async function xdsServerCredentials(options: ServeOptions, identity: IdentitySer
 /** The lease reaper runs (and heartbeats) this often; a replica silent for 5 of them was away. */
 const LEASE_REAP_INTERVAL_MS = 1000;
 const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
+/** After a connection's maximum age (GOAWAY): xDS streams never end by themselves, so this is only for unary calls. */
+const CONNECTION_AGE_GRACE_MS = 5_000;
 
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
@@ -256,6 +258,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     metrics,
     controlPlaneId: `accord@${process.pid}`,
     limits: options.xdsLimits,
+    ...(options.maxConnectionAgeMs > 0 ? { connectionAge: { maxMs: options.maxConnectionAgeMs, graceMs: CONNECTION_AGE_GRACE_MS } } : {}),
     // CSDS shows every proxy's state: operators only (DESIGN.md, external contract).
     authorizeStatusReader: (caller) => operator.check(caller.metadata.get('authorization')),
   });
@@ -332,11 +335,17 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // Drained shutdown (docs/operations.md): readiness fails and new xDS streams are refused at
+      // once; open streams are served through the drain period, then ended spread over the close
+      // window; HTTP (health, metrics, the API) closes last.
       started = false;
-      log.info('shutting down');
+      xds.drain();
+      log.info({ drainPeriodMs: options.drainPeriodMs, closeWindowMs: options.drainCloseWindowMs, streams: xds.streamCounts().open }, 'draining: not ready, refusing new xDS streams');
+      if (options.drainPeriodMs > 0) await new Promise((resolve) => setTimeout(resolve, options.drainPeriodMs));
+      log.info({ streams: xds.streamCounts().open }, 'shutting down: closing xDS streams');
+      await xds.close(options.shutdownGraceMs, { closeWindowMs: options.drainCloseWindowMs });
       watcher?.close();
       await http.close();
-      await xds.close(options.shutdownGraceMs);
       source.close();
       await reaper.stop();
       liveness.stop();

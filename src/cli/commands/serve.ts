@@ -29,7 +29,10 @@ export function registerServeCommand(program: Command): void {
     .option('--issue-burst <n>', 'certificates one workload may get at once (default 5; env ACCORD_ISSUE_BURST)')
     .option('--issue-per-minute <n>', 'certificates per minute per workload after the burst (default 3; env ACCORD_ISSUE_PER_MINUTE)')
     .option('--log-level <level>', 'trace | debug | info | warn | error (env ACCORD_LOG_LEVEL)')
-    .option('--drain-seconds <n>', 'the drain period after SIGTERM: xDS streams end at once (proxies reconnect elsewhere), in-flight calls get this long; default 10 (env ACCORD_DRAIN_SECONDS)')
+    .option('--drain-period <duration>', 'after SIGTERM: not ready, new xDS streams refused, open ones served this long; default 10s (env ACCORD_DRAIN_PERIOD)')
+    .option('--drain-seconds <n>', 'the drain period in whole seconds (older form of --drain-period; env ACCORD_DRAIN_SECONDS)')
+    .option('--drain-close-window <duration>', 'after the drain period, open xDS streams are ended at random moments within this; default 5s (env ACCORD_DRAIN_CLOSE_WINDOW)')
+    .option('--max-connection-age <duration>', 'xDS connections older than this (±10 %) are closed so proxies rebalance across replicas; 0 = never; default 30m (env ACCORD_MAX_CONNECTION_AGE)')
     .option(
       '--lease-reconnect-window <duration>',
       'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
