@@ -106,6 +106,10 @@ export class AccordProcess {
     return this.exited as Promise<number | null>;
   }
 
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import { OperatorTokens } from './operator-tokens.js';
 
 /** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
 export interface RegistryOperations {
@@ -83,8 +84,8 @@ export interface HealthOperations {
 export interface HttpApiDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
-  /** Operator token required as `Authorization: Bearer` on every `/v1` call but the agent's own. */
-  readonly apiToken: string;
+  /** Operator token(s) required as `Authorization: Bearer` on every `/v1` call but the agent's own. */
+  readonly apiToken: string | OperatorTokens;
   /** Optional read-only operator token: accepted on `/v1` reads, refused on changes. */
   readonly apiReadToken?: string;
   /** Serve HTTPS with these (PEM); the caller may replace them later through `server.setSecureContext`. */
@@ -196,7 +197,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
-  const operator = digest(deps.apiToken);
+  const operator = typeof deps.apiToken === 'string' ? new OperatorTokens([deps.apiToken]) : deps.apiToken;
   const reader = deps.apiReadToken ? digest(deps.apiReadToken) : undefined;
 
   const denied = (request: FastifyRequest, reason: string): void => {
@@ -209,9 +210,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       denied(request, 'no operator token');
       throw new ApiError('UNAUTHENTICATED', 'missing operator token: send "Authorization: Bearer <token>"');
     }
-    const presented = digest(token);
-    if (timingSafeEqual(presented, operator)) return 'operator';
-    if (reader && timingSafeEqual(presented, reader)) return 'reader';
+    if (operator.accepts(token)) return 'operator';
+    if (reader && timingSafeEqual(digest(token), reader)) return 'reader';
     denied(request, 'operator token mismatch');
     throw new ApiError('PERMISSION_DENIED', 'operator token not accepted');
   };

@@ -1,7 +1,8 @@
 /**
  * The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults.
- * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
- * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both.
+ * Secrets (ACCORD_CA_KEK, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
+ * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both. ACCORD_API_TOKEN_FILE
+ * is a token file: several tokens, followed for changes (serve reads it).
  */
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../config/duration.js';
@@ -23,6 +24,8 @@ export interface ServeOptions {
   readonly httpPort: number;
   readonly trustDomain?: string;
   readonly apiToken?: string;
+  /** A file of operator tokens (one a line, `#` comments), all accepted, re-read on change. */
+  readonly apiTokenFile?: string;
   /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
   readonly caKek?: string;
   /** Operator-supplied CA files. */
@@ -161,6 +164,15 @@ function secret(name: string, env: NodeJS.ProcessEnv, read: ReadTextFile, option
   return value;
 }
 
+/** ACCORD_API_TOKEN, or a token file (--api-token-file / ACCORD_API_TOKEN_FILE) read and followed by serve; not both. */
+function operatorTokenSource(flags: RawServeFlags, env: NodeJS.ProcessEnv): { apiToken?: string; apiTokenFile?: string } {
+  const apiToken = env.ACCORD_API_TOKEN || undefined;
+  const apiTokenFile = pick(flags.apiTokenFile, 'ACCORD_API_TOKEN_FILE', env);
+  if (apiToken !== undefined && apiTokenFile !== undefined) throw new Error('ACCORD_API_TOKEN and ACCORD_API_TOKEN_FILE are both set; set one of them');
+  if (apiToken !== undefined && /\s/.test(apiToken)) throw new Error('ACCORD_API_TOKEN must hold one value on one line');
+  return { apiToken, apiTokenFile };
+}
+
 export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv = process.env, read: ReadTextFile = readText): ServeOptions {
   const drainSeconds = seconds(pick(flags.drainSeconds, 'ACCORD_DRAIN_SECONDS', env), 10, '--drain-seconds');
   // ACCORD_SHUTDOWN_GRACE_MS (for tests that stop servers often): no drain, streams end at once.
@@ -176,7 +188,7 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     xdsPort: port(pick(flags.xdsPort, 'ACCORD_XDS_PORT', env), 18000, '--xds-port'),
     httpPort: port(pick(flags.httpPort, 'ACCORD_HTTP_PORT', env), 18080, '--http-port'),
     trustDomain: pick(flags.trustDomain, 'ACCORD_TRUST_DOMAIN', env),
-    apiToken: secret('ACCORD_API_TOKEN', env, read, { singleLine: true }),
+    ...operatorTokenSource(flags, env),
     caKek: secret('ACCORD_CA_KEK', env, read, { singleLine: true }),
     caCertFile: pick(flags.caCert, 'ACCORD_CA_CERT', env),
     caKeyFile: pick(flags.caKey, 'ACCORD_CA_KEY', env),

@@ -10,6 +10,8 @@ import { createMetricsRegistry, type Registry } from '../observability/metrics.j
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
+import { OperatorTokens } from '../api/operator-tokens.js';
+import { OperatorTokenFile } from './operator-token-file.js';
 import {
   LeaseReaper,
   MemoryStore,
@@ -126,10 +128,12 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   await assertPortFree(options.host, options.xdsPort, '--xds-port');
   await assertPortFree(options.host, options.httpPort, '--http-port');
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const apiToken = await operatorToken(options, log);
+  const tokenFile = options.apiTokenFile ? await OperatorTokenFile.open(options.apiTokenFile, logger) : undefined;
+  const apiToken = tokenFile?.first ?? (await operatorToken(options, log));
+  const operatorTokens = tokenFile?.tokens ?? new OperatorTokens([apiToken]);
   const apiReadToken = options.apiReadToken ?? (options.apiReadTokenFile ? await readTokenFile(options.apiReadTokenFile, log) : undefined);
   if (options.apiReadTokenFile && !apiReadToken) throw new Error(`ACCORD_API_READ_TOKEN_FILE: ${options.apiReadTokenFile} is missing or empty`);
-  if (apiReadToken === apiToken) throw new Error('the read-only operator token must differ from the operator token');
+  if (apiReadToken !== undefined && operatorTokens.accepts(apiReadToken)) throw new Error('the read-only operator token must differ from the operator token');
 
   const store: Store = options.redisUrl
     ? await RedisStore.connect({
@@ -251,7 +255,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     await policies.syncFiles(await watcher.start());
   }
 
-  const operator = new OperatorTokenCheck(apiToken);
+  const operator = new OperatorTokenCheck(operatorTokens);
   const xds = new XdsServer({
     source,
     logger: logger.child({ component: 'xds' }),
@@ -262,7 +266,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     // CSDS shows every proxy's state: operators only (DESIGN.md, external contract).
     authorizeStatusReader: (caller) => operator.check(caller.metadata.get('authorization')),
   });
-  addRegistryService(xds.grpcServer, { registry, apiToken, logger });
+  addRegistryService(xds.grpcServer, { registry, apiToken: operatorTokens, logger });
 
   let boundXdsPort = options.xdsPort;
   const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
@@ -271,7 +275,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const http = buildHttpApi({
     logger,
     metrics,
-    apiToken,
+    apiToken: operatorTokens,
     apiReadToken,
     https: await httpsMaterial(options, identity),
     registry,
@@ -346,6 +350,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       await xds.close(options.shutdownGraceMs, { closeWindowMs: options.drainCloseWindowMs });
       watcher?.close();
       await http.close();
+      tokenFile?.close();
       source.close();
       await reaper.stop();
       liveness.stop();

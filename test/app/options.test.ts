@@ -12,16 +12,19 @@ function file(name: string, content: string): string {
 }
 
 describe('serve options', () => {
-  it('reads the operator token, the KEK and the Redis URL from the files their *_FILE variables name', () => {
+  it('reads the KEK and the Redis URL from the files their *_FILE variables name; the operator token file is passed on to serve', () => {
+    const tokenFile = file('token', 'operator-token\n');
     const options = resolveServeOptions(
       {},
       {
-        ACCORD_API_TOKEN_FILE: file('token', 'operator-token\n'),
+        ACCORD_API_TOKEN_FILE: tokenFile,
         ACCORD_CA_KEK_FILE: file('kek', `${'ab'.repeat(32)}\n`),
         ACCORD_REDIS_FILE: file('redis', 'redis-sentinel://:s3cret@sentinel:26379/mymaster\n'),
       },
     );
-    expect(options.apiToken).toBe('operator-token');
+    expect(options.apiTokenFile).toBe(tokenFile);
+    expect(options.apiToken).toBeUndefined();
+    expect(resolveServeOptions({ apiTokenFile: '/flag/tokens' }, { ACCORD_API_TOKEN_FILE: tokenFile }).apiTokenFile).toBe('/flag/tokens');
     expect(options.caKek).toBe('ab'.repeat(32));
     expect(options.redisUrl).toBe('redis-sentinel://:s3cret@sentinel:26379/mymaster');
   });
@@ -38,7 +41,7 @@ describe('serve options', () => {
     );
     expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: path.join(dir, 'missing') })).toThrow(/^ACCORD_CA_KEK_FILE: cannot read .*missing: ENOENT$/);
     expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: file('empty', ' \n') })).toThrow(/ACCORD_CA_KEK_FILE: .*empty is empty/);
-    expect(() => resolveServeOptions({}, { ACCORD_API_TOKEN_FILE: file('two', 'one\ntwo\n') })).toThrow(/must hold one value on one line/);
+    expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: file('two', 'one\ntwo\n') })).toThrow(/must hold one value on one line/);
   });
 
   it('the drain period is 10 s by default (--drain-period or --drain-seconds), streams then close over 5 s; the test override stops at once', () => {

@@ -25,6 +25,7 @@ export function registerServeCommand(program: Command): void {
     .option('--http-tls-key <file>', 'the private key PEM for --http-tls-cert (env ACCORD_HTTP_TLS_KEY)')
     .option('--tls-san <names>', "extra DNS names / IPs for the control plane's mesh-CA certificate, comma-separated (env ACCORD_TLS_SAN)")
     .option('--insecure', 'allow xDS without TLS on a non-loopback address; warned about on every start (env ACCORD_INSECURE)')
+    .option('--api-token-file <file>', 'operator tokens, one a line (# comments), all accepted, re-read on change (env ACCORD_API_TOKEN_FILE)')
     .option('--token-ttl <duration>', 'lifetime of new workload tokens, e.g. 720h (default 30 days; env ACCORD_TOKEN_TTL)')
     .option('--issue-burst <n>', 'certificates one workload may get at once (default 5; env ACCORD_ISSUE_BURST)')
     .option('--issue-per-minute <n>', 'certificates per minute per workload after the burst (default 3; env ACCORD_ISSUE_PER_MINUTE)')
@@ -39,8 +40,8 @@ export function registerServeCommand(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
-        'name a file holding the value of ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
+      '\nSecrets from files: ACCORD_CA_KEK_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
+        'name a file holding the value of ACCORD_CA_KEK, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
         'Redis password apart from the URL), e.g. a mounted Kubernetes Secret.',
     )
     .action(async (flags: RawServeFlags) => {
