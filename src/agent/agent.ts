@@ -72,6 +72,27 @@ const DOING: Record<Failure['operation'], string> = {
   xds: 'xDS',
 };
 
+function isUnknownWorkload(error: unknown): boolean {
+  return error instanceof AgentHttpError && error.status === 404;
+}
+
+/** The registration body that recreates `workload` as it was (same endpoint, so the same id). */
+export function registrationOf(workload: Workload): Record<string, unknown> {
+  return {
+    service: workload.service,
+    namespace: workload.namespace,
+    serviceAccount: workload.serviceAccount,
+    address: workload.address,
+    port: workload.port,
+    meshPort: workload.meshPort,
+    protocol: workload.protocol,
+    labels: workload.labels,
+    locality: workload.locality,
+    upstreams: workload.upstreams,
+    ...(workload.leaseMs === undefined ? {} : { ttl: `${workload.leaseMs}ms` }),
+  };
+}
+
 function isRefusal(error: unknown): boolean {
   return error instanceof AgentHttpError && (error.status === 401 || error.status === 403);
 }
@@ -255,6 +276,7 @@ export class Agent {
     } catch (error) {
       const delay = this.retryDelay(error, attempt);
       this.failed('certificate', `${describeAgentFailure(error)}; the current files stay in place`, delay, isRefusal(error));
+      if (isUnknownWorkload(error)) await this.reregister();
       this.schedule(delay, attempt + 1);
     }
   }
@@ -263,6 +285,21 @@ export class Agent {
     if (this.stopped) return;
     if (this.rotationTimer) clearTimeout(this.rotationTimer);
     this.rotationTimer = setTimeout(() => void this.renew(attempt), Math.min(delayMs, 2 ** 31 - 1));
+  }
+
+  /**
+   * The control plane does not know this workload (its lease was reaped while no proxy renewed it,
+   * or the store lost its data): register it again, as it was, with the workload token.
+   */
+  private async reregister(): Promise<void> {
+    const workload = this.current?.workload as Workload | undefined;
+    if (!workload) return;
+    try {
+      const result = await this.client.reregister(registrationOf(workload));
+      if (result.created) this.log.warn({ workloadId: result.id, spiffeId: result.spiffeId }, 'the control plane did not know this workload; registered it again with its token');
+    } catch (error) {
+      this.log.error({ workloadId: workload.id }, `could not register the workload again: ${describeAgentFailure(error)}`);
+    }
   }
 
   /** A token saved by an earlier run, if it is newer than the one given and still valid. */
@@ -325,6 +362,7 @@ export class Agent {
       } catch (error) {
         next = failures + 1;
         this.failed('trust bundle', describeAgentFailure(error), Math.max(interval, this.backoff(failures)), isRefusal(error));
+        if (isUnknownWorkload(error)) await this.reregister();
       }
       this.pollBundle(next);
     }, delay);

@@ -15,6 +15,8 @@ export interface RegistryOperations {
   deregister(id: string): Promise<void>;
   heartbeat(id: string): Promise<void>;
   listServices(): Promise<readonly unknown[]>;
+  /** A workload registers itself again with its own token (it went missing): same id and identity, or refused. */
+  reregister(workloadToken: string, body: unknown): Promise<{ id: string; spiffeId: string; created: boolean }>;
 }
 
 /** A write of policy documents: a YAML stream as text, or documents already parsed from a JSON body. */
@@ -366,6 +368,10 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   });
   app.get('/v1/agent/bundle', async (request) => deps.ca.agentBundle(workloadToken(request)));
   app.post('/v1/agent/token', async (request) => deps.ca.renewToken(workloadToken(request)));
+  app.post('/v1/agent/register', async (request, reply) => {
+    const result = await deps.registry.reregister(workloadToken(request), request.body);
+    return reply.code(result.created ? 201 : 200).send(result);
+  });
 
   return app;
 }
