@@ -5,7 +5,7 @@ export const MAX_OPERATOR_TOKENS = 32;
 const MIN_TOKEN_LENGTH = 16;
 const MAX_TOKEN_LENGTH = 512;
 
-function digest(value: string): Buffer {
+export function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
@@ -43,6 +43,14 @@ export class OperatorTokens {
   }
 }
 
+/** Throws (naming `where`, never the token) unless `token` is 16 to 512 printable ASCII characters. */
+export function checkToken(token: string, where: string): void {
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new Error(`${where}: a token is printable ASCII only`);
+  if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH) {
+    throw new Error(`${where}: a token is ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (this one has ${token.length})`);
+  }
+}
+
 /**
  * A token file: one token a line; blank lines and lines starting with `#` are ignored. Throws with
  * `file:line` for a line that is not one token of 16 to 512 printable characters, and for a file
@@ -56,10 +64,7 @@ export function parseTokenFile(text: string, file: string): string[] {
     if (line === '' || line.startsWith('#')) continue;
     const where = `${file}:${index + 1}`;
     if (/\s/.test(line)) throw new Error(`${where}: one token per line (this line has spaces in it)`);
-    if (!/^[\x21-\x7e]+$/.test(line)) throw new Error(`${where}: a token is printable ASCII only`);
-    if (line.length < MIN_TOKEN_LENGTH || line.length > MAX_TOKEN_LENGTH) {
-      throw new Error(`${where}: a token is ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (this one has ${line.length})`);
-    }
+    checkToken(line, where);
     if (!tokens.includes(line)) tokens.push(line);
   }
   if (tokens.length === 0) throw new Error(`${file}: no token in the file (one a line; # starts a comment)`);

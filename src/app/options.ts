@@ -26,6 +26,8 @@ export interface ServeOptions {
   readonly apiToken?: string;
   /** A file of operator tokens (one a line, `#` comments), all accepted, re-read on change. */
   readonly apiTokenFile?: string;
+  /** A file of per-namespace registration tokens (`<namespace> <token>` a line), re-read on change. */
+  readonly registrationTokenFile?: string;
   /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
   readonly caKek?: string;
   /** Operator-supplied CA files. */
@@ -189,6 +191,7 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     httpPort: port(pick(flags.httpPort, 'ACCORD_HTTP_PORT', env), 18080, '--http-port'),
     trustDomain: pick(flags.trustDomain, 'ACCORD_TRUST_DOMAIN', env),
     ...operatorTokenSource(flags, env),
+    registrationTokenFile: pick(flags.registrationTokenFile, 'ACCORD_REGISTRATION_TOKEN_FILE', env),
     caKek: secret('ACCORD_CA_KEK', env, read, { singleLine: true }),
     caCertFile: pick(flags.caCert, 'ACCORD_CA_CERT', env),
     caKeyFile: pick(flags.caKey, 'ACCORD_CA_KEY', env),

@@ -114,6 +114,10 @@ export class RegistryService implements RegistryOperations {
     throw new ApiError('PERMISSION_DENIED', `the token is for workload "${claims.workloadId}"; this registration is of another endpoint`);
   }
 
+  async workloadNamespace(id: string): Promise<string | undefined> {
+    return (await this.store.getWorkload(id))?.workload.namespace;
+  }
+
   async listWorkloads(): Promise<readonly Workload[]> {
     return (await this.store.listWorkloads()).map((stored) => stored.workload);
   }

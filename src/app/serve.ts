@@ -10,8 +10,9 @@ import { createMetricsRegistry, type Registry } from '../observability/metrics.j
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
-import { OperatorTokens } from '../api/operator-tokens.js';
-import { OperatorTokenFile } from './operator-token-file.js';
+import { OperatorTokens, parseTokenFile } from '../api/operator-tokens.js';
+import { RegistrationTokens, parseRegistrationTokenFile } from '../api/registration-tokens.js';
+import { FollowedFile } from './followed-file.js';
 import {
   LeaseReaper,
   MemoryStore,
@@ -128,9 +129,34 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   await assertPortFree(options.host, options.xdsPort, '--xds-port');
   await assertPortFree(options.host, options.httpPort, '--http-port');
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const tokenFile = options.apiTokenFile ? await OperatorTokenFile.open(options.apiTokenFile, logger) : undefined;
-  const apiToken = tokenFile?.first ?? (await operatorToken(options, log));
-  const operatorTokens = tokenFile?.tokens ?? new OperatorTokens([apiToken]);
+  // Token files are followed: tokens rotate without a restart (docs/operations.md, Rotating credentials).
+  const followed: FollowedFile[] = [];
+  let operatorTokens: OperatorTokens | undefined;
+  let firstToken: string | undefined;
+  if (options.apiTokenFile) {
+    const file = options.apiTokenFile;
+    followed.push(await FollowedFile.open(file, '--api-token-file', 'operator token', (text) => {
+      const tokens = parseTokenFile(text, file);
+      firstToken ??= tokens[0];
+      if (operatorTokens) operatorTokens.replace(tokens);
+      else operatorTokens = new OperatorTokens(tokens);
+      return tokens.length;
+    }, logger));
+  }
+  const apiToken = firstToken ?? (await operatorToken(options, log));
+  operatorTokens ??= new OperatorTokens([apiToken]);
+  const registrationTokens = new RegistrationTokens();
+  if (options.registrationTokenFile) {
+    const file = options.registrationTokenFile;
+    followed.push(await FollowedFile.open(file, '--registration-token-file', 'registration token', (text) => {
+      const tokens = parseRegistrationTokenFile(text, file);
+      // An operator token must not double as a registration token (it would lose its reach).
+      const clash = tokens.find((entry) => operatorTokens?.accepts(entry.token));
+      if (clash) throw new Error(`${file}: the token of namespace "${clash.namespace}" is an operator token`);
+      registrationTokens.replace(tokens);
+      return tokens.length;
+    }, logger));
+  }
   const apiReadToken = options.apiReadToken ?? (options.apiReadTokenFile ? await readTokenFile(options.apiReadTokenFile, log) : undefined);
   if (options.apiReadTokenFile && !apiReadToken) throw new Error(`ACCORD_API_READ_TOKEN_FILE: ${options.apiReadTokenFile} is missing or empty`);
   if (apiReadToken !== undefined && operatorTokens.accepts(apiReadToken)) throw new Error('the read-only operator token must differ from the operator token');
@@ -277,6 +303,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     metrics,
     apiToken: operatorTokens,
     apiReadToken,
+    registrationTokens,
     https: await httpsMaterial(options, identity),
     registry,
     policies,
@@ -350,7 +377,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       await xds.close(options.shutdownGraceMs, { closeWindowMs: options.drainCloseWindowMs });
       watcher?.close();
       await http.close();
-      tokenFile?.close();
+      for (const file of followed) file.close();
       source.close();
       await reaper.stop();
       liveness.stop();

@@ -26,6 +26,7 @@ export function registerServeCommand(program: Command): void {
     .option('--tls-san <names>', "extra DNS names / IPs for the control plane's mesh-CA certificate, comma-separated (env ACCORD_TLS_SAN)")
     .option('--insecure', 'allow xDS without TLS on a non-loopback address; warned about on every start (env ACCORD_INSECURE)')
     .option('--api-token-file <file>', 'operator tokens, one a line (# comments), all accepted, re-read on change (env ACCORD_API_TOKEN_FILE)')
+    .option('--registration-token-file <file>', 'per-namespace registration tokens, "<namespace> <token>" a line, re-read on change (env ACCORD_REGISTRATION_TOKEN_FILE)')
     .option('--token-ttl <duration>', 'lifetime of new workload tokens, e.g. 720h (default 30 days; env ACCORD_TOKEN_TTL)')
     .option('--issue-burst <n>', 'certificates one workload may get at once (default 5; env ACCORD_ISSUE_BURST)')
     .option('--issue-per-minute <n>', 'certificates per minute per workload after the burst (default 3; env ACCORD_ISSUE_PER_MINUTE)')

@@ -2,18 +2,16 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../observability/logger.js';
-import { OperatorTokens, parseTokenFile } from '../api/operator-tokens.js';
 
 /** Polling backs up the watch (a mounted Secret changes by a symlink swap some watchers miss). */
 const POLL_MS = 2_000;
 
 /**
- * The operator tokens of `--api-token-file`, re-read whenever the file changes, so a token is
- * rotated without a restart: add the new one, move the callers, remove the old one. A file that
- * cannot be read or parsed keeps the tokens accepted before (and is logged with file:line).
+ * A credentials file re-read whenever it changes, so tokens rotate without a restart. `apply`
+ * parses the text and takes it over (returning how many entries it holds), or throws with
+ * file:line; a file that cannot be read or parsed keeps what was applied before, and is logged.
  */
-export class OperatorTokenFile {
-  readonly tokens: OperatorTokens;
+export class FollowedFile {
   private lastText: string;
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
@@ -21,27 +19,27 @@ export class OperatorTokenFile {
 
   private constructor(
     private readonly file: string,
+    private readonly what: string,
+    private readonly apply: (text: string) => number,
     private readonly log: Logger,
     text: string,
-    readonly first: string,
   ) {
     this.lastText = text;
-    this.tokens = new OperatorTokens(parseTokenFile(text, file));
   }
 
-  /** Reads the file once (a missing, unreadable or empty file fails the start) and starts following it. */
-  static async open(file: string, logger: Logger): Promise<OperatorTokenFile> {
+  /** Reads and applies the file once (a missing or bad file fails the start, naming `flag`), then follows it. */
+  static async open(file: string, flag: string, what: string, apply: (text: string) => number, logger: Logger): Promise<FollowedFile> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      throw new Error(`--api-token-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+      throw new Error(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
     }
-    const tokens = parseTokenFile(text, file);
-    const tokenFile = new OperatorTokenFile(file, logger.child({ component: 'operator-tokens' }), text, tokens[0] as string);
-    tokenFile.log.info({ file, tokens: tokens.length }, 'accepting the operator tokens of the token file; changes are picked up without a restart');
-    tokenFile.follow();
-    return tokenFile;
+    const count = apply(text);
+    const followed = new FollowedFile(file, what, apply, logger.child({ component: 'followed-file' }), text);
+    followed.log.info({ file, entries: count }, `accepting the ${what} of the file; changes are picked up without a restart`);
+    followed.follow();
+    return followed;
   }
 
   private follow(): void {
@@ -62,18 +60,17 @@ export class OperatorTokenFile {
     try {
       const text = await readFile(this.file, 'utf8').catch((error: unknown) => {
         const code = (error as NodeJS.ErrnoException).code ?? String(error);
-        if (this.lastText !== `\0unreadable:${code}`) this.log.error({ file: this.file, code }, 'cannot read the operator token file; keeping the tokens accepted before');
+        if (this.lastText !== `\0unreadable:${code}`) this.log.error({ file: this.file, code }, `cannot read the ${this.what} file; keeping what it held before`);
         this.lastText = `\0unreadable:${code}`;
         return undefined;
       });
       if (text === undefined || text === this.lastText) return;
       this.lastText = text;
       try {
-        const tokens = parseTokenFile(text, this.file);
-        this.tokens.replace(tokens);
-        this.log.info({ file: this.file, tokens: tokens.length }, 'operator token file changed; now accepting its tokens');
+        const count = this.apply(text);
+        this.log.info({ file: this.file, entries: count }, `${this.what} file changed; now accepting what it holds`);
       } catch (error) {
-        this.log.error({ file: this.file, problem: (error as Error).message }, 'operator token file rejected; keeping the tokens accepted before');
+        this.log.error({ file: this.file, problem: (error as Error).message }, `${this.what} file rejected; keeping what it held before`);
       }
     } finally {
       this.reading = false;
