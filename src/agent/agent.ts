@@ -34,6 +34,8 @@ export interface AgentOptions {
 
 /** The renewed workload token is kept here (0600), so a restarted agent uses it rather than an expired one. */
 export const TOKEN_FILE = 'token';
+/** The workload's registration as the control plane last described it, for re-registration after a restart. */
+export const REGISTRATION_FILE = 'registration.json';
 /** A failed token renewal is retried this much later. */
 const TOKEN_RETRY_MS = 30_000;
 
@@ -253,6 +255,7 @@ export class Agent {
           throw new Error(`giving up after ${attempt + 1} refusals: ${describeAgentFailure(error)}`, { cause: error });
         }
         this.failed('certificate', describeAgentFailure(error), delay, refused);
+        if (isUnknownWorkload(error)) await this.reregister();
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -262,6 +265,7 @@ export class Agent {
     const certificate = await this.client.fetchCertificate();
     await this.files.write({ certChainPem: certificate.certChainPem, keyPem: certificate.keyPem, caBundlePem: certificate.caBundlePem });
     this.current = certificate;
+    if (certificate.workload) await this.saveRegistration(certificate.workload as unknown as Workload);
     this.bundle = certificate.caBundlePem;
     this.bundleFetchedAt = Date.now();
     this.recovered('certificate');
@@ -293,12 +297,34 @@ export class Agent {
    */
   private async reregister(): Promise<void> {
     const workload = this.current?.workload as Workload | undefined;
-    if (!workload) return;
+    const registration = workload ? registrationOf(workload) : await this.savedRegistration();
+    if (!registration) return;
     try {
-      const result = await this.client.reregister(registrationOf(workload));
+      const result = await this.client.reregister(registration);
       if (result.created) this.log.warn({ workloadId: result.id, spiffeId: result.spiffeId }, 'the control plane did not know this workload; registered it again with its token');
     } catch (error) {
-      this.log.error({ workloadId: workload.id }, `could not register the workload again: ${describeAgentFailure(error)}`);
+      this.log.error({ service: registration.service }, `could not register the workload again: ${describeAgentFailure(error)}`);
+    }
+  }
+
+  /** Kept beside the token (0600), so an agent restarted while its workload is missing can bring it back. */
+  private async saveRegistration(workload: Workload): Promise<void> {
+    const file = path.join(this.options.outDir, REGISTRATION_FILE);
+    try {
+      await mkdir(this.options.outDir, { recursive: true });
+      await writeFile(`${file}.tmp`, `${JSON.stringify(registrationOf(workload))}\n`, { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+    } catch (error) {
+      this.log.warn({ file, err: error }, 'could not save the registration for re-registration after a restart');
+    }
+  }
+
+  private async savedRegistration(): Promise<Record<string, unknown> | undefined> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(path.join(this.options.outDir, REGISTRATION_FILE), 'utf8'));
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
     }
   }
 

@@ -4,6 +4,8 @@
  * register another endpoint, and a deregistered workload cannot come back this way.
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccordProcess, freePort, waitFor } from './processes.js';
 import { startAgent } from './children.js';
@@ -64,6 +66,21 @@ describe('self re-registration with the workload token', () => {
     expect(again.body).toEqual({ id: created.id, spiffeId: created.spiffeId, created: false });
     expect(agent.output.join('')).toContain('registered it again with its token');
     console.log(JSON.stringify({ workload: created.id, reRegisteredWithinMs: Date.now() - startedAt }));
+  }, 90_000);
+
+  it('an agent restarted while its workload is missing brings it back from its saved registration', async () => {
+    const registration = { service: 'ledger', address: '127.0.0.1', port: await freePort(), ttl: '3s', labels: { tier: 'back' } };
+    const created = (await accord.request('POST', '/v1/workloads', registration)).body as { id: string; spiffeId: string; token: string };
+    const before = (await listed()).find((w) => w.id === created.id);
+    const first = await startAgent(created.token, [accord.http], [accord.xds]);
+    expect(JSON.parse(await readFile(path.join(first.dir, 'registration.json'), 'utf8'))).toMatchObject({ service: 'ledger', port: registration.port, ttl: '3000ms' });
+    first.child.kill('SIGKILL');
+    // With no agent at all, the reaped workload stays gone.
+    await waitFor(async () => ((await listed()).some((w) => w.id === created.id) ? undefined : true), 30_000, 'the lease to be reaped');
+    const second = await startAgent(created.token, [accord.http], [accord.xds], first.dir);
+    agents.push(second.child);
+    const back = await waitFor(async () => (await listed()).find((w) => w.id === created.id), 30_000, 'the restarted agent to register the workload again');
+    expect(back).toEqual(before);
   }, 90_000);
 
   it('a workload token cannot register another endpoint or another identity', async () => {
