@@ -3,15 +3,15 @@
  * workload's deployment registers, deregisters and bootstraps in its own namespace without the
  * operator token, and can do nothing else.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccordProcess, waitFor } from './processes.js';
+import { AccordProcess, CLI, waitFor } from './processes.js';
 
 const TEAM_A = 'team-a-registration-token-0001';
 const TEAM_B = 'team-b-registration-token-0002';
-const TEAM_A_NEXT = 'team-a-registration-token-0003';
 
 describe('namespace registration tokens', () => {
   let dir: string;
@@ -78,9 +78,13 @@ describe('namespace registration tokens', () => {
     expect(accord.output.join('')).not.toContain(TEAM_A);
   });
 
-  it('a new registration token is accepted without a restart; a removed one is refused', async () => {
+  it('a new registration token (from `accord token create`) is accepted without a restart; a removed one is refused', async () => {
+    const line = execFileSync(process.execPath, [CLI, 'token', 'create', '--namespace', 'team-a'], { encoding: 'utf8' }).trim();
+    const [namespace, TEAM_A_NEXT] = line.split(' ') as [string, string];
+    expect(namespace).toBe('team-a');
+    expect(TEAM_A_NEXT).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const next = path.join(dir, '.next');
-    await writeFile(next, `team-a ${TEAM_A_NEXT}\nteam-b ${TEAM_B}\n`, { mode: 0o600 });
+    await writeFile(next, `${line}\nteam-b ${TEAM_B}\n`, { mode: 0o600 });
     await rename(next, file);
     const body = { service: 'billing', namespace: 'team-a', address: '10.1.0.2', port: 8080 };
     await waitFor(async () => ((await call(TEAM_A_NEXT, 'POST', '/v1/workloads', body)).status === 201 ? true : undefined), 20_000, 'the new token');

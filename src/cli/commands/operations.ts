@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -184,7 +185,19 @@ export function registerOperationsCommands(program: Command): void {
     }
   });
 
-  const token = program.command('token').description('workload tokens');
+  const token = program.command('token').description('workload tokens, and registration tokens for namespaces');
+  withOutputOption(
+    token
+      .command('create')
+      .description('make a new registration token for a namespace: prints the "<namespace> <token>" line for --registration-token-file (nothing is sent to the server)')
+      .requiredOption('--namespace <name>', 'the namespace the token may register workloads in'),
+  ).action((options: Record<string, unknown>) => {
+    const namespace = String(options.namespace);
+    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) throw new UsageError(`--namespace: "${namespace.slice(0, 64)}" is not a namespace (a DNS-1123 label)`);
+    const created = { namespace, token: randomBytes(32).toString('base64url') };
+    if (printStructured(outputFormat(options), created)) return;
+    say(`${created.namespace} ${created.token}`);
+  });
   withOutputOption(
     withServerOptions(
       token
