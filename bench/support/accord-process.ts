@@ -99,6 +99,21 @@ export class AccordProcess {
     this.child?.kill('SIGKILL');
   }
 
+  /** Sends SIGTERM and resolves with the exit code, however long the drain takes. */
+  terminate(): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null) return Promise.resolve(this.child?.exitCode ?? null);
+    this.child.kill('SIGTERM');
+    return this.exited as Promise<number | null>;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   async stop(): Promise<number | null> {
     if (!this.child || this.child.exitCode !== null) return this.child?.exitCode ?? null;
     this.child.kill('SIGTERM');

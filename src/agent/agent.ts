@@ -34,6 +34,8 @@ export interface AgentOptions {
 
 /** The renewed workload token is kept here (0600), so a restarted agent uses it rather than an expired one. */
 export const TOKEN_FILE = 'token';
+/** The workload's registration as the control plane last described it, for re-registration after a restart. */
+export const REGISTRATION_FILE = 'registration.json';
 /** A failed token renewal is retried this much later. */
 const TOKEN_RETRY_MS = 30_000;
 
@@ -71,6 +73,27 @@ const DOING: Record<Failure['operation'], string> = {
   'trust bundle': 'reading the trust bundle',
   xds: 'xDS',
 };
+
+function isUnknownWorkload(error: unknown): boolean {
+  return error instanceof AgentHttpError && error.status === 404;
+}
+
+/** The registration body that recreates `workload` as it was (same endpoint, so the same id). */
+export function registrationOf(workload: Workload): Record<string, unknown> {
+  return {
+    service: workload.service,
+    namespace: workload.namespace,
+    serviceAccount: workload.serviceAccount,
+    address: workload.address,
+    port: workload.port,
+    meshPort: workload.meshPort,
+    protocol: workload.protocol,
+    labels: workload.labels,
+    locality: workload.locality,
+    upstreams: workload.upstreams,
+    ...(workload.leaseMs === undefined ? {} : { ttl: `${workload.leaseMs}ms` }),
+  };
+}
 
 function isRefusal(error: unknown): boolean {
   return error instanceof AgentHttpError && (error.status === 401 || error.status === 403);
@@ -232,6 +255,7 @@ export class Agent {
           throw new Error(`giving up after ${attempt + 1} refusals: ${describeAgentFailure(error)}`, { cause: error });
         }
         this.failed('certificate', describeAgentFailure(error), delay, refused);
+        if (isUnknownWorkload(error)) await this.reregister();
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -241,6 +265,7 @@ export class Agent {
     const certificate = await this.client.fetchCertificate();
     await this.files.write({ certChainPem: certificate.certChainPem, keyPem: certificate.keyPem, caBundlePem: certificate.caBundlePem });
     this.current = certificate;
+    if (certificate.workload) await this.saveRegistration(certificate.workload as unknown as Workload);
     this.bundle = certificate.caBundlePem;
     this.bundleFetchedAt = Date.now();
     this.recovered('certificate');
@@ -255,6 +280,7 @@ export class Agent {
     } catch (error) {
       const delay = this.retryDelay(error, attempt);
       this.failed('certificate', `${describeAgentFailure(error)}; the current files stay in place`, delay, isRefusal(error));
+      if (isUnknownWorkload(error)) await this.reregister();
       this.schedule(delay, attempt + 1);
     }
   }
@@ -263,6 +289,43 @@ export class Agent {
     if (this.stopped) return;
     if (this.rotationTimer) clearTimeout(this.rotationTimer);
     this.rotationTimer = setTimeout(() => void this.renew(attempt), Math.min(delayMs, 2 ** 31 - 1));
+  }
+
+  /**
+   * The control plane does not know this workload (its lease was reaped while no proxy renewed it,
+   * or the store lost its data): register it again, as it was, with the workload token.
+   */
+  private async reregister(): Promise<void> {
+    const workload = this.current?.workload as Workload | undefined;
+    const registration = workload ? registrationOf(workload) : await this.savedRegistration();
+    if (!registration) return;
+    try {
+      const result = await this.client.reregister(registration);
+      if (result.created) this.log.warn({ workloadId: result.id, spiffeId: result.spiffeId }, 'the control plane did not know this workload; registered it again with its token');
+    } catch (error) {
+      this.log.error({ service: registration.service }, `could not register the workload again: ${describeAgentFailure(error)}`);
+    }
+  }
+
+  /** Kept beside the token (0600), so an agent restarted while its workload is missing can bring it back. */
+  private async saveRegistration(workload: Workload): Promise<void> {
+    const file = path.join(this.options.outDir, REGISTRATION_FILE);
+    try {
+      await mkdir(this.options.outDir, { recursive: true });
+      await writeFile(`${file}.tmp`, `${JSON.stringify(registrationOf(workload))}\n`, { mode: 0o600 });
+      await rename(`${file}.tmp`, file);
+    } catch (error) {
+      this.log.warn({ file, err: error }, 'could not save the registration for re-registration after a restart');
+    }
+  }
+
+  private async savedRegistration(): Promise<Record<string, unknown> | undefined> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(path.join(this.options.outDir, REGISTRATION_FILE), 'utf8'));
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** A token saved by an earlier run, if it is newer than the one given and still valid. */
@@ -325,6 +388,7 @@ export class Agent {
       } catch (error) {
         next = failures + 1;
         this.failed('trust bundle', describeAgentFailure(error), Math.max(interval, this.backoff(failures)), isRefusal(error));
+        if (isUnknownWorkload(error)) await this.reregister();
       }
       this.pollBundle(next);
     }, delay);

@@ -144,6 +144,11 @@ export class CertificateClient {
     return (await this.post('/v1/agent/token', {})) as { token: string; tokenId: string; expiresAt: string };
   }
 
+  /** Registers this workload again with its token (the control plane said it does not know it). */
+  async reregister(registration: Record<string, unknown>): Promise<{ id: string; spiffeId: string; created: boolean }> {
+    return (await this.post('/v1/agent/register', registration)) as { id: string; spiffeId: string; created: boolean };
+  }
+
   private async post(path: string, body: unknown): Promise<unknown> {
     return this.withFailover((server) => this.postTo(server, path, body));
   }

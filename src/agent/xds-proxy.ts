@@ -12,7 +12,7 @@ const FORWARDED_METHODS: readonly string[] = [
 const passThrough = (value: Buffer): Buffer => value;
 
 export interface XdsProxyOptions {
-  /** Control-plane replicas, `host:port`; the proxy fails over between them in order. */
+  /** Control-plane replicas, `host:port`; the proxy starts with the first and fails over to another at random. */
   readonly upstreams: readonly string[];
   /** The current workload token (it is renewed), sent as `authorization: Bearer` on every upstream stream. */
   readonly token: () => string;
@@ -136,7 +136,9 @@ export class XdsProxy {
         const failed = this.options.upstreams[index] as string;
         const message = describeUpstreamStatus(status, failed);
         if (status.code === grpc.status.UNAVAILABLE && index === this.current) {
-          this.current = (this.current + 1) % this.clients.length;
+          // Another replica at random: agents leaving a draining or aged-out replica spread over the rest.
+          const others = this.clients.length - 1;
+          if (others > 0) this.current = (this.current + 1 + Math.floor(Math.random() * others)) % this.clients.length;
           this.log.warn({ failed, next: this.upstream }, `${message}; failing over (the client reconnects with backoff)`);
         } else {
           this.log.warn({ upstream: failed, code: grpc.status[status.code] }, message);

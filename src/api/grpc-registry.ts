@@ -6,6 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../observability/logger.js';
 import { ApiError, toApiError } from './errors.js';
 import { OperatorTokenCheck } from './operator-token.js';
+import type { OperatorTokens } from './operator-tokens.js';
 import type { RegistryOperations } from './http.js';
 
 /** Path of protos/accord/v1/registry.proto, from both src/ (tests) and dist/src/ (built). */
@@ -77,7 +78,7 @@ function workloadToProto(workload: Message): Message {
 
 export interface GrpcRegistryDeps {
   readonly registry: RegistryOperations;
-  readonly apiToken: string;
+  readonly apiToken: string | OperatorTokens;
   readonly logger: Logger;
 }
 

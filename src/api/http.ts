@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
+import { OperatorTokens } from './operator-tokens.js';
 
 /** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
 export interface RegistryOperations {
@@ -14,6 +15,10 @@ export interface RegistryOperations {
   deregister(id: string): Promise<void>;
   heartbeat(id: string): Promise<void>;
   listServices(): Promise<readonly unknown[]>;
+  /** A workload registers itself again with its own token (it went missing): same id and identity, or refused. */
+  reregister(workloadToken: string, body: unknown): Promise<{ id: string; spiffeId: string; created: boolean }>;
+  /** The namespace of a registered workload (undefined: not registered). */
+  workloadNamespace(id: string): Promise<string | undefined>;
 }
 
 /** A write of policy documents: a YAML stream as text, or documents already parsed from a JSON body. */
@@ -105,10 +110,12 @@ export interface DescribeOperations {
 export interface HttpApiDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
-  /** Operator token required as `Authorization: Bearer` on every `/v1` call but the agent's own. */
-  readonly apiToken: string;
+  /** Operator token(s) required as `Authorization: Bearer` on every `/v1` call but the agent's own. */
+  readonly apiToken: string | OperatorTokens;
   /** Optional read-only operator token: accepted on `/v1` reads, refused on changes. */
   readonly apiReadToken?: string;
+  /** Per-namespace registration tokens: register, renew, deregister and bootstrap in their namespace only. */
+  readonly registrationTokens?: { namespaceOf(token: string): string | undefined };
   /** Serve HTTPS with these (PEM); the caller may replace them later through `server.setSecureContext`. */
   readonly https?: { readonly certChainPem: string; readonly keyPem: string };
   readonly registry: RegistryOperations;
@@ -220,7 +227,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
-  const operator = digest(deps.apiToken);
+  const operator = typeof deps.apiToken === 'string' ? new OperatorTokens([deps.apiToken]) : deps.apiToken;
   const reader = deps.apiReadToken ? digest(deps.apiReadToken) : undefined;
 
   const denied = (request: FastifyRequest, reason: string): void => {
@@ -233,9 +240,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       denied(request, 'no operator token');
       throw new ApiError('UNAUTHENTICATED', 'missing operator token: send "Authorization: Bearer <token>"');
     }
-    const presented = digest(token);
-    if (timingSafeEqual(presented, operator)) return 'operator';
-    if (reader && timingSafeEqual(presented, reader)) return 'reader';
+    if (operator.accepts(token)) return 'operator';
+    if (reader && timingSafeEqual(digest(token), reader)) return 'reader';
     denied(request, 'operator token mismatch');
     throw new ApiError('PERMISSION_DENIED', 'operator token not accepted');
   };
@@ -247,6 +253,26 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   };
   const requireReader = async (request: FastifyRequest): Promise<void> => {
     operatorRole(request);
+  };
+  /** The namespace a registration-token caller is confined to; operators are in none of these. */
+  const registrarScope = new WeakMap<FastifyRequest, string>();
+  const requireRegistrar = async (request: FastifyRequest): Promise<void> => {
+    const token = bearer(request);
+    const namespace = token ? deps.registrationTokens?.namespaceOf(token) : undefined;
+    if (namespace !== undefined) registrarScope.set(request, namespace);
+    else await requireOperator(request);
+  };
+  /** A registration token acts on its own namespace only; an unknown workload is refused alike (no existence leak). */
+  const assertInScope = (request: FastifyRequest, namespace: string | undefined): void => {
+    const scope = registrarScope.get(request);
+    if (scope === undefined || namespace === scope) return;
+    denied(request, `registration token of namespace "${scope}" used outside it`);
+    throw new ApiError('PERMISSION_DENIED', `a registration token of namespace "${scope}" acts only on workloads of that namespace`);
+  };
+  const registrationNamespace = (body: unknown): string | undefined => {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+    const namespace = (body as { namespace?: unknown }).namespace;
+    return namespace === undefined ? 'default' : typeof namespace === 'string' ? namespace : undefined;
   };
   const workloadToken = (request: FastifyRequest): string => {
     const token = bearer(request);
@@ -291,23 +317,27 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return reply.header('content-type', deps.metrics.contentType).send(body);
   });
 
-  app.post('/v1/workloads', { preHandler: requireOperator }, async (request, reply) => {
+  app.post('/v1/workloads', { preHandler: requireRegistrar }, async (request, reply) => {
+    assertInScope(request, registrationNamespace(request.body));
     const result = await deps.registry.register(request.body);
     return reply.status(result.created ? 201 : 200).send(result);
   });
   app.get('/v1/workloads', { preHandler: requireReader }, async () => ({ workloads: await deps.registry.listWorkloads() }));
-  app.delete<{ Params: { id: string } }>('/v1/workloads/:id', { preHandler: requireOperator }, async (request, reply) => {
+  app.delete<{ Params: { id: string } }>('/v1/workloads/:id', { preHandler: requireRegistrar }, async (request, reply) => {
+    if (registrarScope.has(request)) assertInScope(request, await deps.registry.workloadNamespace(request.params.id));
     await deps.registry.deregister(request.params.id);
     return reply.status(204).send();
   });
-  app.put<{ Params: { id: string } }>('/v1/workloads/:id/heartbeat', { preHandler: requireOperator }, async (request, reply) => {
+  app.put<{ Params: { id: string } }>('/v1/workloads/:id/heartbeat', { preHandler: requireRegistrar }, async (request, reply) => {
+    if (registrarScope.has(request)) assertInScope(request, await deps.registry.workloadNamespace(request.params.id));
     await deps.registry.heartbeat(request.params.id);
     return reply.status(204).send();
   });
   app.get<{ Params: { id: string }; Querystring: Record<string, string> }>(
     '/v1/workloads/:id/bootstrap',
-    { preHandler: requireOperator },
+    { preHandler: requireRegistrar },
     async (request, reply) => {
+      if (registrarScope.has(request)) assertInScope(request, await deps.registry.workloadNamespace(request.params.id));
       const { format = 'envoy', ...options } = request.query;
       if (format !== 'envoy' && format !== 'grpc') {
         throw new ApiError('INVALID_ARGUMENT', 'format must be "envoy" or "grpc"', [{ field: 'format', message: `got "${format}"` }]);
@@ -417,6 +447,10 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   });
   app.get('/v1/agent/bundle', async (request) => deps.ca.agentBundle(workloadToken(request)));
   app.post('/v1/agent/token', async (request) => deps.ca.renewToken(workloadToken(request)));
+  app.post('/v1/agent/register', async (request, reply) => {
+    const result = await deps.registry.reregister(workloadToken(request), request.body);
+    return reply.code(result.created ? 201 : 200).send(result);
+  });
 
   return app;
 }

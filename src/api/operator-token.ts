@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { OperatorTokens } from './operator-tokens.js';
 
 /** Why a caller was not let in as the operator; UNAUTHENTICATED without a token, PERMISSION_DENIED with another one. */
 export interface OperatorRefusal {
@@ -6,19 +6,15 @@ export interface OperatorRefusal {
   readonly reason: string;
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
 /**
- * The operator token check for gRPC callers (`authorization: Bearer <token>` metadata): compared
- * as SHA-256 digests in constant time, so neither the token's length nor its prefix leaks.
+ * The operator token check for gRPC callers (`authorization: Bearer <token>` metadata), against
+ * every accepted token (OperatorTokens compares digests in constant time).
  */
 export class OperatorTokenCheck {
-  private readonly expected: Buffer;
+  private readonly accepted: OperatorTokens;
 
-  constructor(token: string) {
-    this.expected = digest(token);
+  constructor(token: string | OperatorTokens) {
+    this.accepted = typeof token === 'string' ? new OperatorTokens([token]) : token;
   }
 
   /** `authorization` metadata values as grpc-js gives them; undefined means the operator. */
@@ -26,7 +22,7 @@ export class OperatorTokenCheck {
     const header = authorization[0];
     const token = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
     if (!token) return { code: 'UNAUTHENTICATED', reason: 'missing operator token in "authorization: Bearer" metadata' };
-    if (!timingSafeEqual(digest(token), this.expected)) return { code: 'PERMISSION_DENIED', reason: 'operator token not accepted' };
+    if (!this.accepted.accepts(token)) return { code: 'PERMISSION_DENIED', reason: 'operator token not accepted' };
     return undefined;
   }
 }

@@ -822,6 +822,11 @@ export class IdentityService implements WorkloadIdentity, CaOperations, TokenMin
     return { caBundlePem: trust.pem, reissue: settled && this.mustReplaceLeaf(claims.workloadId, agent.leafIssuer, this.agents) };
   }
 
+  /** The workload a token names, registered or not (ApiError 401/403 for a bad, denied or revoked one). */
+  async workloadClaims(token: string): Promise<VerifiedWorkload> {
+    return this.agentClaims(token, this.now());
+  }
+
   private async agentClaims(token: string, now: number): Promise<VerifiedWorkload> {
     try {
       return await this.verifyToken(token, now);

@@ -1,7 +1,8 @@
 /**
  * The settings of `accord serve`: flags first, then ACCORD_* environment variables, then defaults.
- * Secrets (ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_CA_KEK_PREVIOUS, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
- * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both.
+ * Secrets (ACCORD_CA_KEK, ACCORD_CA_KEK_PREVIOUS, ACCORD_REDIS, ACCORD_REDIS_PASSWORD) can also come from a file named by the
+ * same variable with `_FILE` appended (a mounted Kubernetes Secret), never both. ACCORD_API_TOKEN_FILE
+ * is a token file: several tokens, followed for changes (serve reads it).
  */
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../core/duration.js';
@@ -23,6 +24,10 @@ export interface ServeOptions {
   readonly httpPort: number;
   readonly trustDomain?: string;
   readonly apiToken?: string;
+  /** A file of operator tokens (one a line, `#` comments), all accepted, re-read on change. */
+  readonly apiTokenFile?: string;
+  /** A file of per-namespace registration tokens (`<namespace> <token>` a line), re-read on change. */
+  readonly registrationTokenFile?: string;
   /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
   readonly caKek?: string;
   /** Its id (recorded in every envelope); default: a fingerprint of the key. */
@@ -61,8 +66,14 @@ export interface ServeOptions {
   readonly issueBurst: number;
   readonly issuePerMinute: number;
   readonly logLevel: string;
-  /** After SIGTERM (xDS streams end at once with UNAVAILABLE), how long in-flight calls may still finish. */
+  /** After SIGTERM: how long open xDS streams keep being served (readiness fails, new streams are refused). */
+  readonly drainPeriodMs: number;
+  /** After the drain period: the window over which the open streams are ended, each at a random moment. */
+  readonly drainCloseWindowMs: number;
+  /** After the streams are closed: how long in-flight calls may still finish. */
   readonly shutdownGraceMs: number;
+  /** xDS connections older than this (± 10 %) are closed so proxies rebalance across replicas; 0 = never. */
+  readonly maxConnectionAgeMs: number;
   /** xDS stream limits set in the environment (docs/configuration.md); the rest keep their defaults. */
   readonly xdsLimits: Partial<XdsLimits>;
   /** After a control-plane-wide outage, what every lease gets on top of a full lease (docs/registry.md, Leases). */
@@ -170,8 +181,20 @@ function secret(name: string, env: NodeJS.ProcessEnv, read: ReadTextFile, option
   return value;
 }
 
+/** ACCORD_API_TOKEN, or a token file (--api-token-file / ACCORD_API_TOKEN_FILE) read and followed by serve; not both. */
+function operatorTokenSource(flags: RawServeFlags, env: NodeJS.ProcessEnv): { apiToken?: string; apiTokenFile?: string } {
+  const apiToken = env.ACCORD_API_TOKEN || undefined;
+  const apiTokenFile = pick(flags.apiTokenFile, 'ACCORD_API_TOKEN_FILE', env);
+  if (apiToken !== undefined && apiTokenFile !== undefined) throw new Error('ACCORD_API_TOKEN and ACCORD_API_TOKEN_FILE are both set; set one of them');
+  if (apiToken !== undefined && /\s/.test(apiToken)) throw new Error('ACCORD_API_TOKEN must hold one value on one line');
+  return { apiToken, apiTokenFile };
+}
+
 export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv = process.env, read: ReadTextFile = readText): ServeOptions {
   const drainSeconds = seconds(pick(flags.drainSeconds, 'ACCORD_DRAIN_SECONDS', env), 10, '--drain-seconds');
+  // ACCORD_SHUTDOWN_GRACE_MS (for tests that stop servers often): no drain, streams end at once.
+  const quickStop = env.ACCORD_SHUTDOWN_GRACE_MS ? Number(env.ACCORD_SHUTDOWN_GRACE_MS) : undefined;
+  const drainBounds = { min: 0, max: 3_600_000 };
   return {
     configPath: pick(flags.config, 'ACCORD_CONFIG', env),
     redisUrl: typeof flags.redis === 'string' && flags.redis !== '' ? flags.redis : secret('ACCORD_REDIS', env, read, { singleLine: true }),
@@ -182,7 +205,8 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     xdsPort: port(pick(flags.xdsPort, 'ACCORD_XDS_PORT', env), 18000, '--xds-port'),
     httpPort: port(pick(flags.httpPort, 'ACCORD_HTTP_PORT', env), 18080, '--http-port'),
     trustDomain: pick(flags.trustDomain, 'ACCORD_TRUST_DOMAIN', env),
-    apiToken: secret('ACCORD_API_TOKEN', env, read, { singleLine: true }),
+    ...operatorTokenSource(flags, env),
+    registrationTokenFile: pick(flags.registrationTokenFile, 'ACCORD_REGISTRATION_TOKEN_FILE', env),
     caKek: secret('ACCORD_CA_KEK', env, read, { singleLine: true }),
     caKekId: env.ACCORD_CA_KEK_ID || undefined,
     caKekPrevious: secret('ACCORD_CA_KEK_PREVIOUS', env, read, { singleLine: true }),
@@ -207,8 +231,10 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     issuePerMinute: positive(pick(flags.issuePerMinute, 'ACCORD_ISSUE_PER_MINUTE', env), 3, '--issue-per-minute', 60_000, false),
     logLevel: pick(flags.logLevel, 'ACCORD_LOG_LEVEL', env) ?? 'info',
     xdsLimits: xdsLimits(env),
-    // ACCORD_SHUTDOWN_GRACE_MS: the same in milliseconds, for tests that stop servers often.
-    shutdownGraceMs: env.ACCORD_SHUTDOWN_GRACE_MS ? Number(env.ACCORD_SHUTDOWN_GRACE_MS) : drainSeconds * 1000,
+    drainPeriodMs: durationMs(pick(flags.drainPeriod, 'ACCORD_DRAIN_PERIOD', env), quickStop !== undefined ? 0 : drainSeconds * 1000, '--drain-period', drainBounds),
+    drainCloseWindowMs: durationMs(pick(flags.drainCloseWindow, 'ACCORD_DRAIN_CLOSE_WINDOW', env), quickStop !== undefined ? 0 : 5_000, '--drain-close-window', drainBounds),
+    shutdownGraceMs: quickStop ?? 5_000,
+    maxConnectionAgeMs: durationMs(pick(flags.maxConnectionAge, 'ACCORD_MAX_CONNECTION_AGE', env), 30 * 60_000, '--max-connection-age', { min: 0, max: 7 * 24 * 3_600_000 }),
     staleAfterMs: durationMs(pick(flags.staleAfter, 'ACCORD_STALE_AFTER', env), 10_000, '--stale-after', { min: 1_000, max: 3_600_000 }),
     replicaName: pick(flags.replicaName, 'ACCORD_REPLICA_NAME', env),
     rotationGraceMs: durationMs(pick(flags.rotationGrace, 'ACCORD_ROTATION_GRACE', env), 10 * 60_000, '--rotation-grace', { min: 1_000, max: 24 * 3_600_000 }),

@@ -11,6 +11,8 @@ export interface TokenMinter {
   mint(claims: { workloadId: string; spiffeId: string }, now: number): Promise<string>;
   /** Every token issued to the workload so far is refused from now on, on every replica. */
   denyWorkloadTokens(workloadId: string): Promise<void>;
+  /** The workload a valid, not denied, not revoked token names; ApiError otherwise. */
+  workloadClaims(token: string): Promise<{ workloadId: string; spiffeId: string }>;
 }
 
 /** Enough tries to get past concurrent registrations of the same endpoint and retired ids. */
@@ -77,6 +79,43 @@ export class RegistryService implements RegistryOperations {
       return { id: workload.id, spiffeId, token, created: !existing };
     }
     throw new ApiError('CONFLICT', 'the registration kept changing concurrently; try again');
+  }
+
+  /**
+   * A workload that finds itself missing (its lease was reaped, or Redis lost its data) registers
+   * itself again with its own token (docs/registry.md, Re-registration). The registration must be
+   * the one the token names: the same endpoint (hence the same id) and the same identity. A
+   * deregistered workload cannot come back this way: deregistration denies its tokens. A workload
+   * still registered is left as it is (created: false) — its token cannot change a registration.
+   */
+  async reregister(workloadToken: string, body: unknown): Promise<{ id: string; spiffeId: string; created: boolean }> {
+    const claims = await this.tokens.workloadClaims(workloadToken);
+    for (let generation = 0; generation < MAX_REGISTER_ATTEMPTS; generation += 1) {
+      const parsed = parseRegistration(body, (endpoint) => endpointIdSuffix(endpoint, generation));
+      if (!parsed.ok) throw new ApiError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
+      const workload = parsed.workload;
+      if (workload.id !== claims.workloadId) continue;
+      const spiffeId = this.spiffeIdOf(workload);
+      if (spiffeId !== claims.spiffeId) {
+        this.log.warn({ workloadId: claims.workloadId, claimed: spiffeId }, 'self re-registration denied: another identity than the token names');
+        throw new ApiError('PERMISSION_DENIED', `the token is for ${claims.spiffeId}; this registration would be ${spiffeId}`);
+      }
+      if (await this.store.getWorkload(workload.id)) return { id: workload.id, spiffeId, created: false };
+      try {
+        await this.store.putWorkload(workload, { expectedRevision: 0, now: this.now() });
+      } catch (error) {
+        if (error instanceof ConflictError) return { id: workload.id, spiffeId, created: false };
+        throw error;
+      }
+      this.log.info({ workloadId: workload.id, service: workload.service, namespace: workload.namespace }, 'workload was missing and registered itself again with its token');
+      return { id: workload.id, spiffeId, created: true };
+    }
+    this.log.warn({ workloadId: claims.workloadId }, 'self re-registration denied: the registration is not of the workload the token names');
+    throw new ApiError('PERMISSION_DENIED', `the token is for workload "${claims.workloadId}"; this registration is of another endpoint`);
+  }
+
+  async workloadNamespace(id: string): Promise<string | undefined> {
+    return (await this.store.getWorkload(id))?.workload.namespace;
   }
 
   async listWorkloads(): Promise<readonly Workload[]> {

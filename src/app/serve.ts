@@ -11,6 +11,9 @@ import { registerMeshMetrics } from '../observability/mesh-metrics.js';
 import { buildHttpApi } from '../api/http.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
+import { OperatorTokens, parseTokenFile } from '../api/operator-tokens.js';
+import { RegistrationTokens, parseRegistrationTokenFile } from '../api/registration-tokens.js';
+import { FollowedFile } from './followed-file.js';
 import {
   LeaseReaper,
   MemoryStore,
@@ -117,6 +120,8 @@ const LEASE_REAP_INTERVAL_MS = 1000;
 const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
 /** Each replica publishes its proxies' sync state this often (`accord status`). */
 const PROXY_STATUS_INTERVAL_MS = 2000;
+/** After a connection's maximum age (GOAWAY): xDS streams never end by themselves, so this is only for unary calls. */
+const CONNECTION_AGE_GRACE_MS = 5_000;
 
 /** The composition root: constructs every long-lived object and wires them together. */
 export async function startAccord(options: ServeOptions, overrides: StartOverrides = {}): Promise<AccordHandle> {
@@ -130,10 +135,37 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   await assertPortFree(options.host, options.xdsPort, '--xds-port');
   await assertPortFree(options.host, options.httpPort, '--http-port');
   await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const apiToken = await operatorToken(options, log);
+  // Token files are followed: tokens rotate without a restart (docs/operations.md, Rotating credentials).
+  const followed: FollowedFile[] = [];
+  let operatorTokens: OperatorTokens | undefined;
+  let firstToken: string | undefined;
+  if (options.apiTokenFile) {
+    const file = options.apiTokenFile;
+    followed.push(await FollowedFile.open(file, '--api-token-file', 'operator token', (text) => {
+      const tokens = parseTokenFile(text, file);
+      firstToken ??= tokens[0];
+      if (operatorTokens) operatorTokens.replace(tokens);
+      else operatorTokens = new OperatorTokens(tokens);
+      return tokens.length;
+    }, logger));
+  }
+  const apiToken = firstToken ?? (await operatorToken(options, log));
+  operatorTokens ??= new OperatorTokens([apiToken]);
+  const registrationTokens = new RegistrationTokens();
+  if (options.registrationTokenFile) {
+    const file = options.registrationTokenFile;
+    followed.push(await FollowedFile.open(file, '--registration-token-file', 'registration token', (text) => {
+      const tokens = parseRegistrationTokenFile(text, file);
+      // An operator token must not double as a registration token (it would lose its reach).
+      const clash = tokens.find((entry) => operatorTokens?.accepts(entry.token));
+      if (clash) throw new Error(`${file}: the token of namespace "${clash.namespace}" is an operator token`);
+      registrationTokens.replace(tokens);
+      return tokens.length;
+    }, logger));
+  }
   const apiReadToken = options.apiReadToken ?? (options.apiReadTokenFile ? await readTokenFile(options.apiReadTokenFile, log) : undefined);
   if (options.apiReadTokenFile && !apiReadToken) throw new Error(`ACCORD_API_READ_TOKEN_FILE: ${options.apiReadTokenFile} is missing or empty`);
-  if (apiReadToken === apiToken) throw new Error('the read-only operator token must differ from the operator token');
+  if (apiReadToken !== undefined && operatorTokens.accepts(apiReadToken)) throw new Error('the read-only operator token must differ from the operator token');
 
   const store: Store = options.redisUrl
     ? await RedisStore.connect({
@@ -263,17 +295,18 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     await policies.syncFiles(await watcher.start());
   }
 
-  const operator = new OperatorTokenCheck(apiToken);
+  const operator = new OperatorTokenCheck(operatorTokens);
   const xds = new XdsServer({
     source,
     logger: logger.child({ component: 'xds' }),
     metrics,
     controlPlaneId: `accord@${process.pid}`,
     limits: options.xdsLimits,
+    ...(options.maxConnectionAgeMs > 0 ? { connectionAge: { maxMs: options.maxConnectionAgeMs, graceMs: CONNECTION_AGE_GRACE_MS } } : {}),
     // CSDS shows every proxy's state: operators only (docs/security.md).
     authorizeStatusReader: (caller) => operator.check(caller.metadata.get('authorization')),
   });
-  addRegistryService(xds.grpcServer, { registry, apiToken, logger });
+  addRegistryService(xds.grpcServer, { registry, apiToken: operatorTokens, logger });
 
   let boundXdsPort = options.xdsPort;
   const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
@@ -293,8 +326,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const http = buildHttpApi({
     logger,
     metrics,
-    apiToken,
+    apiToken: operatorTokens,
     apiReadToken,
+    registrationTokens,
     https: await httpsMaterial(options, identity),
     registry,
     policies,
@@ -360,12 +394,19 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // Drained shutdown (docs/operations.md): readiness fails and new xDS streams are refused at
+      // once; open streams are served through the drain period, then ended spread over the close
+      // window; HTTP (health, metrics, the API) closes last.
       started = false;
-      log.info('shutting down');
+      xds.drain();
+      log.info({ drainPeriodMs: options.drainPeriodMs, closeWindowMs: options.drainCloseWindowMs, streams: xds.streamCounts().open }, 'draining: not ready, refusing new xDS streams');
+      if (options.drainPeriodMs > 0) await new Promise((resolve) => setTimeout(resolve, options.drainPeriodMs));
+      log.info({ streams: xds.streamCounts().open }, 'shutting down: closing xDS streams');
+      await xds.close(options.shutdownGraceMs, { closeWindowMs: options.drainCloseWindowMs });
       watcher?.close();
       proxyStatus.stop();
       await http.close();
-      await xds.close(options.shutdownGraceMs);
+      for (const file of followed) file.close();
       source.close();
       await reaper.stop();
       liveness.stop();

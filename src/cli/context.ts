@@ -22,8 +22,9 @@ function tokenFromFile(file: string | undefined): string | undefined {
   } catch (error) {
     throw new CliError(`--token-file: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  const token = text.trim();
-  if (token === '') throw new CliError(`--token-file: ${file} is empty`);
+  // The first token of a serve token file (one a line, # comments) works too.
+  const token = text.split(/\r?\n/).map((line) => line.trim()).find((line) => line !== '' && !line.startsWith('#'));
+  if (token === undefined) throw new CliError(`--token-file: ${file} is empty`);
   return token;
 }
 

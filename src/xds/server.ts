@@ -73,6 +73,12 @@ export interface XdsServerOptions {
    * token check). Without it CSDS refuses every call.
    */
   authorizeStatusReader?: StatusReaderCheck;
+  /**
+   * Connections older than `maxMs` (± 10 %, applied by grpc-js) are sent GOAWAY and closed `graceMs`
+   * later, ending their streams with UNAVAILABLE, so long-lived clients reconnect and spread over
+   * the servers behind one address. Unlimited if absent.
+   */
+  connectionAge?: { readonly maxMs: number; readonly graceMs: number };
 }
 
 type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
@@ -95,6 +101,8 @@ export class XdsServer {
   private readonly instanceId = randomBytes(4).toString('hex');
   private streamCounter = 0;
   private fetchCounter = 0;
+  /** Set by drain(): resolves once every connection has closed. */
+  private shutdown: Promise<void> | undefined;
 
   constructor(private readonly options: XdsServerOptions) {
     this.limits = { ...DEFAULT_XDS_LIMITS, ...options.limits };
@@ -125,6 +133,9 @@ export class XdsServer {
     };
     this.grpcServer = new grpc.Server({
       'grpc.max_receive_message_length': this.limits.maxReceiveMessageBytes,
+      ...(options.connectionAge
+        ? { 'grpc.max_connection_age_ms': options.connectionAge.maxMs, 'grpc.max_connection_age_grace_ms': options.connectionAge.graceMs }
+        : {}),
     });
     this.grpcServer.addService(adsDefinition(), {
       StreamAggregatedResources: (call: DuplexCall) => this.serveStream(call, 'sotw', 'ads', undefined),
@@ -155,26 +166,51 @@ export class XdsServer {
   }
 
   /**
-   * Graceful stop: ends every xDS stream with UNAVAILABLE (clients reconnect, possibly to another
-   * replica), lets in-flight calls finish, and forces shutdown after `graceMs`.
+   * Start draining: new connections and new streams are refused (UNAVAILABLE: clients go to
+   * another server), while the streams already open keep being served. Idempotent.
    */
-  close(graceMs = 5_000): Promise<void> {
-    for (const session of [...this.sessions]) session.endWith(grpc.status.UNAVAILABLE, 'server shutting down');
+  drain(): void {
+    if (this.shutdown) return;
+    this.shutdown = new Promise((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+  }
+
+  get draining(): boolean {
+    return this.shutdown !== undefined;
+  }
+
+  /**
+   * Graceful stop (draining first if drain() was not called): every open xDS stream is ended with
+   * UNAVAILABLE at a random moment within `closeWindowMs` (at once by default) — so their clients
+   * do not all reconnect to the other servers together — then in-flight calls get `graceMs`
+   * before a forced shutdown.
+   */
+  async close(graceMs = 5_000, spread: { closeWindowMs?: number; random?: () => number } = {}): Promise<void> {
+    const closeWindowMs = spread.closeWindowMs ?? 0;
+    const random = spread.random ?? Math.random;
+    this.drain();
     this.csds.closeAll(grpc.status.UNAVAILABLE, 'server shutting down');
-    return new Promise((resolve) => {
-      let settled = false;
-      const finish = (): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
+    const end = (session: SotwSession | DeltaSession): void => session.endWith(grpc.status.UNAVAILABLE, 'server shutting down');
+    if (closeWindowMs <= 0) {
+      for (const session of [...this.sessions]) end(session);
+    } else {
+      await Promise.all(
+        [...this.sessions].map(
+          (session) => new Promise<void>((resolve) => setTimeout(() => {
+            end(session);
+            resolve();
+          }, Math.floor(random() * closeWindowMs))),
+        ),
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const forced = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
         this.grpcServer.forceShutdown();
-        finish();
+        resolve();
       }, graceMs);
-      this.grpcServer.tryShutdown(() => finish());
     });
+    await Promise.race([this.shutdown, forced]);
+    clearTimeout(timer);
   }
 
   /** Every connected stream's proxy, subscriptions and per-resource delivery state. */
@@ -191,6 +227,13 @@ export class XdsServer {
 
   private serveStream(call: DuplexCall, mode: 'sotw' | 'delta', service: string, fixedType: string | undefined): void {
     const peer = call.getPeer();
+    if (this.draining) {
+      // A stream that raced in on a connection opened before the drain began.
+      this.metrics.streamRefused('draining');
+      this.refusals.warn('draining', { peer }, 'refusing xDS stream: draining for shutdown');
+      endWithError(call, grpc.status.UNAVAILABLE, 'this control-plane replica is shutting down; connect to another');
+      return;
+    }
     const admitted = this.admission.admit(peerAddress(peer));
     if (!('release' in admitted)) {
       this.metrics.streamRefused(admitted.reason);

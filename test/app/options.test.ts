@@ -12,16 +12,19 @@ function file(name: string, content: string): string {
 }
 
 describe('serve options', () => {
-  it('reads the operator token, the KEK and the Redis URL from the files their *_FILE variables name', () => {
+  it('reads the KEK and the Redis URL from the files their *_FILE variables name; the operator token file is passed on to serve', () => {
+    const tokenFile = file('token', 'operator-token\n');
     const options = resolveServeOptions(
       {},
       {
-        ACCORD_API_TOKEN_FILE: file('token', 'operator-token\n'),
+        ACCORD_API_TOKEN_FILE: tokenFile,
         ACCORD_CA_KEK_FILE: file('kek', `${'ab'.repeat(32)}\n`),
         ACCORD_REDIS_FILE: file('redis', 'redis-sentinel://:s3cret@sentinel:26379/mymaster\n'),
       },
     );
-    expect(options.apiToken).toBe('operator-token');
+    expect(options.apiTokenFile).toBe(tokenFile);
+    expect(options.apiToken).toBeUndefined();
+    expect(resolveServeOptions({ apiTokenFile: '/flag/tokens' }, { ACCORD_API_TOKEN_FILE: tokenFile }).apiTokenFile).toBe('/flag/tokens');
     expect(options.caKek).toBe('ab'.repeat(32));
     expect(options.redisUrl).toBe('redis-sentinel://:s3cret@sentinel:26379/mymaster');
   });
@@ -38,15 +41,23 @@ describe('serve options', () => {
     );
     expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: path.join(dir, 'missing') })).toThrow(/^ACCORD_CA_KEK_FILE: cannot read .*missing: ENOENT$/);
     expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: file('empty', ' \n') })).toThrow(/ACCORD_CA_KEK_FILE: .*empty is empty/);
-    expect(() => resolveServeOptions({}, { ACCORD_API_TOKEN_FILE: file('two', 'one\ntwo\n') })).toThrow(/must hold one value on one line/);
+    expect(() => resolveServeOptions({}, { ACCORD_CA_KEK_FILE: file('two', 'one\ntwo\n') })).toThrow(/must hold one value on one line/);
   });
 
-  it('drain seconds set the shutdown grace for in-flight xDS calls (default 10 s); the millisecond override wins', () => {
-    expect(resolveServeOptions({}, {}).shutdownGraceMs).toBe(10_000);
-    expect(resolveServeOptions({ drainSeconds: '25' }, {}).shutdownGraceMs).toBe(25_000);
-    expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3' }).shutdownGraceMs).toBe(3000);
-    expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3', ACCORD_SHUTDOWN_GRACE_MS: '200' }).shutdownGraceMs).toBe(200);
+  it('the drain period is 10 s by default (--drain-period or --drain-seconds), streams then close over 5 s; the test override stops at once', () => {
+    expect(resolveServeOptions({}, {})).toMatchObject({ drainPeriodMs: 10_000, drainCloseWindowMs: 5_000, shutdownGraceMs: 5_000 });
+    expect(resolveServeOptions({ drainSeconds: '25' }, {}).drainPeriodMs).toBe(25_000);
+    expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3' }).drainPeriodMs).toBe(3000);
+    expect(resolveServeOptions({ drainPeriod: '1m', drainCloseWindow: '20s' }, { ACCORD_DRAIN_SECONDS: '3' })).toMatchObject({ drainPeriodMs: 60_000, drainCloseWindowMs: 20_000 });
+    expect(resolveServeOptions({}, { ACCORD_DRAIN_SECONDS: '3', ACCORD_SHUTDOWN_GRACE_MS: '200' })).toMatchObject({ drainPeriodMs: 0, drainCloseWindowMs: 0, shutdownGraceMs: 200 });
     expect(() => resolveServeOptions({ drainSeconds: 'soon' }, {})).toThrow('--drain-seconds: "soon" is not a whole number of seconds (0-3600)');
+    expect(() => resolveServeOptions({ drainPeriod: 'soon' }, {})).toThrow(/--drain-period: expected a duration/);
+  });
+
+  it('the maximum xDS connection age is 30 min by default; 0 turns it off', () => {
+    expect(resolveServeOptions({}, {}).maxConnectionAgeMs).toBe(1_800_000);
+    expect(resolveServeOptions({ maxConnectionAge: '5m' }, {}).maxConnectionAgeMs).toBe(300_000);
+    expect(resolveServeOptions({}, { ACCORD_MAX_CONNECTION_AGE: '0s' }).maxConnectionAgeMs).toBe(0);
   });
 
   it('the lease reconnect window is a duration, 30 s by default', () => {

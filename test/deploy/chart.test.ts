@@ -17,6 +17,7 @@ import { podSpecs, restrictedViolations, type Container, type PodSpec } from './
 const RENDERS: { name: string; chart: string; namespace: string; valuesFiles?: string[]; set?: Record<string, string> }[] = [
   { name: 'accord (default values)', chart: 'accord', namespace: 'accord-system' },
   { name: 'accord (production values)', chart: 'accord', namespace: 'accord-system', valuesFiles: [path.join(CHARTS, 'accord/values-production.yaml')] },
+  { name: 'accord (registration tokens)', chart: 'accord', namespace: 'accord-system', set: { 'registrationTokens.existingSecret': 'accord-registration-tokens' } },
   { name: 'accord-example (default values)', chart: 'accord-example', namespace: 'default' },
   { name: 'accord-example (with upstreams)', chart: 'accord-example', namespace: 'shop', set: { 'upstreams[0]': 'payments:9001', 'upstreams[1]': 'billing.finance:9002' } },
 ];
@@ -190,10 +191,10 @@ describe('Helm chart accord: what keeps the control plane up', () => {
       expect([probe(accord.startupProbe), probe(accord.livenessProbe), probe(accord.readinessProbe)]).toEqual(['/healthz', '/healthz', '/readyz']);
     });
 
-    it(`${label}: the termination grace outlasts the drain`, () => {
+    it(`${label}: the termination grace outlasts the drain, the 5 s close window and the 5 s in-flight grace`, () => {
       const drain = Number(env.get('ACCORD_DRAIN_SECONDS')?.value);
       expect(drain).toBeGreaterThanOrEqual(10);
-      expect(podSpec.terminationGracePeriodSeconds as number).toBeGreaterThan(drain);
+      expect(podSpec.terminationGracePeriodSeconds as number).toBeGreaterThan(drain + 10);
     });
 
     it(`${label}: credentials are mounted files, never environment values or arguments`, () => {
@@ -244,6 +245,23 @@ describe('Helm chart accord: what keeps the control plane up', () => {
       }
     });
   }
+
+  it('accord-example registers with its namespace registration token and never sees the operator token', () => {
+    const manifests = render('accord-example', { namespace: 'shop', valuesFiles: [] });
+    const [pod] = podSpecs(manifests);
+    expect(pod).toBeDefined();
+    const spec = pod?.spec as PodSpec;
+    const secrets = (spec.volumes ?? []).map((v) => (v as { secret?: { secretName?: string } }).secret?.secretName).filter(Boolean);
+    expect(secrets).toEqual(['accord-registration-token']);
+    for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
+      for (const e of container.env ?? []) if (e.name === 'ACCORD_API_TOKEN_FILE') expect(e.value).toBe('/var/run/accord/registration/token');
+    }
+    expect(JSON.stringify(manifests)).not.toMatch(/operator/i);
+    const withTokens = render('accord', { namespace: 'accord-system', valuesFiles: [], set: { 'registrationTokens.existingSecret': 'accord-registration-tokens' } });
+    const accord = podSpecs(withTokens)[0]?.spec.containers.find((c) => c.name === 'accord');
+    expect(accord?.env?.find((e) => e.name === 'ACCORD_REGISTRATION_TOKEN_FILE')?.value).toBe('/etc/accord/registration/registration-tokens');
+    expect(resolveServeOptions({}, { ACCORD_REGISTRATION_TOKEN_FILE: '/etc/accord/registration/registration-tokens' }).registrationTokenFile).toBe('/etc/accord/registration/registration-tokens');
+  });
 
   it('the bundled Redis: three pods with a Sentinel each, AOF, a password, scripts that parse', () => {
     const manifests = render('accord', { namespace: 'accord-system' });

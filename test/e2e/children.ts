@@ -59,8 +59,8 @@ export class JsonLineChild {
 }
 
 /** `accord agent` for one workload (its local xDS proxy on the default Unix socket); resolves once its bootstrap.json exists. */
-export async function startAgent(token: string, servers: string[], xds: string[]): Promise<{ dir: string; child: ChildProcess; output: string[] }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'accord-agent-'));
+export async function startAgent(token: string, servers: string[], xds: string[], outDir?: string): Promise<{ dir: string; child: ChildProcess; output: string[] }> {
+  const dir = outDir ?? (await mkdtemp(path.join(tmpdir(), 'accord-agent-')));
   const output: string[] = [];
   const child = spawn(process.execPath, [CLI, 'agent', '--token', token, '--server', servers.join(','), '--xds', xds.join(','), '--out', dir], {
     env: { ...process.env, ACCORD_LOG_LEVEL: 'info' },

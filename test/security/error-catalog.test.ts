@@ -69,7 +69,7 @@ describe('the error catalog: every domain error code at the HTTP and gRPC edges'
     const failing = async (): Promise<never> => {
       throw thrown;
     };
-    const registry: RegistryOperations = { register: failing, listWorkloads: failing, deregister: failing, heartbeat: failing, listServices: failing };
+    const registry: RegistryOperations = { register: failing, listWorkloads: failing, deregister: failing, heartbeat: failing, listServices: failing, reregister: failing, workloadNamespace: failing };
     const deps = {
       logger: silentLogger(),
       metrics: createMetricsRegistry(),

@@ -7,7 +7,7 @@ const READ_TOKEN = 'test-read-only-token';
 /** Routes anyone may call: probes, metrics, and the public trust bundle (docs/security.md). */
 const OPEN = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/ca/bundle']);
 /** Routes for agents: only a workload token, and they act on that token's workload only. */
-const AGENT = new Set(['POST /v1/agent/certificate', 'GET /v1/agent/bundle', 'POST /v1/agent/token']);
+const AGENT = new Set(['POST /v1/agent/certificate', 'GET /v1/agent/bundle', 'POST /v1/agent/token', 'POST /v1/agent/register']);
 
 /**
  * Issue #9, item 11 and "make it stay fixed": every HTTP route the server exposes, enumerated from
@@ -27,6 +27,9 @@ describe('every HTTP route, enumerated from the server, and who may call it', ()
     workload = await register(accord.http, 'orders');
     csr = await opensslCsr(dir.dir, ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'route');
     await whenRegistered(() => call(accord.http, 'GET', '/v1/agent/bundle', { token: workload.token }));
+    const listed = (await call(accord.http, 'GET', '/v1/workloads')).body as { workloads: { id: string; service: string; address: string; port: number }[] };
+    const own = listed.workloads.find((w) => w.id === workload.id);
+    ownRegistration = { service: own?.service, address: own?.address, port: own?.port };
     // One policy object, so the per-object routes have something to read.
     const policy = 'apiVersion: accord.dev/v1\nkind: TrafficPolicy\nmetadata: { name: orders-timeouts }\nspec: { target: orders, connectTimeout: 2s }\n';
     const applied = await call(accord.http, 'POST', '/v1/policies:apply', { yaml: policy });
@@ -45,7 +48,9 @@ describe('every HTTP route, enumerated from the server, and who may call it', ()
       .replace(/\/:namespace\b/g, '/default')
       .replace(/\/:name\b/g, '/orders-timeouts')
       .replaceAll('::', ':');
-  const bodyFor = (key: string): unknown => (key === 'POST /v1/agent/certificate' ? { csr } : key.startsWith('GET') || key.startsWith('HEAD') || key.startsWith('DELETE') ? undefined : {});
+  // The workload's own registration: the self re-registration route answers 200 (already registered).
+  let ownRegistration: unknown;
+  const bodyFor = (key: string): unknown => (key === 'POST /v1/agent/certificate' ? { csr } : key === 'POST /v1/agent/register' ? ownRegistration : key.startsWith('GET') || key.startsWith('HEAD') || key.startsWith('DELETE') ? undefined : {});
 
   it('enumerates the routes from fastify, and every one is classified', () => {
     const routes = registeredRoutes(accord.handle.http);

@@ -17,7 +17,8 @@ interface Served {
 /** `accord serve` as a process with ephemeral ports; resolves once it serves or exits. */
 async function serve(dataDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
   const child = spawn(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--xds-port', '0', '--http-port', '0', ...args], {
-    env: { ...process.env, ACCORD_API_TOKEN: OPERATOR, ACCORD_LOG_LEVEL: 'info', ACCORD_HOST: '', ...env },
+    // Stopped with SIGTERM often: no drain period (ACCORD_SHUTDOWN_GRACE_MS).
+    env: { ...process.env, ACCORD_API_TOKEN: OPERATOR, ACCORD_LOG_LEVEL: 'info', ACCORD_HOST: '', ACCORD_SHUTDOWN_GRACE_MS: '200', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const served: Served = { child, output: [] };

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { checkDns1123Label } from '../../core/names.js';
 import { CliError, UsageError } from '../client.js';
 import { clientFrom, withServerOptions } from '../context.js';
 import { humanDuration, outputFormat, printStructured, printTable, relativeTime, say, withOutputOption } from '../output.js';
@@ -324,7 +326,20 @@ export function registerOperationsCommands(program: Command): void {
     say(result.restored ? `CA material of root ${result.rootFingerprint.slice(0, 16)}… restored into the store` : `the store already holds root ${result.rootFingerprint.slice(0, 16)}…; nothing to restore`);
   });
 
-  const token = program.command('token').description('workload tokens');
+  const token = program.command('token').description('workload tokens, and registration tokens for namespaces');
+  withOutputOption(
+    token
+      .command('create')
+      .description('make a new registration token for a namespace: prints the "<namespace> <token>" line for --registration-token-file (nothing is sent to the server)')
+      .requiredOption('--namespace <name>', 'the namespace the token may register workloads in'),
+  ).action((options: Record<string, unknown>) => {
+    const namespace = String(options.namespace);
+    const invalid = checkDns1123Label(namespace);
+    if (invalid !== undefined) throw new UsageError(`--namespace: "${namespace.slice(0, 64)}" ${invalid}`);
+    const created = { namespace, token: randomBytes(32).toString('base64url') };
+    if (printStructured(outputFormat(options), created)) return;
+    say(`${created.namespace} ${created.token}`);
+  });
   withOutputOption(
     withServerOptions(
       token

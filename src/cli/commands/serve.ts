@@ -27,11 +27,16 @@ export function registerServeCommand(program: Command): void {
     .option('--http-tls-key <file>', 'the private key PEM for --http-tls-cert (env ACCORD_HTTP_TLS_KEY)')
     .option('--tls-san <names>', "extra DNS names / IPs for the control plane's mesh-CA certificate, comma-separated (env ACCORD_TLS_SAN)")
     .option('--insecure', 'allow xDS without TLS on a non-loopback address; warned about on every start (env ACCORD_INSECURE)')
+    .option('--api-token-file <file>', 'operator tokens, one a line (# comments), all accepted, re-read on change (env ACCORD_API_TOKEN_FILE)')
+    .option('--registration-token-file <file>', 'per-namespace registration tokens, "<namespace> <token>" a line, re-read on change (env ACCORD_REGISTRATION_TOKEN_FILE)')
     .option('--token-ttl <duration>', 'lifetime of new workload tokens, e.g. 720h (default 30 days; env ACCORD_TOKEN_TTL)')
     .option('--issue-burst <n>', 'certificates one workload may get at once (default 5; env ACCORD_ISSUE_BURST)')
     .option('--issue-per-minute <n>', 'certificates per minute per workload after the burst (default 3; env ACCORD_ISSUE_PER_MINUTE)')
     .option('--log-level <level>', 'trace | debug | info | warn | error (env ACCORD_LOG_LEVEL)')
-    .option('--drain-seconds <n>', 'the drain period after SIGTERM: xDS streams end at once (proxies reconnect elsewhere), in-flight calls get this long; default 10 (env ACCORD_DRAIN_SECONDS)')
+    .option('--drain-period <duration>', 'after SIGTERM: not ready, new xDS streams refused, open ones served this long; default 10s (env ACCORD_DRAIN_PERIOD)')
+    .option('--drain-seconds <n>', 'the drain period in whole seconds (older form of --drain-period; env ACCORD_DRAIN_SECONDS)')
+    .option('--drain-close-window <duration>', 'after the drain period, open xDS streams are ended at random moments within this; default 5s (env ACCORD_DRAIN_CLOSE_WINDOW)')
+    .option('--max-connection-age <duration>', 'xDS connections older than this (±10 %) are closed so proxies rebalance across replicas; 0 = never; default 30m (env ACCORD_MAX_CONNECTION_AGE)')
     .option(
       '--lease-reconnect-window <duration>',
       'after every replica was down, each lease gets a full lease plus this before it can expire; default 30s (env ACCORD_LEASE_RECONNECT_WINDOW)',
@@ -41,8 +46,8 @@ export function registerServeCommand(program: Command): void {
     .option('--replica-name <name>', 'this replica in `accord status`; default <host name>-<pid> (env ACCORD_REPLICA_NAME)')
     .addHelpText(
       'after',
-      '\nSecrets from files: ACCORD_API_TOKEN_FILE, ACCORD_CA_KEK_FILE, ACCORD_CA_KEK_PREVIOUS_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
-        'name a file holding the value of ACCORD_API_TOKEN, ACCORD_CA_KEK, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
+      '\nSecrets from files: ACCORD_CA_KEK_FILE, ACCORD_CA_KEK_PREVIOUS_FILE, ACCORD_REDIS_FILE and ACCORD_REDIS_PASSWORD_FILE\n' +
+        'name a file holding the value of ACCORD_CA_KEK, ACCORD_CA_KEK_PREVIOUS, ACCORD_REDIS or ACCORD_REDIS_PASSWORD (the\n' +
         'Redis password apart from the URL), e.g. a mounted Kubernetes Secret.',
     )
     .action(async (flags: RawServeFlags) => {

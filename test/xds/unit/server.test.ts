@@ -106,6 +106,39 @@ describe('XdsServer', () => {
     expect(server.proxies()).toEqual([]);
   });
 
+  it('drain() keeps open streams served and refuses new ones; close() then ends them spread over the window', async () => {
+    const cache = new SnapshotCache();
+    for (const node of ['n1', 'n2', 'n3']) cache.setResources(node, TypeUrl.Cluster, [encoder.encode(TypeUrl.Cluster, 'c1', { name: 'c1' })]);
+    const { server, client } = await start(cache);
+    const streams = ['n1', 'n2', 'n3'].map((id) => {
+      const stream = openAds(client);
+      stream.send({ node: { id }, type_url: TypeUrl.Cluster });
+      return stream;
+    });
+    for (const stream of streams) await stream.next();
+    server.drain();
+    expect(server.draining).toBe(true);
+    // An open stream is still answered: a new version reaches it.
+    cache.setResources('n1', TypeUrl.Cluster, [encoder.encode(TypeUrl.Cluster, 'c2', { name: 'c2' })]);
+    expect((await streams[0]!.next()).version_info).toBeTruthy();
+    // A new connection is refused (the listener is closed), with UNAVAILABLE.
+    const port = Number(client.getChannel().getTarget().split(':').pop());
+    const latecomer = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const late = openAds(latecomer);
+    late.send({ node: { id: 'n4' }, type_url: TypeUrl.Cluster });
+    expect((await late.ended).code).toBe(grpc.status.UNAVAILABLE);
+    latecomer.close();
+    // Ends at random moments within the window: the given random() puts them at 0 %, 50 % and 99 %.
+    const fractions = [0, 0.5, 0.99];
+    const startedAt = Date.now();
+    const endedAt = streams.map((stream) => stream.ended.then((status) => ({ code: status.code, ms: Date.now() - startedAt })));
+    await server.close(5_000, { closeWindowMs: 1_000, random: () => fractions.shift() ?? 0 });
+    const ends = await Promise.all(endedAt);
+    expect(ends.map((e) => e.code)).toEqual([grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE]);
+    const times = ends.map((e) => e.ms).sort((a, b) => a - b);
+    expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(700);
+  });
+
   it('without a status-reader check, CSDS answers nobody (UNAUTHENTICATED)', async () => {
     const { client } = await start(new SnapshotCache(), 'unconfigured');
     const error = await new Promise<grpc.ServiceError | null>((resolve) =>
