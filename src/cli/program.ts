@@ -5,6 +5,7 @@ import { registerOperationsCommands } from './commands/operations.js';
 import { registerPolicyCommands } from './commands/policies.js';
 import { registerAgentCommand } from './commands/agent.js';
 import { registerDescribeCommand } from './commands/describe.js';
+import { registerDemoCommand } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('accord')
@@ -18,5 +19,6 @@ export function buildProgram(): Command {
   registerOperationsCommands(program);
   registerDescribeCommand(program);
   registerAgentCommand(program);
+  registerDemoCommand(program);
   return program;
 }

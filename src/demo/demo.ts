@@ -1,0 +1,233 @@
+/**
+ * `accord demo`: a local mesh in one command. The control plane (`accord serve`, embedded default,
+ * temporary data dir), three demo apps on 127.0.0.x (orders, payments, and intruder, which may
+ * not call payments), each behind its own real Envoy sidecar started from its `accord bootstrap`.
+ * It prints what runs where and three commands to try, then runs until SIGINT/SIGTERM and stops
+ * every process it started.
+ */
+import { accessSync, constants, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ApiClient } from '../cli/client.js';
+import { EnvoyProcess, type EnvoyBinary } from '../envoy/index.js';
+import { startCallerApp, startPaymentsApp, type DemoApp } from './apps.js';
+import { DemoControlPlane } from './control-plane.js';
+import { freePortOn } from './ports.js';
+
+export const DEMO_POLICIES = `apiVersion: accord.dev/v1
+kind: Mesh
+metadata: { name: default }
+spec:
+  trustDomain: mesh.local
+  mtls: STRICT
+---
+apiVersion: accord.dev/v1
+kind: AuthorizationPolicy
+metadata: { name: payments-callers, namespace: default }
+spec:
+  target: payments
+  action: ALLOW
+  rules:
+    - from: [{ service: orders }]
+`;
+
+/** How long the demo waits for the sidecars to carry the first allowed and denied calls. */
+const CONVERGE_TIMEOUT_MS = 120_000;
+
+interface Sidecar {
+  readonly service: string;
+  readonly address: string;
+  readonly meshPort: number;
+  /** The outbound listener for payments (127.0.0.1), for callers. */
+  readonly outboundPort?: number;
+  readonly envoy: EnvoyProcess;
+}
+
+export interface DemoIo {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+}
+
+/** Everything the demo started, stopped in reverse order. */
+class Running {
+  apps: DemoApp[] = [];
+  sidecars: Sidecar[] = [];
+  controlPlane: DemoControlPlane | undefined;
+
+  /** For a process 'exit' handler: nothing may be left behind even on an unexpected exit. */
+  killAll(): void {
+    for (const sidecar of this.sidecars) sidecar.envoy.kill();
+    this.controlPlane?.kill();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.apps.map((app) => app.close()));
+    await Promise.all(this.sidecars.map((sidecar) => sidecar.envoy.stop()));
+    await this.controlPlane?.stop();
+  }
+}
+
+/** `accord` when it is on PATH, else this checkout's built CLI run by node. */
+function accordCommand(cliMain: string): string {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(path.join(dir, 'accord'), constants.X_OK);
+      return 'accord';
+    } catch {
+      // not here
+    }
+  }
+  return `node ${cliMain}`;
+}
+
+async function callStatus(url: string): Promise<number> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+export interface DemoRun {
+  /** Resolves once the demo has stopped; the exit code. */
+  readonly done: Promise<number>;
+}
+
+/**
+ * Starts the demo and keeps it running until `stopSignal` resolves (the CLI resolves it on
+ * SIGINT/SIGTERM) or a process of the demo dies.
+ */
+export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, stopSignal: Promise<string>): Promise<number> {
+  const running = new Running();
+  const onExit = (): void => running.killAll();
+  process.once('exit', onExit);
+  const workDir = mkdtempSync(path.join(tmpdir(), 'accord-demo-'));
+  let stopping: string | undefined;
+  void stopSignal.then((signal) => {
+    stopping = signal;
+  });
+  /** Stops every process; the logs stay (and their directory is named) when the demo failed. */
+  const cleanUp = async (failed: boolean): Promise<void> => {
+    await running.stop();
+    process.removeListener('exit', onExit);
+    if (failed) io.err(`accord demo: the logs are kept in ${workDir}`);
+    else rmSync(workDir, { recursive: true, force: true });
+  };
+
+  try {
+    io.out(`Envoy: ${envoy.path} (${envoy.version}, found via ${envoy.source})`);
+    io.out('starting the control plane ...');
+    const dataDir = path.join(workDir, 'accord');
+    mkdirSync(dataDir, { mode: 0o700 });
+    running.controlPlane = await DemoControlPlane.start(cliMain, dataDir);
+    const plane = running.controlPlane;
+    const api = new ApiClient({ server: plane.http, token: plane.token() });
+
+    const addresses = { orders: '127.0.0.2', payments: '127.0.0.3', intruder: '127.0.0.4' } as const;
+    const outbound = { orders: await freePortOn('127.0.0.1'), intruder: await freePortOn('127.0.0.1') };
+    // Like apps in a pod: each on loopback, reached by its sidecar at 127.0.0.1:<port> and by the
+    // mesh only through the sidecar's inbound listener on the workload's own address.
+    running.apps.push(await startPaymentsApp('127.0.0.1'));
+    for (const caller of ['orders', 'intruder'] as const) {
+      running.apps.push(await startCallerApp(caller, '127.0.0.1', { host: '127.0.0.1', port: outbound[caller] }));
+    }
+
+    io.out('registering the workloads and applying the policies ...');
+    const caBundle = path.join(workDir, 'ca.pem');
+    writeFileSync(caBundle, await api.text('GET', '/v1/ca/bundle'));
+    // Policies first, so no sidecar ever runs without them; they name the demo's own services,
+    // which are registered right after (hence allowUnknownTargets).
+    await api.json('POST', '/v1/policies:apply?allowUnknownTargets=true', { text: DEMO_POLICIES, contentType: 'application/yaml' });
+    const workloads: { service: keyof typeof addresses; id: string; meshPort: number; outboundPort?: number }[] = [];
+    for (const app of running.apps) {
+      const service = app.name as keyof typeof addresses;
+      const meshPort = await freePortOn(addresses[service]);
+      const outboundPort = service === 'payments' ? undefined : outbound[service];
+      const created = await api.json<{ id: string }>('POST', '/v1/workloads', {
+        json: {
+          service,
+          address: addresses[service],
+          port: app.port,
+          meshPort,
+          ...(outboundPort === undefined ? {} : { upstreams: [{ service: 'payments', localPort: outboundPort }] }),
+        },
+      });
+      workloads.push({ service, id: created.id, meshPort, outboundPort });
+    }
+
+    io.out('starting the Envoy sidecars ...');
+    for (const workload of workloads) {
+      if (stopping) break;
+      const query = new URLSearchParams({ format: 'envoy', caBundle, xds: plane.xds });
+      const bootstrap = await api.text('GET', `/v1/workloads/${encodeURIComponent(workload.id)}/bootstrap?${query}`);
+      const dir = path.join(workDir, `envoy-${workload.service}`);
+      mkdirSync(dir, { mode: 0o700 });
+      const proc = await EnvoyProcess.start({ binary: envoy.path, bootstrap, workDir: dir, logLevel: 'warning' });
+      running.sidecars.push({ service: workload.service, address: addresses[workload.service], meshPort: workload.meshPort, outboundPort: workload.outboundPort, envoy: proc });
+    }
+
+    const orders = running.apps.find((app) => app.name === 'orders');
+    const intruder = running.apps.find((app) => app.name === 'intruder');
+    if (!orders || !intruder) throw new Error('the caller apps did not start');
+    const allowedUrl = `http://${orders.address}:${orders.port}/pay`;
+    const deniedUrl = `http://${intruder.address}:${intruder.port}/pay`;
+    io.out('waiting for the sidecars to receive their configuration and certificates ...');
+    const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+    let last = '';
+    for (;;) {
+      if (stopping) break;
+      const dead = running.sidecars.find((s) => s.envoy.exitStatus);
+      if (dead) throw new Error(`the Envoy of ${dead.service} exited; log ${dead.envoy.logPath}`);
+      try {
+        const [allowed, denied] = await Promise.all([callStatus(allowedUrl), callStatus(deniedUrl)]);
+        if (allowed === 200 && denied === 403) break;
+        last = `orders -> payments: ${allowed}, intruder -> payments: ${denied}`;
+      } catch (error) {
+        last = error instanceof Error ? error.message : String(error);
+      }
+      if (Date.now() > deadline) throw new Error(`the mesh did not converge within ${CONVERGE_TIMEOUT_MS} ms (last: ${last})`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    if (!stopping) {
+      const accord = accordCommand(cliMain);
+      const server = `--server ${plane.http} --token-file ${plane.tokenFile}`;
+      io.out('');
+      io.out('Accord demo mesh is running (STRICT mTLS; payments accepts calls from orders only):');
+      io.out(`  control plane   pid ${plane.pid}  HTTP API ${plane.http}  xDS ${plane.xds}  log ${plane.logPath}`);
+      for (const app of running.apps) {
+        const sidecar = running.sidecars.find((s) => s.service === app.name);
+        if (!sidecar) continue;
+        const out = sidecar.outboundPort === undefined ? '' : `  outbound to payments 127.0.0.1:${sidecar.outboundPort}`;
+        io.out(`  ${app.name.padEnd(9)} app ${app.address}:${app.port}  Envoy pid ${sidecar.envoy.pid}  mTLS inbound ${sidecar.address}:${sidecar.meshPort}${out}  admin ${sidecar.envoy.admin.baseUrl}`);
+      }
+      io.out('');
+      io.out('Try:');
+      io.out('  # allowed: orders calls payments through both sidecars over mTLS (HTTP 200)');
+      io.out(`  $ curl -sS -i ${allowedUrl}`);
+      io.out("  # denied: intruder calls payments; payments' Envoy refuses it by RBAC (HTTP 403)");
+      io.out(`  $ curl -sS -i ${deniedUrl}`);
+      io.out('  # rotation: start a root CA rotation (P0-P4); the sidecars get new certificates, the calls keep working');
+      io.out(`  $ ${accord} ca rotate ${server}`);
+      io.out('');
+      io.out('Press Ctrl-C to stop everything.');
+      const died = new Promise<string>((resolve) => {
+        for (const sidecar of running.sidecars) void sidecar.envoy.exited.then(() => resolve(`the Envoy of ${sidecar.service} exited; log ${sidecar.envoy.logPath}`));
+        void plane.exited.then(() => resolve(`the control plane exited; log ${plane.logPath}`));
+      });
+      const reason = await Promise.race([stopSignal.then((signal) => ({ signal })), died.then((failure) => ({ failure }))]);
+      if ('failure' in reason) {
+        io.err(`accord demo: ${reason.failure}`);
+        await cleanUp(true);
+        return 1;
+      }
+    }
+    io.out(`${stopping ?? 'stop'}: stopping the sidecars, the apps and the control plane ...`);
+    await cleanUp(false);
+    io.out('stopped.');
+    return 0;
+  } catch (error) {
+    io.err(`accord demo: ${error instanceof Error ? error.message : String(error)}`);
+    await cleanUp(true);
+    return 1;
+  }
+}
