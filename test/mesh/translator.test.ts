@@ -53,6 +53,16 @@ describe('MeshTranslator', () => {
     expect(Object.isFrozen(listener)).toBe(true);
   });
 
+  it("does not let Envoy's default circuit breaker (1024) cap a workload's inbound connections", () => {
+    const resources = new MeshTranslator().translate(scenario.input, 'b-1', 'envoy');
+    const inbound = resources.get(TypeUrl.Cluster)?.get('inbound|8080') as { circuit_breakers?: { thresholds: Record<string, { value: number } | string>[] } };
+    const thresholds = inbound.circuit_breakers?.thresholds ?? [];
+    expect(thresholds).toHaveLength(1);
+    for (const field of ['max_connections', 'max_pending_requests', 'max_requests']) {
+      expect((thresholds[0]?.[field] as { value: number } | undefined)?.value ?? 0).toBeGreaterThan(1_000_000);
+    }
+  });
+
   it('every endpoint in an Envoy CLA is the destination’s mesh port', () => {
     const resources = new MeshTranslator().translate(scenario.input, 'a-1', 'envoy');
     const cla = resources.get(TypeUrl.ClusterLoadAssignment)?.get('outbound.b.default');
