@@ -140,7 +140,8 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
     const workloads: { service: keyof typeof addresses; id: string; meshPort: number; outboundPort?: number }[] = [];
     for (const app of running.apps) {
       const service = app.name as keyof typeof addresses;
-      const meshPort = await freePortOn(addresses[service]);
+      // The sidecar's inbound listener binds every address (0.0.0.0) on its mesh port.
+      const meshPort = await freePortOn('0.0.0.0');
       const outboundPort = service === 'payments' ? undefined : outbound[service];
       const created = await api.json<{ id: string }>('POST', '/v1/workloads', {
         json: {
