@@ -216,7 +216,10 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
         void plane.exited.then(() => resolve(`the control plane exited; log ${plane.logPath}`));
       });
       const reason = await Promise.race([stopSignal.then((signal) => ({ signal })), died.then((failure) => ({ failure }))]);
-      if ('failure' in reason) {
+      // Ctrl-C in a terminal signals the whole process group: the sidecars may exit on their own
+      // SIGINT a moment before the demo handles its own. That is a stop, not a failure.
+      await new Promise((r) => setImmediate(r));
+      if ('failure' in reason && stopping === undefined) {
         io.err(`accord demo: ${reason.failure}`);
         await cleanUp(true);
         return 1;

