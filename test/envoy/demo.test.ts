@@ -1,7 +1,7 @@
 /**
  * `accord demo` as a user runs it: the CLI as a process with real Envoy sidecars. The commands it
- * prints work (the allowed call answers 200, the denied one 403), and SIGTERM stops every
- * process it started.
+ * prints work (the allowed call answers 200, the denied one 403, the rotation starts and calls
+ * keep working), and SIGTERM stops every process it started.
  */
 import { exec, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -73,6 +73,12 @@ describe('accord demo', () => {
         const denied = await shell(commands[1]);
         expect(denied.stdout, denied.stderr).toMatch(/^HTTP\/1\.1 403 /);
         expect(denied.stdout).toContain('RBAC: access denied');
+
+        const rotation = await shell(commands[2]);
+        expect(rotation, rotation.stderr).toMatchObject({ code: 0 });
+        expect(rotation.stdout).toMatch(/^root rotation: P1 /);
+        const afterRotation = await shell(commands[0]);
+        expect(afterRotation.stdout, afterRotation.stderr).toMatch(/^HTTP\/1\.1 200 /);
 
         children = childrenOf(demo.pid ?? -1);
         const commandLines = [...children.values()];
