@@ -165,6 +165,8 @@ describe('the web dashboard in headless Chromium', () => {
     const goodStream = good.sotw();
     goodStream.send({ node: node(payments.id), type_url: TypeUrl.Cluster, resource_names: [] });
     ack(goodStream, await goodStream.nextOfType(TypeUrl.Cluster, 15_000));
+    goodStream.send({ type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
+    ack(goodStream, await goodStream.nextWhere((res) => res.type_url === TypeUrl.Secret && res.resources.length === 2, 15_000, 'both secrets'));
 
     const bad = new XdsTestClient(accord.xds, codec, { metadata: { authorization: `Bearer ${web.token}` } });
     clients.push(bad);
@@ -187,8 +189,32 @@ describe('the web dashboard in headless Chromium', () => {
     // Workload names cannot carry markup in the first place: the registry refuses them.
     const refused = await api('POST', '/v1/workloads', { service: ATTACK, address: '10.9.0.9', port: 8080 });
     expect(refused.status).toBe(400);
+    // The certificate payments' proxy now holds, with its expiry.
+    const leaf = page.locator(`#leaf-certs tr[data-workload="${payments.id}"]`);
+    await leaf.waitFor({ timeout: 20_000 });
+    expect(await leaf.textContent()).toMatch(/spiffe:\/\/mesh\.local\/ns\/default\/sa\/payments.*in \d+h/);
     await page.locator('#proxies-view').scrollIntoViewIfNeeded();
     await shot('03-proxies-and-nacks');
+  });
+
+  it('shows a root rotation under way: its phase and whom its gate waits for', async () => {
+    expect(await page.locator('#rotation-phase').textContent()).toBe('none');
+    const started = await api('POST', '/v1/ca/rotate');
+    expect(started.status, JSON.stringify(started.body)).toBe(200);
+    await expect.poll(async () => page.locator('#rotation-phase').textContent(), { timeout: 20_000, interval: 250 }).toMatch(/^P\d/);
+    // The page shows what the API says the gate waits for, entry for entry.
+    const ca = (await api('GET', '/v1/ca')).body as { rootRotation: { phase: string; waitingFor: string[]; reason: string } };
+    console.log(`rotation: ${JSON.stringify(ca.rootRotation)}`);
+    await expect
+      .poll(async () => (await page.locator('#rotation').textContent()) ?? '', { timeout: 20_000, interval: 250 })
+      .toContain(ca.rootRotation.reason);
+    // payments' proxy never ACKs the combined bundle here, so the gate keeps waiting for it.
+    expect(ca.rootRotation.waitingFor).toContain(registered.get('payments')?.id);
+    await expect
+      .poll(async () => (await page.locator('#rotation ul.gates li').allTextContents()).sort(), { timeout: 20_000, interval: 250 })
+      .toEqual([...ca.rootRotation.waitingFor].sort());
+    await page.locator('#rotation-view').scrollIntoViewIfNeeded();
+    await shot('04-rotation');
   });
 
   it('never puts the token in a URL or in the server log, and the page raised no error', async () => {
