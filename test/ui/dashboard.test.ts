@@ -2,8 +2,8 @@
  * The web dashboard (`/ui`) in a real headless Chromium (Debian's, driven by playwright-core)
  * against a real `accord serve` process: signing in (a wrong token is refused on screen), a service
  * registered while the page is open appearing without a reload, a denied caller in the graph, a
- * proxy's per-type sync state, and a NACK reason holding markup shown as text. Screenshots go to
- * test-output/ui/ for review.
+ * proxy's per-type sync state and certificate, a NACK reason holding markup shown as text, a refused
+ * policy change, and a root rotation's phase and gate. Screenshots go to test-output/ui/ for review.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -195,6 +195,19 @@ describe('the web dashboard in headless Chromium', () => {
     expect(await leaf.textContent()).toMatch(/spiffe:\/\/mesh\.local\/ns\/default\/sa\/payments.*in \d+h/);
     await page.locator('#proxies-view').scrollIntoViewIfNeeded();
     await shot('03-proxies-and-nacks');
+  });
+
+  it('lists a refused policy change with its position and reason', async () => {
+    const typo = POLICY.replace('name: payments-callers', 'name: payments-typo').replace('target: payments', 'target: paymnets');
+    const refused = await api('POST', '/v1/policies:apply', typo, 'application/yaml');
+    expect(refused.status).toBe(400);
+    const errors = page.locator('#policy-errors li');
+    await errors.first().waitFor({ timeout: 20_000 });
+    const text = (await errors.allTextContents()).join('\n');
+    console.log(`policy errors shown: ${text}`);
+    expect(text).toMatch(/request:5:\d+/);
+    expect(text).toContain('paymnets');
+    expect(await page.locator('#problems-view').textContent()).toContain('Last change failed');
   });
 
   it('shows a root rotation under way: its phase and whom its gate waits for', async () => {
