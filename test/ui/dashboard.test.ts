@@ -29,7 +29,8 @@ spec:
     - from: [{ service: web }]
 `;
 
-describe('the web dashboard in headless Chromium', () => {
+// Generous per-test bounds: each test waits for several 2 s polling rounds on a busy machine.
+describe('the web dashboard in headless Chromium', { timeout: 120_000 }, () => {
   let accord: AccordProcess;
   let browser: Browser;
   let page: Page;
