@@ -6,6 +6,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bench ./bench
+COPY ui ./ui
 COPY protos ./protos
 RUN npm run build && npm prune --omit=dev
 
@@ -15,6 +16,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/package.json ./
 COPY protos ./protos
+COPY ui/static ./ui/static
 RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/accord && chmod +x /app/dist/src/cli/main.js \
  && mkdir -p /var/lib/accord && chown 1000:1000 /var/lib/accord && chmod 0700 /var/lib/accord
 # The data dir (dev CA, generated operator token) belongs to the runtime user; a volume mounted

@@ -22,6 +22,10 @@ function ensureBuilt(): void {
   if (!existsSync(path.join(root, 'dist/src/cli/main.js'))) {
     execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   }
+  // The dashboard's browser modules (served at /ui) are a separate compilation (DOM library).
+  if (!existsSync(path.join(root, 'dist/ui/main.js'))) {
+    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'ui/tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  }
 }
 
 /** Envoy in the documented order (ENVOY_BIN, .tools/venv, PATH), installing the pin when none is there. */

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { ApiError, toApiError, type ApiErrorCode } from './errors.js';
 import { OperatorTokens } from './operator-tokens.js';
+import { registerDashboard, type DashboardAssets } from './dashboard.js';
 
 /** What the HTTP API needs from the rest of the control plane (defined here, by its consumer). */
 export interface RegistryOperations {
@@ -126,6 +127,8 @@ export interface HttpApiDeps {
   readonly proxyStatus?: ProxyStatusOperations;
   readonly describe?: DescribeOperations;
   readonly bodyLimitBytes?: number;
+  /** The web dashboard's files, served open at `/ui` (its data calls are `/v1` calls like any other). */
+  readonly dashboard?: DashboardAssets;
 }
 
 /** Client-supplied strings in logs are cut to this many characters. */
@@ -311,6 +314,8 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return reply.status(readiness.ready ? 200 : 503).send({ ready: readiness.ready, checks });
   });
   app.get('/v1/status', { preHandler: requireReader }, async () => deps.health.readiness());
+
+  if (deps.dashboard) registerDashboard(app, deps.dashboard);
 
   app.get('/metrics', async (_request, reply) => {
     const body = await deps.metrics.metrics();

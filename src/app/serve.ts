@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry } from '../observability/metrics.js';
 import { registerMeshMetrics } from '../observability/mesh-metrics.js';
 import { buildHttpApi } from '../api/http.js';
+import { loadDashboardAssets } from '../api/dashboard.js';
 import { addRegistryService } from '../api/grpc-registry.js';
 import { OperatorTokenCheck } from '../api/operator-token.js';
 import { OperatorTokens, parseTokenFile } from '../api/operator-tokens.js';
@@ -335,6 +336,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     ca: identity,
     bootstrap,
     proxyStatus,
+    dashboard: await loadDashboardAssets(),
     describe: new DescribeService({ snapshot: () => meshState.snapshot(), spiffeIdOf: (w) => identity.spiffeIdOf(w), leaves: async () => leavesOf(await proxyStatus.fleet(), Date.now()) }),
     health: {
       live: () => liveness.status(),

@@ -4,8 +4,9 @@ import { call, opensslCsr, register, startIn, tempDir, whenRegistered, type Regi
 
 const READ_TOKEN = 'test-read-only-token';
 
-/** Routes anyone may call: probes, metrics, and the public trust bundle (docs/security.md). */
-const OPEN = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/ca/bundle']);
+/** Routes anyone may call: probes, metrics, the public trust bundle and the dashboard's static files (docs/security.md). */
+const DASHBOARD = ['GET /ui', 'GET /ui/favicon.svg', 'GET /ui/style.css', ...['main', 'api', 'dom', 'format', 'graph', 'views'].map((m) => `GET /ui/${m}.js`)];
+const OPEN = new Set(['GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /v1/ca/bundle', ...DASHBOARD]);
 /** Routes for agents: only a workload token, and they act on that token's workload only. */
 const AGENT = new Set(['POST /v1/agent/certificate', 'GET /v1/agent/bundle', 'POST /v1/agent/token', 'POST /v1/agent/register']);
 
