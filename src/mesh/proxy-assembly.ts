@@ -52,7 +52,7 @@ export function assembleProxy(
         const pieces = piecesOf(service);
         // The gateway routes itself: the service's clusters, not its callers' route table.
         out.addPieces(pieces, { routeConfig: false });
-        return pieces.targets;
+        return { targets: pieces.targets, retryPolicy: pieces.retryPolicy };
       };
       for (const listener of gatewayListeners(workload, gateway, index.routesOf(gateway), backends)) out.add(TypeUrl.Listener, listener);
       for (const secret of gatewayCertificateSecrets(workload.gateway, gateway)) out.add(TypeUrl.Secret, secret);

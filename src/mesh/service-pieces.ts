@@ -1,6 +1,6 @@
 import { deepFreeze } from './configurers/common.js';
 import { isHttpProtocol } from './configurers/http.js';
-import type { Configured } from './configurers/traffic.js';
+import { routeTrafficFields, type Configured } from './configurers/traffic.js';
 import { clusterLoadAssignment } from './endpoints.js';
 import { outboundCluster } from './envoy/clusters.js';
 import { outboundRouteConfig } from './envoy/routes.js';
@@ -8,6 +8,7 @@ import { clientCluster } from './grpc/clusters.js';
 import { clientRouteConfig } from './grpc/routes.js';
 import type { LocalityPlan } from './locality.js';
 import type { ServiceView } from './model.js';
+import { outboundRouteName } from './names.js';
 import { clusterTargets, type ClusterTarget } from './subsets.js';
 import type { Flavour, Resource, TranslationNote } from './types.js';
 
@@ -19,6 +20,8 @@ export interface ServicePieces {
   readonly targets: readonly ClusterTarget[];
   /** HTTP services only. */
   readonly routeConfig: Resource | undefined;
+  /** The retry policy of Envoy routes to the service (HTTP services, Envoy flavour), for the gateway's routes too. */
+  readonly retryPolicy: Resource | undefined;
   readonly clusters: ReadonlyMap<string, Resource>;
   readonly loadAssignments: ReadonlyMap<string, Resource>;
   readonly notes: readonly TranslationNote[];
@@ -56,6 +59,10 @@ export function buildServicePieces(service: ServiceView, flavour: Flavour, trust
   const routeConfig = isHttpProtocol(service.protocol)
     ? take(flavour === 'envoy' ? outboundRouteConfig(service, targets, plan) : clientRouteConfig(service, targets, plan))
     : undefined;
+  const retryPolicy =
+    flavour === 'envoy' && isHttpProtocol(service.protocol)
+      ? (routeTrafficFields(service.trafficPolicy, 'envoy', outboundRouteName(service.name, service.namespace), plan).value.retry_policy as Resource | undefined)
+      : undefined;
   const clusters = new Map<string, Resource>();
   const loadAssignments = new Map<string, Resource>();
   for (const target of targets) {
@@ -71,5 +78,5 @@ export function buildServicePieces(service: ServiceView, flavour: Flavour, trust
       message: `${service.name}.${service.namespace}: workloads registered with different protocols; using ${service.protocol}`,
     });
   }
-  return deepFreeze({ targets, routeConfig, clusters, loadAssignments, notes });
+  return deepFreeze({ targets, routeConfig, retryPolicy, clusters, loadAssignments, notes });
 }

@@ -35,7 +35,7 @@ const CASES: Record<string, Case> = {
       [5, 16, 'spec.trustDomain', 'expected a trust domain'],
       [6, 25, 'spec.allowAnonymousConfig', 'expected true or false, got "yes"'],
       [8, 15, 'spec.certificates.rotateAt', 'expected a number between 0 and 1 (exclusive), got 1.5'],
-      [16, 15, 'spec.retries.attempts', 'expected a positive integer, got "three"'],
+      [16, 15, 'spec.retries.attempts', 'expected a non-negative integer, got "three"'],
       [17, 20, 'spec.circuitBreakers', 'expected a mapping, got 100'],
       [18, 3, 'spec.split', 'expected a list of subsets, got a mapping'],
     ],

@@ -53,7 +53,7 @@ describe('parsePolicyStream', () => {
           line: 9,
           column: 46,
           path: 'spec.retries.attempts',
-          message: 'expected a positive integer, got -1',
+          message: 'expected a non-negative integer, got -1',
           document: 1,
         },
       ],

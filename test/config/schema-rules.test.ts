@@ -45,6 +45,11 @@ describe('TrafficPolicy rules', () => {
     ]);
   });
 
+  it('accepts retries: { attempts: 0 }, which turns off the default retries', () => {
+    const result = expectLoaded(parsePolicyStream(traffic('retries: { attempts: 0 }'), 'f'));
+    expect(result.policySet.trafficPolicies[0]?.spec.retries?.attempts).toBe(0);
+  });
+
   it('accepts a weight of 0 (a subset kept warm but sent nothing) when the rest sum to 100', () => {
     const result = expectLoaded(
       parsePolicyStream(traffic('split: [{ name: a, labels: { v: "1" }, weight: 100 }, { name: b, labels: { v: "2" }, weight: 0 }]'), 'f'),

@@ -158,6 +158,34 @@ describe('ingress gateway translation', () => {
     expect(keys({ ...base, workloads: moved }).edge).not.toBe(before.edge);
   });
 
+  it('retries as a sidecar caller would: the backends\' retry policy when they share one, none when they differ', () => {
+    const shopRoutes = (snapshot: MeshInput): Json[] => {
+      const listener = new MeshTranslator().translate(snapshot, 'edge-1', 'envoy').get(TypeUrl.Listener)?.get('gateway_8443') as Json;
+      const manager = (((listener.filter_chains as Json[])[0] as Json).filters as Json[])[0]?.typed_config as Json;
+      return (((manager.route_config as Json).virtual_hosts as Json[])[1] as Json).routes as Json[];
+    };
+    const retryOf = (route: Json | undefined): Json | undefined => (route?.route as Json | undefined)?.retry_policy as Json | undefined;
+    const base = input();
+    // No TrafficPolicy: Accord's default retries; backendRequest bounds each attempt.
+    const [special, split] = shopRoutes(base);
+    expect(retryOf(special)).toMatchObject({ retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes', num_retries: { value: 2 } });
+    expect(retryOf(special)).not.toHaveProperty('per_try_timeout');
+    expect(retryOf(split)).toMatchObject({ num_retries: { value: 2 }, per_try_timeout: { seconds: 3 } });
+    const withPaymentsPolicy = (retries: string): MeshInput => {
+      const loaded = parsePolicyStream(`apiVersion: accord.dev/v1\nkind: TrafficPolicy\nmetadata: { name: payments, namespace: shop }\nspec: { target: payments, retries: ${retries} }\n`, 'p');
+      if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+      return { ...base, policies: { ...base.policies, trafficPolicies: loaded.policySet.trafficPolicies } };
+    };
+    // payments' own retries: its route uses them; the split's backends now differ, so no retries.
+    const own = withPaymentsPolicy('{ attempts: 3, retryOn: [5xx] }');
+    expect(retryOf(shopRoutes(own)[0])).toMatchObject({ retry_on: '5xx', num_retries: { value: 3 } });
+    expect(retryOf(shopRoutes(own)[1])).toBeUndefined();
+    // attempts: 0 turns retries off for the gateway too; the change reaches the gateway's input key.
+    const off = withPaymentsPolicy('{ attempts: 0 }');
+    expect(retryOf(shopRoutes(off)[0])).toBeUndefined();
+    expect(new MeshTranslator().inputKey(off, 'edge-1', 'envoy')).not.toBe(new MeshTranslator().inputKey(base, 'edge-1', 'envoy'));
+  });
+
   it('ordinary workloads are unaffected by gateway documents', () => {
     const orders = translator.translate(input(), 'orders-1', 'envoy');
     expect([...(orders.get(TypeUrl.Listener)?.keys() ?? [])]).toEqual(['inbound|8080']);

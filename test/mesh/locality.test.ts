@@ -110,6 +110,46 @@ describe('clusters under locality plans', () => {
     });
   });
 
+  const retryPolicy = (input: ReturnType<typeof scenario>, proxy: string, flavour: 'envoy' | 'grpc' = 'envoy') => {
+    const routes = new MeshTranslator().translate(input, proxy, flavour).get(TypeUrl.RouteConfiguration)!;
+    const config = [...routes.values()][0] as { virtual_hosts: { routes: { route: Record<string, unknown> }[] }[] };
+    return config.virtual_hosts[0]!.routes[0]!.route.retry_policy as Record<string, unknown> | undefined;
+  };
+  const budget = (input: ReturnType<typeof scenario>, proxy: string) =>
+    (cluster(input, proxy).circuit_breakers as { thresholds: Record<string, unknown>[] } | undefined)?.thresholds[0];
+
+  it('retries by default (no TrafficPolicy retries): twice, on other hosts, to the next priority under failover, within a budget', () => {
+    const input = scenario();
+    const otherHosts = {
+      retry_on: 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes',
+      num_retries: { value: 2 },
+      retriable_status_codes: [503],
+      retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: expect.anything() }],
+      host_selection_retry_max_attempts: 3,
+    };
+    expect(retryPolicy(input, 'web-eu')).toEqual({ ...otherHosts, retry_priority: expect.objectContaining({ name: 'envoy.retry_priorities.previous_priorities' }) });
+    expect(retryPolicy(input, 'web-none')).toEqual(otherHosts);
+    expect(retryPolicy(scenario({ outlierDetection: { consecutive5xx: 2 } }), 'web-eu')).toMatchObject(otherHosts);
+    const retryBudget = { budget_percent: { value: 20 }, min_retry_concurrency: { value: 3 } };
+    expect(budget(input, 'web-eu')).toEqual({ priority: 'DEFAULT', retry_budget: retryBudget });
+    expect(budget(input, 'web-none')).toEqual({ priority: 'DEFAULT', retry_budget: retryBudget });
+    expect(budget(scenario({ circuitBreakers: { maxRequests: 100 } }), 'web-eu')).toEqual({ priority: 'DEFAULT', max_requests: { value: 100 }, retry_budget: retryBudget });
+    // Proxyless clients make no retries of their own by default.
+    expect(retryPolicy(input, 'web-eu', 'grpc')).toBeUndefined();
+  });
+
+  it('leaves retries to a TrafficPolicy that sets them, and none at all for attempts: 0', () => {
+    const own = scenario({ retries: { attempts: 3, retryOn: ['5xx'] } });
+    expect(retryPolicy(own, 'web-eu')).toMatchObject({ retry_on: '5xx', num_retries: { value: 3 } });
+    expect(retryPolicy(own, 'web-eu')).not.toHaveProperty('retriable_status_codes');
+    expect(budget(own, 'web-eu')).toBeUndefined();
+    const off = scenario({ retries: { attempts: 0, retryOn: ['5xx'] } });
+    expect(retryPolicy(off, 'web-eu')).toBeUndefined();
+    expect(budget(off, 'web-eu')).toBeUndefined();
+    // The policy's own retry limit replaces the default budget.
+    expect(budget(scenario({ circuitBreakers: { maxRetries: 7 } }), 'web-eu')).toEqual({ priority: 'DEFAULT', max_retries: { value: 7 } });
+  });
+
   it('asks Envoy for locality-weighted LB when distributing', () => {
     const input = scenario({ locality: { enabled: true, distribute: [{ from: '*', to: { eu: 100 } }] } });
     expect(cluster(input, 'web-eu').common_lb_config).toEqual({ locality_weighted_lb_config: {} });

@@ -1,6 +1,6 @@
 /**
  * A whole mesh of real processes for the Envoy suites: two `accord serve --redis` replicas on
- * their own Redis prefix, small HTTP and gRPC apps on 127.0.0.1, and for each workload its own
+ * their own Redis prefix (or more), small HTTP and gRPC apps on 127.0.0.1, and for each workload its own
  * Envoy started from what `accord bootstrap --format envoy` prints (listing both replicas).
  */
 import { execFile } from 'node:child_process';
@@ -117,7 +117,7 @@ export interface Registered {
   readonly token: string;
 }
 
-/** Two replicas on one Redis prefix, and the Envoys of the workloads registered with them. */
+/** Replicas on one Redis prefix, and the Envoys of the workloads registered with them. */
 export class EnvoyMeshHarness {
   readonly prefix = `accord-mesh-${randomBytes(4).toString('hex')}`;
   readonly replicas: AccordProcess[] = [];
@@ -127,11 +127,14 @@ export class EnvoyMeshHarness {
 
   constructor(private readonly fleet: EnvoyFleet) {}
 
-  async start(serveArgs: readonly string[] = []): Promise<void> {
+  /**
+   * Starts the replicas (two unless told), one after the other. `env` is added to each replica's
+   * environment (e.g. `ACCORD_SHUTDOWN_GRACE_MS: ''` for a real drained shutdown).
+   */
+  async start(serveArgs: readonly string[] = [], options: { replicas?: number; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
     const args = ['--redis', MESH_REDIS, '--redis-prefix', this.prefix, ...serveArgs];
-    // One first, so that the CA is created once; the second adopts it from the store.
-    this.replicas.push(await AccordProcess.start(args));
-    this.replicas.push(await AccordProcess.start(args));
+    // One first, so that the CA is created once; the others adopt it from the store.
+    for (let i = 0; i < (options.replicas ?? 2); i += 1) this.replicas.push(await AccordProcess.start(args, options.env));
     this.caBundle = path.join(this.fleet.scratchDir('mesh-ca'), 'ca.pem');
     writeFileSync(this.caBundle, await (await fetch(`${this.replicas[0].http}/v1/ca/bundle`)).text());
   }
@@ -161,7 +164,7 @@ export class EnvoyMeshHarness {
     });
   }
 
-  /** The workload's Envoy, from `accord bootstrap --format envoy --xds <both replicas>`; resolves once it is LIVE and synced. */
+  /** The workload's Envoy, from `accord bootstrap --format envoy --xds <every replica>`; resolves once it is LIVE and synced. */
   async sidecar(name: string, workloadId: string, options: { delta?: boolean } = {}): Promise<TestEnvoy> {
     const file = path.join(this.fleet.scratchDir(`bootstrap-${name}`), 'envoy.yaml');
     const xds = this.replicas.map((r) => r.xds).join(',');

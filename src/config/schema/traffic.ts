@@ -48,7 +48,8 @@ const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const retriesSchema = z
   .strictObject(
     {
-      attempts: positiveInt(),
+      // 0 turns off the retries Envoy callers make by default (configurers/traffic.ts).
+      attempts: nonNegativeInt(),
       perTryTimeout: duration(1).optional(),
       retryOn: nonEmptyList(oneOf(RETRY_ON), 'retry conditions').optional(),
     },

@@ -23,11 +23,36 @@ export interface Configured<T> {
  */
 export const FAILOVER_OUTLIER_DETECTION = { consecutive5xx: 5, intervalMs: 5_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 100 } as const;
 
+/**
+ * Envoy's retries when the TrafficPolicy sets none (Istio's default too): two more attempts for
+ * failures where the request reached no application or the sidecar in front of it said 503 (the
+ * application behind it is gone), each on another host and, under failover, the next priority.
+ */
+export const DEFAULT_ENVOY_RETRY = {
+  attempts: 2,
+  retryOn: ['connect-failure', 'refused-stream', 'unavailable', 'cancelled', 'retriable-status-codes'],
+  retriableStatusCodes: [503],
+} as const;
+
+/**
+ * What bounds the default retries per cluster: retries in flight may be at most this share of the
+ * requests in flight (plus a floor, so that a quiet caller can still retry), so a failing
+ * destination costs at most 1.2 times its load instead of three times.
+ */
+export const DEFAULT_RETRY_BUDGET = { budgetPercent: 20, minRetryConcurrency: 3 } as const;
+
+/** Whether an Envoy route to the service retries by Accord's default (the policy sets no retries). */
+function retriesByDefault(policy: TrafficPolicySpec | undefined): boolean {
+  return policy?.retries === undefined;
+}
+
 export function clusterTrafficFields(
   policy: TrafficPolicySpec | undefined,
   flavour: Flavour,
   clusterName: string,
   plan: LocalityPlan = { kind: 'none' },
+  /** Whether requests reach the cluster through an HTTP route (and so its retries). */
+  routed = false,
 ): Configured<Record<string, unknown>> {
   const notes: TranslationNote[] = [];
   const fields: Record<string, unknown> = {};
@@ -41,16 +66,22 @@ export function clusterTrafficFields(
   }
   if (fields.lb_policy === 'RING_HASH') fields.ring_hash_lb_config = { hash_function: 'XX_HASH' };
 
-  const breakers = policy?.circuitBreakers;
-  if (breakers) {
-    const thresholds: Record<string, unknown> = { priority: 'DEFAULT' };
-    // grpc honours only max_requests.
-    if (flavour === 'envoy' && breakers.maxConnections !== undefined) thresholds.max_connections = uint32(breakers.maxConnections);
-    if (flavour === 'envoy' && breakers.maxPendingRequests !== undefined) thresholds.max_pending_requests = uint32(breakers.maxPendingRequests);
-    if (breakers.maxRequests !== undefined) thresholds.max_requests = uint32(breakers.maxRequests);
-    if (flavour === 'envoy' && breakers.maxRetries !== undefined) thresholds.max_retries = uint32(breakers.maxRetries);
-    if (Object.keys(thresholds).length > 1) fields.circuit_breakers = { thresholds: [thresholds] };
+  const breakers = policy?.circuitBreakers ?? {};
+  const thresholds: Record<string, unknown> = { priority: 'DEFAULT' };
+  // grpc honours only max_requests.
+  if (flavour === 'envoy' && breakers.maxConnections !== undefined) thresholds.max_connections = uint32(breakers.maxConnections);
+  if (flavour === 'envoy' && breakers.maxPendingRequests !== undefined) thresholds.max_pending_requests = uint32(breakers.maxPendingRequests);
+  if (breakers.maxRequests !== undefined) thresholds.max_requests = uint32(breakers.maxRequests);
+  if (flavour === 'envoy' && breakers.maxRetries !== undefined) thresholds.max_retries = uint32(breakers.maxRetries);
+  else if (flavour === 'envoy' && routed && retriesByDefault(policy)) {
+    // A retry budget replaces Envoy's fixed limit of 3 retries in flight, which under load would
+    // fail most of a dead zone's requests instead of retrying them.
+    thresholds.retry_budget = {
+      budget_percent: { value: DEFAULT_RETRY_BUDGET.budgetPercent },
+      min_retry_concurrency: uint32(DEFAULT_RETRY_BUDGET.minRetryConcurrency),
+    };
   }
+  if (Object.keys(thresholds).length > 1) fields.circuit_breakers = { thresholds: [thresholds] };
 
   // Envoy ignores locality weights unless told to use them; gRPC always uses them.
   if (flavour === 'envoy' && plan.kind === 'distribute') fields.common_lb_config = { locality_weighted_lb_config: {} };
@@ -89,6 +120,18 @@ const FAILOVER_RETRY = {
   host_selection_retry_max_attempts: 3,
 } as const;
 
+/** The default retry policy: to other hosts always, to the next priority under failover. */
+function defaultEnvoyRetryPolicy(plan: LocalityPlan): Record<string, unknown> {
+  const { retry_priority, ...otherHosts } = FAILOVER_RETRY;
+  return {
+    retry_on: DEFAULT_ENVOY_RETRY.retryOn.join(','),
+    num_retries: uint32(DEFAULT_ENVOY_RETRY.attempts),
+    retriable_status_codes: [...DEFAULT_ENVOY_RETRY.retriableStatusCodes],
+    ...(plan.kind === 'failover' ? { retry_priority } : {}),
+    ...otherHosts,
+  };
+}
+
 /** Route action fields: timeout, retries and (for RING_HASH) what to hash. */
 export function routeTrafficFields(
   policy: TrafficPolicySpec | undefined,
@@ -107,6 +150,7 @@ export function routeTrafficFields(
   }
 
   const retries = policy?.retries;
+  if (flavour === 'envoy' && retriesByDefault(policy)) fields.retry_policy = defaultEnvoyRetryPolicy(plan);
   if (retries && retries.attempts > 0) {
     let conditions = [...retries.retryOn];
     if (flavour === 'grpc') {

@@ -1,6 +1,6 @@
 import { spiffeId, type Workload } from '../../core/workload.js';
 import { duration, socketAddress, uint32 } from '../configurers/common.js';
-import { http2ProtocolOptions, speaksHttp2, upstreamAlpn } from '../configurers/http.js';
+import { http2ProtocolOptions, isHttpProtocol, speaksHttp2, upstreamAlpn } from '../configurers/http.js';
 import { transportSocket, envoyUpstreamTls } from '../configurers/tls.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, clusterTrafficFields, type Configured } from '../configurers/traffic.js';
 import type { ServiceView } from '../model.js';
@@ -41,7 +41,7 @@ export function outboundCluster(
   trustDomain: string,
   plan: LocalityPlan,
 ): Configured<Record<string, unknown>> {
-  const traffic = clusterTrafficFields(service.trafficPolicy, 'envoy', target.clusterName, plan);
+  const traffic = clusterTrafficFields(service.trafficPolicy, 'envoy', target.clusterName, plan, isHttpProtocol(service.protocol));
   const identities = service.serviceAccounts.map((account) => spiffeId(trustDomain, service.namespace, account));
   return {
     value: {

@@ -62,8 +62,11 @@ function domainsFor(listener: GatewayListener, routeHosts: readonly string[]): s
 }
 
 export interface BackendTargets {
-  /** The service's clusters (one, or one per split subset); undefined when the service has no workloads. */
-  (namespace: string, name: string): readonly ClusterTarget[] | undefined;
+  /**
+   * The service's clusters (one, or one per split subset) and the retry policy of Envoy routes to
+   * it; undefined when the service has no workloads.
+   */
+  (namespace: string, name: string): { readonly targets: readonly ClusterTarget[]; readonly retryPolicy: Record<string, unknown> | undefined } | undefined;
 }
 
 interface RouteEntry {
@@ -135,8 +138,9 @@ function compareRank(a: readonly (number | string)[], b: readonly (number | stri
 }
 
 /**
- * `timeouts.request` bounds the whole request; the gateway makes one attempt per request (it
- * does not retry), so `backendRequest` bounds the same thing and the shorter one applies.
+ * `timeouts.request` bounds the whole request. `backendRequest` bounds each attempt (the retry's
+ * `per_try_timeout` when the gateway retries) and, since Envoy has no separate bound for the
+ * attempts together, the whole request too: the shorter one applies.
  */
 function timeoutMs(rule: HttpRouteRule): number | undefined {
   const values = [rule.timeouts?.requestMs, rule.timeouts?.backendRequestMs].filter((ms): ms is number => ms !== undefined && ms > 0);
@@ -160,9 +164,12 @@ function ruleAction(rule: HttpRouteRule, backends: BackendTargets): Record<strin
     };
   }
   const clusters: { name: string; weight: { value: number } }[] = [];
+  const retryPolicies: (Record<string, unknown> | undefined)[] = [];
   for (const backend of rule.backendRefs) {
     if (backend.weight === 0) continue;
-    const targets = backends(backend.namespace, backend.name) ?? [];
+    const found = backends(backend.namespace, backend.name);
+    const targets = found?.targets ?? [];
+    if (found) retryPolicies.push(found.retryPolicy);
     const total = targets.reduce((sum, target) => sum + target.weight, 0);
     for (const target of targets) {
       // A split service keeps its subset shares inside the backend's share.
@@ -175,14 +182,31 @@ function ruleAction(rule: HttpRouteRule, backends: BackendTargets): Record<strin
     // Gateway API: a rule whose backends all are missing answers 500.
     return { direct_response: { status: 500 } };
   }
+  const retryPolicy = sharedRetryPolicy(retryPolicies);
+  const perTry = rule.timeouts?.backendRequestMs;
   return {
     route: {
       ...(clusters.length === 1 ? { cluster: clusters[0]?.name } : { weighted_clusters: { clusters } }),
       ...(rewrite !== undefined && rewrite.urlRewrite.hostname !== undefined ? { host_rewrite_literal: rewrite.urlRewrite.hostname } : {}),
       ...(rewrite !== undefined ? pathRewrite(rewrite.urlRewrite.path, 'route') : {}),
       ...(timeout !== undefined ? { timeout: duration(timeout) } : {}),
+      ...(retryPolicy !== undefined
+        ? { retry_policy: { ...retryPolicy, ...(perTry !== undefined && perTry > 0 ? { per_try_timeout: duration(perTry) } : {}) } }
+        : {}),
     },
   };
+}
+
+/**
+ * The gateway retries as a sidecar caller would (the backends' TrafficPolicy retries, or Accord's
+ * default), but a route has one retry policy for all its backends: when they differ, the gateway
+ * does not retry, since one of them may have turned retries off.
+ */
+function sharedRetryPolicy(policies: readonly (Record<string, unknown> | undefined)[]): Record<string, unknown> | undefined {
+  const [first] = policies;
+  if (first === undefined) return undefined;
+  const key = JSON.stringify(first);
+  return policies.every((policy) => policy !== undefined && JSON.stringify(policy) === key) ? first : undefined;
 }
 
 function routeEntries(route: HttpRouteDocument, backends: BackendTargets): RouteEntry[] {
