@@ -9,7 +9,7 @@ import { CaMaterialError } from '../../src/ca/material.js';
 import { KekError } from '../../src/ca/envelope.js';
 import { RotationPhaseError, TrustChangeError } from '../../src/ca/root-rotation.js';
 import { UnknownWorkloadError } from '../../src/mesh/types.js';
-import { IssuanceRateLimitedError } from '../../src/app/issuance-limiter.js';
+import { IssuanceRateLimitedError } from '../../src/identity/issuance-limiter.js';
 import { REGISTRY_ERROR_CODES, ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type RegistryErrorCode } from '../../src/registry/errors.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createMetricsRegistry } from '../../src/observability/metrics.js';
