@@ -1,15 +1,13 @@
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { clip } from '../observability/clip.js';
 import type { Workload } from '../core/workload.js';
 import type { Flavour } from '../mesh/index.js';
-import type { TimerHandle, Clock } from '../core/clock.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from '../identity/secret-names.js';
 import type { ProxySecrets, SecretLifecycles } from '../identity/secret-lifecycle.js';
 import type { VerifiedWorkload } from '../identity/workload-access.js';
 import {
-  StreamRefusedError,
   TypeUrl,
   type ConfigSource,
   type EndStream,
@@ -20,16 +18,16 @@ import {
 
 /**
  * The glue between the mesh and the transport. For every connected proxy it keeps one generation
- * of encoded resources, recomputed only when that proxy's translation inputs change; it binds each
- * stream to the workload its token names, hands its secrets to the identity module's per-proxy
- * lifecycle, and renews its lease while a stream is connected.
+ * of encoded resources, recomputed only when that proxy's translation inputs change. Streams are
+ * authenticated as they open (stream-authentication.ts); the proxy's secrets are the identity
+ * module's per-proxy lifecycle (src/identity/secret-lifecycle.ts); listeners hear when a proxy is
+ * served and idle (stream-lease-renewal.ts).
  */
 
 /** The part of the mesh state the source reads; replaced wholesale on every change. */
 export interface MeshState {
   readonly revision: number;
   readonly workloads: ReadonlyMap<string, Workload>;
-  readonly allowAnonymousConfig: boolean;
 }
 
 /** Translation of one proxy's config, already encoded. */
@@ -41,37 +39,30 @@ export interface ProxyGenerator {
   flavourOf(userAgentName: string): Flavour;
 }
 
-/** Who a stream's token names, and whether it may still be served (src/identity/workload-access.ts). */
-export interface StreamAccessCheck {
-  /**
-   * Verifies a workload token, its deny-list entries and its workload's revocation; throws with a
-   * reason on failure (an error with code `REVOKED` for a revoked workload).
-   */
-  verifyToken(token: string, now: number): Promise<VerifiedWorkload>;
-  /** Why a stream opened with these claims may no longer be served (revoked, token denied), or undefined. */
-  streamDenial(claims: VerifiedWorkload): string | undefined;
+/** Told when a proxy (workload + flavour) has a served stream, and when it has none any more. */
+export interface StreamListener {
+  served(proxyKey: string, workloadId: string): void;
+  idle(proxyKey: string): void;
 }
 
-export interface LeaseRenewer {
-  renew(workloadId: string): Promise<void>;
+/** Authenticates a stream as it opens, and re-checks it while open (src/app/stream-authentication.ts). */
+export interface StreamAuthenticator {
+  /** The stream's verified workload, undefined for an anonymous one; throws StreamRefusedError. */
+  authenticate(context: StreamContext): Promise<VerifiedWorkload | undefined>;
+  /** Why an open stream may no longer be served, or undefined. */
+  recheck(workloadId: string, claims: VerifiedWorkload): string | undefined;
 }
 
 export interface MeshSourceDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
   readonly generator: ProxyGenerator;
-  readonly access: StreamAccessCheck;
+  readonly authentication: StreamAuthenticator;
+  /** Told of each proxy's served streams (lease renewal). */
+  readonly listeners: readonly StreamListener[];
   /** Each proxy's SDS secrets (src/identity/secret-lifecycle.ts). */
   readonly secrets: SecretLifecycles;
-  readonly leases: LeaseRenewer;
-  readonly clock: Clock;
   readonly state: () => MeshState;
-}
-
-function bearerToken(context: StreamContext): string | undefined {
-  const value = context.metadata.get('authorization')[0];
-  if (typeof value !== 'string') return undefined;
-  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1];
 }
 
 type ChangeListener = (typeUrls: ReadonlySet<string>) => void;
@@ -99,7 +90,8 @@ class ProxyEntry {
   inputKey: string | undefined;
   config: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> | undefined;
   readonly secrets: ProxySecrets;
-  leaseTimer: TimerHandle | undefined;
+  /** Whether the stream listeners were told this proxy is served. */
+  announced = false;
   readonly listeners = new Set<ChangeListener>();
   streams = 0;
   /** Streams that may read secrets (authenticated, not anonymous). */
@@ -134,17 +126,10 @@ class ProxyEntry {
 export class MeshConfigSource implements ConfigSource {
   private readonly entries = new Map<string, ProxyEntry>();
   private readonly log: Logger;
-  private readonly denials: Counter<'reason'>;
   private readonly connected: Gauge;
 
   constructor(private readonly deps: MeshSourceDeps) {
     this.log = deps.logger.child({ component: 'mesh-source' });
-    this.denials = new Counter({
-      name: 'accord_stream_auth_denied_total',
-      help: 'xDS streams refused at authentication, by reason',
-      labelNames: ['reason'],
-      registers: [deps.metrics],
-    });
     this.connected = new Gauge({
       name: 'accord_connected_proxies',
       help: 'distinct proxies (workload and flavour) with at least one open xDS stream',
@@ -153,31 +138,9 @@ export class MeshConfigSource implements ConfigSource {
   }
 
   async open(context: StreamContext): Promise<ProxyView> {
-    const now = this.deps.clock.now();
-    const token = bearerToken(context);
+    const claims = await this.deps.authentication.authenticate(context);
+    const authenticated = claims !== undefined;
     const nodeId = context.node.id;
-    let authenticated = false;
-    let claims: VerifiedWorkload | undefined;
-    if (token !== undefined) {
-      try {
-        claims = await this.deps.access.verifyToken(token, now);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        const revoked = (error as { code?: unknown }).code === 'REVOKED';
-        this.deny(revoked ? 'revoked' : 'bad_token', nodeId, context.peer, reason);
-        throw new StreamRefusedError(revoked ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED', `workload token rejected: ${reason}`);
-      }
-      if (claims.workloadId !== nodeId) {
-        const reason = `node.id "${clip(nodeId)}" does not match the token's workload "${claims.workloadId}"`;
-        this.deny('node_mismatch', nodeId, context.peer, reason);
-        throw new StreamRefusedError('PERMISSION_DENIED', reason);
-      }
-      authenticated = true;
-    } else if (!this.deps.state().allowAnonymousConfig) {
-      const reason = 'no workload token ("authorization: Bearer <token>" metadata) and anonymous access is disabled';
-      this.deny('no_token', nodeId, context.peer, reason);
-      throw new StreamRefusedError('UNAUTHENTICATED', reason);
-    }
 
     const flavour = this.deps.generator.flavourOf(context.node.userAgentName);
     const entry = this.entry(nodeId, flavour);
@@ -186,7 +149,7 @@ export class MeshConfigSource implements ConfigSource {
     entry.access.add(access);
     if (authenticated) entry.authenticatedStreams += 1;
     this.connected.set(this.entries.size);
-    if (entry.servedStreams === 1 && !entry.leaseTimer) this.startLeaseRenewal(entry);
+    if (entry.servedStreams === 1) this.announce(entry);
     return this.view(entry, authenticated, access);
   }
 
@@ -198,7 +161,7 @@ export class MeshConfigSource implements ConfigSource {
       this.regenerate(entry);
       // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
       entry.secrets.refresh();
-      if (!entry.leaseTimer) this.startLeaseRenewal(entry);
+      this.announce(entry);
     }
   }
 
@@ -210,11 +173,10 @@ export class MeshConfigSource implements ConfigSource {
     const ended: StreamAccess[] = [];
     for (const access of entry.access) {
       if (access.denied !== undefined || !access.claims) continue;
-      const reason = this.deps.access.streamDenial(access.claims);
+      const reason = this.deps.authentication.recheck(entry.workloadId, access.claims);
       if (reason === undefined) continue;
       access.denied = reason;
       ended.push(access);
-      this.deny('revoked_while_open', entry.workloadId, '', reason);
     }
     if (entry.streams > 0 && entry.servedStreams === 0) this.release(entry);
     // Ending a stream closes its view, which changes entry.access: only after the loop.
@@ -224,11 +186,6 @@ export class MeshConfigSource implements ConfigSource {
   close(): void {
     for (const entry of this.entries.values()) this.release(entry);
     this.entries.clear();
-  }
-
-  private deny(reason: string, nodeId: string, peer: string, detail: string): void {
-    this.denials.inc({ reason });
-    this.log.warn({ nodeId: clip(nodeId), peer, reason, detail: clip(detail, 512) }, 'xDS stream refused');
   }
 
   private entry(workloadId: string, flavour: Flavour): ProxyEntry {
@@ -332,27 +289,17 @@ export class MeshConfigSource implements ConfigSource {
     };
   }
 
-  private startLeaseRenewal(entry: ProxyEntry): void {
-    const workload = this.deps.state().workloads.get(entry.workloadId);
-    const leaseMs = workload?.leaseMs;
-    if (!leaseMs) return;
-    const tick = (): void => {
-      this.deps.leases.renew(entry.workloadId).catch((error: unknown) => {
-        this.log.warn({ err: error, workloadId: entry.workloadId }, 'lease renewal failed; will retry');
-      });
-      entry.leaseTimer = this.deps.clock.setTimeout(tick, Math.max(250, Math.floor(leaseMs / 3)));
-    };
-    tick();
-  }
-
-  private cancel(timer: TimerHandle | undefined): void {
-    if (timer !== undefined) this.deps.clock.clearTimeout(timer);
+  /** Tells the listeners (lease renewal) the proxy is served; they may ignore a repeat. */
+  private announce(entry: ProxyEntry): void {
+    entry.announced = true;
+    for (const listener of this.deps.listeners) listener.served(entry.key, entry.workloadId);
   }
 
   private release(entry: ProxyEntry): void {
     entry.secrets.release();
-    this.cancel(entry.leaseTimer);
-    entry.leaseTimer = undefined;
+    if (!entry.announced) return;
+    entry.announced = false;
+    for (const listener of this.deps.listeners) listener.idle(entry.key);
   }
 }
 

@@ -32,6 +32,8 @@ import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
 import type { ServeOptions } from './options.js';
 import { MeshStateTracker } from './mesh-state.js';
 import { MeshConfigSource } from './mesh-source.js';
+import { StreamAuthentication } from './stream-authentication.js';
+import { StreamLeaseRenewal } from './stream-lease-renewal.js';
 import { EncodingProxyGenerator } from './proxy-generator.js';
 import { RegistryService } from './registry-service.js';
 import { PolicyService } from './policy-service.js';
@@ -287,13 +289,19 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     logger,
     metrics,
     generator,
-    access,
+    authentication: new StreamAuthentication({ access, allowAnonymous: () => meshState.snapshot().policies.mesh.allowAnonymousConfig, clock, logger, metrics }),
     secrets,
-    leases: { renew: async (id) => void (await store.renewLease(id, Date.now())) },
-    clock: realClock,
+    listeners: [
+      new StreamLeaseRenewal({
+        leases: { renew: async (id) => void (await store.renewLease(id, Date.now())) },
+        leaseMs: (id) => workloadOf(id)?.leaseMs,
+        clock,
+        logger,
+      }),
+    ],
     state: () => {
       const snapshot = meshState.snapshot();
-      return { revision: snapshot.revision, workloads: snapshot.workloads, allowAnonymousConfig: snapshot.policies.mesh.allowAnonymousConfig };
+      return { revision: snapshot.revision, workloads: snapshot.workloads };
     },
   });
   // Revocations and denied tokens are in force before the first stream or request is served.
