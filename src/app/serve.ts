@@ -49,6 +49,7 @@ import { ServerCertificates } from '../identity/server-certificate.js';
 import { CaApi } from '../identity/ca-api.js';
 import { TypeUrl } from '../xds/contract.js';
 import type { MeshSpec } from '../core/policy.js';
+import { sleep } from '../core/clock.js';
 import type { Workload } from '../core/workload.js';
 import { BootstrapService } from './bootstrap-service.js';
 import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
@@ -239,6 +240,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     otherIssuers: () => runtime.otherIssuers(),
     logger,
     now,
+    clock,
     onCrlChange: () => {
       secrets.clearTrustCache();
       secrets.trustChanged();
@@ -248,7 +250,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       source.refresh();
     },
   });
-  const denied = new TokenDenyList({ kv: runtime.kv, logger, now, onChange: () => source.refresh() });
+  const denied = new TokenDenyList({ kv: runtime.kv, logger, now, clock, onChange: () => source.refresh() });
   const access = new WorkloadAccess({ runtime, revocations, denied, workloads: () => meshState.snapshot().workloads.values(), tokenTtlMs: options.tokenTtlMs, now });
   const ledger: TrustLedger = new TrustLedger({
     runtime,
@@ -341,6 +343,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   });
   reaper.start();
   const liveness = new LivenessMonitor({
+    clock,
     now: () => Date.now(),
     storeCallSettledAt: () => reaper.lastTickAt,
     storeStallMs: 30_000,
@@ -371,6 +374,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   let watcher: PolicyWatcher | undefined;
   if (options.configPath) {
     watcher = new PolicyWatcher({
+      clock,
       path: options.configPath,
       logger: logger.child({ component: 'policy-watcher' }),
       onChange: (result) => void policies.syncFiles(result),
@@ -380,6 +384,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   const operator = new OperatorTokenCheck(operatorTokens);
   const xds = new XdsServer({
+    clock,
     source,
     logger: logger.child({ component: 'xds' }),
     metrics,
@@ -404,6 +409,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     now: () => Date.now(),
     staleAfterMs: options.staleAfterMs,
     intervalMs: PROXY_STATUS_INTERVAL_MS,
+    clock,
   });
   let started = false;
   const http = buildHttpApi({
@@ -483,7 +489,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       started = false;
       xds.drain();
       log.info({ drainPeriodMs: options.drainPeriodMs, closeWindowMs: options.drainCloseWindowMs, streams: xds.streamCounts().open }, 'draining: not ready, refusing new xDS streams');
-      if (options.drainPeriodMs > 0) await new Promise((resolve) => setTimeout(resolve, options.drainPeriodMs));
+      if (options.drainPeriodMs > 0) await sleep(clock, options.drainPeriodMs);
       log.info({ streams: xds.streamCounts().open }, 'shutting down: closing xDS streams');
       await xds.close(options.shutdownGraceMs, { closeWindowMs: options.drainCloseWindowMs });
       watcher?.close();

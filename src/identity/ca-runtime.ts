@@ -141,6 +141,7 @@ export class CaRuntime {
           onPhaseChange: deps.onPhaseChange,
           logger: deps.logger,
           now: () => deps.clock.now(),
+          clock: deps.clock,
         })
       : undefined;
   }
