@@ -168,7 +168,7 @@ export class CaRuntime {
           })
         : await loadOrCreateCaMaterial(setup.source, { trustDomain, now: deps.clock.now(), logger });
     const ca = new CertificateAuthority({ material, trustDomain, logger, metrics: deps.metrics });
-    ca.status(deps.clock.now());
+    ca.checkExpiry(deps.clock.now());
     return new CaRuntime(ca, kv, setup, deps);
   }
 
@@ -300,7 +300,7 @@ export class CaRuntime {
           await this.deps.onIssuerChange();
         }
       }
-      this.ca.status(this.deps.clock.now());
+      this.ca.checkExpiry(this.deps.clock.now());
     } catch (error) {
       this.log.error({ err: error }, 'intermediate CA maintenance failed; will retry');
     }

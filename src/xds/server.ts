@@ -14,7 +14,7 @@ import { DeltaSession } from './delta-session.js';
 import { FetchError, fetchResources } from './fetch.js';
 import { XdsMetrics } from './metrics.js';
 import { FlushScheduler } from './outbox.js';
-import { loadEnvoyProtos } from './protos.js';
+import { loadEnvoyProtos } from './envoy-proto-loader.js';
 import { RequestDecoder } from './requests.js';
 import type { SessionEnvironment, XdsCall } from './session.js';
 import { SharedResponses } from './shared-responses.js';

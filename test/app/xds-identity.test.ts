@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { WorkloadTokens } from '../../src/ca/index.js';
 import { XdsCodec, XdsTestClient, ackOf, type DiscoveryResponse } from '../support/ads-client.js';

@@ -7,7 +7,7 @@ import { ISSUANCE_ERROR_CODES, IssuanceError } from '../../src/ca/errors.js';
 import { TOKEN_ERROR_CODES, TokenError } from '../../src/ca/tokens.js';
 import { CaMaterialError } from '../../src/ca/material.js';
 import { KekError } from '../../src/ca/envelope.js';
-import { RotationPhaseError, TrustChangeError } from '../../src/ca/root-rotation.js';
+import { RotationPhaseError, TrustChangeError } from '../../src/ca/root-rotation-plan.js';
 import { UnknownWorkloadError } from '../../src/mesh/types.js';
 import { IssuanceRateLimitedError } from '../../src/identity/issuance-limiter.js';
 import { REGISTRY_ERROR_CODES, ConflictError, NotFoundError, StoreUnavailableError, ValidationError, type RegistryErrorCode } from '../../src/registry/errors.js';
