@@ -3,7 +3,6 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { MeshSpec } from '../core/policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../registry/store.js';
-import type { ServeOptions } from '../app/options.js';
 import {
   CertificateAuthority,
   DEFAULT_SHARED_CA_KEY,
@@ -41,6 +40,23 @@ function tokensOf(material: CaMaterial): WorkloadTokens {
   return WorkloadTokens.hs256(material.tokenKey, material.previousTokenKey);
 }
 
+/** Where the CA material comes from and how it is sealed (the `accord serve` CA flags). */
+export interface CaOptions {
+  readonly trustDomain?: string;
+  /** With Redis every replica shares one sealed copy of the material. */
+  readonly redisUrl?: string;
+  readonly dataDir: string;
+  readonly caKek?: string;
+  readonly caKekId?: string;
+  readonly caKekPrevious?: string;
+  readonly caKekPreviousId?: string;
+  readonly caBackupFile?: string;
+  readonly allowNewRoot: boolean;
+  readonly caCertFile?: string;
+  readonly caKeyFile?: string;
+  readonly caRootFile?: string;
+}
+
 interface MaterialSetup {
   readonly source: CaSource;
   /** Seals backups (and, with Redis, the shared material); undefined without ACCORD_CA_KEK. */
@@ -49,7 +65,7 @@ interface MaterialSetup {
   readonly generations: CaGenerationStore | undefined;
 }
 
-function kekOf(options: ServeOptions): Kek | undefined {
+function kekOf(options: CaOptions): Kek | undefined {
   return kekFromEnv({
     ACCORD_CA_KEK: options.caKek,
     ACCORD_CA_KEK_ID: options.caKekId,
@@ -58,7 +74,7 @@ function kekOf(options: ServeOptions): Kek | undefined {
   });
 }
 
-function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
+function materialSetup(options: CaOptions, kv: CaKv): MaterialSetup {
   const kek = kekOf(options);
   if (options.caRootFile || options.caCertFile) {
     const rootCertFile = options.caRootFile ?? options.caCertFile;
@@ -82,7 +98,7 @@ function materialSetup(options: ServeOptions, kv: CaKv): MaterialSetup {
 }
 
 export interface CaRuntimeDeps {
-  readonly options: ServeOptions;
+  readonly options: CaOptions;
   readonly store: Store;
   readonly logger: Logger;
   readonly metrics: Registry;
