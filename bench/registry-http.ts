@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { loadEnvoyProtos } from '../src/xds/protos.js';
+import { loadEnvoyProtos } from '../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../src/xds/contract.js';
 import { AccordProcess, OPERATOR_TOKEN } from './support/accord-process.js';
 import { MinimalAdsClient } from './support/minimal-ads-client.js';

@@ -4,7 +4,7 @@
  * name, and ACKs every response at once. Reports over IPC when every stream holds a version.
  */
 import * as grpc from '@grpc/grpc-js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 
 export type XdsMode = 'sotw' | 'delta';
 

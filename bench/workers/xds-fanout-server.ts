@@ -9,7 +9,7 @@ import type protobuf from 'protobufjs';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { TypeUrl, type ConfigSource, type EncodedResource, type ProxyView, type StreamContext } from '../../src/xds/contract.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { ResourceEncoder, SnapshotCache, XdsServer } from '../../src/xds/index.js';
 import type { XdsMode } from './xds-fanout-client.js';
 

@@ -2,6 +2,7 @@ import { writeFile, rename, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
 import type { Logger } from '../observability/logger.js';
+import { keepAliveClock, sleep, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Workload } from '../core/workload.js';
 import { grpcBootstrap } from '../mesh/bootstrap/index.js';
 import { CertFileWriter, CERT_FILE } from './cert-files.js';
@@ -11,6 +12,8 @@ import { XdsProxy } from './xds-proxy.js';
 import { grpcAddress, parseListenAddress, type ListenAddress } from './listen-address.js';
 
 export interface AgentOptions {
+  /** Timers (they keep the agent alive while it waits); the real clock by default. */
+  readonly clock?: Clock;
   readonly token: string;
   /** The control plane's HTTP API: one URL, or several replicas to fail over between. */
   readonly servers: readonly string[];
@@ -114,12 +117,13 @@ export class Agent {
   private current: AgentCertificate | undefined;
   private bundle: string | undefined;
   private bundleFetchedAt: number | undefined;
-  private rotationTimer: NodeJS.Timeout | undefined;
-  private bundleTimer: NodeJS.Timeout | undefined;
+  private rotationTimer: TimerHandle | undefined;
+  private bundleTimer: TimerHandle | undefined;
   private stopped = false;
   private lastFailure: Failure | undefined;
   private readonly consecutive = { certificate: 0, 'trust bundle': 0 };
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly listen: ListenAddress;
   private token: string;
   private tokenRenewalAfter = 0;
@@ -130,6 +134,7 @@ export class Agent {
   constructor(options: AgentOptions) {
     // The bootstrap names the certificate files; a gRPC client may run from another directory.
     this.options = { ...options, outDir: path.resolve(options.outDir) };
+    this.clock = options.clock ?? keepAliveClock;
     this.listen = parseListenAddress(options.listen, this.options.outDir);
     this.files = new CertFileWriter(this.options.outDir);
     this.token = options.token;
@@ -184,8 +189,8 @@ export class Agent {
 
   async close(): Promise<void> {
     this.stopped = true;
-    if (this.rotationTimer) clearTimeout(this.rotationTimer);
-    if (this.bundleTimer) clearTimeout(this.bundleTimer);
+    this.clock.clearTimeout(this.rotationTimer);
+    this.clock.clearTimeout(this.bundleTimer);
     await this.proxy?.close();
     await this.statusServer?.close();
   }
@@ -256,7 +261,7 @@ export class Agent {
         }
         this.failed('certificate', describeAgentFailure(error), delay, refused);
         if (isUnknownWorkload(error)) await this.reregister();
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await sleep(this.clock, delay);
       }
     }
   }
@@ -287,8 +292,8 @@ export class Agent {
 
   private schedule(delayMs: number, attempt = 0): void {
     if (this.stopped) return;
-    if (this.rotationTimer) clearTimeout(this.rotationTimer);
-    this.rotationTimer = setTimeout(() => void this.renew(attempt), Math.min(delayMs, 2 ** 31 - 1));
+    this.clock.clearTimeout(this.rotationTimer);
+    this.rotationTimer = this.clock.setTimeout(() => void this.renew(attempt), delayMs);
   }
 
   /**
@@ -369,7 +374,7 @@ export class Agent {
     if (this.stopped) return;
     const interval = this.options.bundlePollMs ?? 2_000;
     const delay = failures === 0 ? interval : Math.max(interval, this.backoff(failures - 1));
-    this.bundleTimer = setTimeout(async () => {
+    this.bundleTimer = this.clock.setTimeout(async () => {
       await this.renewTokenIfDue();
       let next = 0;
       try {

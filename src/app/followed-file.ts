@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../observability/logger.js';
+import { realClock, repeat, type Clock } from '../core/clock.js';
 
 /** Polling backs up the watch (a mounted Secret changes by a symlink swap some watchers miss). */
 const POLL_MS = 2_000;
@@ -14,7 +15,7 @@ const POLL_MS = 2_000;
 export class FollowedFile {
   private lastText: string;
   private watcher: FSWatcher | undefined;
-  private poller: NodeJS.Timeout | undefined;
+  private stopPolling: (() => void) | undefined;
   private reading = false;
 
   private constructor(
@@ -23,12 +24,13 @@ export class FollowedFile {
     private readonly apply: (text: string) => number,
     private readonly log: Logger,
     text: string,
+    private readonly clock: Clock,
   ) {
     this.lastText = text;
   }
 
   /** Reads and applies the file once (a missing or bad file fails the start, naming `flag`), then follows it. */
-  static async open(file: string, flag: string, what: string, apply: (text: string) => number, logger: Logger): Promise<FollowedFile> {
+  static async open(file: string, flag: string, what: string, apply: (text: string) => number, logger: Logger, clock: Clock = realClock): Promise<FollowedFile> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -36,7 +38,7 @@ export class FollowedFile {
       throw new Error(`${flag}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
     }
     const count = apply(text);
-    const followed = new FollowedFile(file, what, apply, logger.child({ component: 'followed-file' }), text);
+    const followed = new FollowedFile(file, what, apply, logger.child({ component: 'followed-file' }), text, clock);
     followed.log.info({ file, entries: count }, `accepting the ${what} of the file; changes are picked up without a restart`);
     followed.follow();
     return followed;
@@ -50,8 +52,7 @@ export class FollowedFile {
     } catch {
       // Polling alone.
     }
-    this.poller = setInterval(() => void this.reload(), POLL_MS);
-    this.poller.unref();
+    this.stopPolling = repeat(this.clock, POLL_MS, () => void this.reload());
   }
 
   private async reload(): Promise<void> {
@@ -79,6 +80,6 @@ export class FollowedFile {
 
   close(): void {
     this.watcher?.close();
-    if (this.poller) clearInterval(this.poller);
+    this.stopPolling?.();
   }
 }

@@ -1,3 +1,4 @@
+import { realClock, repeat, type Clock } from '../core/clock.js';
 /**
  * What `/healthz` (the liveness probe) reports: whether this process still makes progress, so that
  * restarting it would help. Two signs of a wedged process:
@@ -15,6 +16,8 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 
 export interface LivenessOptions {
   readonly now: () => number;
+  /** Timers; the real clock by default. */
+  readonly clock?: Clock;
   /** When the last store call made by the lease reaper settled (undefined: none yet). */
   readonly storeCallSettledAt: () => number | undefined;
   readonly storeStallMs: number;
@@ -36,7 +39,7 @@ const WINDOW_MS = 5000;
 export class LivenessMonitor {
   private readonly delays: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
   private previousWindowMaxMs = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private stopWindows: (() => void) | undefined;
   private readonly startedAt: number;
 
   constructor(private readonly options: LivenessOptions) {
@@ -45,15 +48,14 @@ export class LivenessMonitor {
 
   start(): void {
     this.delays.enable();
-    this.timer = setInterval(() => {
+    this.stopWindows = repeat(this.options.clock ?? realClock, WINDOW_MS, () => {
       this.previousWindowMaxMs = this.delays.max / 1e6;
       this.delays.reset();
-    }, WINDOW_MS);
-    this.timer.unref();
+    });
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopWindows?.();
     this.delays.disable();
   }
 

@@ -1,13 +1,13 @@
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
-import { issuedCertificates } from '../observability/mesh-metrics.js';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { clip } from '../observability/clip.js';
 import type { Workload } from '../core/workload.js';
-import { meshNames, type Flavour } from '../mesh/index.js';
-import type { TimerHandle, Clock } from '../registry/index.js';
+import type { Flavour } from '../mesh/index.js';
+import { DEFAULT_SECRET, ROOTCA_SECRET } from '../identity/secret-names.js';
+import type { ProxySecrets, SecretLifecycles } from '../identity/secret-lifecycle.js';
+import type { VerifiedWorkload } from '../identity/workload-access.js';
 import {
-  StreamRefusedError,
   TypeUrl,
   type ConfigSource,
   type EndStream,
@@ -18,20 +18,16 @@ import {
 
 /**
  * The glue between the mesh and the transport. For every connected proxy it keeps one generation
- * of encoded resources, recomputed only when that proxy's translation inputs change; it binds each
- * stream to the workload its token names, issues and rotates that workload's certificate, and
- * renews its lease while a stream is connected.
+ * of encoded resources, recomputed only when that proxy's translation inputs change. Streams are
+ * authenticated as they open (stream-authentication.ts); the proxy's secrets are the identity
+ * module's per-proxy lifecycle (src/identity/secret-lifecycle.ts); listeners hear when a proxy is
+ * served and idle (stream-lease-renewal.ts).
  */
-
-/** The SDS secret names every proxy's resources reference (one naming module: src/mesh/names.ts). */
-export const DEFAULT_SECRET = meshNames.SDS_CERTIFICATE_NAME;
-export const ROOTCA_SECRET = meshNames.SDS_ROOT_CA_NAME;
 
 /** The part of the mesh state the source reads; replaced wholesale on every change. */
 export interface MeshState {
   readonly revision: number;
   readonly workloads: ReadonlyMap<string, Workload>;
-  readonly allowAnonymousConfig: boolean;
 }
 
 /** Translation of one proxy's config, already encoded. */
@@ -43,68 +39,30 @@ export interface ProxyGenerator {
   flavourOf(userAgentName: string): Flavour;
 }
 
-export interface IssuedSecret {
-  readonly resource: EncodedResource;
-  readonly serial: string;
-  readonly notAfter: number;
-  /** When to rotate (ms since epoch). */
-  readonly rotateAt: number;
+/** Told when a proxy (workload + flavour) has a served stream, and when it has none any more. */
+export interface StreamListener {
+  served(proxyKey: string, workloadId: string): void;
+  idle(proxyKey: string): void;
 }
 
-/** What a verified workload token says. */
-export interface VerifiedWorkload {
-  readonly workloadId: string;
-  readonly spiffeId: string;
-  /** The token's id (`jti`). */
-  readonly tokenId: string;
-  /** When the token was minted (ms). */
-  readonly issuedAt: number;
-}
-
-/** What the source needs from the CA. */
-export interface WorkloadIdentity {
-  /**
-   * Verifies a workload token, its deny-list entries and its workload's revocation; throws with a
-   * reason on failure (an error with code `REVOKED` for a revoked workload).
-   */
-  verifyToken(token: string, now: number): Promise<VerifiedWorkload>;
-  /** Why a stream opened with these claims may no longer be served (revoked, token denied), or undefined. */
-  streamDenial(claims: VerifiedWorkload): string | undefined;
-  /**
-   * Issues a new `default` secret for the workload; throws if it is revoked, or (trigger
-   * `request`) if the workload asked for too many (an error with `retryAfterMs`).
-   */
-  issueSecret(workload: Workload, now: number, trigger: 'request' | 'rotation'): Promise<IssuedSecret>;
-  /** The current `ROOTCA` secret for this workload (it can depend on the root-rotation phase). */
-  trustSecret(workloadId: string): EncodedResource;
-  /** Call `listener` when trust material or issuing policy changes, for one workload or (no id) for all. */
-  onTrustChange(listener: (workloadId?: string) => void): () => void;
-  /** Record what a proxy acknowledged (drives root-rotation gates). */
-  recordAck(workloadId: string, secretName: string, version: string): void;
-  /** Whether the workload's current leaf must be replaced now (an issuer switch in a root rotation). */
-  mustReissue(workloadId: string, serial: string): boolean;
-  /** The workload's last stream closed. */
-  forgetProxy(workloadId: string): void;
-}
-
-export interface LeaseRenewer {
-  renew(workloadId: string): Promise<void>;
+/** Authenticates a stream as it opens, and re-checks it while open (src/app/stream-authentication.ts). */
+export interface StreamAuthenticator {
+  /** The stream's verified workload, undefined for an anonymous one; throws StreamRefusedError. */
+  authenticate(context: StreamContext): Promise<VerifiedWorkload | undefined>;
+  /** Why an open stream may no longer be served, or undefined. */
+  recheck(workloadId: string, claims: VerifiedWorkload): string | undefined;
 }
 
 export interface MeshSourceDeps {
   readonly logger: Logger;
   readonly metrics: Registry;
   readonly generator: ProxyGenerator;
-  readonly identity: WorkloadIdentity;
-  readonly leases: LeaseRenewer;
-  readonly clock: Clock;
+  readonly authentication: StreamAuthenticator;
+  /** Told of each proxy's served streams (lease renewal). */
+  readonly listeners: readonly StreamListener[];
+  /** Each proxy's SDS secrets (src/identity/secret-lifecycle.ts). */
+  readonly secrets: SecretLifecycles;
   readonly state: () => MeshState;
-}
-
-function bearerToken(context: StreamContext): string | undefined {
-  const value = context.metadata.get('authorization')[0];
-  if (typeof value !== 'string') return undefined;
-  return /^Bearer\s+(\S+)\s*$/i.exec(value)?.[1];
 }
 
 type ChangeListener = (typeUrls: ReadonlySet<string>) => void;
@@ -131,12 +89,9 @@ function endDenied(access: StreamAccess): void {
 class ProxyEntry {
   inputKey: string | undefined;
   config: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> | undefined;
-  secret: IssuedSecret | undefined;
-  /** An authenticated stream asked for `default`; issue as soon as the workload is known. */
-  wantsSecret = false;
-  issuing: Promise<void> | undefined;
-  rotation: TimerHandle | undefined;
-  leaseTimer: TimerHandle | undefined;
+  readonly secrets: ProxySecrets;
+  /** Whether the stream listeners were told this proxy is served. */
+  announced = false;
   readonly listeners = new Set<ChangeListener>();
   streams = 0;
   /** Streams that may read secrets (authenticated, not anonymous). */
@@ -154,7 +109,13 @@ class ProxyEntry {
     readonly key: string,
     readonly workloadId: string,
     readonly flavour: Flavour,
-  ) {}
+    secrets: SecretLifecycles,
+  ) {
+    this.secrets = secrets.open(workloadId, {
+      streams: () => ({ authenticated: this.authenticatedStreams, served: this.servedStreams }),
+      notify: () => this.notify(new Set([TypeUrl.Secret])),
+    });
+  }
 
   notify(typeUrls: ReadonlySet<string>): void {
     if (typeUrls.size === 0) return;
@@ -165,54 +126,21 @@ class ProxyEntry {
 export class MeshConfigSource implements ConfigSource {
   private readonly entries = new Map<string, ProxyEntry>();
   private readonly log: Logger;
-  private readonly denials: Counter<'reason'>;
-  private readonly rotations: Counter<'result'>;
   private readonly connected: Gauge;
-  private readonly stopTrustWatch: () => void;
 
   constructor(private readonly deps: MeshSourceDeps) {
     this.log = deps.logger.child({ component: 'mesh-source' });
-    this.denials = new Counter({
-      name: 'accord_stream_auth_denied_total',
-      help: 'xDS streams refused at authentication, by reason',
-      labelNames: ['reason'],
-      registers: [deps.metrics],
-    });
-    this.rotations = issuedCertificates(deps.metrics);
     this.connected = new Gauge({
       name: 'accord_connected_proxies',
       help: 'distinct proxies (workload and flavour) with at least one open xDS stream',
       registers: [deps.metrics],
     });
-    this.stopTrustWatch = deps.identity.onTrustChange((workloadId) => this.trustChanged(workloadId));
   }
 
   async open(context: StreamContext): Promise<ProxyView> {
-    const now = this.deps.clock.now();
-    const token = bearerToken(context);
+    const claims = await this.deps.authentication.authenticate(context);
+    const authenticated = claims !== undefined;
     const nodeId = context.node.id;
-    let authenticated = false;
-    let claims: VerifiedWorkload | undefined;
-    if (token !== undefined) {
-      try {
-        claims = await this.deps.identity.verifyToken(token, now);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        const revoked = (error as { code?: unknown }).code === 'REVOKED';
-        this.deny(revoked ? 'revoked' : 'bad_token', nodeId, context.peer, reason);
-        throw new StreamRefusedError(revoked ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED', `workload token rejected: ${reason}`);
-      }
-      if (claims.workloadId !== nodeId) {
-        const reason = `node.id "${clip(nodeId)}" does not match the token's workload "${claims.workloadId}"`;
-        this.deny('node_mismatch', nodeId, context.peer, reason);
-        throw new StreamRefusedError('PERMISSION_DENIED', reason);
-      }
-      authenticated = true;
-    } else if (!this.deps.state().allowAnonymousConfig) {
-      const reason = 'no workload token ("authorization: Bearer <token>" metadata) and anonymous access is disabled';
-      this.deny('no_token', nodeId, context.peer, reason);
-      throw new StreamRefusedError('UNAUTHENTICATED', reason);
-    }
 
     const flavour = this.deps.generator.flavourOf(context.node.userAgentName);
     const entry = this.entry(nodeId, flavour);
@@ -221,7 +149,7 @@ export class MeshConfigSource implements ConfigSource {
     entry.access.add(access);
     if (authenticated) entry.authenticatedStreams += 1;
     this.connected.set(this.entries.size);
-    if (entry.servedStreams === 1 && !entry.leaseTimer) this.startLeaseRenewal(entry);
+    if (entry.servedStreams === 1) this.announce(entry);
     return this.view(entry, authenticated, access);
   }
 
@@ -232,8 +160,8 @@ export class MeshConfigSource implements ConfigSource {
       if (entry.servedStreams === 0) continue;
       this.regenerate(entry);
       // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
-      if (entry.wantsSecret && !entry.secret && !entry.rotation) this.issue(entry, 'request');
-      if (!entry.leaseTimer) this.startLeaseRenewal(entry);
+      entry.secrets.refresh();
+      this.announce(entry);
     }
   }
 
@@ -245,11 +173,10 @@ export class MeshConfigSource implements ConfigSource {
     const ended: StreamAccess[] = [];
     for (const access of entry.access) {
       if (access.denied !== undefined || !access.claims) continue;
-      const reason = this.deps.identity.streamDenial(access.claims);
+      const reason = this.deps.authentication.recheck(entry.workloadId, access.claims);
       if (reason === undefined) continue;
       access.denied = reason;
       ended.push(access);
-      this.deny('revoked_while_open', entry.workloadId, '', reason);
     }
     if (entry.streams > 0 && entry.servedStreams === 0) this.release(entry);
     // Ending a stream closes its view, which changes entry.access: only after the loop.
@@ -257,21 +184,15 @@ export class MeshConfigSource implements ConfigSource {
   }
 
   close(): void {
-    this.stopTrustWatch();
     for (const entry of this.entries.values()) this.release(entry);
     this.entries.clear();
-  }
-
-  private deny(reason: string, nodeId: string, peer: string, detail: string): void {
-    this.denials.inc({ reason });
-    this.log.warn({ nodeId: clip(nodeId), peer, reason, detail: clip(detail, 512) }, 'xDS stream refused');
   }
 
   private entry(workloadId: string, flavour: Flavour): ProxyEntry {
     const key = `${workloadId}|${flavour}`;
     let entry = this.entries.get(key);
     if (!entry) {
-      entry = new ProxyEntry(key, workloadId, flavour);
+      entry = new ProxyEntry(key, workloadId, flavour, this.deps.secrets);
       this.entries.set(key, entry);
       this.regenerate(entry);
     }
@@ -313,8 +234,7 @@ export class MeshConfigSource implements ConfigSource {
           if (!authenticated) return new Map();
           const secrets = new Map<string, EncodedResource>();
           for (const [name, generated] of entry.config?.get(GENERATED_SECRETS) ?? []) secrets.set(name, generated);
-          if (entry.secret) secrets.set(DEFAULT_SECRET, entry.secret.resource);
-          secrets.set(ROOTCA_SECRET, this.deps.identity.trustSecret(entry.workloadId));
+          for (const [name, secret] of entry.secrets.resources()) secrets.set(name, secret);
           return secrets;
         }
         return entry.config?.get(typeUrl) ?? (entry.config ? new Map() : undefined);
@@ -330,13 +250,12 @@ export class MeshConfigSource implements ConfigSource {
       interest: (typeUrl, names) => {
         if (access.denied !== undefined) return;
         if (typeUrl === TypeUrl.Secret && authenticated && names.has(DEFAULT_SECRET)) {
-          entry.wantsSecret = true;
-          if (!entry.secret) this.issue(entry, 'request');
+          entry.secrets.request();
         }
       },
       acked: (typeUrl, resources) => {
         if (typeUrl !== TypeUrl.Secret) return;
-        for (const [name, version] of resources) this.deps.identity.recordAck(entry.workloadId, name, version);
+        for (const [name, version] of resources) entry.secrets.acked(name, version);
       },
       nacked: (typeUrl, errorDetail) => {
         if (typeUrl === TypeUrl.Secret) {
@@ -363,111 +282,24 @@ export class MeshConfigSource implements ConfigSource {
         if (entry.streams === 0) {
           this.release(entry);
           this.entries.delete(entry.key);
-          this.deps.identity.forgetProxy(entry.workloadId);
+          entry.secrets.close();
           this.connected.set(this.entries.size);
         }
       },
     };
   }
 
-  private issue(entry: ProxyEntry, trigger: 'request' | 'rotation'): void {
-    if (entry.issuing) return;
-    const workload = this.deps.state().workloads.get(entry.workloadId);
-    if (!workload) {
-      this.log.info({ workloadId: entry.workloadId }, 'certificate requested before the registration reached this replica; issuing once it does');
-      return;
-    }
-    entry.issuing = this.deps.identity
-      .issueSecret(workload, this.deps.clock.now(), trigger)
-      .then(
-        (secret) => {
-          if (!this.entries.has(entry.key)) return;
-          const previous = entry.secret;
-          entry.secret = secret;
-          this.rotations.inc({ result: previous ? 'rotated' : 'issued' });
-          this.log.info(
-            { workloadId: entry.workloadId, serial: secret.serial, notAfter: new Date(secret.notAfter).toISOString(), rotated: previous !== undefined },
-            'workload certificate issued',
-          );
-          this.scheduleRotation(entry);
-          if (!previous || previous.resource.version !== secret.resource.version) entry.notify(new Set([TypeUrl.Secret]));
-        },
-        (error: unknown) => {
-          const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
-          const limited = typeof retryAfterMs === 'number';
-          this.rotations.inc({ result: limited ? 'rate_limited' : 'failed' });
-          if (limited) this.log.warn({ workloadId: entry.workloadId, retryAfterMs, reason: (error as Error).message }, 'certificate issuance rate-limited; retrying later');
-          else this.log.error({ err: error, workloadId: entry.workloadId }, 'certificate issuance failed');
-          if (this.entries.has(entry.key) && !entry.rotation && entry.servedStreams > 0) {
-            entry.rotation = this.deps.clock.setTimeout(() => {
-              entry.rotation = undefined;
-              this.issue(entry, trigger);
-            }, limited ? Math.max(retryAfterMs, 1_000) : 5_000);
-          }
-        },
-      )
-      .finally(() => {
-        entry.issuing = undefined;
-      });
-  }
-
-  private scheduleRotation(entry: ProxyEntry): void {
-    this.cancel(entry.rotation);
-    const secret = entry.secret;
-    if (!secret) return;
-    // Node timers overflow past 2^31-1 ms (~24.8 days): re-check then for longer lifetimes.
-    const delay = Math.min(secret.rotateAt - this.deps.clock.now(), 2 ** 31 - 1);
-    entry.rotation = this.deps.clock.setTimeout(() => {
-      entry.rotation = undefined;
-      if (this.deps.clock.now() < secret.rotateAt) this.scheduleRotation(entry);
-      else this.issue(entry, 'rotation');
-    }, delay);
-  }
-
-  /** Workloads whose proxies hold an SDS certificate from us (the fleet a root rotation waits for). */
-  sdsWorkloads(): string[] {
-    const ids = new Set<string>();
-    for (const entry of this.entries.values()) if (entry.secret && entry.authenticatedStreams > 0) ids.add(entry.workloadId);
-    return [...ids];
-  }
-
-  private trustChanged(workloadId?: string): void {
-    for (const entry of this.entries.values()) {
-      if (entry.authenticatedStreams === 0 || entry.servedStreams === 0) continue;
-      if (workloadId !== undefined && entry.workloadId !== workloadId) continue;
-      const changed = new Set<string>([TypeUrl.Secret]);
-      if (entry.secret && this.deps.identity.mustReissue(entry.workloadId, entry.secret.serial)) {
-        // Trust first, then the leaf: the new leaf follows once issued.
-        entry.notify(changed);
-        this.issue(entry, 'rotation');
-      } else {
-        entry.notify(changed);
-      }
-    }
-  }
-
-  private startLeaseRenewal(entry: ProxyEntry): void {
-    const workload = this.deps.state().workloads.get(entry.workloadId);
-    const leaseMs = workload?.leaseMs;
-    if (!leaseMs) return;
-    const tick = (): void => {
-      this.deps.leases.renew(entry.workloadId).catch((error: unknown) => {
-        this.log.warn({ err: error, workloadId: entry.workloadId }, 'lease renewal failed; will retry');
-      });
-      entry.leaseTimer = this.deps.clock.setTimeout(tick, Math.max(250, Math.floor(leaseMs / 3)));
-    };
-    tick();
-  }
-
-  private cancel(timer: TimerHandle | undefined): void {
-    if (timer !== undefined) this.deps.clock.clearTimeout(timer);
+  /** Tells the listeners (lease renewal) the proxy is served; they may ignore a repeat. */
+  private announce(entry: ProxyEntry): void {
+    entry.announced = true;
+    for (const listener of this.deps.listeners) listener.served(entry.key, entry.workloadId);
   }
 
   private release(entry: ProxyEntry): void {
-    this.cancel(entry.rotation);
-    this.cancel(entry.leaseTimer);
-    entry.rotation = undefined;
-    entry.leaseTimer = undefined;
+    entry.secrets.release();
+    if (!entry.announced) return;
+    entry.announced = false;
+    for (const listener of this.deps.listeners) listener.idle(entry.key);
   }
 }
 

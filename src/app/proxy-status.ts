@@ -1,3 +1,4 @@
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 /**
  * `accord status` across replicas: each replica publishes what its own xDS streams know (per proxy,
  * per xDS type) to the store as a report with a TTL, and any replica answers from all unexpired
@@ -84,28 +85,32 @@ export interface ProxyStatusDeps {
   readonly staleAfterMs: number;
   /** How often this replica publishes; its report lives three times that. */
   readonly intervalMs: number;
+  /** Timers; the real clock by default. */
+  readonly clock?: Clock;
 }
 
 export class ProxyStatusReporter {
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly clock: Clock;
   private failing = false;
   private readonly log: Logger;
 
   constructor(private readonly deps: ProxyStatusDeps) {
     this.log = deps.logger.child({ component: 'proxy-status' });
+    this.clock = deps.clock ?? realClock;
   }
 
   start(): void {
     const tick = (): void => {
       void this.publish().finally(() => {
-        if (this.timer !== undefined) this.timer = setTimeout(tick, this.deps.intervalMs).unref();
+        if (this.timer !== undefined) this.timer = this.clock.setTimeout(tick, this.deps.intervalMs);
       });
     };
-    this.timer = setTimeout(tick, 0).unref();
+    this.timer = this.clock.setTimeout(tick, 0);
   }
 
   stop(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 

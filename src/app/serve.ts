@@ -33,10 +33,25 @@ import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
 import type { ServeOptions } from './options.js';
 import { MeshStateTracker } from './mesh-state.js';
 import { MeshConfigSource } from './mesh-source.js';
+import { StreamAuthentication } from './stream-authentication.js';
+import { StreamLeaseRenewal } from './stream-lease-renewal.js';
 import { EncodingProxyGenerator } from './proxy-generator.js';
 import { RegistryService } from './registry-service.js';
 import { PolicyService } from './policy-service.js';
-import { DEFAULT_TRUST_DOMAIN, IdentityService } from './identity.js';
+import { CaRuntime, DEFAULT_TRUST_DOMAIN } from '../identity/ca-runtime.js';
+import { WorkloadRevocations } from '../identity/revocations.js';
+import { TokenDenyList } from '../identity/token-denylist.js';
+import { IssuanceLimiter } from '../identity/issuance-limiter.js';
+import { TrustLedger } from '../identity/trust-ledger.js';
+import { WorkloadAccess } from '../identity/workload-access.js';
+import { SecretIssuer } from '../identity/secret-issuer.js';
+import { SecretLifecycles } from '../identity/secret-lifecycle.js';
+import { ServerCertificates } from '../identity/server-certificate.js';
+import { CaApi } from '../identity/ca-api.js';
+import { TypeUrl } from '../xds/contract.js';
+import type { MeshSpec } from '../core/policy.js';
+import { sleep } from '../core/clock.js';
+import type { Workload } from '../core/workload.js';
 import { BootstrapService } from './bootstrap-service.js';
 import { exposureCheck, readTlsFiles, type TlsFiles } from './exposure.js';
 import { LivenessMonitor } from './liveness.js';
@@ -97,24 +112,24 @@ async function operatorToken(options: ServeOptions, log: Logger): Promise<string
   return token;
 }
 
-async function httpsMaterial(options: ServeOptions, identity: IdentityService): Promise<TlsFiles | undefined> {
+async function httpsMaterial(options: ServeOptions, server: ServerCertificates): Promise<TlsFiles | undefined> {
   if (options.httpTlsCertFile && options.httpTlsKeyFile) return readTlsFiles(options.httpTlsCertFile, options.httpTlsKeyFile, '--http-tls-cert/--http-tls-key');
   if (!options.httpTls) return undefined;
   return new Promise((resolve) => {
-    const stop = identity.onServerCertificate((material) => {
+    const stop = server.onChange((material) => {
       resolve(material);
       queueMicrotask(() => stop());
     });
   });
 }
 
-async function xdsServerCredentials(options: ServeOptions, identity: IdentityService): Promise<grpc.ServerCredentials | undefined> {
+async function xdsServerCredentials(options: ServeOptions, server: ServerCertificates): Promise<grpc.ServerCredentials | undefined> {
   if (options.xdsTlsCertFile && options.xdsTlsKeyFile) {
     const files = await readTlsFiles(options.xdsTlsCertFile, options.xdsTlsKeyFile, '--xds-tls-cert/--xds-tls-key');
     // Proxies authenticate with their workload token; a client certificate is not required.
     return grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(files.certChainPem), private_key: Buffer.from(files.keyPem) }], false);
   }
-  return options.xdsTls ? identity.xdsServerCredentials() : undefined;
+  return options.xdsTls ? server.xdsCredentials() : undefined;
 }
 /** The lease reaper runs (and heartbeats) this often; a replica silent for 5 of them was away. */
 const LEASE_REAP_INTERVAL_MS = 1000;
@@ -181,13 +196,13 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const operationsMetrics = registerOperationsMetrics(metrics, {
     proxies: () => xds.proxies(),
     workloads: () => meshState.snapshot().workloads.size,
-    rootRotationPhaseSince: () => rootRotationPhaseSince(identity.status()),
+    rootRotationPhaseSince: () => rootRotationPhaseSince(caApi.status()),
     now: () => Date.now(),
   });
   const policyErrors = { count: 0, last: [] as readonly PolicyError[], warnings: [] as readonly PolicyError[] };
   const meshMetrics = registerMeshMetrics(metrics, {
-    leafExpiries: () => identity.leafExpiries(),
-    rotationPhase: () => identity.statusSummary().rootRotation,
+    leafExpiries: () => ledger.leafExpiries(),
+    rotationPhase: () => caApi.statusSummary().rootRotation,
     syncStates: () => proxyStatus.rows().map((row) => row.sync),
     now: () => Date.now(),
   });
@@ -198,40 +213,105 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     policyErrors.last = errors;
   };
   const meshState = new MeshStateTracker(logger, { trustDomain: options.trustDomain ?? DEFAULT_TRUST_DOMAIN }, onPolicyErrors);
-  const identity = await IdentityService.create({
+  // Workload identity (src/identity/): the CA as it runs here, who holds which trust (the ledger),
+  // who may be served (tokens, deny-list, revocations), issuance, and each proxy's secrets.
+  const clock = realClock;
+  const random = Math.random;
+  const mesh = (): MeshSpec => meshState.snapshot().policies.mesh;
+  const workloadOf = (id: string): Workload | undefined => meshState.snapshot().workloads.get(id);
+  const now = (): number => clock.now();
+  const runtime = await CaRuntime.open({
     options,
     store,
     logger,
     metrics,
-    mesh: () => meshState.snapshot().policies.mesh,
-    workload: (id) => meshState.snapshot().workloads.get(id),
-    workloads: () => meshState.snapshot().workloads.values(),
-    onRevokedCallersChange: () => {
-      meshState.setRevokedCallers(identity.revokedCallers());
+    mesh,
+    clock,
+    fleet: () => ledger.fleet(),
+    onPhaseChange: () => {
+      secrets.clearTrustCache();
+      serverCertificates.refresh();
+      void revocations.refreshCrl().finally(() => secrets.trustChanged());
+    },
+    onIssuerChange: () => revocations.refreshCrl(),
+  });
+  const revocations = new WorkloadRevocations({
+    kv: runtime.kv,
+    ca: runtime.ca,
+    otherIssuers: () => runtime.otherIssuers(),
+    logger,
+    now,
+    clock,
+    onCrlChange: () => {
+      secrets.clearTrustCache();
+      secrets.trustChanged();
+    },
+    onRevokedWorkloadsChange: () => {
+      meshState.setRevokedCallers(access.revokedCallers());
       source.refresh();
     },
-    onDeniedTokensChange: () => source.refresh(),
   });
-  const trustDomain = (): string => identity.trustDomain;
+  const denied = new TokenDenyList({ kv: runtime.kv, logger, now, clock, onChange: () => source.refresh() });
+  const access = new WorkloadAccess({ runtime, revocations, denied, workloads: () => meshState.snapshot().workloads.values(), tokenTtlMs: options.tokenTtlMs, now });
+  const ledger: TrustLedger = new TrustLedger({
+    runtime,
+    workload: workloadOf,
+    isRevoked: (id) => revocations.isRevoked(id),
+    sdsHolders: (): Iterable<string> => secrets.holders(),
+    rotationGraceMs: options.rotationGraceMs,
+    now,
+    onTrustChange: (workloadId) => secrets.trustChanged(workloadId),
+  });
+  const issuer: SecretIssuer = new SecretIssuer({
+    ledger,
+    revocations,
+    limiter: new IssuanceLimiter({ burst: options.issueBurst, perMinute: options.issuePerMinute }, now),
+    mesh,
+    spiffeIdOf: (workload) => access.spiffeIdOf(workload),
+    random,
+  });
+  const serverCertificates = new ServerCertificates({ runtime, host: options.host, tlsSans: options.tlsSans, mesh, clock, random, logger });
+  const caApi = new CaApi({ runtime, access, issuer, ledger, revocations, workload: workloadOf, tokenTtlMs: options.tokenTtlMs, now, logger, metrics });
+  const trustDomain = (): string => runtime.trustDomain;
 
   const root = loadEnvoyProtos();
   const encoder = new ResourceEncoder(root);
   const translator = new MeshTranslator();
   const generator = new EncodingProxyGenerator(translator, encoder, () => meshState.snapshot(), logger);
 
+  const secrets: SecretLifecycles = new SecretLifecycles({
+    issuer,
+    ledger,
+    encode: (name, secret) => encoder.encode(TypeUrl.Secret, name, secret as Readonly<Record<string, unknown>>),
+    workload: workloadOf,
+    clock,
+    logger,
+    metrics,
+  });
   const source = new MeshConfigSource({
     logger,
     metrics,
     generator,
-    identity,
-    leases: { renew: async (id) => void (await store.renewLease(id, Date.now())) },
-    clock: realClock,
+    authentication: new StreamAuthentication({ access, allowAnonymous: () => meshState.snapshot().policies.mesh.allowAnonymousConfig, clock, logger, metrics }),
+    secrets,
+    listeners: [
+      new StreamLeaseRenewal({
+        leases: { renew: async (id) => void (await store.renewLease(id, Date.now())) },
+        leaseMs: (id) => workloadOf(id)?.leaseMs,
+        clock,
+        logger,
+      }),
+    ],
     state: () => {
       const snapshot = meshState.snapshot();
-      return { revision: snapshot.revision, workloads: snapshot.workloads, allowAnonymousConfig: snapshot.policies.mesh.allowAnonymousConfig };
+      return { revision: snapshot.revision, workloads: snapshot.workloads };
     },
   });
-  identity.attach(encoder, () => source.sdsWorkloads());
+  // Revocations and denied tokens are in force before the first stream or request is served.
+  await revocations.load();
+  await denied.start();
+  revocations.start();
+  runtime.start();
 
   const debounce = meshState.snapshot().policies.mesh.debounce;
   const mirror = new RegistryMirror({ store, logger: logger.child({ component: 'mirror' }), quietMs: debounce.quietMs, maxDelayMs: debounce.maxDelayMs });
@@ -239,7 +319,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   mirror.onChange((snapshot) => {
     registrySynced = true;
     meshState.update(snapshot);
-    meshState.setRevokedCallers(identity.revokedCallers());
+    meshState.setRevokedCallers(access.revokedCallers());
     mirror.setDebounce(meshState.snapshot().policies.mesh.debounce);
     source.refresh();
   });
@@ -264,6 +344,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   });
   reaper.start();
   const liveness = new LivenessMonitor({
+    clock,
     now: () => Date.now(),
     storeCallSettledAt: () => reaper.lastTickAt,
     storeStallMs: 30_000,
@@ -271,7 +352,12 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   });
   liveness.start();
 
-  const registry = new RegistryService(store, identity, trustDomain, logger, Date.now, (id) => identity.isWorkloadRevoked(id));
+  const tokenMinter = {
+    mint: (claims: { workloadId: string; spiffeId: string }, at: number) => access.mint(claims, at),
+    denyWorkloadTokens: (workloadId: string) => access.denyWorkloadTokens(workloadId),
+    workloadClaims: (token: string) => caApi.workloadClaims(token),
+  };
+  const registry = new RegistryService(store, tokenMinter, trustDomain, logger, Date.now, (id) => access.isWorkloadRevoked(id));
   const policies = new PolicyService({
     store,
     snapshot: () => meshState.snapshot(),
@@ -289,6 +375,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   let watcher: PolicyWatcher | undefined;
   if (options.configPath) {
     watcher = new PolicyWatcher({
+      clock,
       path: options.configPath,
       logger: logger.child({ component: 'policy-watcher' }),
       onChange: (result) => void policies.syncFiles(result),
@@ -298,6 +385,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   const operator = new OperatorTokenCheck(operatorTokens);
   const xds = new XdsServer({
+    clock,
     source,
     logger: logger.child({ component: 'xds' }),
     metrics,
@@ -311,17 +399,18 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   let boundXdsPort = options.xdsPort;
   const advertisedHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
-  const bootstrap = new BootstrapService({ registry, identity, xdsTls: options.xdsTlsCertFile ? 'operator' : options.xdsTls ? 'mesh-ca' : 'none', defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
+  const bootstrap = new BootstrapService({ registry, identity: { xdsServerSpiffeId: () => serverCertificates.spiffeId() }, xdsTls: options.xdsTlsCertFile ? 'operator' : options.xdsTls ? 'mesh-ca' : 'none', defaultXdsAddress: () => `${advertisedHost}:${boundXdsPort}` });
   const proxyStatus = new ProxyStatusReporter({
     store,
     replica: options.replicaName ?? `${hostname()}-${process.pid}`,
     proxies: () => xds.proxies(),
     workload: (id) => meshState.snapshot().workloads.get(id),
-    leaf: (id) => identity.leafOf(id),
+    leaf: (id) => ledger.leafOf(id),
     logger,
     now: () => Date.now(),
     staleAfterMs: options.staleAfterMs,
     intervalMs: PROXY_STATUS_INTERVAL_MS,
+    clock,
   });
   let started = false;
   const http = buildHttpApi({
@@ -330,14 +419,14 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     apiToken: operatorTokens,
     apiReadToken,
     registrationTokens,
-    https: await httpsMaterial(options, identity),
+    https: await httpsMaterial(options, serverCertificates),
     registry,
     policies,
-    ca: identity,
+    ca: caApi,
     bootstrap,
     proxyStatus,
     dashboard: await loadDashboardAssets(),
-    describe: new DescribeService({ snapshot: () => meshState.snapshot(), spiffeIdOf: (w) => identity.spiffeIdOf(w), leaves: async () => leavesOf(await proxyStatus.fleet(), Date.now()) }),
+    describe: new DescribeService({ snapshot: () => meshState.snapshot(), spiffeIdOf: (w) => access.spiffeIdOf(w), leaves: async () => leavesOf(await proxyStatus.fleet(), clock.now()) }),
     health: {
       live: () => liveness.status(),
       readiness: () => {
@@ -364,7 +453,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
               ...(policy.trustDomainConflict ? { trustDomainIgnored: policy.trustDomainConflict } : {}),
             },
           },
-          ca: { ok: true, detail: identity.statusSummary() },
+          ca: { ok: true, detail: caApi.statusSummary() },
         };
         return { ready: Object.values(checks).every((check) => check.ok), checks };
       },
@@ -374,9 +463,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   if (options.httpTls) {
     // Follow the CA: a rotated certificate (or a root rotation) reaches new handshakes without a restart.
-    identity.onServerCertificate((material) => http.server instanceof TlsServer && http.server.setSecureContext({ cert: material.certChainPem, key: material.keyPem }));
+    serverCertificates.onChange((material) => http.server instanceof TlsServer && http.server.setSecureContext({ cert: material.certChainPem, key: material.keyPem }));
   }
-  const xdsCredentials = await xdsServerCredentials(options, identity);
+  const xdsCredentials = await xdsServerCredentials(options, serverCertificates);
   const xdsPort = await xds.listen(`${options.host}:${options.xdsPort}`, xdsCredentials).catch((error: unknown) => {
     throw listenFailure(error, options.host, options.xdsPort, '--xds-port');
   });
@@ -402,7 +491,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       started = false;
       xds.drain();
       log.info({ drainPeriodMs: options.drainPeriodMs, closeWindowMs: options.drainCloseWindowMs, streams: xds.streamCounts().open }, 'draining: not ready, refusing new xDS streams');
-      if (options.drainPeriodMs > 0) await new Promise((resolve) => setTimeout(resolve, options.drainPeriodMs));
+      if (options.drainPeriodMs > 0) await sleep(clock, options.drainPeriodMs);
       log.info({ streams: xds.streamCounts().open }, 'shutting down: closing xDS streams');
       await xds.close(options.shutdownGraceMs, { closeWindowMs: options.drainCloseWindowMs });
       watcher?.close();
@@ -413,7 +502,10 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       await reaper.stop();
       liveness.stop();
       mirror.stop();
-      identity.close();
+      runtime.close();
+      serverCertificates.close();
+      revocations.stop();
+      denied.stop();
       await store.close();
       log.info('stopped');
     })();

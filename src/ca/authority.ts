@@ -129,6 +129,8 @@ export class CertificateAuthority {
   readonly revocations: RevocationList;
   private readonly logger: Logger;
   private readonly expiryGauge?: Gauge<'cert'>;
+  /** The expiry severity last logged per CA certificate (`cert:notAfter`). */
+  private readonly reportedSeverity = new Map<string, ExpirySeverity>();
   private material: CaMaterial;
   private template: LeafTemplate;
   private chainSuffixPem: string;
@@ -382,13 +384,17 @@ export class CertificateAuthority {
     });
   }
 
-  /** Expiry of every CA certificate; updates the gauge and logs a warning for anything not ok. */
-  status(now: number): CaStatus {
-    const certs: CaCertStatus[] = [certStatus('root', this.material.root.certPem, now)];
-    const issuerIsRoot = this.material.issuer.certPem === this.material.root.certPem;
-    if (!issuerIsRoot) certs.push(certStatus('intermediate', this.material.issuer.certPem, now));
-    for (const cert of certs) {
+  /**
+   * Updates `accord_ca_cert_expiry_seconds` and logs a warning when a CA certificate's expiry
+   * severity changes to anything but ok (once per change, not per call). Run on a schedule.
+   */
+  checkExpiry(now: number): CaStatus {
+    const status = this.status(now);
+    for (const cert of status.certs) {
       this.expiryGauge?.set({ cert: cert.cert }, cert.secondsLeft);
+      const key = `${cert.cert}:${cert.notAfter}`;
+      if (this.reportedSeverity.get(key) === cert.severity) continue;
+      this.reportedSeverity.set(key, cert.severity);
       if (cert.severity !== 'ok') {
         this.logger.warn(
           { cert: cert.cert, subject: cert.subject, notAfter: new Date(cert.notAfter).toISOString(), severity: cert.severity },
@@ -396,6 +402,14 @@ export class CertificateAuthority {
         );
       }
     }
+    return status;
+  }
+
+  /** Expiry of every CA certificate (no side effects: health probes call it). */
+  status(now: number): CaStatus {
+    const certs: CaCertStatus[] = [certStatus('root', this.material.root.certPem, now)];
+    const issuerIsRoot = this.material.issuer.certPem === this.material.root.certPem;
+    if (!issuerIsRoot) certs.push(certStatus('intermediate', this.material.issuer.certPem, now));
     const intermediate = certs.find((cert) => cert.cert === 'intermediate');
     const severity = certs.reduce<ExpirySeverity>(
       (worst, cert) => (SEVERITY_ORDER.indexOf(cert.severity) > SEVERITY_ORDER.indexOf(worst) ? cert.severity : worst),

@@ -82,7 +82,7 @@ export {
   type ProxyAckState,
   type RootRotationPhase,
   type RootRotationState,
-} from './root-rotation.js';
+} from './root-rotation-plan.js';
 export { DEFAULT_NEXT_CA_KEY, DEFAULT_ROTATION_KEY, RootRotation, caGeneration } from './root-rotation-store.js';
 export { renewIntermediateIfDue, type RenewalOutcome } from './intermediate-renewal.js';
 export { generateLeafKey, type LeafKey } from './keys.js';

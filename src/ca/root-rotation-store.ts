@@ -13,7 +13,7 @@ import {
   type CaGeneration,
   type FleetView,
   type RootRotationState,
-} from './root-rotation.js';
+} from './root-rotation-plan.js';
 
 export const DEFAULT_ROTATION_KEY = 'accord/ca/root-rotation';
 

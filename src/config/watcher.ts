@@ -7,6 +7,7 @@ import { statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { PolicyDocument, PolicySet } from '../core/policy.js';
 import type { Logger } from '../observability/logger.js';
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { formatPolicyError, type PolicyError } from './errors.js';
 import { loadPolicyPath } from './load.js';
 import type { PolicyLoadResult } from './parse.js';
@@ -18,6 +19,8 @@ export interface PolicyWatcherOptions {
   /** Called after a reload whose outcome differs from the previous one (a new set, or new errors). */
   readonly onChange: (result: PolicyLoadResult) => void;
   readonly logger: Logger;
+  /** Timers; the real clock by default. */
+  readonly clock?: Clock;
   /** Quiet period after the last file event before reloading. Default 200ms. */
   readonly quietMs?: number;
   /** Reload at the latest this long after the first of a burst of events. Default 2s. */
@@ -52,16 +55,19 @@ export class PolicyWatcher {
   private readonly maxDelayMs: number;
   private readonly retryWatchMs: number;
   private fsWatcher: FSWatcher | undefined;
-  private quietTimer: NodeJS.Timeout | undefined;
-  private maxDelayTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private quietTimer: TimerHandle | undefined;
+  private maxDelayTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private lastOutcome = '';
   private good: { readonly policySet: PolicySet; readonly documents: readonly PolicyDocument[] } | undefined;
   private lastErrors: readonly PolicyError[] = [];
 
+  private readonly clock: Clock;
+
   constructor(private readonly options: PolicyWatcherOptions) {
+    this.clock = options.clock ?? realClock;
     this.quietMs = options.quietMs ?? 200;
     this.maxDelayMs = options.maxDelayMs ?? 2000;
     this.retryWatchMs = options.retryWatchMs ?? 1000;
@@ -94,9 +100,9 @@ export class PolicyWatcher {
     this.closed = true;
     this.fsWatcher?.close();
     this.fsWatcher = undefined;
-    clearTimeout(this.quietTimer);
-    clearTimeout(this.maxDelayTimer);
-    clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.quietTimer);
+    this.clock.clearTimeout(this.maxDelayTimer);
+    this.clock.clearTimeout(this.retryTimer);
   }
 
   private async reloadAndReport(): Promise<PolicyLoadResult> {
@@ -133,14 +139,14 @@ export class PolicyWatcher {
 
   private schedule(): void {
     if (this.closed) return;
-    clearTimeout(this.quietTimer);
-    this.quietTimer = setTimeout(() => this.fire(), this.quietMs);
-    this.maxDelayTimer ??= setTimeout(() => this.fire(), this.maxDelayMs);
+    this.clock.clearTimeout(this.quietTimer);
+    this.quietTimer = this.clock.setTimeout(() => this.fire(), this.quietMs);
+    this.maxDelayTimer ??= this.clock.setTimeout(() => this.fire(), this.maxDelayMs);
   }
 
   private fire(): void {
-    clearTimeout(this.quietTimer);
-    clearTimeout(this.maxDelayTimer);
+    this.clock.clearTimeout(this.quietTimer);
+    this.clock.clearTimeout(this.maxDelayTimer);
     this.quietTimer = undefined;
     this.maxDelayTimer = undefined;
     if (this.fsWatcher === undefined) this.watchPath();
@@ -160,14 +166,14 @@ export class PolicyWatcher {
       this.fsWatcher = watch(watched, () => this.schedule());
     } catch (error) {
       logger.warn({ err: error, path: watched }, 'cannot watch policy path; retrying');
-      this.retryTimer = setTimeout(() => this.fire(), this.retryWatchMs);
+      this.retryTimer = this.clock.setTimeout(() => this.fire(), this.retryWatchMs);
       return;
     }
     this.fsWatcher.on('error', (error) => {
       logger.warn({ err: error, path: watched }, 'policy watch failed; retrying');
       this.fsWatcher?.close();
       this.fsWatcher = undefined;
-      this.retryTimer = setTimeout(() => this.fire(), this.retryWatchMs);
+      this.retryTimer = this.clock.setTimeout(() => this.fire(), this.retryWatchMs);
     });
   }
 }

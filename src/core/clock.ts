@@ -26,6 +26,7 @@ class LongTimer {
   constructor(
     private readonly callback: () => void,
     private readonly dueAt: number,
+    private readonly keepAlive: boolean,
   ) {
     this.arm();
   }
@@ -44,14 +45,47 @@ class LongTimer {
         this.callback();
       }
     }, Math.min(remaining, MAX_TIMER_DELAY_MS));
-    this.inner.unref();
+    if (!this.keepAlive) this.inner.unref();
   }
 }
 
-export const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => new LongTimer(callback, Date.now() + Math.max(0, ms || 0)),
-  clearTimeout: (handle) => {
-    if (handle instanceof LongTimer) handle.cancel();
-  },
-};
+function systemClock(keepAlive: boolean): Clock {
+  return {
+    now: () => Date.now(),
+    setTimeout: (callback, ms) => new LongTimer(callback, Date.now() + Math.max(0, ms || 0), keepAlive),
+    clearTimeout: (handle) => {
+      if (handle instanceof LongTimer) handle.cancel();
+    },
+  };
+}
+
+export const realClock: Clock = systemClock(false);
+
+/**
+ * The real clock whose pending timers keep the process alive, for a process whose only work may be
+ * waiting (the agent retrying before any of its servers listens).
+ */
+export const keepAliveClock: Clock = systemClock(true);
+
+/** Calls `callback` every `ms` until the returned function is called. */
+export function repeat(clock: Clock, ms: number, callback: () => void): () => void {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const loop = (): void => {
+    handle = clock.setTimeout(() => {
+      if (stopped) return;
+      loop();
+      callback();
+    }, ms);
+  };
+  loop();
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}
+
+/** Resolves after `ms` on `clock`. */
+export function sleep(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}

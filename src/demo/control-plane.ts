@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { keepAliveClock, sleep } from '../core/clock.js';
 import { freePortOn } from './ports.js';
 
 const START_TIMEOUT_MS = 60_000;
@@ -90,7 +91,7 @@ export class DemoControlPlane {
         await plane.stop();
         throw new Error(`accord serve was not ready within ${START_TIMEOUT_MS} ms; log ${logPath}:\n${tail(logPath)}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(keepAliveClock, 100);
     }
   }
 
@@ -98,9 +99,9 @@ export class DemoControlPlane {
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return;
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const timer = keepAliveClock.setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exited;
-    clearTimeout(timer);
+    keepAliveClock.clearTimeout(timer);
   }
 
   /** SIGKILL, synchronously (for process-exit handlers). */

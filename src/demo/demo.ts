@@ -9,6 +9,7 @@ import { accessSync, constants, mkdtempSync, mkdirSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../cli/client.js';
+import { keepAliveClock, sleep } from '../core/clock.js';
 import { EnvoyProcess, type EnvoyBinary } from '../envoy/index.js';
 import { startCallerApp, startPaymentsApp, type DemoApp } from './apps.js';
 import { DemoControlPlane } from './control-plane.js';
@@ -186,7 +187,7 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
         last = error instanceof Error ? error.message : String(error);
       }
       if (Date.now() > deadline) throw new Error(`the mesh did not converge within ${CONVERGE_TIMEOUT_MS} ms (last: ${last})`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(keepAliveClock, 250);
     }
 
     if (!stopping) {

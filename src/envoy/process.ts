@@ -8,6 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'no
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { EnvoyAdmin } from './admin.js';
+import { realClock, sleep } from '../core/clock.js';
 
 export const BOOTSTRAP_FILE = 'bootstrap.yaml';
 export const LOG_FILE = 'envoy.log';
@@ -157,7 +158,7 @@ export class EnvoyProcess {
         throw new Error(`Envoy did not open its admin interface within ${options.startTimeoutMs ?? 60_000} ms; log:\n${tail(options.workDir)}`);
       }
       if (existsSync(adminAddressPath)) address = readFileSync(adminAddressPath, 'utf8').trim();
-      if (!address) await new Promise((r) => setTimeout(r, 50));
+      if (!address) await sleep(realClock, 50);
     }
     return new EnvoyProcess(child, options.workDir, new EnvoyAdmin(`http://${address}`));
   }
@@ -166,11 +167,11 @@ export class EnvoyProcess {
   async stop(graceMs = 10_000): Promise<EnvoyExit> {
     if (this.exit) return this.exit;
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const timer = realClock.setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     try {
       return await this.exited;
     } finally {
-      clearTimeout(timer);
+      realClock.clearTimeout(timer);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Workload } from '../core/workload.js';
 import { stableHash } from './hash.js';
-import { reuseUnchangedPieces, reuseUnchangedResources } from './identity.js';
+import { reuseUnchangedPieces, reuseUnchangedResources } from './object-reuse.js';
 import { localityPlan, type LocalityPlan } from './locality.js';
 import { MeshIndex, type ServiceView } from './model.js';
 import { assembleProxy } from './proxy-assembly.js';

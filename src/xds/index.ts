@@ -1,5 +1,5 @@
 export * from './contract.js';
-export * from './protos.js';
+export * from './envoy-proto-loader.js';
 export { ResourceEncoder, ResourceEncodingError, type EncodingProblem } from './encoder.js';
 export { SnapshotCache, type SnapshotCacheOptions } from './snapshot-cache.js';
 export {

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type protobuf from 'protobufjs';
 import { LogThrottle } from '../observability/log-throttle.js';
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { StreamAdmission, peerAddress, type AdmissionTicket } from './admission.js';
 import type { ConfigSource, StatusReaderCheck } from './contract.js';
 import { ClientStatusReporter } from './csds.js';
@@ -13,7 +14,7 @@ import { DeltaSession } from './delta-session.js';
 import { FetchError, fetchResources } from './fetch.js';
 import { XdsMetrics } from './metrics.js';
 import { FlushScheduler } from './outbox.js';
-import { loadEnvoyProtos } from './protos.js';
+import { loadEnvoyProtos } from './envoy-proto-loader.js';
 import { RequestDecoder } from './requests.js';
 import type { SessionEnvironment, XdsCall } from './session.js';
 import { SharedResponses } from './shared-responses.js';
@@ -59,6 +60,8 @@ export const DEFAULT_XDS_LIMITS: XdsLimits = {
 
 export interface XdsServerOptions {
   source: ConfigSource;
+  /** Timers; the real clock by default. */
+  clock?: Clock;
   logger: Logger;
   metrics: Registry;
   limits?: Partial<XdsLimits>;
@@ -91,6 +94,7 @@ type DuplexCall = grpc.ServerDuplexStream<Buffer, Buffer>;
 export class XdsServer {
   readonly grpcServer: grpc.Server;
   private readonly limits: XdsLimits;
+  private readonly clock: Clock;
   private readonly sessions = new Set<SotwSession | DeltaSession>();
   private readonly admission: StreamAdmission;
   private readonly env: SessionEnvironment;
@@ -106,6 +110,7 @@ export class XdsServer {
 
   constructor(private readonly options: XdsServerOptions) {
     this.limits = { ...DEFAULT_XDS_LIMITS, ...options.limits };
+    this.clock = options.clock ?? realClock;
     const root = options.root ?? loadEnvoyProtos();
     this.logger = options.logger.child({ component: 'xds' });
     this.metrics = new XdsMetrics(options.metrics);
@@ -195,22 +200,22 @@ export class XdsServer {
     } else {
       await Promise.all(
         [...this.sessions].map(
-          (session) => new Promise<void>((resolve) => setTimeout(() => {
+          (session) => new Promise<void>((resolve) => this.clock.setTimeout(() => {
             end(session);
             resolve();
           }, Math.floor(random() * closeWindowMs))),
         ),
       );
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const forced = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
+      timer = this.clock.setTimeout(() => {
         this.grpcServer.forceShutdown();
         resolve();
       }, graceMs);
     });
     await Promise.race([this.shutdown, forced]);
-    clearTimeout(timer);
+    this.clock.clearTimeout(timer);
   }
 
   /** Every connected stream's proxy, subscriptions and per-resource delivery state. */
@@ -259,7 +264,7 @@ export class XdsServer {
     this.sessions.add(session);
     const serviceLabel = service === 'ads' ? 'ads' : typeLabel(service);
     this.metrics.streamOpened(serviceLabel, mode);
-    const firstRequestTimer = setTimeout(() => {
+    const firstRequestTimer = this.clock.setTimeout(() => {
       if (session.nodeInfo() !== undefined || session.isEnded) return;
       const seconds = this.limits.firstRequestTimeoutMs / 1000;
       this.metrics.streamRefused('first_request_timeout');
@@ -271,7 +276,7 @@ export class XdsServer {
     const release = (): void => {
       if (released) return;
       released = true;
-      clearTimeout(firstRequestTimer);
+      this.clock.clearTimeout(firstRequestTimer);
       session.close();
       this.sessions.delete(session);
       ticket.release();

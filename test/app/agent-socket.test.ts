@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { parseListenAddress } from '../../src/agent/listen-address.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { capturedLogger } from '../support/captured-logger.js';
 import { XdsCodec, XdsTestClient } from '../support/ads-client.js';

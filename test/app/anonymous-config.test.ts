@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsCodec, XdsTestClient } from '../support/ads-client.js';
 import { api, startTestAccord, type TestAccord } from './harness.js';

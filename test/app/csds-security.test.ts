@@ -4,7 +4,7 @@
 // material, whatever exclude_resource_contents says.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { counterValue } from '../support/xds-harness.js';
 import { XdsCodec, XdsTestClient, type Decoded } from '../support/ads-client.js';

@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PER_TYPE_SERVICES } from '../../src/xds/services.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsCodec } from '../support/ads-client.js';
 import { api, startTestAccord, type TestAccord } from './harness.js';

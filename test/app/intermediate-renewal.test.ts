@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCaMaterial, withNextIntermediate } from '../../src/ca/index.js';
 import { serializeCaMaterial, parseCaMaterial } from '../../src/ca/material.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsCodec, XdsTestClient } from '../support/ads-client.js';
 import { api, startTestAccord, type TestAccord } from './harness.js';

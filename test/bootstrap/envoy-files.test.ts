@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
 import { parse } from 'yaml';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { checkMessage } from '../support/proto-rules/check.js';
 import { envoyBootstrap, envoyBootstrapYaml, type EnvoyBootstrapInput } from '../../src/mesh/bootstrap/index.js';
 import { workload } from './fixtures.js';

@@ -51,13 +51,13 @@ describe('CA lifecycle', () => {
     expect(nextIntermediateAt(cert, { maxLeafTtlMs: 100 * DAY, marginMs: 0 })).toBe(165 * DAY);
   });
 
-  it('status reports each CA certificate, sets the gauge and warns before expiry', async () => {
+  it('checkExpiry reports each CA certificate, sets the gauge and warns once per severity change; status has no side effects', async () => {
     const now = Date.now();
     const material = await createCaMaterial({ trustDomain: TRUST_DOMAIN, now });
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const { logger, lines } = captureLogger();
     const ca = new CertificateAuthority({ material, trustDomain: TRUST_DOMAIN, logger, metrics: registry });
-    const fresh = ca.status(now);
+    const fresh = ca.checkExpiry(now);
     expect(fresh.severity).toBe('ok');
     expect(fresh.certs.map((c) => c.cert)).toEqual(['root', 'intermediate']);
     expect(fresh.nextIntermediateAt).toBeGreaterThan(now);
@@ -67,11 +67,17 @@ describe('CA lifecycle', () => {
     expect(lines().filter((l) => l.msg === 'CA certificate expires soon')).toHaveLength(0);
 
     const late = now + 330 * DAY;
-    const status = ca.status(late);
+    // A health probe near expiry: no warning, no gauge change.
+    for (let probe = 0; probe < 5; probe += 1) expect(ca.status(late).severity).toBe('warning');
+    expect(lines().filter((l) => l.msg === 'CA certificate expires soon')).toHaveLength(0);
+    expect(await registry.metrics()).toMatch(/accord_ca_cert_expiry_seconds\{cert="intermediate"\} 3153\d{4}/);
+    const status = ca.checkExpiry(late);
+    ca.checkExpiry(late + 1000);
     expect(status.severity).toBe('warning');
     expect(status.certs.find((c) => c.cert === 'intermediate')?.severity).toBe('warning');
-    const warning = lines().find((l) => l.msg === 'CA certificate expires soon');
-    expect(warning).toMatchObject({ level: 40, cert: 'intermediate', severity: 'warning' });
+    const warnings = lines().filter((l) => l.msg === 'CA certificate expires soon');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, cert: 'intermediate', severity: 'warning' });
     expect(await registry.metrics()).toMatch(/accord_ca_cert_expiry_seconds\{cert="intermediate"\} \d{7}\b/);
     // A second CA on the same registry reuses the gauge instead of throwing.
     expect(() => new CertificateAuthority({ material, trustDomain: TRUST_DOMAIN, logger, metrics: registry })).not.toThrow();

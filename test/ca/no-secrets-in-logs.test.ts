@@ -49,7 +49,7 @@ describe('private keys and tokens never reach the logs', () => {
       ca.revokeSerial(leaf.serial, now);
       ca.revokeIdentity(spiffe('default', 'web'), now);
       await ca.crlPem(now);
-      ca.status(now + 530 * DAY); // the renewed intermediate (from day 200) is near its end
+      ca.checkExpiry(now + 530 * DAY); // the renewed intermediate (from day 200) is near its end
       try {
         ca.issue({ spiffeId: spiffe('default', 'web'), now });
       } catch (err) {

@@ -16,7 +16,7 @@ import {
   type CaGeneration,
   type FleetView,
   type RootRotationState,
-} from '../../src/ca/root-rotation.js';
+} from '../../src/ca/root-rotation-plan.js';
 
 const a: CaGeneration = { rootCertPem: 'A', rootFingerprint: 'ra', issuerFingerprint: 'ia' };
 const b: CaGeneration = { rootCertPem: 'B', rootFingerprint: 'rb', issuerFingerprint: 'ib' };

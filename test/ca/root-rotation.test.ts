@@ -17,7 +17,7 @@ import {
   type ProxyAckState,
   type RootRotationPhase,
   type RootRotationState,
-} from '../../src/ca/root-rotation.js';
+} from '../../src/ca/root-rotation-plan.js';
 import { RootRotation, caGeneration } from '../../src/ca/root-rotation-store.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { TRUST_DOMAIN, spiffe } from './helpers.js';

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { SdsSecretConfigs, sdsSecretConfig, tlsCertificateSecret, validationContextSecret } from '../../src/ca/sds.js';
 import { newCa, spiffe } from './helpers.js';
 

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsCodec, XdsTestClient, ack, nack } from '../support/ads-client.js';
 import { AccordProcess, OPERATOR_TOKEN, waitFor } from '../e2e/processes.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_TIMER_DELAY_MS, realClock } from '../../src/core/clock.js';
+import { MAX_TIMER_DELAY_MS, realClock, repeat, sleep } from '../../src/core/clock.js';
 import { api, startTestAccord } from '../app/harness.js';
 
 const wait = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -16,6 +16,20 @@ describe('the real clock', () => {
     await wait(200);
     realClock.clearTimeout(long);
     expect(fired).toBe(0);
+  });
+
+  it('repeat() calls back every period until stopped; sleep() resolves after its delay', async () => {
+    let ticks = 0;
+    const stop = repeat(realClock, 10, () => (ticks += 1));
+    const deadline = Date.now() + 10_000;
+    while (ticks < 3 && Date.now() < deadline) await wait(10);
+    stop();
+    const stoppedAt = ticks;
+    expect(stoppedAt).toBeGreaterThanOrEqual(3);
+    const before = Date.now();
+    await sleep(realClock, 100);
+    expect(Date.now() - before).toBeGreaterThanOrEqual(95);
+    expect(ticks).toBe(stoppedAt);
   });
 
   it('fires due timers and cancels cleared ones', async () => {

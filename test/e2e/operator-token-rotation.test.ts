@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { XdsCodec, XdsTestClient } from '../support/ads-client.js';
 import { AccordProcess, waitFor } from './processes.js';
 

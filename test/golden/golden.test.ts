@@ -10,7 +10,7 @@ import { renderScenario } from '../mesh/support/render.js';
 import { loadScenarioFile, scenarioDocuments } from '../mesh/support/scenario.js';
 import { documentsToJson, formatPolicyError, parsePolicyDocuments } from '../../src/config/index.js';
 import { createChecker } from '../support/proto-rules/index.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 
 // ACCORD_REFRESH_GOLDEN=1 rewrites every out.yaml; review the diff before committing.
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MeshTranslator } from '../../src/mesh/index.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { GrpcJsXdsValidator } from './support/grpc-js-xds-validator.js';
 import { loadScenarioFile } from './support/scenario.js';
 

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeshTranslator, type MeshInput, type ProxyResources } from '../../src/mesh/index.js';
 import { TypeUrl } from '../../src/xds/contract.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TestAdsServer } from './support/test-ads-server.js';
 import { TestCa, type CertFiles } from './support/test-certs.js';
 import { scenarioFrom, type ScenarioFile } from './support/scenario.js';

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { fieldRulesOf, isOneofRequired } from '../support/proto-rules/rules.js';
 
 let root: protobuf.Root;

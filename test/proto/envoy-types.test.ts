@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { checkEncoded, checkMessage, type Problem } from '../support/proto-rules/check.js';
 
 const CLUSTER = 'envoy.config.cluster.v3.Cluster';

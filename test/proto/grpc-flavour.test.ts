@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { checkMessage } from '../support/proto-rules/check.js';
 
 // Resource shapes that grpc-js-xds accepts (see the team's grpc-js-xds notes), checked against

@@ -1,7 +1,7 @@
 import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_STATE_FILE, DataDirKv } from '../../src/app/data-dir-kv.js';
+import { CA_STATE_FILE, DataDirKv } from '../../src/identity/data-dir-kv.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { describeCaKvConformance } from '../ca/kv-conformance.js';
 import { tempDir } from './support.js';

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { REDACTED_PATHS } from '../../src/observability/logger.js';
 import { resolveServeOptions } from '../../src/app/options.js';
 import { startAccord, type AccordHandle } from '../../src/app/serve.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsCodec, XdsTestClient, ackOf } from '../support/ads-client.js';
 

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeAll, beforeEach } from 'vitest';
 import type protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import type { DeltaDiscoveryResponse, DiscoveryResponse, NodeInit, XdsCodec } from './ads-client.js';
 import { deltaNames, sotwNames } from './ads-client.js';
 import { startXdsHarness, type HarnessOptions, type XdsHarness } from './xds-harness.js';

@@ -6,7 +6,7 @@ import type protobuf from 'protobufjs';
 import type { Registry } from 'prom-client';
 import { silentLogger, type Logger } from '../../src/observability/logger.js';
 import { createMetricsRegistry } from '../../src/observability/metrics.js';
-import { loadEnvoyProtos } from '../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import type { ConfigSource, EncodedResource, StreamContext } from '../../src/xds/contract.js';
 import { ResourceEncoder, SnapshotCache, XdsServer, type XdsServerOptions } from '../../src/xds/index.js';
 import { XdsCodec, XdsTestClient, type XdsTestClientOptions } from './ads-client.js';

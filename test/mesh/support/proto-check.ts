@@ -4,7 +4,7 @@
  * shapes, dropped values), following Any values via their '@type'.
  */
 import type protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../../src/xds/envoy-proto-loader.js';
 
 export class ProtoChecker {
   private readonly root: protobuf.Root = loadEnvoyProtos();

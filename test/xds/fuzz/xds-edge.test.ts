@@ -18,7 +18,7 @@ import { ClientStatusReporter } from '../../../src/xds/csds.js';
 import { DeltaSession } from '../../../src/xds/delta-session.js';
 import { XdsMetrics } from '../../../src/xds/metrics.js';
 import { FlushScheduler } from '../../../src/xds/outbox.js';
-import { loadEnvoyProtos } from '../../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../../src/xds/envoy-proto-loader.js';
 import { BadRequestError, RequestDecoder } from '../../../src/xds/requests.js';
 import { PER_TYPE_SERVICES } from '../../../src/xds/services.js';
 import type { SessionEnvironment } from '../../../src/xds/session.js';

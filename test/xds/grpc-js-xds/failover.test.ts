@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type protobuf from 'protobufjs';
 import { TypeUrl } from '../../../src/xds/contract.js';
-import { loadEnvoyProtos } from '../../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../../src/xds/envoy-proto-loader.js';
 import { eventually } from '../../support/conformance.js';
 import { EchoBackend, GrpcXdsClientProcess, grpcBootstrap } from '../../support/grpc-xds-process.js';
 import { startXdsHarness, type XdsHarness } from '../../support/xds-harness.js';

@@ -1,5 +1,5 @@
 import type protobuf from 'protobufjs';
-import { loadEnvoyProtos } from '../../../src/xds/protos.js';
+import { loadEnvoyProtos } from '../../../src/xds/envoy-proto-loader.js';
 
 let cached: protobuf.Root | undefined;
 

@@ -10,7 +10,7 @@ type IdentityListener = grpc.experimental.IdentityCertificateUpdateListener;
  * a restart (leaf rotation, and every phase of a root rotation). New handshakes use the new
  * material; established connections keep theirs.
  */
-export class XdsServerIdentity implements CertificateProvider {
+export class XdsServerCredentials implements CertificateProvider {
   private ca: grpc.experimental.CaCertificateUpdate | null = null;
   private identity: grpc.experimental.IdentityCertificateUpdate | null = null;
   private readonly caListeners = new Set<CaListener>();

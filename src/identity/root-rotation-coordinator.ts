@@ -1,3 +1,4 @@
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import {
   CertificateAuthority,
   RootRotation,
@@ -13,6 +14,8 @@ import { rotationOver } from '../ca/index.js';
 import type { CaGenerationStore } from './ca-generations.js';
 
 export interface RootRotationDeps {
+  /** Time and timers; the real clock by default. */
+  readonly clock?: Clock;
   readonly rotation: RootRotation;
   readonly generations: CaGenerationStore;
   /** The CA that signs now (its material is replaced at P4). */
@@ -34,13 +37,15 @@ export interface RootRotationDeps {
 export class RootRotationCoordinator {
   private state: RootRotationState | undefined;
   private next: CertificateAuthority | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private busy: Promise<void> | undefined;
   private lastGate: GateResult | undefined;
   private readonly log: Logger;
+  private readonly clock: Clock;
 
   constructor(private readonly deps: RootRotationDeps) {
     this.log = deps.logger.child({ component: 'root-rotation' });
+    this.clock = deps.clock ?? realClock;
   }
 
   start(): void {
@@ -51,13 +56,16 @@ export class RootRotationCoordinator {
           this.busy = undefined;
         });
     };
-    this.timer = setInterval(tick, this.deps.tickMs ?? 500);
-    this.timer.unref();
-    tick();
+    const every = this.deps.tickMs ?? 500;
+    const loop = (): void => {
+      tick();
+      this.timer = this.clock.setTimeout(loop, every);
+    };
+    loop();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 

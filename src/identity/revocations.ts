@@ -1,3 +1,4 @@
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { SharedRevocations, type CaKv, type CertificateAuthority } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -8,6 +9,8 @@ const SYNC_MS = 1_000;
 const PRUNE_EVERY_SYNCS = 60;
 
 export interface WorkloadRevocationsDeps {
+  /** Time and timers; the real clock by default. */
+  readonly clock?: Clock;
   readonly kv: CaKv;
   /** The CA that signs now; its revocation list is the one every CA generation shares. */
   readonly ca: CertificateAuthority;
@@ -38,14 +41,16 @@ export class WorkloadRevocations {
   private readonly shared: SharedRevocations;
   private crl: string | undefined;
   private crlRevision = -1;
-  private crlTimer: NodeJS.Timeout | undefined;
-  private syncTimer: NodeJS.Timeout | undefined;
+  private crlTimer: TimerHandle | undefined;
+  private syncTimer: TimerHandle | undefined;
   private running = false;
   private readonly log: Logger;
+  private readonly clock: Clock;
 
   constructor(private readonly deps: WorkloadRevocationsDeps) {
     this.shared = new SharedRevocations(deps.kv);
     this.log = deps.logger.child({ component: 'revocations' });
+    this.clock = deps.clock ?? realClock;
   }
 
   /** The CRL PEM(s) to publish, once signed. */
@@ -102,16 +107,16 @@ export class WorkloadRevocations {
       this.sync()
         .catch((error: unknown) => this.log.warn({ err: error }, 'revocation sync failed; will retry'))
         .finally(() => {
-          if (this.running) this.syncTimer = setTimeout(tick, SYNC_MS).unref();
+          if (this.running) this.syncTimer = this.clock.setTimeout(tick, SYNC_MS);
         });
     };
-    this.syncTimer = setTimeout(tick, SYNC_MS).unref();
+    this.syncTimer = this.clock.setTimeout(tick, SYNC_MS);
   }
 
   stop(): void {
     this.running = false;
-    if (this.syncTimer) clearTimeout(this.syncTimer);
-    if (this.crlTimer) clearTimeout(this.crlTimer);
+    this.clock.clearTimeout(this.syncTimer);
+    this.clock.clearTimeout(this.crlTimer);
   }
 
   async revokeSerial(serial: string): Promise<string[]> {
@@ -143,9 +148,9 @@ export class WorkloadRevocations {
     const pem = crls.map((crl) => crl.pem).join('');
     const changed = pem !== this.crl;
     this.crl = pem;
-    if (this.crlTimer) clearTimeout(this.crlTimer);
+    this.clock.clearTimeout(this.crlTimer);
     const nextUpdate = Math.min(...crls.map((crl) => crl.nextUpdate));
-    this.crlTimer = setTimeout(() => void this.refreshCrl(), Math.max(60_000, Math.floor((nextUpdate - now) / 2))).unref();
+    this.crlTimer = this.clock.setTimeout(() => void this.refreshCrl(), Math.max(60_000, Math.floor((nextUpdate - now) / 2)));
     if (changed) this.deps.onCrlChange();
   }
 

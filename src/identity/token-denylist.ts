@@ -1,3 +1,4 @@
+import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { CaKv } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -31,6 +32,8 @@ function pruned(state: DeniedState, now: number): DeniedState {
 }
 
 export interface TokenDenyListDeps {
+  /** Time and timers; the real clock by default. */
+  readonly clock?: Clock;
   readonly kv: CaKv;
   readonly logger: Logger;
   readonly now: () => number;
@@ -46,12 +49,14 @@ export interface TokenDenyListDeps {
 export class TokenDenyList {
   private state: DeniedState = EMPTY;
   private version: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private running = false;
   private readonly log: Logger;
+  private readonly clock: Clock;
 
   constructor(private readonly deps: TokenDenyListDeps) {
     this.log = deps.logger.child({ component: 'token-denylist' });
+    this.clock = deps.clock ?? realClock;
   }
 
   async start(): Promise<void> {
@@ -62,15 +67,15 @@ export class TokenDenyList {
       this.sync()
         .catch((error: unknown) => this.log.warn({ err: error }, 'token deny-list sync failed; will retry'))
         .finally(() => {
-          if (this.running) this.timer = setTimeout(tick, SYNC_MS).unref();
+          if (this.running) this.timer = this.clock.setTimeout(tick, SYNC_MS);
         });
     };
-    this.timer = setTimeout(tick, SYNC_MS).unref();
+    this.timer = this.clock.setTimeout(tick, SYNC_MS);
   }
 
   stop(): void {
     this.running = false;
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
   }
 
   /** Why a token is denied, or undefined. `issuedAt` in ms. */
