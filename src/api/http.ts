@@ -1,4 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
+import type { CaBackup } from '../identity/ca-continuity.js';
+import type { CaStatusView, RotationStatus, SignedCertificate, TokenKeyStatus } from '../identity/ca-api.js';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -54,29 +56,29 @@ export interface PolicyOperations {
 
 export interface CaOperations {
   bundlePem(): string;
-  status(): unknown;
-  rotate(): Promise<unknown>;
+  status(): CaStatusView;
+  rotate(): Promise<RotationStatus>;
   /** Returns to the old root (P1, P2); refused from P3 on. */
-  abortRotation(): Promise<unknown>;
+  abortRotation(): Promise<RotationStatus>;
   /** Removes one workload's proxies from every gate of the rotation under way. */
-  fence(workload: string): Promise<unknown>;
-  revoke(target: { serial?: string; workload?: string }): Promise<unknown>;
+  fence(workload: string): Promise<RotationStatus>;
+  revoke(target: { serial?: string; workload?: string }): Promise<{ revoked: string[]; crlPublished: true }>;
   /** Signs an agent's CSR for the workload its bearer token identifies. */
-  signCsr(workloadToken: string, csrPem: string): Promise<unknown>;
+  signCsr(workloadToken: string, csrPem: string): Promise<SignedCertificate>;
   /** The trust bundle for the agent's workload, and whether it must re-issue its certificate now. */
   agentBundle(workloadToken: string): Promise<{ caBundlePem: string; reissue: boolean }>;
   /** A new workload token for the workload the bearer token identifies. */
   renewToken(workloadToken: string): Promise<AgentTokenRenewal>;
   /** Puts one workload token (by id) on the deny-list every replica checks. */
-  denyToken(tokenId: string): Promise<unknown>;
+  denyToken(tokenId: string): Promise<{ tokenId: string; deniedUntil: string }>;
   /** A new workload-token signing key; the previous one verifies for one token lifetime more. */
-  rotateTokenKey(): Promise<unknown>;
+  rotateTokenKey(): Promise<TokenKeyStatus>;
   /** Ends the previous workload-token key now. */
-  retireTokenKey(): Promise<unknown>;
+  retireTokenKey(): Promise<TokenKeyStatus>;
   /** The CA material sealed with the KEK. */
-  backup(): unknown;
+  backup(): CaBackup;
   /** Puts a sealed backup of the served root back into a store that lost it. */
-  restore(backup: unknown): Promise<unknown>;
+  restore(backup: unknown): Promise<{ restored: boolean; rootFingerprint: string }>;
 }
 
 export interface AgentTokenRenewal {

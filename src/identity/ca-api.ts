@@ -18,7 +18,7 @@ import type { VerifiedWorkload, WorkloadAccess } from './workload-access.js';
 /** Token ids as minted (128 random bits, base64url); anything else cannot be on the deny-list. */
 const TOKEN_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
-type RotationStatus = ReturnType<RootRotationCoordinator['status']>;
+export type RotationStatus = ReturnType<RootRotationCoordinator['status']>;
 
 /** `GET /v1/ca/status` (times as ISO 8601). */
 export interface CaStatusView extends Omit<CaStatus, 'certs'> {
