@@ -5,6 +5,7 @@
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { IssuanceErrorCode } from '../ca/errors.js';
+import { SERVICE_ERROR_CODES, ServiceError, type ServiceErrorCode } from '../core/errors.js';
 import type { TokenErrorCode } from '../ca/tokens.js';
 import type { RegistryErrorCode } from '../registry/errors.js';
 
@@ -13,20 +14,9 @@ export interface FieldError {
   readonly message: string;
 }
 
-export const API_ERROR_CODES = [
-  'INVALID_ARGUMENT',
-  'UNAUTHENTICATED',
-  'PERMISSION_DENIED',
-  'NOT_FOUND',
-  'CONFLICT',
-  'PAYLOAD_TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE',
-  'RESOURCE_EXHAUSTED',
-  'UNAVAILABLE',
-  'INTERNAL',
-] as const;
+export const API_ERROR_CODES = SERVICE_ERROR_CODES;
 
-export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
+export type ApiErrorCode = ServiceErrorCode;
 
 /** The one table: each API code's HTTP status and gRPC status. */
 export const EDGE_STATUS: Readonly<Record<ApiErrorCode, { readonly http: number; readonly grpc: GrpcStatus }>> = {
@@ -42,15 +32,10 @@ export const EDGE_STATUS: Readonly<Record<ApiErrorCode, { readonly http: number;
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL },
 };
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: ApiErrorCode,
-    message: string,
-    readonly details: readonly unknown[] = [],
-    /** For RESOURCE_EXHAUSTED: when the caller may try again (HTTP `Retry-After`). */
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
+/** A `ServiceError` at the edge: it knows its HTTP and gRPC status and its JSON body. */
+export class ApiError extends ServiceError {
+  constructor(code: ApiErrorCode, message: string, details: readonly unknown[] = [], retryAfterMs?: number) {
+    super(code, message, details, retryAfterMs);
     this.name = 'ApiError';
   }
 
@@ -125,6 +110,7 @@ function isDomainCode(code: unknown): code is DomainErrorCode {
 
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof ServiceError) return new ApiError(error.code, error.message, error.details, error.retryAfterMs);
   if (error instanceof Error) {
     const { code, errors, details, retryAfterMs } = error as Error & { code?: unknown; errors?: unknown; details?: unknown; retryAfterMs?: unknown };
     if (isDomainCode(code)) {

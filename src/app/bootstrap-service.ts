@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { envoyBootstrapYaml, grpcBootstrap } from '../mesh/bootstrap/index.js';
-import { ApiError } from '../api/errors.js';
+import { ServiceError } from '../core/errors.js';
 import type { BootstrapOperations } from '../api/http.js';
 import type { RegistryService } from './registry-service.js';
 
@@ -22,7 +22,7 @@ export class BootstrapService implements BootstrapOperations {
     for (const field of ['certDir', 'caBundle'] as const) {
       const value = query[field];
       if (value !== undefined && !path.isAbsolute(value)) {
-        throw new ApiError('INVALID_ARGUMENT', `${field} must be an absolute path, got "${value.slice(0, 200)}"`, [{ field, message: 'expected an absolute path' }]);
+        throw new ServiceError('INVALID_ARGUMENT', `${field} must be an absolute path, got "${value.slice(0, 200)}"`, [{ field, message: 'expected an absolute path' }]);
       }
     }
     const { workload, token } = await this.deps.registry.tokenFor(workloadId);
@@ -34,7 +34,7 @@ export class BootstrapService implements BootstrapOperations {
     const xdsAddresses = (query.xds ?? this.deps.defaultXdsAddress()).split(',').map((a) => a.trim()).filter(Boolean);
     for (const address of xdsAddresses) {
       if (!/^[^:\s]+:\d{1,5}$/.test(address) && !/^\[[0-9a-f:]+\]:\d{1,5}$/i.test(address)) {
-        throw new ApiError('INVALID_ARGUMENT', `xds address "${address}" must be host:port`, [{ field: 'xds', message: 'expected host:port[,host:port]' }]);
+        throw new ServiceError('INVALID_ARGUMENT', `xds address "${address}" must be host:port`, [{ field: 'xds', message: 'expected host:port[,host:port]' }]);
       }
     }
     const body = envoyBootstrapYaml({

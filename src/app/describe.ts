@@ -8,7 +8,7 @@ import type { AuthorizationRule, CallerMatch, PolicySet } from '../core/policy.j
 import type { Workload } from '../core/workload.js';
 import { MeshIndex } from '../mesh/model.js';
 import { compareStrings } from '../mesh/hash.js';
-import { ApiError } from '../api/errors.js';
+import { ServiceError } from '../core/errors.js';
 import type { MeshSnapshot } from './mesh-state.js';
 
 /** ALLOWED: every request; PARTIAL: some requests (rules with `to`); DENIED: none. */
@@ -128,8 +128,8 @@ export class DescribeService {
 
   /** `target` is a workload id or a service name; `namespace` narrows a service name. */
   async describe(target: string, namespace?: string): Promise<Description> {
-    if (!NAME.test(target)) throw new ApiError('INVALID_ARGUMENT', 'give a workload id or a service name', [{ field: 'target', message: 'not a workload id or service name' }]);
-    if (namespace !== undefined && !NAME.test(namespace)) throw new ApiError('INVALID_ARGUMENT', 'namespace is not a valid name', [{ field: 'namespace', message: 'not a name' }]);
+    if (!NAME.test(target)) throw new ServiceError('INVALID_ARGUMENT', 'give a workload id or a service name', [{ field: 'target', message: 'not a workload id or service name' }]);
+    if (namespace !== undefined && !NAME.test(namespace)) throw new ServiceError('INVALID_ARGUMENT', 'namespace is not a valid name', [{ field: 'namespace', message: 'not a name' }]);
     const leaves = await this.deps.leaves();
     const snapshot = this.deps.snapshot();
     const index = new MeshIndex({ revision: snapshot.revision, workloads: snapshot.workloads, policies: snapshot.policies });
@@ -215,10 +215,10 @@ export class DescribeService {
     ].filter((s) => s.name === name && (namespace === undefined || s.namespace === namespace));
     const found = matches.length > 0 ? matches : named.slice(0, 1);
     if (found.length === 0) {
-      throw new ApiError('NOT_FOUND', `no workload with id "${name}" and no service "${name}"${namespace ? ` in namespace "${namespace}"` : ''} is registered or named by a policy`);
+      throw new ServiceError('NOT_FOUND', `no workload with id "${name}" and no service "${name}"${namespace ? ` in namespace "${namespace}"` : ''} is registered or named by a policy`);
     }
     if (found.length > 1) {
-      throw new ApiError('INVALID_ARGUMENT', `service "${name}" exists in several namespaces (${found.map((s) => s.namespace).join(', ')}); give the namespace`, [
+      throw new ServiceError('INVALID_ARGUMENT', `service "${name}" exists in several namespaces (${found.map((s) => s.namespace).join(', ')}); give the namespace`, [
         { field: 'namespace', message: 'required for this service' },
       ]);
     }

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { PolicySet } from '../core/policy.js';
 import type { Logger } from '../observability/logger.js';
-import { ApiError } from '../api/errors.js';
+import { ServiceError } from '../core/errors.js';
 import type { PolicyOperations, PolicyRemoval, PolicyWrite } from '../api/http.js';
 import {
   POLICY_KINDS,
@@ -119,7 +119,7 @@ export class PolicyService implements PolicyOperations {
     const wanted = this.parseKey(key, 'path');
     const { entries, revision } = await this.inForce();
     const index = entries.findIndex((entry) => keyText(keyOf(entry.document)) === keyText(wanted));
-    if (index < 0) throw new ApiError('NOT_FOUND', `${keyText(wanted)} is not in force`);
+    if (index < 0) throw new ServiceError('NOT_FOUND', `${keyText(wanted)} is not in force`);
     return listedPolicies([entries[index] as PolicyEntry], revision)[0];
   }
 
@@ -129,9 +129,9 @@ export class PolicyService implements PolicyOperations {
     if (input.only) {
       const only = this.parseKey(input.only, 'path');
       const [single] = documents;
-      if (documents.length !== 1 || !single) throw new ApiError('INVALID_ARGUMENT', `the body must hold exactly one document, got ${documents.length}`);
+      if (documents.length !== 1 || !single) throw new ServiceError('INVALID_ARGUMENT', `the body must hold exactly one document, got ${documents.length}`);
       if (keyText(keyOf(single.document)) !== keyText(only)) {
-        throw new ApiError('INVALID_ARGUMENT', `the document is ${keyText(keyOf(single.document))}, but the path names ${keyText(only)}`, [
+        throw new ServiceError('INVALID_ARGUMENT', `the document is ${keyText(keyOf(single.document))}, but the path names ${keyText(only)}`, [
           { field: 'body', message: 'kind, metadata.namespace and metadata.name must match the path' },
         ]);
       }
@@ -150,17 +150,17 @@ export class PolicyService implements PolicyOperations {
   async remove(input: PolicyRemoval): Promise<PolicyChangeResult> {
     this.refuseWhenManaged();
     if (!Array.isArray(input.keys) || input.keys.length === 0) {
-      throw new ApiError('INVALID_ARGUMENT', 'name the policies to delete: {"policies": [{"kind", "namespace", "name"}]}', [
+      throw new ServiceError('INVALID_ARGUMENT', 'name the policies to delete: {"policies": [{"kind", "namespace", "name"}]}', [
         { field: 'policies', message: 'expected a non-empty list' },
       ]);
     }
-    if (input.keys.length > MAX_KEYS) throw new ApiError('INVALID_ARGUMENT', `at most ${MAX_KEYS} policies per request`);
+    if (input.keys.length > MAX_KEYS) throw new ServiceError('INVALID_ARGUMENT', `at most ${MAX_KEYS} policies per request`);
     const keys = input.keys.map((key, index) => this.parseKey(key, `policies[${index}]`));
     return this.change(
       (current) => {
         const plan = planDelete(current, keys);
         if (plan.missing.length > 0 && !input.ignoreMissing) {
-          throw new ApiError('NOT_FOUND', `not in force: ${plan.missing.map(keyText).join(', ')}; nothing deleted`);
+          throw new ServiceError('NOT_FOUND', `not in force: ${plan.missing.map(keyText).join(', ')}; nothing deleted`);
         }
         return plan;
       },
@@ -189,7 +189,7 @@ export class PolicyService implements PolicyOperations {
       if (outcome.unchanged) this.log.debug({ revision: outcome.revision }, 'policy files unchanged');
       else this.log.info({ documents: outcome.documents, revision: outcome.revision, changes: summarize(outcome.changes) }, 'policy files applied');
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'INVALID_ARGUMENT') return; // rejected() reported it
+      if (error instanceof ServiceError && error.code === 'INVALID_ARGUMENT') return; // rejected() reported it
       this.log.error({ err: error }, 'could not store the policy files; will retry on the next change');
     }
   }
@@ -215,7 +215,7 @@ export class PolicyService implements PolicyOperations {
         return { ...base, applied: true, dryRun: false, unchanged: false, revision: written };
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= MAX_ATTEMPTS) {
-          if (error instanceof ConflictError) throw new ApiError('CONFLICT', 'the policies kept changing under this request; try again');
+          if (error instanceof ConflictError) throw new ServiceError('CONFLICT', 'the policies kept changing under this request; try again');
           throw error;
         }
         this.log.debug({ attempt }, 'policies changed concurrently; planning again');
@@ -229,7 +229,7 @@ export class PolicyService implements PolicyOperations {
     const references = this.referenceCheck((index) => plan.entries[index]?.changed ?? false);
     const errors: PolicyError[] = [...this.trustDomainErrors(plan.entries)];
     if (options.refuseEmptying && plan.entries.length === 0 && currentSize > 0) {
-      throw new ApiError(
+      throw new ServiceError(
         'INVALID_ARGUMENT',
         `refusing to replace the ${currentSize} policies in force with an empty set (that deletes them all); send force=true (accord apply --prune --force) if you mean it`,
       );
@@ -248,7 +248,7 @@ export class PolicyService implements PolicyOperations {
       const message = origin === 'files' ? 'policy files rejected; the previous policy stays in force' : 'policy change rejected; the previous policy stays in force';
       this.log[origin === 'files' ? 'error' : 'warn']({ problems: errors.length, errors: errors.slice(0, 20).map(formatPolicyError) }, message);
     }
-    throw new ApiError('INVALID_ARGUMENT', `${errors.length} problem(s) in the policy documents; nothing applied`, errors);
+    throw new ServiceError('INVALID_ARGUMENT', `${errors.length} problem(s) in the policy documents; nothing applied`, errors);
   }
 
   /** The CA's trust domain is fixed when it starts; a Mesh asking for another would silently not get it. */
@@ -284,12 +284,12 @@ export class PolicyService implements PolicyOperations {
       this.log.warn({ reason: read.message }, 'replacing stored policies this version cannot read');
       return { entries: [], revision: record.revision };
     }
-    throw new ApiError('UNAVAILABLE', `${read.message}; replace them whole with PUT /v1/policies (accord apply --prune)`);
+    throw new ServiceError('UNAVAILABLE', `${read.message}; replace them whole with PUT /v1/policies (accord apply --prune)`);
   }
 
   private refuseWhenManaged(): void {
     if (this.deps.managedBy) {
-      throw new ApiError('CONFLICT', `policies are managed by --config ${this.deps.managedBy}; change the files there`);
+      throw new ServiceError('CONFLICT', `policies are managed by --config ${this.deps.managedBy}; change the files there`);
     }
   }
 
@@ -302,7 +302,7 @@ export class PolicyService implements PolicyOperations {
     } else if (single && typeof body === 'object' && body !== null) {
       result = parsePolicyDocuments([body], REQUEST_SOURCE);
     } else {
-      throw new ApiError('INVALID_ARGUMENT', single ? 'send one policy document (YAML or a JSON object)' : 'a JSON body must be an array of policy documents');
+      throw new ServiceError('INVALID_ARGUMENT', single ? 'send one policy document (YAML or a JSON object)' : 'a JSON body must be an array of policy documents');
     }
     if (!result.ok) return this.rejected(result.errors, dryRun ? 'dry-run' : 'api');
     return [...result.located];
@@ -312,15 +312,15 @@ export class PolicyService implements PolicyOperations {
     const value = (raw ?? {}) as { kind?: unknown; namespace?: unknown; name?: unknown };
     const kind = typeof value.kind === 'string' ? policyKindNamed(value.kind) : undefined;
     if (kind === undefined || !isPolicyKind(kind)) {
-      throw new ApiError('INVALID_ARGUMENT', `unknown policy kind ${JSON.stringify(value.kind)}; expected one of ${POLICY_KINDS.join(', ')}`, [
+      throw new ServiceError('INVALID_ARGUMENT', `unknown policy kind ${JSON.stringify(value.kind)}; expected one of ${POLICY_KINDS.join(', ')}`, [
         { field: `${field}.kind`, message: `expected one of ${POLICY_KINDS.join(', ')}` },
       ]);
     }
     const name = typeof value.name === 'string' && value.name.length > 0 && value.name.length <= 253 ? value.name : undefined;
-    if (name === undefined) throw new ApiError('INVALID_ARGUMENT', 'a policy name is required', [{ field: `${field}.name`, message: 'expected a name' }]);
+    if (name === undefined) throw new ServiceError('INVALID_ARGUMENT', 'a policy name is required', [{ field: `${field}.name`, message: 'expected a name' }]);
     const namespace = value.namespace === undefined || value.namespace === '' ? 'default' : value.namespace;
     if (typeof namespace !== 'string' || namespace.length > 253) {
-      throw new ApiError('INVALID_ARGUMENT', 'namespace must be a name', [{ field: `${field}.namespace`, message: 'expected a name' }]);
+      throw new ServiceError('INVALID_ARGUMENT', 'namespace must be a name', [{ field: `${field}.namespace`, message: 'expected a name' }]);
     }
     return { kind, namespace, name };
   }

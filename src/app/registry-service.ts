@@ -1,7 +1,7 @@
 import { spiffeId as makeSpiffeId } from '../core/workload.js';
 import type { Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
-import { ApiError } from '../api/errors.js';
+import { ServiceError } from '../core/errors.js';
 import type { RegistryOperations } from '../api/http.js';
 import { ConflictError, NotFoundError } from '../registry/errors.js';
 import { endpointIdSuffix, parseRegistration } from '../registry/registration.js';
@@ -11,7 +11,7 @@ export interface TokenMinter {
   mint(claims: { workloadId: string; spiffeId: string }, now: number): Promise<string>;
   /** Every token issued to the workload so far is refused from now on, on every replica. */
   denyWorkloadTokens(workloadId: string): Promise<void>;
-  /** The workload a valid, not denied, not revoked token names; ApiError otherwise. */
+  /** The workload a valid, not denied, not revoked token names; ServiceError otherwise. */
   workloadClaims(token: string): Promise<{ workloadId: string; spiffeId: string }>;
 }
 
@@ -47,7 +47,7 @@ export class RegistryService implements RegistryOperations {
     let generation = 0;
     for (let attempt = 0; attempt < MAX_REGISTER_ATTEMPTS; attempt += 1) {
       const parsed = parseRegistration(body, (endpoint) => endpointIdSuffix(endpoint, generation));
-      if (!parsed.ok) throw new ApiError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
+      if (!parsed.ok) throw new ServiceError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
       const workload = parsed.workload;
       const existing = await this.store.getWorkload(workload.id);
       if (existing && !sameEndpoint(existing.workload, workload)) {
@@ -59,7 +59,7 @@ export class RegistryService implements RegistryOperations {
         continue;
       }
       if (existing && existing.workload.serviceAccount !== workload.serviceAccount) {
-        throw new ApiError(
+        throw new ServiceError(
           'CONFLICT',
           `${workload.namespace}/${workload.service} at ${workload.address}:${workload.port} is registered as workload ${workload.id} ` +
             `with service account "${existing.workload.serviceAccount}"; deregister it first to change its identity`,
@@ -78,7 +78,7 @@ export class RegistryService implements RegistryOperations {
       this.log.info(fields, existing ? 'workload re-registered; its registration was replaced' : 'workload registered');
       return { id: workload.id, spiffeId, token, created: !existing };
     }
-    throw new ApiError('CONFLICT', 'the registration kept changing concurrently; try again');
+    throw new ServiceError('CONFLICT', 'the registration kept changing concurrently; try again');
   }
 
   /**
@@ -92,13 +92,13 @@ export class RegistryService implements RegistryOperations {
     const claims = await this.tokens.workloadClaims(workloadToken);
     for (let generation = 0; generation < MAX_REGISTER_ATTEMPTS; generation += 1) {
       const parsed = parseRegistration(body, (endpoint) => endpointIdSuffix(endpoint, generation));
-      if (!parsed.ok) throw new ApiError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
+      if (!parsed.ok) throw new ServiceError('INVALID_ARGUMENT', `invalid registration: ${parsed.errors.length} problem(s)`, parsed.errors);
       const workload = parsed.workload;
       if (workload.id !== claims.workloadId) continue;
       const spiffeId = this.spiffeIdOf(workload);
       if (spiffeId !== claims.spiffeId) {
         this.log.warn({ workloadId: claims.workloadId, claimed: spiffeId }, 'self re-registration denied: another identity than the token names');
-        throw new ApiError('PERMISSION_DENIED', `the token is for ${claims.spiffeId}; this registration would be ${spiffeId}`);
+        throw new ServiceError('PERMISSION_DENIED', `the token is for ${claims.spiffeId}; this registration would be ${spiffeId}`);
       }
       if (await this.store.getWorkload(workload.id)) return { id: workload.id, spiffeId, created: false };
       try {
@@ -111,7 +111,7 @@ export class RegistryService implements RegistryOperations {
       return { id: workload.id, spiffeId, created: true };
     }
     this.log.warn({ workloadId: claims.workloadId }, 'self re-registration denied: the registration is not of the workload the token names');
-    throw new ApiError('PERMISSION_DENIED', `the token is for workload "${claims.workloadId}"; this registration is of another endpoint`);
+    throw new ServiceError('PERMISSION_DENIED', `the token is for workload "${claims.workloadId}"; this registration is of another endpoint`);
   }
 
   async workloadNamespace(id: string): Promise<string | undefined> {

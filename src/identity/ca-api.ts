@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { ApiError } from '../api/errors.js';
+import { ServiceError } from '../core/errors.js';
 import type { AgentTokenRenewal, CaOperations } from '../api/http.js';
 import { IssuanceError, RotationPhaseError, fingerprintOfPem, tokenKeyId, type CaMaterial, type CaStatus } from '../ca/index.js';
 import type { Workload } from '../core/workload.js';
@@ -91,7 +91,7 @@ export class CaApi implements CaOperations {
   async rotate(): Promise<RotationStatus> {
     const rotation = this.deps.runtime.rotation;
     if (!rotation) {
-      throw new ApiError('CONFLICT', 'root rotation needs CA material Accord generated (data dir or shared); operator-supplied CA files are rotated by replacing them');
+      throw new ServiceError('CONFLICT', 'root rotation needs CA material Accord generated (data dir or shared); operator-supplied CA files are rotated by replacing them');
     }
     await rotation.begin(this.deps.runtime.trustDomain);
     return rotation.status();
@@ -107,11 +107,11 @@ export class CaApi implements CaOperations {
 
   private async rotationStep(step: (rotation: RootRotationCoordinator) => Promise<unknown>): Promise<RotationStatus> {
     const rotation = this.deps.runtime.rotation;
-    if (!rotation) throw new ApiError('CONFLICT', NO_ROTATION);
+    if (!rotation) throw new ServiceError('CONFLICT', NO_ROTATION);
     try {
       await step(rotation);
     } catch (error) {
-      if (error instanceof RotationPhaseError) throw new ApiError('CONFLICT', error.message);
+      if (error instanceof RotationPhaseError) throw new ServiceError('CONFLICT', error.message);
       throw error;
     }
     return rotation.status();
@@ -127,7 +127,7 @@ export class CaApi implements CaOperations {
     const now = this.deps.now();
     const previous = stored.previousTokenKey;
     if (previous && previous.until > now) {
-      throw new ApiError(
+      throw new ServiceError(
         'CONFLICT',
         `the previous token key still verifies tokens until ${new Date(previous.until).toISOString()}; retire it first (accord ca retire-token-key), which ends the tokens it signed`,
       );
@@ -151,13 +151,13 @@ export class CaApi implements CaOperations {
 
   private async replaceTokenKeys(generations: CaGenerationStore, next: CaMaterial, stored: CaMaterial): Promise<void> {
     if (!(await this.deps.runtime.replaceTokenKeys(generations, next, stored))) {
-      throw new ApiError('CONFLICT', 'another replica changed the CA material at the same moment; try again');
+      throw new ServiceError('CONFLICT', 'another replica changed the CA material at the same moment; try again');
     }
   }
 
   private tokenKeyStore(): CaGenerationStore {
     const generations = this.deps.runtime.generations;
-    if (!generations) throw new ApiError('CONFLICT', 'with operator-supplied CA files the token key is derived from the CA key; it changes with the CA files');
+    if (!generations) throw new ServiceError('CONFLICT', 'with operator-supplied CA files the token key is derived from the CA key; it changes with the CA files');
     return generations;
   }
 
@@ -171,7 +171,7 @@ export class CaApi implements CaOperations {
   /** The current CA material sealed with the KEK (`accord ca backup`). */
   backup(): CaBackup {
     const { runtime } = this.deps;
-    if (!runtime.kek) throw new ApiError('CONFLICT', 'a CA backup is sealed with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    if (!runtime.kek) throw new ServiceError('CONFLICT', 'a CA backup is sealed with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
     this.log.warn('CA backup taken (sealed with the KEK)');
     return createCaBackup(runtime.ca.currentMaterial, runtime.kek, runtime.trustDomain, this.deps.now());
   }
@@ -183,16 +183,16 @@ export class CaApi implements CaOperations {
   async restore(backup: unknown): Promise<{ restored: boolean; rootFingerprint: string }> {
     const { runtime } = this.deps;
     const kek = runtime.kek;
-    if (!kek) throw new ApiError('CONFLICT', 'a CA backup is opened with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
+    if (!kek) throw new ServiceError('CONFLICT', 'a CA backup is opened with the KEK: set ACCORD_CA_KEK (or ACCORD_CA_KEK_FILE) on this replica');
     let material: CaMaterial;
     try {
       material = openCaBackup(backup, kek, 'backup').material;
     } catch (error) {
-      throw new ApiError('INVALID_ARGUMENT', (error as Error).message, [{ field: 'backup', message: (error as Error).message }]);
+      throw new ServiceError('INVALID_ARGUMENT', (error as Error).message, [{ field: 'backup', message: (error as Error).message }]);
     }
     const rootFingerprint = fingerprintOfPem(material.root.certPem);
     if (material.root.certPem !== runtime.ca.currentMaterial.root.certPem) {
-      throw new ApiError(
+      throw new ServiceError(
         'CONFLICT',
         `this replica serves root ${fingerprintOfPem(runtime.ca.currentMaterial.root.certPem)}, the backup holds ${rootFingerprint}: start replicas with --ca-backup on a store without CA material to restore another root`,
       );
@@ -209,7 +209,7 @@ export class CaApi implements CaOperations {
       revoked = await this.deps.revocations.revokeSerial(target.serial);
     } else if (target.workload !== undefined) {
       if (!this.deps.workload(target.workload) && !this.deps.revocations.hasIssuedTo(target.workload)) {
-        throw new ApiError('NOT_FOUND', `workload "${target.workload}" is not registered`);
+        throw new ServiceError('NOT_FOUND', `workload "${target.workload}" is not registered`);
       }
       revoked = await this.deps.revocations.revokeWorkload(target.workload);
     }
@@ -220,7 +220,7 @@ export class CaApi implements CaOperations {
     const now = this.deps.now();
     const claims = await this.workloadClaimsAt(workloadToken, now);
     const workload = this.deps.workload(claims.workloadId);
-    if (!workload) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no certificate is issued to it`);
+    if (!workload) throw new ServiceError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no certificate is issued to it`);
     const signed = await this.deps.issuer.signCsr(workload, csrPem, now);
     const result = this.deps.ledger.recordAgentLeaf(workload.id, signed, signed.trust, now);
     issuedCertificates(this.deps.metrics).inc({ result });
@@ -239,7 +239,7 @@ export class CaApi implements CaOperations {
   async agentBundle(workloadToken: string): Promise<{ caBundlePem: string; reissue: boolean }> {
     const now = this.deps.now();
     const claims = await this.workloadClaimsAt(workloadToken, now);
-    if (!this.deps.workload(claims.workloadId)) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more)`);
+    if (!this.deps.workload(claims.workloadId)) throw new ServiceError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more)`);
     const trust = this.deps.ledger.trustOf(claims.workloadId, 'agent');
     const reissue = this.deps.ledger.recordAgentBundle(claims.workloadId, trust.fingerprints, now);
     return { caBundlePem: trust.pem, reissue };
@@ -250,7 +250,7 @@ export class CaApi implements CaOperations {
     const now = this.deps.now();
     const claims = await this.workloadClaimsAt(workloadToken, now);
     const workload = this.deps.workload(claims.workloadId);
-    if (!workload) throw new ApiError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no token is issued to it`);
+    if (!workload) throw new ServiceError('NOT_FOUND', `workload "${claims.workloadId}" is not registered (any more); no token is issued to it`);
     const minted = await this.deps.access.mintWithId(workload, now);
     this.log.info({ workloadId: workload.id, tokenId: minted.tokenId, renewedFrom: claims.tokenId }, 'workload token renewed');
     return { token: minted.token, tokenId: minted.tokenId, expiresAt: new Date(minted.expiresAt).toISOString() };
@@ -259,13 +259,13 @@ export class CaApi implements CaOperations {
   /** Denies one token by id on every replica, until any token of that id has expired. */
   async denyToken(tokenId: string): Promise<{ tokenId: string; deniedUntil: string }> {
     if (!TOKEN_ID.test(tokenId)) {
-      throw new ApiError('INVALID_ARGUMENT', 'tokenId must be a token id as minted (base64url, 16-64 characters)', [{ field: 'tokenId', message: 'not a token id' }]);
+      throw new ServiceError('INVALID_ARGUMENT', 'tokenId must be a token id as minted (base64url, 16-64 characters)', [{ field: 'tokenId', message: 'not a token id' }]);
     }
     const until = await this.deps.access.denyToken(tokenId);
     return { tokenId, deniedUntil: new Date(until).toISOString() };
   }
 
-  /** The workload a token names, registered or not (ApiError 401/403 for a bad, denied or revoked one). */
+  /** The workload a token names, registered or not (ServiceError 401/403 for a bad, denied or revoked one). */
   async workloadClaims(token: string): Promise<VerifiedWorkload> {
     return this.workloadClaimsAt(token, this.deps.now());
   }
@@ -274,8 +274,8 @@ export class CaApi implements CaOperations {
     try {
       return await this.deps.access.verifyToken(token, now);
     } catch (error) {
-      if (error instanceof IssuanceError) throw new ApiError('PERMISSION_DENIED', error.message);
-      throw new ApiError('UNAUTHENTICATED', `workload token rejected: ${(error as Error).message}`);
+      if (error instanceof IssuanceError) throw new ServiceError('PERMISSION_DENIED', error.message);
+      throw new ServiceError('UNAUTHENTICATED', `workload token rejected: ${(error as Error).message}`);
     }
   }
 }

@@ -4,6 +4,7 @@ import { API_ERROR_CODES, DOMAIN_CODES, EDGE_STATUS, OTHER_DOMAIN_ERROR_CODES, t
 import { buildHttpApi, type HttpApiDeps, type RegistryOperations } from '../../src/api/http.js';
 import { addRegistryService, loadRegistryService } from '../../src/api/grpc-registry.js';
 import { ISSUANCE_ERROR_CODES, IssuanceError } from '../../src/ca/errors.js';
+import { SERVICE_ERROR_CODES, ServiceError } from '../../src/core/errors.js';
 import { TOKEN_ERROR_CODES, TokenError } from '../../src/ca/tokens.js';
 import { CaMaterialError } from '../../src/ca/material.js';
 import { KekError } from '../../src/ca/envelope.js';
@@ -49,6 +50,14 @@ describe('the error catalog: every domain error code at the HTTP and gRPC edges'
     expect(errors.map((e) => e.code).sort()).toEqual(Object.keys(DOMAIN_CODES).sort());
     for (const { code, error } of errors) expect((error as Error & { code: string }).code, error.name).toBe(code);
     for (const code of API_ERROR_CODES) expect(EDGE_STATUS[code], code).toBeDefined();
+  });
+
+  it('maps every code an application service throws to the same code and its status at both edges', () => {
+    for (const code of SERVICE_ERROR_CODES) {
+      const api = toApiError(new ServiceError(code, `refused: ${code}`, [{ field: 'x', message: 'y' }], 1000));
+      expect([api.code, api.status, api.grpcStatus, api.message, api.retryAfterMs], code).toEqual([code, EDGE_STATUS[code].http, EDGE_STATUS[code].grpc, `refused: ${code}`, 1000]);
+      expect(api.toJSON().error.details).toEqual([{ field: 'x', message: 'y' }]);
+    }
   });
 
   it('maps no domain error to INTERNAL / 500', () => {
