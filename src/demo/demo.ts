@@ -1,11 +1,14 @@
 /**
  * `accord demo`: a local mesh in one command. The control plane (`accord serve`, embedded default,
  * temporary data dir), three demo apps on 127.0.0.x (orders, payments, and intruder, which may
- * not call payments), each behind its own real Envoy sidecar started from its `accord bootstrap`.
- * It prints what runs where and three commands to try, then runs until SIGINT/SIGTERM and stops
- * every process it started.
+ * not call payments), each behind its own real Envoy sidecar started from its `accord bootstrap`,
+ * and an ingress gateway with its own Envoy serving https://localhost:<port>/ (a self-signed
+ * certificate generated into the temp dir) routed to orders over mesh mTLS. It prints what runs
+ * where, the URL and the commands to try, then runs until SIGINT/SIGTERM and stops every process
+ * it started.
  */
-import { accessSync, constants, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApiClient } from '../cli/client.js';
@@ -14,8 +17,17 @@ import { EnvoyProcess, type EnvoyBinary } from '../envoy/index.js';
 import { startCallerApp, startPaymentsApp, type DemoApp } from './apps.js';
 import { DemoControlPlane } from './control-plane.js';
 import { freePortOn } from './ports.js';
+import { writeSelfSignedCertificate } from './user-certificate.js';
 
-export const DEMO_POLICIES = `apiVersion: accord.dev/v1
+/** The gateway's service name and the user certificate it serves (Gateway API names, namespace default). */
+const GATEWAY = 'edge';
+const GATEWAY_CERTIFICATE = 'localhost-cert';
+const GATEWAY_HOST = 'localhost';
+export const GATEWAY_IDENTITY = `spiffe://mesh.local/ns/default/sa/${GATEWAY}`;
+
+/** The demo's policies; the gateway's HTTPS listener is on `gatewayPort` (127.0.0.1). */
+export function demoPolicies(gatewayPort: number): string {
+  return `apiVersion: accord.dev/v1
 kind: Mesh
 metadata: { name: default }
 spec:
@@ -30,7 +42,25 @@ spec:
   action: ALLOW
   rules:
     - from: [{ service: orders }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: ${GATEWAY}, namespace: default }
+spec:
+  gatewayClassName: accord
+  listeners:
+    - { name: https, port: ${gatewayPort}, protocol: HTTPS, tls: { certificateRefs: [{ name: ${GATEWAY_CERTIFICATE} }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: orders-page, namespace: default }
+spec:
+  parentRefs: [{ name: ${GATEWAY} }]
+  rules:
+    - matches: [{ path: { type: PathPrefix, value: / } }]
+      backendRefs: [{ name: orders }]
 `;
+}
 
 /** How long the demo waits for the sidecars to carry the first allowed and denied calls. */
 const CONVERGE_TIMEOUT_MS = 120_000;
@@ -53,17 +83,22 @@ export interface DemoIo {
 class Running {
   apps: DemoApp[] = [];
   sidecars: Sidecar[] = [];
+  gateway: EnvoyProcess | undefined;
   controlPlane: DemoControlPlane | undefined;
+
+  private get envoys(): EnvoyProcess[] {
+    return [...this.sidecars.map((sidecar) => sidecar.envoy), ...(this.gateway ? [this.gateway] : [])];
+  }
 
   /** For a process 'exit' handler: nothing may be left behind even on an unexpected exit. */
   killAll(): void {
-    for (const sidecar of this.sidecars) sidecar.envoy.kill();
+    for (const envoy of this.envoys) envoy.kill();
     this.controlPlane?.kill();
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.apps.map((app) => app.close()));
-    await Promise.all(this.sidecars.map((sidecar) => sidecar.envoy.stop()));
+    await Promise.all(this.envoys.map((envoy) => envoy.stop()));
     await this.controlPlane?.stop();
   }
 }
@@ -86,6 +121,22 @@ async function callStatus(url: string): Promise<number> {
   const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   await response.arrayBuffer();
   return response.status;
+}
+
+/** The status of `GET /` at the gateway, trusting only its self-signed certificate (`ca`). */
+function gatewayStatus(port: number, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, servername: GATEWAY_HOST, headers: { host: `${GATEWAY_HOST}:${port}` }, path: '/', ca, agent: false, timeout: 10_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.once('timeout', () => req.destroy(new Error('the gateway did not answer within 10000 ms')));
+    req.once('error', reject);
+    req.end();
+  });
 }
 
 export interface DemoRun {
@@ -125,11 +176,12 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
 
     const addresses = { orders: '127.0.0.2', payments: '127.0.0.3', intruder: '127.0.0.4' } as const;
     const outbound = { orders: await freePortOn('127.0.0.1'), intruder: await freePortOn('127.0.0.1') };
+    const gatewayPort = await freePortOn('127.0.0.1');
     // Like apps in a pod: each on loopback, reached by its sidecar at 127.0.0.1:<port> and by the
     // mesh only through the sidecar's inbound listener on the workload's own address.
     running.apps.push(await startPaymentsApp('127.0.0.1'));
     for (const caller of ['orders', 'intruder'] as const) {
-      running.apps.push(await startCallerApp(caller, '127.0.0.1', { host: '127.0.0.1', port: outbound[caller] }));
+      running.apps.push(await startCallerApp(caller, '127.0.0.1', { host: '127.0.0.1', port: outbound[caller] }, { gatewayIdentity: GATEWAY_IDENTITY }));
     }
 
     io.out('registering the workloads and applying the policies ...');
@@ -137,7 +189,7 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
     writeFileSync(caBundle, await api.text('GET', '/v1/ca/bundle'));
     // Policies first, so no sidecar ever runs without them; they name the demo's own services,
     // which are registered right after (hence allowUnknownTargets).
-    await api.json('POST', '/v1/policies:apply?allowUnknownTargets=true', { text: DEMO_POLICIES, contentType: 'application/yaml' });
+    await api.json('POST', '/v1/policies:apply?allowUnknownTargets=true', { text: demoPolicies(gatewayPort), contentType: 'application/yaml' });
     const workloads: { service: keyof typeof addresses; id: string; meshPort: number; outboundPort?: number }[] = [];
     for (const app of running.apps) {
       const service = app.name as keyof typeof addresses;
@@ -155,6 +207,14 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
       });
       workloads.push({ service, id: created.id, meshPort, outboundPort });
     }
+    // The gateway's user certificate, where its Envoy looks: <directory>/<namespace>/<name>/tls.crt|tls.key.
+    const certificateDirectory = path.join(workDir, 'gateway-certs');
+    const userCertificate = await writeSelfSignedCertificate(path.join(certificateDirectory, 'default', GATEWAY_CERTIFICATE), GATEWAY_HOST);
+    const userCa = readFileSync(userCertificate.chain, 'utf8');
+    // A gateway has no application behind it: its --port only identifies the registration.
+    const gatewayWorkload = await api.json<{ id: string }>('POST', '/v1/workloads', {
+      json: { service: GATEWAY, address: '127.0.0.1', port: gatewayPort, gateway: { certificateDirectory } },
+    });
 
     io.out('starting the Envoy sidecars ...');
     for (const workload of workloads) {
@@ -166,23 +226,33 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
       const proc = await EnvoyProcess.start({ binary: envoy.path, bootstrap, workDir: dir, logLevel: 'warning' });
       running.sidecars.push({ service: workload.service, address: addresses[workload.service], meshPort: workload.meshPort, outboundPort: workload.outboundPort, envoy: proc });
     }
+    if (!stopping) {
+      io.out('starting the gateway Envoy ...');
+      const query = new URLSearchParams({ format: 'envoy', caBundle, xds: plane.xds });
+      const bootstrap = await api.text('GET', `/v1/workloads/${encodeURIComponent(gatewayWorkload.id)}/bootstrap?${query}`);
+      const dir = path.join(workDir, `envoy-${GATEWAY}`);
+      mkdirSync(dir, { mode: 0o700 });
+      running.gateway = await EnvoyProcess.start({ binary: envoy.path, bootstrap, workDir: dir, logLevel: 'warning' });
+    }
 
     const orders = running.apps.find((app) => app.name === 'orders');
     const intruder = running.apps.find((app) => app.name === 'intruder');
     if (!orders || !intruder) throw new Error('the caller apps did not start');
     const allowedUrl = `http://${orders.address}:${orders.port}/pay`;
     const deniedUrl = `http://${intruder.address}:${intruder.port}/pay`;
-    io.out('waiting for the sidecars to receive their configuration and certificates ...');
+    const gatewayUrl = `https://${GATEWAY_HOST}:${gatewayPort}/`;
+    io.out('waiting for the Envoys to receive their configuration and certificates ...');
     const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
     let last = '';
     for (;;) {
       if (stopping) break;
       const dead = running.sidecars.find((s) => s.envoy.exitStatus);
       if (dead) throw new Error(`the Envoy of ${dead.service} exited; log ${dead.envoy.logPath}`);
+      if (running.gateway?.exitStatus) throw new Error(`the gateway Envoy exited; log ${running.gateway.logPath}`);
       try {
-        const [allowed, denied] = await Promise.all([callStatus(allowedUrl), callStatus(deniedUrl)]);
-        if (allowed === 200 && denied === 403) break;
-        last = `orders -> payments: ${allowed}, intruder -> payments: ${denied}`;
+        const [allowed, denied, page] = await Promise.all([callStatus(allowedUrl), callStatus(deniedUrl), gatewayStatus(gatewayPort, userCa)]);
+        if (allowed === 200 && denied === 403 && page === 200) break;
+        last = `orders -> payments: ${allowed}, intruder -> payments: ${denied}, gateway -> orders: ${page}`;
       } catch (error) {
         last = error instanceof Error ? error.message : String(error);
       }
@@ -202,6 +272,12 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
         const out = sidecar.outboundPort === undefined ? '' : `  outbound to payments 127.0.0.1:${sidecar.outboundPort}`;
         io.out(`  ${app.name.padEnd(9)} app ${app.address}:${app.port}  Envoy pid ${sidecar.envoy.pid}  mTLS inbound ${sidecar.address}:${sidecar.meshPort}${out}  admin ${sidecar.envoy.admin.baseUrl}`);
       }
+      if (running.gateway) {
+        io.out(`  ${GATEWAY.padEnd(9)} gateway Envoy pid ${running.gateway.pid}  HTTPS 127.0.0.1:${gatewayPort} -> orders  admin ${running.gateway.admin.baseUrl}`);
+      }
+      io.out('');
+      io.out(`Open ${gatewayUrl} : the orders page, through the ingress gateway and mesh mTLS.`);
+      io.out(`  (the certificate is self-signed for localhost, ${userCertificate.chain}: the browser warns; curl trusts it with --cacert, or -k)`);
       io.out('');
       io.out('Try:');
       io.out('  # allowed: orders calls payments through both sidecars over mTLS (HTTP 200)');
@@ -210,10 +286,14 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
       io.out(`  $ curl -sS -i ${deniedUrl}`);
       io.out('  # rotation: start a root CA rotation (P0-P4); the sidecars get new certificates, the calls keep working');
       io.out(`  $ ${accord} ca rotate ${server}`);
+      io.out('  # the gateway: HTTPS to its Envoy (self-signed certificate, hence -k), mTLS on to orders');
+      io.out(`  $ curl -sS -i -k ${gatewayUrl}`);
       io.out('');
       io.out('Press Ctrl-C to stop everything.');
       const died = new Promise<string>((resolve) => {
         for (const sidecar of running.sidecars) void sidecar.envoy.exited.then(() => resolve(`the Envoy of ${sidecar.service} exited; log ${sidecar.envoy.logPath}`));
+        const gateway = running.gateway;
+        if (gateway) void gateway.exited.then(() => resolve(`the gateway Envoy exited; log ${gateway.logPath}`));
         void plane.exited.then(() => resolve(`the control plane exited; log ${plane.logPath}`));
       });
       const reason = await Promise.race([stopSignal.then((signal) => ({ signal })), died.then((failure) => ({ failure }))]);
@@ -226,7 +306,7 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
         return 1;
       }
     }
-    io.out(`${stopping ?? 'stop'}: stopping the sidecars, the apps and the control plane ...`);
+    io.out(`${stopping ?? 'stop'}: stopping the Envoys, the apps and the control plane ...`);
     await cleanUp(false);
     io.out('stopped.');
     return 0;

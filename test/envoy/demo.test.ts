@@ -1,10 +1,14 @@
 /**
  * `accord demo` as a user runs it: the CLI as a process with real Envoy sidecars. The commands it
  * prints work (the allowed call answers 200, the denied one 403, the rotation starts and calls
- * keep working), and SIGTERM stops every process it started.
+ * keep working), the URL it prints opens the orders page through the ingress gateway over HTTPS
+ * (trusting only the certificate it generated, which is for localhost), and SIGTERM stops every
+ * process it started.
  */
 import { exec, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { CLI } from '../e2e/processes.js';
 import { testEnvoyBinary } from '../support/envoy.js';
@@ -43,9 +47,24 @@ function shell(command: string): Promise<{ code: number; stdout: string; stderr:
   });
 }
 
+/** `GET url` trusting only `ca`, as a person's browser would once told to trust the demo's certificate. */
+function open(url: string, ca: string): Promise<{ status: number; type: string; body: string; certificate: PeerCertificate }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca, agent: false, timeout: 20_000 }, (res) => {
+      const certificate = (res.socket as TLSSocket).getPeerCertificate();
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body, certificate }));
+    });
+    req.once('timeout', () => req.destroy(new Error('timed out')));
+    req.once('error', reject);
+  });
+}
+
 describe('accord demo', () => {
   it(
-    'runs orders, payments and intruder behind real Envoys; the printed calls answer 200 and 403; SIGTERM leaves no process behind',
+    'runs orders, payments and intruder behind real Envoys and a gateway; the printed calls answer 200 and 403, the printed URL the orders page; SIGTERM leaves no process behind',
     async () => {
       const demo = spawn(process.execPath, [CLI, 'demo'], { env: { ...process.env, ENVOY_BIN: testEnvoyBinary().path }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
@@ -64,8 +83,28 @@ describe('accord demo', () => {
           .split('\n')
           .filter((line) => line.trimStart().startsWith('$ '))
           .map((line) => line.trimStart().slice(2));
-        expect(commands, output).toHaveLength(3);
+        expect(commands, output).toHaveLength(4);
         expect(commands[2]).toMatch(/ ca rotate /);
+
+        // The one URL a person opens: the orders page, served through the gateway's Envoy.
+        const url = /^Open (https:\/\/localhost:\d+\/) /m.exec(output)?.[1];
+        const certificateFile = /self-signed for localhost, (\S+\/tls\.crt):/.exec(output)?.[1];
+        expect({ url, certificateFile }, output).toEqual({ url: expect.any(String), certificateFile: expect.any(String) });
+        const page = await open(url as string, readFileSync(certificateFile as string, 'utf8'));
+        expect(page.certificate.subject.CN).toBe('localhost');
+        expect(page.status, page.body).toBe(200);
+        expect(page.type).toMatch(/^text\/html/);
+        expect(page.body).toContain('<h1>Accord demo: orders</h1>');
+        expect(page.body).toContain('through the Accord ingress gateway');
+        expect(page.body).toContain('<code>spiffe://mesh.local/ns/default/sa/edge</code>');
+        // The printed curl line reaches the same page (-k: it does not trust the certificate).
+        expect(commands[3]).toBe(`curl -sS -i -k ${url}`);
+        const curled = await shell(commands[3]);
+        expect(curled.stdout, curled.stderr).toMatch(/^HTTP\/(1\.1|2) 200 /);
+        expect(curled.stdout).toContain('<code>spiffe://mesh.local/ns/default/sa/edge</code>');
+        // Orders' own URL, bypassing the gateway and the sidecar, says there is no mesh caller.
+        const direct = await shell(commands[0].replace(/\/pay$/, '/'));
+        expect(direct.stdout, direct.stderr).toContain('there is no mesh caller');
 
         const allowed = await shell(commands[0]);
         expect(allowed.stdout, allowed.stderr).toMatch(/^HTTP\/1\.1 200 /);
@@ -83,7 +122,8 @@ describe('accord demo', () => {
         children = childrenOf(demo.pid ?? -1);
         const commandLines = [...children.values()];
         expect(commandLines.filter((cmd) => / serve /.test(cmd)), commandLines.join('\n')).toHaveLength(1);
-        expect(commandLines.filter((cmd) => /envoy -c /.test(cmd)), commandLines.join('\n')).toHaveLength(3);
+        // Three sidecars and the gateway.
+        expect(commandLines.filter((cmd) => /envoy -c /.test(cmd)), commandLines.join('\n')).toHaveLength(4);
       } finally {
         demo.kill('SIGTERM');
       }

@@ -29,7 +29,7 @@ function lookUpEnvoy(): { binary: EnvoyBinary } | { problem: string } {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run a local demo mesh: the control plane, three apps with real Envoy sidecars on 127.0.0.x, until Ctrl-C')
+    .description('run a local demo mesh: the control plane, three apps with real Envoy sidecars on 127.0.0.x and an HTTPS ingress gateway, until Ctrl-C')
     .action(async () => {
       const envoy = lookUpEnvoy();
       if ('problem' in envoy) {
