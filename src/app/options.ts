@@ -6,13 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDuration } from '../core/duration.js';
+import type { CaOptions } from '../identity/ca-runtime.js';
 import type { XdsLimits } from '../xds/index.js';
 
 /** Workload tokens live this long unless `--token-ttl` says otherwise (docs/decisions/0009-workload-token-lifetime.md). */
 export const DEFAULT_TOKEN_TTL_MS = 30 * 24 * 3_600_000;
 export const MAX_TOKEN_TTL_MS = 365 * 24 * 3_600_000;
 
-export interface ServeOptions {
+/** The CA flags (`CaOptions`: trust domain, Redis or data dir, KEKs, backup, CA files) and the rest. */
+export interface ServeOptions extends CaOptions {
   readonly configPath?: string;
   readonly redisUrl?: string;
   /** Redis password kept apart from the URL (ACCORD_REDIS_PASSWORD or ACCORD_REDIS_PASSWORD_FILE). */
@@ -28,21 +30,6 @@ export interface ServeOptions {
   readonly apiTokenFile?: string;
   /** A file of per-namespace registration tokens (`<namespace> <token>` a line), re-read on change. */
   readonly registrationTokenFile?: string;
-  /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
-  readonly caKek?: string;
-  /** Its id (recorded in every envelope); default: a fingerprint of the key. */
-  readonly caKekId?: string;
-  /** The KEK being rotated out: material sealed with it is still read, then re-sealed with `caKek`. */
-  readonly caKekPrevious?: string;
-  readonly caKekPreviousId?: string;
-  /** A sealed CA backup (`accord ca backup`) restored when the store holds no CA material. */
-  readonly caBackupFile?: string;
-  /** Mint a new root although this data dir served another one (the store lost its CA material). */
-  readonly allowNewRoot: boolean;
-  /** Operator-supplied CA files. */
-  readonly caCertFile?: string;
-  readonly caKeyFile?: string;
-  readonly caRootFile?: string;
   /** Serve xDS over TLS with a certificate from the mesh CA. */
   readonly xdsTls: boolean;
   /** Serve xDS over TLS with the operator's certificate and key files instead. */

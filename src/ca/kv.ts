@@ -16,8 +16,13 @@ export interface CaKv {
   kvPutIfVersion(key: string, value: string, expectedVersion: number | undefined): Promise<boolean>;
 }
 
+/** The in-process store; `entries` and `afterWrite` let a durable store (the data dir's) build on it. */
 export class MemoryCaKv implements CaKv {
-  private readonly entries = new Map<string, VersionedValue>();
+  constructor(
+    protected readonly entries = new Map<string, VersionedValue>(),
+    /** Called after each successful write, before it is reported (e.g. to persist the entries). */
+    private readonly afterWrite: () => Promise<void> = async () => undefined,
+  ) {}
 
   async kvGet(key: string): Promise<VersionedValue | undefined> {
     return this.entries.get(key);
@@ -27,6 +32,7 @@ export class MemoryCaKv implements CaKv {
     const current = this.entries.get(key);
     if (current?.version !== expectedVersion) return false;
     this.entries.set(key, { value, version: (current?.version ?? 0) + 1 });
+    await this.afterWrite();
     return true;
   }
 }

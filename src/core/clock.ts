@@ -85,6 +85,30 @@ export function repeat(clock: Clock, ms: number, callback: () => void): () => vo
   };
 }
 
+/**
+ * Runs `task` `ms` after the previous run settled (never two at once), until the returned function
+ * is called. A failure goes to `onError`; the loop goes on.
+ */
+export function repeatAsync(clock: Clock, ms: number, task: () => Promise<void>, onError: (error: unknown) => void): () => void {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const schedule = (): void => {
+    handle = clock.setTimeout(() => {
+      if (stopped) return;
+      task()
+        .catch(onError)
+        .finally(() => {
+          if (!stopped) schedule();
+        });
+    }, ms);
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clock.clearTimeout(handle);
+  };
+}
+
 /** Resolves after `ms` on `clock`. */
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, ms));

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { Clock, TimerHandle } from '../core/clock.js';
+import { repeatAsync, type Clock, type TimerHandle } from '../core/clock.js';
 import type { MeshSpec } from '../core/policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Store } from '../registry/store.js';
@@ -46,12 +46,18 @@ export interface CaOptions {
   /** With Redis every replica shares one sealed copy of the material. */
   readonly redisUrl?: string;
   readonly dataDir: string;
+  /** Key-encryption key for CA material kept in Redis (base64 or hex of 32 bytes). */
   readonly caKek?: string;
+  /** Its id (recorded in every envelope); default: a fingerprint of the key. */
   readonly caKekId?: string;
+  /** The KEK being rotated out: material sealed with it is still read, then re-sealed with `caKek`. */
   readonly caKekPrevious?: string;
   readonly caKekPreviousId?: string;
+  /** A sealed CA backup (`accord ca backup`) restored when the store holds no CA material. */
   readonly caBackupFile?: string;
+  /** Mint a new root although this data dir served another one (the store lost its CA material). */
   readonly allowNewRoot: boolean;
+  /** Operator-supplied CA files. */
   readonly caCertFile?: string;
   readonly caKeyFile?: string;
   readonly caRootFile?: string;
@@ -118,7 +124,7 @@ export interface CaRuntimeDeps {
  * workload-token keys stored with the material.
  */
 export class CaRuntime {
-  private tokenKeyTimer: TimerHandle | undefined;
+  private stopTokenKeyRefresh: () => void = () => undefined;
   private intermediateTimer: TimerHandle | undefined;
   private closed = false;
   /** The intermediate replaced by a renewal, while leaves it signed may still be valid. */
@@ -201,13 +207,13 @@ export class CaRuntime {
     this.rotation?.start();
     void this.maintainIntermediate();
     // Only replicas sharing the material through Redis can see a rotation made elsewhere.
-    if (this.sharedSource) this.scheduleTokenKeyRefresh();
+    if (this.sharedSource) this.stopTokenKeyRefresh = repeatAsync(this.deps.clock, TOKEN_KEY_REFRESH_MS, () => this.refreshTokenKeys(), () => undefined);
   }
 
   close(): void {
     this.closed = true;
     this.deps.clock.clearTimeout(this.intermediateTimer);
-    this.deps.clock.clearTimeout(this.tokenKeyTimer);
+    this.stopTokenKeyRefresh();
     this.rotation?.stop();
   }
 
@@ -252,14 +258,6 @@ export class CaRuntime {
     if (!(await store.replaceCurrent(next, basedOn))) return false;
     this.adoptTokenKeys(next);
     return true;
-  }
-
-  private scheduleTokenKeyRefresh(): void {
-    this.tokenKeyTimer = this.deps.clock.setTimeout(() => {
-      void this.refreshTokenKeys().finally(() => {
-        if (!this.closed) this.scheduleTokenKeyRefresh();
-      });
-    }, TOKEN_KEY_REFRESH_MS);
   }
 
   /** Adopts workload-token keys another replica rotated (stored with the CA material). */

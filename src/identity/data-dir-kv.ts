@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CaKv, VersionedValue } from '../ca/index.js';
+import { MemoryCaKv, type VersionedValue } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 
 export const CA_STATE_FILE = 'ca-state.json';
@@ -12,13 +12,15 @@ export const CA_STATE_FILE = 'ca-state.json';
  * everything on restart. Owner-only (0600) like ca.json; every write replaces the whole file
  * atomically (temp file, then rename). One process per data dir, as with the data-dir CA itself.
  */
-export class DataDirKv implements CaKv {
+export class DataDirKv extends MemoryCaKv {
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly file: string,
-    private readonly entries: Map<string, VersionedValue>,
-  ) {}
+    entries: Map<string, VersionedValue>,
+  ) {
+    super(entries, () => this.persist());
+  }
 
   static async open(dataDir: string, logger: Logger): Promise<DataDirKv> {
     const file = path.join(dataDir, CA_STATE_FILE);
@@ -50,18 +52,6 @@ export class DataDirKv implements CaKv {
       logger.info({ file, keys: entries.size }, 'CA state loaded from the data dir');
     }
     return new DataDirKv(file, entries);
-  }
-
-  async kvGet(key: string): Promise<VersionedValue | undefined> {
-    return this.entries.get(key);
-  }
-
-  async kvPutIfVersion(key: string, value: string, expectedVersion: number | undefined): Promise<boolean> {
-    const current = this.entries.get(key);
-    if (current?.version !== expectedVersion) return false;
-    this.entries.set(key, { value, version: (current?.version ?? 0) + 1 });
-    await this.persist();
-    return true;
   }
 
   /** Writes are serialised so the file always ends at the newest state. */

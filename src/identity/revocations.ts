@@ -1,4 +1,4 @@
-import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { realClock, repeatAsync, type Clock, type TimerHandle } from '../core/clock.js';
 import { SharedRevocations, type CaKv, type CertificateAuthority } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -42,8 +42,7 @@ export class WorkloadRevocations {
   private crl: string | undefined;
   private crlRevision = -1;
   private crlTimer: TimerHandle | undefined;
-  private syncTimer: TimerHandle | undefined;
-  private running = false;
+  private stopSync: () => void = () => undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -101,21 +100,12 @@ export class WorkloadRevocations {
   }
 
   start(): void {
-    this.running = true;
     void this.refreshCrl();
-    const tick = (): void => {
-      this.sync()
-        .catch((error: unknown) => this.log.warn({ err: error }, 'revocation sync failed; will retry'))
-        .finally(() => {
-          if (this.running) this.syncTimer = this.clock.setTimeout(tick, SYNC_MS);
-        });
-    };
-    this.syncTimer = this.clock.setTimeout(tick, SYNC_MS);
+    this.stopSync = repeatAsync(this.clock, SYNC_MS, () => this.sync(), (error) => this.log.warn({ err: error }, 'revocation sync failed; will retry'));
   }
 
   stop(): void {
-    this.running = false;
-    this.clock.clearTimeout(this.syncTimer);
+    this.stopSync();
     this.clock.clearTimeout(this.crlTimer);
   }
 

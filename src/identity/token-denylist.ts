@@ -1,4 +1,4 @@
-import { realClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { realClock, repeatAsync, type Clock } from '../core/clock.js';
 import type { CaKv } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -49,8 +49,7 @@ export interface TokenDenyListDeps {
 export class TokenDenyList {
   private state: DeniedState = EMPTY;
   private version: number | undefined;
-  private timer: TimerHandle | undefined;
-  private running = false;
+  private stopSync: () => void = () => undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -60,22 +59,13 @@ export class TokenDenyList {
   }
 
   async start(): Promise<void> {
-    this.running = true;
     // The first read tells no listener: nothing is served yet.
     await this.sync(false).catch((error: unknown) => this.log.warn({ err: error }, 'could not read the token deny-list; will retry'));
-    const tick = (): void => {
-      this.sync()
-        .catch((error: unknown) => this.log.warn({ err: error }, 'token deny-list sync failed; will retry'))
-        .finally(() => {
-          if (this.running) this.timer = this.clock.setTimeout(tick, SYNC_MS);
-        });
-    };
-    this.timer = this.clock.setTimeout(tick, SYNC_MS);
+    this.stopSync = repeatAsync(this.clock, SYNC_MS, () => this.sync(), (error) => this.log.warn({ err: error }, 'token deny-list sync failed; will retry'));
   }
 
   stop(): void {
-    this.running = false;
-    this.clock.clearTimeout(this.timer);
+    this.stopSync();
   }
 
   /** Why a token is denied, or undefined. `issuedAt` in ms. */

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_TIMER_DELAY_MS, realClock, repeat, sleep } from '../../src/core/clock.js';
+import { MAX_TIMER_DELAY_MS, realClock, repeat, repeatAsync, sleep } from '../../src/core/clock.js';
 import { api, startTestAccord } from '../app/harness.js';
 
 const wait = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -72,5 +72,35 @@ describe('certificates that outlive the timer limit (issue: 2,156 server certifi
       await accord.close();
       await rm(config, { recursive: true, force: true });
     }
+  });
+});
+
+describe('repeatAsync', () => {
+  it('runs the task after the previous run settled, survives failures, and stops', async () => {
+    let runs = 0;
+    let concurrent = 0;
+    let maxConcurrent = 0;
+    const errors: unknown[] = [];
+    const stop = repeatAsync(
+      realClock,
+      5,
+      async () => {
+        runs += 1;
+        concurrent += 1;
+        maxConcurrent = Math.max(maxConcurrent, concurrent);
+        await wait(20);
+        concurrent -= 1;
+        if (runs === 2) throw new Error('second run fails');
+      },
+      (error) => errors.push(error),
+    );
+    await wait(300);
+    stop();
+    const atStop = runs;
+    await wait(100);
+    expect(atStop).toBeGreaterThanOrEqual(3);
+    expect(runs - atStop).toBeLessThanOrEqual(1);
+    expect(maxConcurrent).toBe(1);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['second run fails']);
   });
 });
