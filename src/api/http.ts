@@ -1,6 +1,6 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { CaBackup } from '../identity/ca-continuity.js';
-import type { CaStatusView, RotationStatus, SignedCertificate, TokenKeyStatus } from '../identity/ca-api.js';
+import type { AgentTokenRenewal, CaStatusView, RotationStatus, SignedCertificate, TokenKeyStatus } from '../identity/ca-api.js';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -79,13 +79,6 @@ export interface CaOperations {
   backup(): CaBackup;
   /** Puts a sealed backup of the served root back into a store that lost it. */
   restore(backup: unknown): Promise<{ restored: boolean; rootFingerprint: string }>;
-}
-
-export interface AgentTokenRenewal {
-  readonly token: string;
-  readonly tokenId: string;
-  /** ISO 8601. */
-  readonly expiresAt: string;
 }
 
 export interface BootstrapOperations {

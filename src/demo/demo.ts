@@ -11,7 +11,6 @@ import { accessSync, constants, mkdtempSync, mkdirSync, readFileSync, rmSync, wr
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ApiClient } from '../cli/client.js';
 import { keepAliveClock, sleep } from '../core/clock.js';
 import { EnvoyProcess, type EnvoyBinary } from '../envoy/index.js';
 import { startCallerApp, startPaymentsApp, type DemoApp } from './apps.js';
@@ -148,7 +147,19 @@ export interface DemoRun {
  * Starts the demo and keeps it running until `stopSignal` resolves (the CLI resolves it on
  * SIGINT/SIGTERM) or a process of the demo dies.
  */
-export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, stopSignal: Promise<string>): Promise<number> {
+/** The calls the demo makes on the control plane's HTTP API (the CLI's client is one). */
+export interface DemoApi {
+  json<T>(method: string, path: string, body?: { json?: unknown; text?: string; contentType?: string }): Promise<T>;
+  text(method: string, path: string): Promise<string>;
+}
+
+export async function runDemo(
+  envoy: EnvoyBinary,
+  cliMain: string,
+  io: DemoIo,
+  stopSignal: Promise<string>,
+  connect: (server: string, token: string) => DemoApi,
+): Promise<number> {
   const running = new Running();
   const onExit = (): void => running.killAll();
   process.once('exit', onExit);
@@ -172,7 +183,7 @@ export async function runDemo(envoy: EnvoyBinary, cliMain: string, io: DemoIo, s
     mkdirSync(dataDir, { mode: 0o700 });
     running.controlPlane = await DemoControlPlane.start(cliMain, dataDir);
     const plane = running.controlPlane;
-    const api = new ApiClient({ server: plane.http, token: plane.token() });
+    const api = connect(plane.http, plane.token());
 
     const addresses = { orders: '127.0.0.2', payments: '127.0.0.3', intruder: '127.0.0.4' } as const;
     const outbound = { orders: await freePortOn('127.0.0.1'), intruder: await freePortOn('127.0.0.1') };

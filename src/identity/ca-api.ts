@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { ServiceError } from '../core/errors.js';
-import type { AgentTokenRenewal, CaOperations } from '../api/http.js';
 import { IssuanceError, RotationPhaseError, fingerprintOfPem, tokenKeyId, type CaMaterial, type CaStatus } from '../ca/index.js';
 import type { Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
@@ -25,6 +24,13 @@ export interface CaStatusView extends Omit<CaStatus, 'certs'> {
   readonly certs: readonly (Omit<CaStatus['certs'][number], 'notBefore' | 'notAfter'> & { notBefore: string; notAfter: string })[];
   readonly revokedWorkloads: readonly string[];
   readonly rootRotation: RotationStatus | { phase: 'unavailable'; reason: string };
+}
+
+export interface AgentTokenRenewal {
+  readonly token: string;
+  readonly tokenId: string;
+  /** ISO 8601. */
+  readonly expiresAt: string;
 }
 
 export interface TokenKeyStatus {
@@ -62,7 +68,8 @@ const NO_ROTATION = 'no root rotation can run with operator-supplied CA files';
  * The CA's HTTP operations (`/v1/ca/*`, the agent's CSR and bundle calls): checks the caller's
  * workload token, calls the identity modules, and turns their refusals into API errors.
  */
-export class CaApi implements CaOperations {
+/** What the HTTP API's CA routes call (`CaOperations` in api/http.ts is its contract, checked in serve.ts). */
+export class CaApi {
   private readonly log: Logger;
 
   constructor(private readonly deps: CaApiDeps) {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { ENVOY_BIN_ENV, envoyVersion, findEnvoy, projectRootFrom, type EnvoyBinary } from '../../envoy/binary.js';
-import { EXIT_FAILURE } from '../client.js';
+import { ApiClient, EXIT_FAILURE } from '../client.js';
 
 /**
  * The Envoy the demo runs, found the way the tests find it (ENVOY_BIN, the checkout's
@@ -43,7 +43,7 @@ export function registerDemoCommand(program: Command): void {
         process.once('SIGTERM', () => resolve('SIGTERM'));
       });
       const cliMain = path.resolve(import.meta.dirname, '..', 'main.js');
-      const code = await runDemo(envoy.binary, cliMain, { out: (line) => console.log(line), err: (line) => console.error(line) }, stopSignal);
+      const code = await runDemo(envoy.binary, cliMain, { out: (line) => console.log(line), err: (line) => console.error(line) }, stopSignal, (server, token) => new ApiClient({ server, token }));
       process.exitCode = code;
     });
 }
