@@ -1,5 +1,5 @@
 /**
- * The web dashboard at `/ui` (docs/decisions/0028-web-dashboard.md): a page, a stylesheet, an icon and the
+ * The web dashboard at `/ui` (docs/decisions/0026-web-dashboard.md): a page, a stylesheet, an icon and the
  * browser modules tsc compiled from `ui/src` to `dist/ui`, read once at start-up and served from
  * memory. The assets are open (they hold no data); every data call they make goes to `/v1` with the
  * operator or read-only token as a Bearer header.

@@ -23,7 +23,7 @@ import type { ClusterTarget } from '../subsets.js';
 export type GatewayDocument = PolicyDocument & { kind: 'Gateway' };
 export type HttpRouteDocument = PolicyDocument & { kind: 'HTTPRoute' };
 
-/** The SDS name of a user certificate; the control plane serves it to this gateway only (decision 0023). */
+/** The SDS name of a user certificate; the control plane serves it to this gateway only (decision 0022). */
 export function gatewayCertificateName(namespace: string, name: string): string {
   return `gateway/${namespace}/${name}`;
 }
