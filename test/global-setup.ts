@@ -48,8 +48,20 @@ function locateEnvoy(): EnvoyBinary | string {
   return binary;
 }
 
+/** The dashboard's browser tests need Debian's Chromium: installed here when missing, as Envoy is. */
+function ensureChromium(): void {
+  if (process.env.ACCORD_CHROMIUM || existsSync('/usr/bin/chromium')) return;
+  console.log('Chromium not found at /usr/bin/chromium; installing it with tools/install-chromium.sh');
+  try {
+    execFileSync('bash', [path.join(root, 'tools/install-chromium.sh')], { stdio: 'inherit' });
+  } catch {
+    // The dashboard suite then fails with one line saying how to get Chromium.
+  }
+}
+
 export default function setup(project: TestProject): () => void {
   ensureBuilt();
+  ensureChromium();
   if (envoySkipped()) {
     console.log(skipNotice(root));
     project.provide('envoy', undefined);
