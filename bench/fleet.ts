@@ -187,7 +187,8 @@ interface FleetResult {
   restart_ready_s: number;
   restart_cpu_s: number;
   restart_rss_peak_mb: number;
-  churn: { seconds: number; changes: number; per_s: number; cpu_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[]; rss_after_mb: number };
+  churn: { seconds: number; changes: number; per_s: number; cpu_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[]; rss_after_mb: number; failures: number; first_failure: string };
+  server_errors: string;
   limit: Latency;
   ratio_eds_max: number;
 }
@@ -196,15 +197,17 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
   const prefix = `accord-bench-fleet-${randomBytes(4).toString('hex')}`;
   const services = Math.min(1000, n);
   const env: NodeJS.ProcessEnv = { ACCORD_LOG_LEVEL: 'warn' };
+  const nodeArgs: string[] = [];
   if (options.profileDir) {
     mkdirSync(options.profileDir, { recursive: true });
-    env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${path.resolve(options.profileDir)} --cpu-prof-name=fleet-${n}-\${pid}.cpuprofile`;
+    // One profile per process: the one killed by kill -9 writes none; the restarted one covers restart and churn.
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(options.profileDir)}`);
   }
   const baseline = { rssMb: NaN };
   let accord: AccordProcess | undefined;
   let proxies: Proxies | undefined;
   try {
-    accord = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix], env);
+    accord = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix], env, nodeArgs);
     const server = accord;
     baseline.rssMb = memory(server.pid ?? 0).rssMb;
     const svc = (i: number): string => `svc-${i % services}`;
@@ -282,6 +285,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     const churnCpu = cpuSeconds(pid()) - cpu0;
     await new Promise((r) => setTimeout(r, Math.min(SAMPLE_EVERY_MS, options.churnSeconds * 1000)));
     const rssAfterChurn = memory(pid()).rssMb;
+    const serverErrors = churn.failures > 0 ? server.output.join('').split('\n').filter((l) => l.includes('"error"') || l.includes('rror')).slice(0, 3).join('\n').slice(0, 1500) : '';
 
     await proxies.stop();
     proxies = undefined;
@@ -307,6 +311,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       restart_cpu_s: restartCpu,
       restart_rss_peak_mb: restartPeak,
       churn: { ...churn, cpu_s: churnCpu, rss_after_mb: rssAfterChurn },
+      server_errors: serverErrors,
       limit: bare.median,
       ratio_eds_max: eds.max / bare.median.max,
     };
@@ -330,7 +335,7 @@ async function churnPhase(
   accord: AccordProcess,
   services: number,
   seconds: number,
-): Promise<{ seconds: number; changes: number; per_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[] }> {
+): Promise<{ seconds: number; changes: number; per_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[]; failures: number; first_failure: string }> {
   const pid = accord.pid ?? 0;
   const samples: { t_s: number; rss_mb: number; heap_mb: number }[] = [];
   const sample = async (t: number): Promise<void> => {
@@ -339,6 +344,13 @@ async function churnPhase(
   const live: string[] = [];
   let changes = 0;
   let counter = 0;
+  let failures = 0;
+  let firstFailure = '';
+  // A failed change is counted and shown, not fatal: the soak measures memory, and a failure is a finding.
+  const failed = (error: unknown): void => {
+    failures++;
+    firstFailure ||= error instanceof Error ? error.message : String(error);
+  };
   const started = performance.now();
   await sample(0);
   let nextSample = SAMPLE_EVERY_MS;
@@ -352,13 +364,13 @@ async function churnPhase(
     for (; owed >= 1; owed--) {
       if (live.length > 0 && (live.length >= 200 || Math.random() < 0.5)) {
         const id = live.splice(Math.floor(Math.random() * live.length), 1)[0] as string;
-        batch.push(ok(accord, 'DELETE', `/v1/workloads/${encodeURIComponent(id)}`).then(() => undefined));
+        batch.push(ok(accord, 'DELETE', `/v1/workloads/${encodeURIComponent(id)}`).then(() => undefined, failed));
       } else {
         const i = counter++;
         batch.push(
           ok(accord, 'POST', '/v1/workloads', { service: `svc-${Math.floor(Math.random() * services)}`, address: `10.251.${(i >> 8) & 255}.${i & 255}`, port: 8080 }).then((body) => {
             live.push((body as { id: string }).id);
-          }),
+          }, failed),
         );
       }
     }
@@ -373,8 +385,8 @@ async function churnPhase(
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   const elapsedS = (performance.now() - started) / 1000;
-  await pool(live.splice(0), 16, (id) => ok(accord, 'DELETE', `/v1/workloads/${encodeURIComponent(id)}`));
-  return { seconds: elapsedS, changes, per_s: changes / elapsedS, samples };
+  await pool(live.splice(0), 16, (id) => ok(accord, 'DELETE', `/v1/workloads/${encodeURIComponent(id)}`).catch(failed));
+  return { seconds: elapsedS, changes, per_s: changes / elapsedS, samples, failures, first_failure: firstFailure };
 }
 
 const f = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
@@ -401,6 +413,7 @@ export async function run(argv: string[]): Promise<void> {
       `${f(r.churn.per_s)}/s for ${f(r.churn.seconds)} s, ${f(r.churn.cpu_s, 1)} CPU s; ${r.churn.samples.map((s) => `${f(s.rss_mb)}/${f(s.heap_mb)}`).join(' → ')}; ${f(r.churn.rss_after_mb)} MB`,
     ),
   );
+  for (const r of results) if (r.churn.failures > 0) console.log(`N=${r.n}: ${r.churn.failures} churn changes failed, first: ${r.churn.first_failure}\nserver log: ${r.server_errors}`);
   console.log('');
   console.log('times: from just before the change (POST) until each proxy wrote its ACK; restart: from kill -9; CPU s: user+system of the control plane in the phase.');
   const round = (x: unknown): unknown => (typeof x === 'number' ? Math.round(x * 100) / 100 : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Array.isArray(v) ? v.map(round) : round(v)])) : x);
