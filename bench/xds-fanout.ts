@@ -23,7 +23,7 @@ const RESOURCE = 'shared';
 const ENDPOINTS_PER_RESOURCE = 20;
 const STEP_TIMEOUT_MS = 180_000;
 
-interface Options {
+export interface Options {
   mode: XdsMode;
   sizes: number[];
   connections: number;
@@ -130,14 +130,14 @@ class Worker<In, Out extends { event: string }> {
   }
 }
 
-interface Measurement {
+export interface Measurement {
   rounds: RoundSummary[];
   median: RoundSummary;
   rssMb: number;
   rssKbPerStream: number;
 }
 
-async function measure(kind: ServerKind, n: number, options: Options): Promise<Measurement> {
+export async function measure(kind: ServerKind, n: number, options: Options): Promise<Measurement> {
   const profile = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${kind}-${n}.cpuprofile`] : [];
   const server = new Worker<ServerParentMessage, ServerChildMessage>(`${kind} server`, SERVER_WORKER, profile);
   let client: Worker<ParentMessage, ChildMessage> | undefined;

@@ -50,9 +50,11 @@ export class AccordProcess {
     readonly httpPort: number,
     readonly args: string[],
     readonly env: NodeJS.ProcessEnv,
+    readonly nodeArgs: readonly string[],
   ) {}
 
-  static async start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AccordProcess> {
+  /** `nodeArgs` go to node itself (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  static async start(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<AccordProcess> {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'accord-e2e-'));
     const proc = new AccordProcess(await freePort(), await freePort(), args, {
       ACCORD_API_TOKEN: OPERATOR_TOKEN,
@@ -61,7 +63,7 @@ export class AccordProcess {
       ACCORD_LOG_LEVEL: 'info',
       ACCORD_SHUTDOWN_GRACE_MS: '200',
       ...env,
-    });
+    }, nodeArgs);
     await proc.launch();
     return proc;
   }
@@ -77,7 +79,7 @@ export class AccordProcess {
   async launch(): Promise<void> {
     const child = spawn(
       process.execPath,
-      [CLI, 'serve', '--host', '127.0.0.1', '--xds-port', String(this.xdsPort), '--http-port', String(this.httpPort), ...this.args],
+      [...this.nodeArgs, CLI, 'serve', '--host', '127.0.0.1', '--xds-port', String(this.xdsPort), '--http-port', String(this.httpPort), ...this.args],
       { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;

@@ -1,0 +1,422 @@
+/**
+ * fleet: N Envoy-like proxies through the whole product (issue 13). The real `accord serve
+ * --redis` in its own process (own key prefix, deleted afterwards); N workloads registered over
+ * the HTTP API (min(N, 1,000) services; each proxy calls 10 of them plus `shared`, which every
+ * proxy calls); the proxies in their own process (workers/fleet-proxies.js), each on its own ADS
+ * stream with its workload token: CDS and LDS wildcard, then EDS, RDS and SDS for the names they
+ * reference, ACKing every response.
+ *
+ * Phases: cold start (all configured, certificates included) · steady RSS · one endpoint of
+ * `shared` added → EDS ACKed by all · one TrafficPolicy on `shared` → RDS ACKed by all · kill -9
+ * and restart on the same Redis → all configured again · churn (endpoints of random services
+ * come and go at ≈ 85 changes/s, RSS and heap used sampled every 10 s). CPU seconds of the
+ * control plane per phase from /proc/<pid>/stat. The limit: xds-fanout's bare grpc-js server
+ * fanning one EDS change out to the same N streams.
+ *
+ *   npm run bench -- fleet [--quick] [--n=1000,5000] [--churn-seconds=S] [--profile-dir=DIR]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { AccordProcess, OPERATOR_TOKEN } from './support/accord-process.js';
+import type { FleetChildMessage, FleetParentMessage, FleetProxy } from './workers/fleet-proxies.js';
+import { measure as measureFanout } from './xds-fanout.js';
+
+const REDIS = process.env.ACCORD_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
+const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'workers', 'fleet-proxies.js');
+const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+const UPSTREAMS_PER_PROXY = 10;
+const CHURN_PER_SECOND = 85;
+const SAMPLE_EVERY_MS = 10_000;
+const STEP_TIMEOUT_MS = 600_000;
+const CLK_TCK = 100;
+
+interface Options {
+  sizes: number[];
+  churnSeconds: number;
+  profileDir: string | undefined;
+}
+
+function parseArgs(argv: string[]): Options {
+  const value = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const quick = argv.includes('--quick');
+  const sizes = value('n')?.split(',').map(Number) ?? (quick ? [1000] : [1000, 5000, 10000]);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 11 || n > 100_000)) throw new Error(`--n: expected integers from 11 to 100000, got ${value('n')}`);
+  const churnSeconds = Number(value('churn-seconds') ?? (quick ? 20 : 300));
+  if (!Number.isFinite(churnSeconds) || churnSeconds < 0 || churnSeconds > 86_400) throw new Error('--churn-seconds: expected 0 to 86400');
+  return { sizes, churnSeconds, profileDir: value('profile-dir') };
+}
+
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+}
+
+/** RSS (and its peak, VmHWM) in MB from /proc. */
+function memory(pid: number): { rssMb: number; peakMb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** User + system CPU seconds of a process so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+async function heapUsedMb(accord: AccordProcess): Promise<number> {
+  const response = await fetch(`${accord.http}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+  const text = await response.text();
+  const match = /^accord_process_nodejs_heap_size_used_bytes\s+(\S+)/m.exec(text);
+  return match ? Number(match[1]) / (1024 * 1024) : NaN;
+}
+
+/** Runs `task` over `items` with `limit` in flight. */
+async function pool<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await task(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+async function ok(accord: AccordProcess, method: string, urlPath: string, body?: unknown): Promise<unknown> {
+  const response = await accord.request(method, urlPath, body);
+  if (response.status >= 300) throw new Error(`${method} ${urlPath}: HTTP ${response.status} ${JSON.stringify(response.body).slice(0, 300)}`);
+  return response.body;
+}
+
+/** The proxy worker process, spoken to over IPC. */
+class Proxies {
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<void>;
+  private readonly waiters: { event: string; resolve: (m: FleetChildMessage) => void }[] = [];
+  private failure: string | undefined;
+
+  constructor() {
+    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] });
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    this.child.on('message', (message: FleetChildMessage) => {
+      if (message.event === 'error') {
+        this.failure ??= message.message;
+        return;
+      }
+      const i = this.waiters.findIndex((w) => w.event === message.event);
+      if (i >= 0) this.waiters.splice(i, 1)[0]?.resolve(message);
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  send(message: FleetParentMessage): void {
+    this.child.send(message);
+  }
+
+  waitFor<E extends FleetChildMessage['event']>(event: E, what: string): Promise<Extract<FleetChildMessage, { event: E }>> {
+    return new Promise((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (this.failure) {
+          clearInterval(poll);
+          clearTimeout(timer);
+          reject(new Error(`${what}: proxies failed: ${this.failure}`));
+        }
+      }, 100);
+      const timer = setTimeout(() => {
+        clearInterval(poll);
+        reject(new Error(`${what}: timed out after ${STEP_TIMEOUT_MS} ms`));
+      }, STEP_TIMEOUT_MS);
+      this.waiters.push({
+        event,
+        resolve: (m) => {
+          clearInterval(poll);
+          clearTimeout(timer);
+          resolve(m as Extract<FleetChildMessage, { event: E }>);
+        },
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.connected) this.send({ cmd: 'stop' });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function latencies(times: readonly number[], t0: number): Latency {
+  const sorted = times.map((t) => t - t0).sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
+}
+
+interface FleetResult {
+  n: number;
+  services: number;
+  cold_start_s: number;
+  cold_start_cpu_s: number;
+  steady_rss_mb: number;
+  steady_heap_mb: number;
+  rss_kb_per_proxy: number;
+  eds: Latency;
+  eds_cpu_s: number;
+  rds: Latency;
+  rds_cpu_s: number;
+  rss_after_changes_mb: number;
+  restart_s: number;
+  restart_ready_s: number;
+  restart_cpu_s: number;
+  restart_rss_peak_mb: number;
+  churn: { seconds: number; changes: number; per_s: number; cpu_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[]; rss_after_mb: number; failures: number; first_failure: string };
+  server_errors: string;
+  limit: Latency;
+  ratio_eds_max: number;
+}
+
+async function runOne(n: number, options: Options): Promise<FleetResult> {
+  const prefix = `accord-bench-fleet-${randomBytes(4).toString('hex')}`;
+  const services = Math.min(1000, n);
+  const env: NodeJS.ProcessEnv = { ACCORD_LOG_LEVEL: 'warn' };
+  const nodeArgs: string[] = [];
+  if (options.profileDir) {
+    mkdirSync(options.profileDir, { recursive: true });
+    // One profile per process: the one killed by kill -9 writes none; the restarted one covers restart and churn.
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${path.resolve(options.profileDir)}`);
+  }
+  const baseline = { rssMb: NaN };
+  let accord: AccordProcess | undefined;
+  let proxies: Proxies | undefined;
+  try {
+    accord = await AccordProcess.start(['--redis', REDIS, '--redis-prefix', prefix], env, nodeArgs);
+    const server = accord;
+    baseline.rssMb = memory(server.pid ?? 0).rssMb;
+    const svc = (i: number): string => `svc-${i % services}`;
+    // One endpoint of `shared`, not a proxy.
+    await ok(server, 'POST', '/v1/workloads', { service: 'shared', address: '10.250.0.1', port: 8080 });
+    const registered = await pool(
+      Array.from({ length: n }, (_, i) => i),
+      32,
+      async (i): Promise<FleetProxy> => {
+        const own = i % services;
+        const upstreams = Array.from({ length: UPSTREAMS_PER_PROXY }, (_, k) => ({ service: svc(own + 1 + ((k * 97) % (services - 1))), localPort: 10_001 + k }));
+        upstreams.push({ service: 'shared', localPort: 10_000 });
+        const body = (await ok(server, 'POST', '/v1/workloads', {
+          service: svc(i),
+          address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+          port: 8080,
+          upstreams: dedupe(upstreams),
+        })) as { id: string; token: string };
+        return { id: body.id, token: body.token };
+      },
+    );
+
+    const pid = (): number => server.pid ?? 0;
+    // Cold start: every proxy connects at once.
+    let cpu0 = cpuSeconds(pid());
+    proxies = new Proxies();
+    const t0 = wallNow();
+    proxies.send({ cmd: 'start', config: { address: server.xds, proxies: registered, connections: 8 } });
+    const configured = await proxies.waitFor('configured', `${n} proxies configured`);
+    const coldStartS = (configured.at - t0) / 1000;
+    const coldCpu = cpuSeconds(pid()) - cpu0;
+    await new Promise((r) => setTimeout(r, 3000));
+    const steady = memory(pid());
+    const steadyHeap = await heapUsedMb(server);
+
+    // One endpoint of the shared service added.
+    cpu0 = cpuSeconds(pid());
+    proxies.send({ cmd: 'arm', change: { typeUrl: EDS, marker: '10.250.0.2' } });
+    await new Promise((r) => setTimeout(r, 100));
+    const edsT0 = wallNow();
+    await ok(server, 'POST', '/v1/workloads', { service: 'shared', address: '10.250.0.2', port: 8080 });
+    const eds = latencies((await proxies.waitFor('acked', 'EDS ACKed by all')).times, edsT0);
+    const edsCpu = cpuSeconds(pid()) - cpu0;
+
+    // One TrafficPolicy on the shared service.
+    cpu0 = cpuSeconds(pid());
+    proxies.send({ cmd: 'arm', change: { typeUrl: RDS, marker: 'x-fleet-bench' } });
+    await new Promise((r) => setTimeout(r, 100));
+    const rdsT0 = wallNow();
+    await ok(server, 'POST', '/v1/policies:apply', [
+      { apiVersion: 'accord.dev/v1', kind: 'TrafficPolicy', metadata: { name: 'shared', namespace: 'default' }, spec: { target: 'shared', loadBalancer: { type: 'RING_HASH', hashKey: { header: 'x-fleet-bench' } } } },
+    ]);
+    const rds = latencies((await proxies.waitFor('acked', 'RDS ACKed by all')).times, rdsT0);
+    const rdsCpu = cpuSeconds(pid()) - cpu0;
+    await new Promise((r) => setTimeout(r, 2000));
+    const afterChanges = memory(pid()).rssMb;
+
+    // kill -9 and restart on the same Redis.
+    proxies.send({ cmd: 'expect-reconnect' });
+    await new Promise((r) => setTimeout(r, 100));
+    const killedAt = wallNow();
+    server.kill9();
+    await new Promise((r) => setTimeout(r, 200));
+    await server.launch();
+    const readyS = (wallNow() - killedAt) / 1000;
+    const reconfigured = await proxies.waitFor('configured', `${n} proxies configured again`);
+    const restartS = (reconfigured.at - killedAt) / 1000;
+    const restartCpu = cpuSeconds(pid());
+    const restartPeak = memory(pid()).peakMb;
+    await new Promise((r) => setTimeout(r, 3000));
+
+    // Churn: endpoints of random services come and go.
+    cpu0 = cpuSeconds(pid());
+    const churn = await churnPhase(server, services, options.churnSeconds);
+    const churnCpu = cpuSeconds(pid()) - cpu0;
+    await new Promise((r) => setTimeout(r, Math.min(SAMPLE_EVERY_MS, options.churnSeconds * 1000)));
+    const rssAfterChurn = memory(pid()).rssMb;
+    const serverErrors = churn.failures > 0 ? server.output.join('').split('\n').filter((l) => l.includes('"error"') || l.includes('rror')).slice(0, 3).join('\n').slice(0, 1500) : '';
+
+    await proxies.stop();
+    proxies = undefined;
+    await server.stop();
+
+    // The limit: the bare transport fanning out one EDS change to the same N streams.
+    const bare = await measureFanout('bare', n, { mode: 'sotw', sizes: [n], connections: 8, rounds: 3, profileDir: undefined });
+    return {
+      n,
+      services,
+      cold_start_s: coldStartS,
+      cold_start_cpu_s: coldCpu,
+      steady_rss_mb: steady.rssMb,
+      steady_heap_mb: steadyHeap,
+      rss_kb_per_proxy: ((steady.rssMb - baseline.rssMb) * 1024) / n,
+      eds,
+      eds_cpu_s: edsCpu,
+      rds,
+      rds_cpu_s: rdsCpu,
+      rss_after_changes_mb: afterChanges,
+      restart_s: restartS,
+      restart_ready_s: readyS,
+      restart_cpu_s: restartCpu,
+      restart_rss_peak_mb: restartPeak,
+      churn: { ...churn, cpu_s: churnCpu, rss_after_mb: rssAfterChurn },
+      server_errors: serverErrors,
+      limit: bare.median,
+      ratio_eds_max: eds.max / bare.median.max,
+    };
+  } finally {
+    await proxies?.stop();
+    await accord?.stop();
+    const redis = new Redis(REDIS);
+    const keys = [...(await redis.keys(`${prefix}*`)), ...(await redis.keys(`{${prefix}}*`))];
+    for (let i = 0; i < keys.length; i += 500) await redis.del(...keys.slice(i, i + 500));
+    await redis.quit();
+  }
+}
+
+function dedupe(upstreams: { service: string; localPort: number }[]): { service: string; localPort: number }[] {
+  const seen = new Set<string>();
+  return upstreams.filter((u) => !seen.has(u.service) && seen.add(u.service));
+}
+
+/** ≈ 85 changes/s: a new endpoint of a random service, or one of those removed again. */
+async function churnPhase(
+  accord: AccordProcess,
+  services: number,
+  seconds: number,
+): Promise<{ seconds: number; changes: number; per_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[]; failures: number; first_failure: string }> {
+  const pid = accord.pid ?? 0;
+  const samples: { t_s: number; rss_mb: number; heap_mb: number }[] = [];
+  const sample = async (t: number): Promise<void> => {
+    samples.push({ t_s: Math.round(t / 1000), rss_mb: memory(pid).rssMb, heap_mb: await heapUsedMb(accord) });
+  };
+  const live: string[] = [];
+  let changes = 0;
+  let counter = 0;
+  let failures = 0;
+  let firstFailure = '';
+  // A failed change is counted and shown, not fatal: the soak measures memory, and a failure is a finding.
+  const failed = (error: unknown): void => {
+    failures++;
+    firstFailure ||= error instanceof Error ? error.message : String(error);
+  };
+  const started = performance.now();
+  await sample(0);
+  let nextSample = SAMPLE_EVERY_MS;
+  const tickMs = 100;
+  const perTick = (CHURN_PER_SECOND * tickMs) / 1000;
+  let owed = 0;
+  while (performance.now() - started < seconds * 1000) {
+    const tickStart = performance.now();
+    owed += perTick;
+    const batch: Promise<void>[] = [];
+    for (; owed >= 1; owed--) {
+      if (live.length > 0 && (live.length >= 200 || Math.random() < 0.5)) {
+        const id = live.splice(Math.floor(Math.random() * live.length), 1)[0] as string;
+        batch.push(ok(accord, 'DELETE', `/v1/workloads/${encodeURIComponent(id)}`).then(() => undefined, failed));
+      } else {
+        const i = counter++;
+        batch.push(
+          ok(accord, 'POST', '/v1/workloads', { service: `svc-${Math.floor(Math.random() * services)}`, address: `10.251.${(i >> 8) & 255}.${i & 255}`, port: 8080 }).then((body) => {
+            live.push((body as { id: string }).id);
+          }, failed),
+        );
+      }
+    }
+    await Promise.all(batch);
+    changes += batch.length;
+    const elapsed = performance.now() - started;
+    if (elapsed >= nextSample) {
+      await sample(elapsed);
+      nextSample += SAMPLE_EVERY_MS;
+    }
+    const wait = tickMs - (performance.now() - tickStart);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const elapsedS = (performance.now() - started) / 1000;
+  await pool(live.splice(0), 16, (id) => ok(accord, 'DELETE', `/v1/workloads/${encodeURIComponent(id)}`).catch(failed));
+  return { seconds: elapsedS, changes, per_s: changes / elapsedS, samples, failures, first_failure: firstFailure };
+}
+
+const f = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : '-');
+
+export async function run(argv: string[]): Promise<void> {
+  const options = parseArgs(argv);
+  const results: FleetResult[] = [];
+  for (const n of options.sizes) results.push(await runOne(n, options));
+  console.log(`fleet: N proxies (one process, 8 HTTP/2 connections, one ADS stream each) on one \`accord serve --redis\`; ${UPSTREAMS_PER_PROXY} upstreams + shared per proxy`);
+  console.log('');
+  const header = ['figure', ...results.map((r) => `N=${r.n} (${r.services} services)`)];
+  const row = (label: string, cell: (r: FleetResult) => string): string => `| ${[label, ...results.map(cell)].join(' | ')} |`;
+  console.log(`| ${header.join(' | ')} |`);
+  console.log(`|${header.map(() => ' --- ').join('|')}|`);
+  console.log(row('cold start → all configured (incl. certificates)', (r) => `${f(r.cold_start_s, 2)} s, ${f(r.cold_start_cpu_s, 1)} CPU s`));
+  console.log(row('control-plane RSS steady / heap used', (r) => `${f(r.steady_rss_mb)} MB (${f(r.rss_kb_per_proxy, 1)} KB/proxy) / ${f(r.steady_heap_mb)} MB`));
+  console.log(row('shared endpoint added → EDS ACKed by all p50/p99/max', (r) => `${f(r.eds.p50)} / ${f(r.eds.p99)} / ${f(r.eds.max)} ms, ${f(r.eds_cpu_s, 2)} CPU s`));
+  console.log(row('bare transport limit (xds-fanout) p50/p99/max; ratio of max', (r) => `${f(r.limit.p50)} / ${f(r.limit.p99)} / ${f(r.limit.max)} ms; ${f(r.ratio_eds_max, 1)}×`));
+  console.log(row('TrafficPolicy on shared → RDS ACKed by all p50/p99/max', (r) => `${f(r.rds.p50)} / ${f(r.rds.p99)} / ${f(r.rds.max)} ms, ${f(r.rds_cpu_s, 2)} CPU s`));
+  console.log(row('RSS after the two changes', (r) => `${f(r.rss_after_changes_mb)} MB`));
+  console.log(row('kill -9 + restart → all configured again', (r) => `${f(r.restart_s, 2)} s (ready ${f(r.restart_ready_s, 2)} s), ${f(r.restart_cpu_s, 1)} CPU s, RSS peak ${f(r.restart_rss_peak_mb)} MB`));
+  console.log(
+    row('churn: changes/s, CPU s, RSS MB / heap MB every 10 s, RSS after', (r) =>
+      `${f(r.churn.per_s)}/s for ${f(r.churn.seconds)} s, ${f(r.churn.cpu_s, 1)} CPU s; ${r.churn.samples.map((s) => `${f(s.rss_mb)}/${f(s.heap_mb)}`).join(' → ')}; ${f(r.churn.rss_after_mb)} MB`,
+    ),
+  );
+  for (const r of results) if (r.churn.failures > 0) console.log(`N=${r.n}: ${r.churn.failures} churn changes failed, first: ${r.churn.first_failure}\nserver log: ${r.server_errors}`);
+  console.log('');
+  console.log('times: from just before the change (POST) until each proxy wrote its ACK; restart: from kill -9; CPU s: user+system of the control plane in the phase.');
+  const round = (x: unknown): unknown => (typeof x === 'number' ? Math.round(x * 100) / 100 : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, Array.isArray(v) ? v.map(round) : round(v)])) : x);
+  const last = results[results.length - 1];
+  console.log(JSON.stringify({ bench: 'fleet', ...(round(last) as object), ...(results.length > 1 ? { runs: results.map(round) } : {}) }));
+}

@@ -1,0 +1,297 @@
+/**
+ * Simulated Envoy proxies for the fleet benchmark, in their own process (child_process.fork).
+ * Each proxy opens one ADS (SotW) stream with its workload token and subscribes the way Envoy
+ * does: CDS and LDS wildcard, then EDS, RDS and SDS for the names the clusters and listeners
+ * reference. It ACKs every response at once and reconnects (with a short jittered backoff) when
+ * its stream breaks. Times are wall-clock ms (performance.timeOrigin + now) so the orchestrator
+ * can compare them with its own.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
+
+export interface FleetProxy {
+  id: string;
+  token: string;
+}
+
+export interface FleetProxiesConfig {
+  address: string;
+  proxies: FleetProxy[];
+  connections: number;
+}
+
+/** A change to time: the first response of `typeUrl` after arming whose bytes contain `marker`. */
+export interface ArmedChange {
+  typeUrl: string;
+  marker: string;
+}
+
+export type FleetParentMessage =
+  | { cmd: 'start'; config: FleetProxiesConfig }
+  | { cmd: 'arm'; change: ArmedChange }
+  | { cmd: 'expect-reconnect' }
+  | { cmd: 'stop' };
+export type FleetChildMessage =
+  | { event: 'configured'; at: number }
+  | { event: 'acked'; times: number[] }
+  | { event: 'error'; message: string };
+
+const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const CDS = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+const LDS = 'type.googleapis.com/envoy.config.listener.v3.Listener';
+const EDS = 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment';
+const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+const SDS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret';
+const identity = (b: Buffer): Buffer => b;
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
+function send(message: FleetChildMessage): void {
+  process.send?.(message);
+}
+
+interface Names {
+  eds: Set<string>;
+  rds: Set<string>;
+  sds: Set<string>;
+}
+
+/** Walks a decoded resource, expanding Any messages, collecting the names Envoy would subscribe to. */
+function collect(root: protobuf.Root, value: unknown, names: Names, key = ''): void {
+  if (value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const item of value) collect(root, item, names, key);
+    return;
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof record.type_url === 'string' && record.value instanceof Uint8Array) {
+    const type = root.lookupType(record.type_url.slice(record.type_url.lastIndexOf('/') + 1));
+    collect(root, type.toObject(type.decode(record.value)), names);
+    return;
+  }
+  if (key === 'rds' && typeof record.route_config_name === 'string') names.rds.add(record.route_config_name);
+  if (record.sds_config !== undefined && typeof record.name === 'string') names.sds.add(record.name);
+  if (key === '' && record.type === 3 /* EDS */) {
+    const eds = record.eds_cluster_config as { service_name?: string } | undefined;
+    names.eds.add(eds?.service_name || String(record.name));
+  }
+  for (const [k, v] of Object.entries(record)) if (k !== 'name') collect(root, v, names, k);
+}
+
+class Proxy {
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private readonly subscribed = new Map<string, string[]>();
+  /** Per type: answered since the last subscription change, with as many resources as names. */
+  private readonly complete = new Map<string, boolean>();
+  private cdsNames: Names = { eds: new Set(), rds: new Set(), sds: new Set() };
+  private ldsNames: Names = { eds: new Set(), rds: new Set(), sds: new Set() };
+  configured = false;
+  /** Set by expect-reconnect: configured counts only on a stream opened after it. */
+  awaitingReconnect = false;
+  armedAt: number | undefined;
+
+  constructor(
+    readonly spec: FleetProxy,
+    private readonly fleet: Fleet,
+    private readonly channel: grpc.Client,
+  ) {}
+
+  open(): void {
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${this.spec.token}`);
+    const call = this.channel.makeBidiStreamRequest<Buffer, Buffer>(ADS_PATH, identity, identity, metadata);
+    this.call = call;
+    this.subscribed.clear();
+    this.complete.clear();
+    this.configured = false;
+    const fresh = this.awaitingReconnect;
+    this.awaitingReconnect = false;
+    if (fresh) this.fleet.reconnected(this);
+    call.on('data', (bytes: Buffer) => this.onResponse(bytes));
+    call.on('error', () => this.broken(call));
+    call.on('end', () => this.broken(call));
+    this.subscribe(CDS, [], true);
+    this.subscribe(LDS, [], true);
+  }
+
+  /** What this proxy waits for, for the debug view. */
+  describe(): string {
+    return [CDS, LDS, EDS, RDS, SDS]
+      .map((t) => `${t.slice(t.lastIndexOf('.') + 1)}:${this.complete.get(t) === true ? 'ok' : this.subscribed.has(t) ? `wait(${this.subscribed.get(t)?.length})` : 'none'}`)
+      .join(' ');
+  }
+
+  close(): void {
+    const call = this.call;
+    this.call = undefined;
+    call?.cancel();
+  }
+
+  private broken(call: grpc.ClientDuplexStream<Buffer, Buffer>): void {
+    if (this.call !== call || this.fleet.stopping) return;
+    this.call = undefined;
+    this.configured = false;
+    setTimeout(() => this.open(), 200 + Math.random() * 800);
+  }
+
+  private subscribe(typeUrl: string, names: string[], node = false): void {
+    this.subscribed.set(typeUrl, names);
+    this.complete.set(typeUrl, false);
+    this.write({
+      ...(node ? { node: { id: this.spec.id, cluster: 'bench', user_agent_name: 'envoy', locality: { zone: 'z' } } } : {}),
+      type_url: typeUrl,
+      resource_names: names,
+    });
+  }
+
+  private write(message: Record<string, unknown>): void {
+    this.call?.write(this.fleet.encode(message));
+  }
+
+  private onResponse(bytes: Buffer): void {
+    const res = this.fleet.Response.decode(bytes) as unknown as {
+      type_url: string;
+      version_info: string;
+      nonce: string;
+      resources: { type_url: string; value: Uint8Array }[];
+    };
+    const typeUrl = res.type_url;
+    const names = this.subscribed.get(typeUrl) ?? [];
+    this.write({ type_url: typeUrl, version_info: res.version_info, response_nonce: res.nonce, resource_names: names });
+    const ackedAt = wallNow();
+    const armed = this.fleet.armed;
+    if (armed && this.armedAt === undefined && armed.typeUrl === typeUrl && bytes.includes(armed.marker)) {
+      this.armedAt = ackedAt;
+      this.fleet.recordAck(ackedAt);
+    }
+    if (typeUrl === CDS || typeUrl === LDS) {
+      const found: Names = { eds: new Set(), rds: new Set(), sds: new Set() };
+      for (const any of res.resources) {
+        const type = this.fleet.root.lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
+        collect(this.fleet.root, type.toObject(type.decode(any.value)), found);
+      }
+      if (typeUrl === CDS) this.cdsNames = found;
+      else this.ldsNames = found;
+      this.complete.set(typeUrl, true);
+      const want: [string, Set<string>][] = [
+        [EDS, this.cdsNames.eds],
+        [RDS, this.ldsNames.rds],
+        [SDS, new Set([...this.cdsNames.sds, ...this.ldsNames.sds])],
+      ];
+      for (const [type, set] of want) {
+        const next = [...set].sort();
+        const current = this.subscribed.get(type);
+        if (next.length > 0 && (current === undefined || current.join('\n') !== next.join('\n'))) this.subscribe(type, next);
+      }
+    } else if (res.resources.length >= names.length) {
+      this.complete.set(typeUrl, true);
+    }
+    if (!this.configured && [CDS, LDS, EDS, RDS, SDS].every((t) => this.complete.get(t) === true)) {
+      this.configured = true;
+      this.fleet.becameConfigured(this);
+    }
+  }
+}
+
+class Fleet {
+  readonly root = loadEnvoyProtos();
+  readonly Request = this.root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
+  readonly Response = this.root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
+  readonly proxies: Proxy[];
+  private readonly channels: grpc.Client[];
+  stopping = false;
+  armed: ArmedChange | undefined;
+  private ackTimes: number[] = [];
+  private configuredCount = 0;
+  private waitingForReconnect = 0;
+  private reconnectPhase = false;
+
+  constructor(config: FleetProxiesConfig) {
+    // Distinct channel options keep grpc-js from sharing one connection between the channels.
+    this.channels = Array.from(
+      { length: config.connections },
+      (_, i) => new grpc.Client(config.address, grpc.credentials.createInsecure(), { 'accord.bench.connection': i }),
+    );
+    this.proxies = config.proxies.map((spec, i) => new Proxy(spec, this, this.channels[i % this.channels.length] as grpc.Client));
+  }
+
+  encode(message: object): Buffer {
+    return Buffer.from(this.Request.encode(this.Request.fromObject(message)).finish());
+  }
+
+  start(): void {
+    for (const proxy of this.proxies) proxy.open();
+    if (process.env.ACCORD_BENCH_DEBUG) {
+      setInterval(() => {
+        const states = this.proxies.map((p) => p.describe());
+        const counts = new Map<string, number>();
+        for (const s of states) counts.set(s, (counts.get(s) ?? 0) + 1);
+        console.error(`fleet proxies: ${[...counts].map(([s, c]) => `${c}× ${s}`).join(', ')}`);
+      }, 5000).unref();
+    }
+  }
+
+  arm(change: ArmedChange): void {
+    this.armed = change;
+    this.ackTimes = [];
+    for (const proxy of this.proxies) proxy.armedAt = undefined;
+  }
+
+  recordAck(at: number): void {
+    this.ackTimes.push(at);
+    if (this.ackTimes.length === this.proxies.length) {
+      send({ event: 'acked', times: this.ackTimes });
+      this.armed = undefined;
+    }
+  }
+
+  expectReconnect(): void {
+    this.reconnectPhase = true;
+    this.configuredCount = 0;
+    this.waitingForReconnect = this.proxies.length;
+    for (const proxy of this.proxies) proxy.awaitingReconnect = true;
+  }
+
+  reconnected(_proxy: Proxy): void {
+    this.waitingForReconnect--;
+  }
+
+  becameConfigured(proxy: Proxy): void {
+    if (this.reconnectPhase && proxy.awaitingReconnect) return;
+    this.configuredCount++;
+    if (this.configuredCount === this.proxies.length) {
+      this.reconnectPhase = false;
+      send({ event: 'configured', at: wallNow() });
+    }
+  }
+
+  stop(): void {
+    this.stopping = true;
+    for (const proxy of this.proxies) proxy.close();
+    for (const channel of this.channels) channel.close();
+  }
+}
+
+function main(): void {
+  let fleet: Fleet | undefined;
+  process.on('message', (message: FleetParentMessage) => {
+    try {
+      if (message.cmd === 'start' && !fleet) {
+        fleet = new Fleet(message.config);
+        fleet.start();
+      } else if (message.cmd === 'arm') {
+        fleet?.arm(message.change);
+      } else if (message.cmd === 'expect-reconnect') {
+        fleet?.expectReconnect();
+      } else if (message.cmd === 'stop') {
+        fleet?.stop();
+        process.exit(0);
+      }
+    } catch (err) {
+      send({ event: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+}
+
+main();
