@@ -1,4 +1,5 @@
-import { realClock, repeatAsync, type Clock } from '../core/clock.js';
+import { realClock, repeatAsync, sleep, type Clock } from '../core/clock.js';
+import { ServiceError } from '../core/errors.js';
 import type { CaKv } from '../ca/index.js';
 import type { Logger } from '../observability/logger.js';
 
@@ -50,6 +51,7 @@ export class TokenDenyList {
   private state: DeniedState = EMPTY;
   private version: number | undefined;
   private stopSync: () => void = () => undefined;
+  private updating: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly clock: Clock;
 
@@ -86,7 +88,18 @@ export class TokenDenyList {
     this.log.info({ workloadId }, "workload's tokens denied");
   }
 
-  private async update(change: (state: DeniedState) => DeniedState): Promise<void> {
+  /**
+   * Changes on this replica run one after another (concurrent deregistrations would otherwise race
+   * each other on the one shared key); a race with another replica is retried after a short,
+   * jittered pause.
+   */
+  private update(change: (state: DeniedState) => DeniedState): Promise<void> {
+    const next = this.updating.then(() => this.updateNow(change));
+    this.updating = next.catch(() => undefined);
+    return next;
+  }
+
+  private async updateNow(change: (state: DeniedState) => DeniedState): Promise<void> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt += 1) {
       const stored = await this.deps.kv.kvGet(DENIED_TOKENS_KEY);
       const next = pruned(change(stored ? parse(stored.value) : EMPTY), this.deps.now());
@@ -94,8 +107,9 @@ export class TokenDenyList {
         this.apply(next, (stored?.version ?? 0) + 1);
         return;
       }
+      await sleep(this.clock, 5 + Math.floor(Math.random() * 20 * (attempt + 1)));
     }
-    throw new Error('could not record the denied token: the shared deny-list kept changing');
+    throw new ServiceError('UNAVAILABLE', 'could not record the denied token: the shared deny-list kept changing; try again');
   }
 
   private async sync(notify = true): Promise<void> {
