@@ -9,7 +9,7 @@ import { call, register, startIn, tempDir, type Running } from './support.js';
  * replica raced each other on that key until the compare-and-set gave up.
  */
 const prefix = `accord-dereg-${randomBytes(4).toString('hex')}`;
-const MODES = [
+const MODES: { name: string; flags: Record<string, string>; env: Record<string, string> }[] = [
   { name: 'memory store, data-dir CA', flags: {}, env: {} },
   { name: 'Redis store', flags: { redis: REDIS_URL, redisPrefix: prefix }, env: { ACCORD_CA_KEK: randomBytes(32).toString('hex') } },
 ];
