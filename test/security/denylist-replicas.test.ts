@@ -1,29 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { XdsTestClient } from '../support/ads-client.js';
-import { REDIS_URL, deletePrefix } from '../registry/redis-helpers.js';
-import { call, codec, envoyNode, register, startIn, tempDir, whenRegistered, type Registered, type Running } from './support.js';
+import { call, codec, envoyNode, register, twoRedisReplicas, whenRegistered, type Registered, type Running } from './support.js';
 
 /** Issue #9, item 9: the token deny-list is shared by replicas through the store (Redis). */
 describe('the token deny-list is shared by replicas (Redis)', () => {
-  const prefix = `accord-deny-${randomBytes(4).toString('hex')}`;
-  const env = { ACCORD_CA_KEK: randomBytes(32).toString('hex') };
-  const dirs: { dir: string; remove(): Promise<void> }[] = [];
-  let a: Running;
-  let b: Running;
-  beforeAll(async () => {
-    dirs.push(await tempDir(), await tempDir());
-    a = await startIn(dirs[0]?.dir ?? '', { redis: REDIS_URL, redisPrefix: prefix }, env);
-    b = await startIn(dirs[1]?.dir ?? '', { redis: REDIS_URL, redisPrefix: prefix }, env);
-  });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-    for (const d of dirs) await d.remove();
-    await deletePrefix(`{${prefix}}:`);
-  });
+  const replicas = twoRedisReplicas('deny');
 
   /** How a CDS stream opened on `replica` with `token` answers. */
   const openOn = async (replica: Running, workload: Registered, token = workload.token): Promise<string> => {
@@ -52,19 +35,19 @@ describe('the token deny-list is shared by replicas (Redis)', () => {
   };
 
   it('a token denied on one replica is refused by the other; so are the tokens of a workload deregistered there', async () => {
-    const workload = await register(a.http, 'orders');
-    await whenRegistered(() => call(b.http, 'GET', '/v1/agent/bundle', { token: workload.token }));
-    expect(await openOn(b, workload)).toBe('clusters');
-    expect((await call(a.http, 'POST', '/v1/tokens/deny', { body: { tokenId: decodeJwt(workload.token).jti } })).status).toBe(200);
-    const denied = await eventually(() => openOn(b, workload), 'ended 16');
+    const workload = await register(replicas.a.http, 'orders');
+    await whenRegistered(() => call(replicas.b.http, 'GET', '/v1/agent/bundle', { token: workload.token }));
+    expect(await openOn(replicas.b, workload)).toBe('clusters');
+    expect((await call(replicas.a.http, 'POST', '/v1/tokens/deny', { body: { tokenId: decodeJwt(workload.token).jti } })).status).toBe(200);
+    const denied = await eventually(() => openOn(replicas.b, workload), 'ended 16');
     console.log(`token denied on A, opened on B: ${denied}`);
     expect(denied).toBe('ended 16');
 
-    const other = await register(a.http, 'payments');
-    await whenRegistered(() => call(b.http, 'GET', '/v1/agent/bundle', { token: other.token }));
-    expect(await openOn(b, other)).toBe('clusters');
-    expect((await call(a.http, 'DELETE', `/v1/workloads/${other.id}`)).status).toBe(204);
-    const gone = await eventually(() => openOn(b, other), 'ended 16');
+    const other = await register(replicas.a.http, 'payments');
+    await whenRegistered(() => call(replicas.b.http, 'GET', '/v1/agent/bundle', { token: other.token }));
+    expect(await openOn(replicas.b, other)).toBe('clusters');
+    expect((await call(replicas.a.http, 'DELETE', `/v1/workloads/${other.id}`)).status).toBe(204);
+    const gone = await eventually(() => openOn(replicas.b, other), 'ended 16');
     console.log(`workload deregistered on A, its token on B: ${gone}`);
     expect(gone).toBe('ended 16');
   }, 60_000);

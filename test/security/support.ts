@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
+import { REDIS_URL, deletePrefix } from '../registry/redis-helpers.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -171,4 +173,27 @@ export async function whenRegistered(attempt: () => Promise<Answer>, timeoutMs =
     if (answer.status !== 404 || Date.now() > deadline) return answer;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Two replicas sharing one Redis prefix and KEK, each with its own data dir: started before the
+ * suite's tests, stopped (and the prefix deleted) after them.
+ */
+export function twoRedisReplicas(name: string): { a: Running; b: Running } {
+  const prefix = `accord-${name}-${randomBytes(4).toString('hex')}`;
+  const env = { ACCORD_CA_KEK: randomBytes(32).toString('hex') };
+  const dirs: { dir: string; remove(): Promise<void> }[] = [];
+  const replicas = {} as { a: Running; b: Running };
+  beforeAll(async () => {
+    dirs.push(await tempDir(), await tempDir());
+    replicas.a = await startIn(dirs[0]?.dir ?? '', { redis: REDIS_URL, redisPrefix: prefix }, env);
+    replicas.b = await startIn(dirs[1]?.dir ?? '', { redis: REDIS_URL, redisPrefix: prefix }, env);
+  });
+  afterAll(async () => {
+    await replicas.a?.close();
+    await replicas.b?.close();
+    for (const d of dirs) await d.remove();
+    await deletePrefix(`{${prefix}}:`);
+  });
+  return replicas;
 }
