@@ -11,19 +11,9 @@
  * `?unknown:<key>` so a comparison shows them.
  */
 import protobuf from 'protobufjs';
+import { WRAPPER_SCALARS } from './proto-rules/value-types.js';
+import { isIntegerKind } from './proto-rules/values.js';
 
-const INTEGER_KINDS = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32', 'int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
-const WRAPPERS: Readonly<Record<string, string>> = {
-  'google.protobuf.DoubleValue': 'double',
-  'google.protobuf.FloatValue': 'float',
-  'google.protobuf.Int64Value': 'int64',
-  'google.protobuf.UInt64Value': 'uint64',
-  'google.protobuf.Int32Value': 'int32',
-  'google.protobuf.UInt32Value': 'uint32',
-  'google.protobuf.BoolValue': 'bool',
-  'google.protobuf.StringValue': 'string',
-  'google.protobuf.BytesValue': 'bytes',
-};
 
 type Json = unknown;
 
@@ -46,7 +36,7 @@ export class ProtoCanonicalizer {
   private message(type: protobuf.Type, value: unknown, path: string): Json {
     const name = fullName(type);
     if (name === 'google.protobuf.Duration') return durationNanos(value, path);
-    if (name in WRAPPERS) return this.scalar(WRAPPERS[name], isObject(value) ? (value.value ?? defaultOf(WRAPPERS[name])) : value, path);
+    if (name in WRAPPER_SCALARS) return this.scalar(WRAPPER_SCALARS[name], isObject(value) ? (value.value ?? defaultOf(WRAPPER_SCALARS[name])) : value, path);
     if (name === 'google.protobuf.Any') return this.any(value, path);
     if (name === 'google.protobuf.Struct' || name === 'google.protobuf.Value' || name === 'google.protobuf.ListValue') {
       throw new Error(`${path}: ${name} is not supported by the canonical form yet`);
@@ -95,7 +85,7 @@ export class ProtoCanonicalizer {
   }
 
   private scalar(kind: string, value: unknown, path: string): Json {
-    if (INTEGER_KINDS.has(kind)) {
+    if (isIntegerKind(kind)) {
       if (typeof value !== 'number' && typeof value !== 'string' && typeof value !== 'bigint') throw new Error(`${path}: expected an integer, got ${JSON.stringify(value)}`);
       return BigInt(value).toString();
     }
@@ -117,7 +107,7 @@ export class ProtoCanonicalizer {
     const inner = this.root.lookupType(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
     const innerName = fullName(inner);
     const { '@type': _type, ...fields } = value;
-    const special = innerName === 'google.protobuf.Duration' || innerName in WRAPPERS;
+    const special = innerName === 'google.protobuf.Duration' || innerName in WRAPPER_SCALARS;
     return { '@type': typeUrl, value: this.message(inner, special ? fields.value : fields, `${path}<${innerName}>`) };
   }
 }
