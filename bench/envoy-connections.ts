@@ -19,7 +19,8 @@ import { createServer, type Server } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './support/accord-process.js';
-import { BenchMesh, argNumber, openFileLimit, rssMb } from './support/envoy-mesh.js';
+import { BenchMesh, openFileLimit, rssMb } from './support/envoy-mesh.js';
+import { argNumber } from './support/args.js';
 import { roundTrip } from './envoy-handshake.js';
 
 const SEED_CONNECTIONS = 10_000;
@@ -52,8 +53,8 @@ function echoServer(): Promise<{ server: Server; port: number; active: () => num
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const wanted = argv.includes('--quick') ? 1000 : argNumber(argv, '--connections', SEED_CONNECTIONS);
-  const inFlight = argNumber(argv, '--in-flight', 200);
+  const wanted = argv.includes('--quick') ? 1000 : argNumber(argv, 'connections', SEED_CONNECTIONS);
+  const inFlight = argNumber(argv, 'in-flight', 200);
   const limit = openFileLimit();
   const allowed = Math.floor((limit.hard - FD_SLACK) / 2);
   const n = Math.min(wanted, allowed);

@@ -15,7 +15,8 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { freePort } from './support/accord-process.js';
-import { BenchMesh, argNumber, percentile, rssMb } from './support/envoy-mesh.js';
+import { BenchMesh, percentile, rssMb } from './support/envoy-mesh.js';
+import { argNumber } from './support/args.js';
 import type { EnvoyProcess } from '../src/envoy/index.js';
 
 const CLUSTER = 'outbound.payments.default';
@@ -83,8 +84,8 @@ function median<T>(values: T[], key: (v: T) => number): T {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const n = argv.includes('--quick') ? 10 : argNumber(argv, '--envoys', 50);
-  const rounds = argNumber(argv, '--rounds', 3);
+  const n = argv.includes('--quick') ? 10 : argNumber(argv, 'envoys', 50);
+  const rounds = argNumber(argv, 'rounds', 3);
   const mesh = await BenchMesh.start();
   try {
     const appPort = await freePort();

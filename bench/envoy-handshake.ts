@@ -17,7 +17,8 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { freePort } from './support/accord-process.js';
-import { BenchMesh, argNumber, percentile, staticTcpProxy, withStatic } from './support/envoy-mesh.js';
+import { BenchMesh, percentile, staticTcpProxy, withStatic } from './support/envoy-mesh.js';
+import { argNumber } from './support/args.js';
 
 const SEED_LIMIT_MS = 50;
 const TARGET_P99_MS = 5;
@@ -87,7 +88,7 @@ function summary(samples: number[]): { p50: number; p99: number; max: number } {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const samples = argv.includes('--quick') ? 300 : argNumber(argv, '--samples', 3000);
+  const samples = argv.includes('--quick') ? 300 : argNumber(argv, 'samples', 3000);
   const app = await echoServer();
   const mesh = await BenchMesh.start();
   try {

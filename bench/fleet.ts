@@ -15,6 +15,7 @@
  *
  *   npm run bench -- fleet [--quick] [--n=1000,5000] [--churn-seconds=S] [--profile-dir=DIR]
  */
+import { flagValue } from './support/args.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -42,7 +43,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const value = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const value = (name: string): string | undefined => flagValue(argv, name);
   const quick = argv.includes('--quick');
   const sizes = value('n')?.split(',').map(Number) ?? (quick ? [1000] : [1000, 5000, 10000]);
   if (sizes.some((n) => !Number.isInteger(n) || n < 11 || n > 100_000)) throw new Error(`--n: expected integers from 11 to 100000, got ${value('n')}`);

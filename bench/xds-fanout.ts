@@ -9,6 +9,7 @@
  * Accord or bare, so its RSS is its own) and the simulated proxies
  * (workers/xds-fanout-client.js), which talk real gRPC over a few HTTP/2 connections.
  */
+import { flagValue } from './support/args.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +34,7 @@ export interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const value = (name: string): string | undefined => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const value = (name: string): string | undefined => flagValue(argv, name);
   const quick = argv.includes('--quick');
   const sizes = value('n')?.split(',').map(Number) ?? (quick ? [1000] : [1000, 5000, 10000]);
   if (sizes.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--n: expected positive integers, got ${value('n')}`);

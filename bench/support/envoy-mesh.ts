@@ -150,12 +150,3 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-export function argNumber(argv: readonly string[], flag: string, fallback: number): number {
-  const inline = argv.find((a) => a.startsWith(`${flag}=`));
-  const index = argv.indexOf(flag);
-  const raw = inline ? inline.slice(flag.length + 1) : index === -1 ? undefined : argv[index + 1];
-  if (raw === undefined) return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag}: expected a positive number`);
-  return value;
-}
