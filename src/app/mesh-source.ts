@@ -166,6 +166,14 @@ export class MeshConfigSource implements ConfigSource {
   }
 
   /**
+   * Re-checks every open stream's access and nothing else: a change of the token deny-list changes
+   * who may be served, not what any proxy is sent, so it re-translates nothing.
+   */
+  recheckAllAccess(): void {
+    for (const entry of this.entries.values()) this.recheckAccess(entry);
+  }
+
+  /**
    * Streams whose workload was revoked, or whose token was denied (deregistration denies them all),
    * since they opened are served nothing more: no config, no secrets, no lease renewal.
    */
