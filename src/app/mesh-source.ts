@@ -88,6 +88,8 @@ function endDenied(access: StreamAccess): void {
 /** One proxy identity (workload + flavour) and everything shared by its streams. */
 class ProxyEntry {
   inputKey: string | undefined;
+  /** The registration the proxy was last refreshed with: a new one (re-registration) re-announces it. */
+  workload: Workload | undefined;
   config: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> | undefined;
   readonly secrets: ProxySecrets;
   /** Whether the stream listeners were told this proxy is served. */
@@ -153,12 +155,18 @@ export class MeshConfigSource implements ConfigSource {
     return this.view(entry, authenticated, access);
   }
 
-  /** Re-translate every connected proxy whose inputs changed; called after each mesh-state change. */
+  /**
+   * Re-translates every connected proxy whose inputs changed; called after each mesh-state change.
+   * A proxy whose key did not change costs a lookup (the translator keeps keys across snapshots).
+   */
   refresh(): void {
+    const workloads = this.deps.state().workloads;
     for (const entry of this.entries.values()) {
-      this.recheckAccess(entry);
       if (entry.servedStreams === 0) continue;
       this.regenerate(entry);
+      const workload = workloads.get(entry.workloadId);
+      if (workload === entry.workload) continue;
+      entry.workload = workload;
       // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
       entry.secrets.refresh();
       this.announce(entry);
@@ -201,6 +209,7 @@ export class MeshConfigSource implements ConfigSource {
     let entry = this.entries.get(key);
     if (!entry) {
       entry = new ProxyEntry(key, workloadId, flavour, this.deps.secrets);
+      entry.workload = this.deps.state().workloads.get(workloadId);
       this.entries.set(key, entry);
       this.regenerate(entry);
     }

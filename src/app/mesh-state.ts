@@ -34,6 +34,8 @@ export class MeshStateTracker {
   /** The validated policy set in force, before revocations are added. */
   private policiesInForce: PolicySet;
   private revokedCallers: readonly string[] = [];
+  /** The last policy set with revocations added, kept while its inputs are the same (translation caches key on its identity). */
+  private withRevocationsMemo: { readonly set: PolicySet; readonly callers: string; readonly services: string; readonly result: PolicySet } | undefined;
   /** A trust domain a Mesh document asked for but the running CA cannot serve. */
   private trustDomainConflict: string | undefined;
   private lastDocuments: readonly unknown[] | undefined;
@@ -91,6 +93,16 @@ export class MeshStateTracker {
     if (this.revokedCallers.length === 0) return set;
     const services = new Map<string, { namespace: string; name: string }>();
     for (const workload of workloads.values()) services.set(`${workload.namespace}/${workload.service}`, { namespace: workload.namespace, name: workload.service });
+    const callersKey = this.revokedCallers.join('\n');
+    const servicesKey = [...services.keys()].sort().join('\n');
+    const memo = this.withRevocationsMemo;
+    if (memo && memo.set === set && memo.callers === callersKey && memo.services === servicesKey) return memo.result;
+    const result = this.buildRevocations(set, services);
+    this.withRevocationsMemo = { set, callers: callersKey, services: servicesKey, result };
+    return result;
+  }
+
+  private buildRevocations(set: PolicySet, services: ReadonlyMap<string, { namespace: string; name: string }>): PolicySet {
     const denies = [...services.values()].map((service) => ({
       kind: 'AuthorizationPolicy' as const,
       metadata: { name: 'accord-revoked-callers', namespace: service.namespace },

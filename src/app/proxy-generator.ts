@@ -13,6 +13,8 @@ import type { MeshSnapshot } from './mesh-state.js';
  */
 export class EncodingProxyGenerator implements ProxyGenerator {
   private readonly encoded = new WeakMap<object, EncodedResource>();
+  /** Encoded maps by the translation's map: replicas sharing a generation, and types a rebuild left unchanged, share one. */
+  private readonly encodedMaps = new WeakMap<ReadonlyMap<string, Readonly<Record<string, unknown>>>, ReadonlyMap<string, EncodedResource>>();
   private readonly log: Logger;
 
   constructor(
@@ -34,10 +36,15 @@ export class EncodingProxyGenerator implements ProxyGenerator {
 
   generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> {
     const translation = this.translator.translateWithNotes(this.snapshot(), workloadId, flavour);
-    const out = new Map<string, Map<string, EncodedResource>>();
+    const out = new Map<string, ReadonlyMap<string, EncodedResource>>();
     for (const [typeUrl, resources] of translation.resources) {
-      const encoded = new Map<string, EncodedResource>();
-      for (const [name, resource] of resources) encoded.set(name, this.encode(typeUrl, name, resource));
+      let encoded = this.encodedMaps.get(resources);
+      if (!encoded) {
+        const map = new Map<string, EncodedResource>();
+        for (const [name, resource] of resources) map.set(name, this.encode(typeUrl, name, resource));
+        encoded = map;
+        this.encodedMaps.set(resources, encoded);
+      }
       out.set(typeUrl, encoded);
     }
     for (const note of translation.notes) this.log.debug({ workloadId, code: note.code }, note.message);

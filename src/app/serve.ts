@@ -248,6 +248,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     },
     onRevokedWorkloadsChange: () => {
       meshState.setRevokedCallers(access.revokedCallers());
+      source.recheckAllAccess();
       source.refresh();
     },
   });

@@ -1,6 +1,6 @@
 import { voteProtocol } from '../core/protocol.js';
 import { serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
-import type { AuthorizationPolicySpec, Metadata, PolicyDocument, TrafficPolicySpec } from '../core/policy.js';
+import type { AuthorizationPolicySpec, Metadata, PolicyDocument, PolicySet, TrafficPolicySpec } from '../core/policy.js';
 import { compareStrings } from './hash.js';
 import type { MeshInput } from './types.js';
 
@@ -23,6 +23,53 @@ export interface NamedAuthorizationPolicy {
   readonly spec: AuthorizationPolicySpec;
 }
 
+type UpstreamPolicyDocument = PolicyDocument & { kind: 'UpstreamPolicy' };
+
+/**
+ * One PolicySet's policies grouped by the service they apply to, built once per set, so a lookup
+ * per proxy or per service does not scan every policy of the mesh.
+ */
+export class PolicyLookup {
+  private readonly authorization = new Map<string, NamedAuthorizationPolicy[]>();
+  private readonly traffic = new Map<string, TrafficPolicySpec>();
+  private readonly upstream = new Map<string, UpstreamPolicyDocument[]>();
+
+  constructor(readonly set: PolicySet) {
+    const byName = <T extends { readonly metadata: Metadata }>(a: T, b: T): number => compareStrings(a.metadata.name, b.metadata.name);
+    for (const policy of set.authorizationPolicies) push(this.authorization, serviceKey(policy.metadata.namespace, policy.spec.target), policy);
+    for (const list of this.authorization.values()) list.sort(byName);
+    for (const policy of [...set.trafficPolicies].sort(byName)) {
+      const key = serviceKey(policy.metadata.namespace, policy.spec.target);
+      if (!this.traffic.has(key)) this.traffic.set(key, policy.spec);
+    }
+    for (const policy of set.upstreamPolicies) push(this.upstream, serviceKey(policy.metadata.namespace, policy.spec.source), policy);
+    for (const list of this.upstream.values()) list.sort(byName);
+  }
+
+  /** AuthorizationPolicies targeting a service, sorted by name. */
+  authorizationPolicies(namespace: string, service: string): readonly NamedAuthorizationPolicy[] {
+    return this.authorization.get(serviceKey(namespace, service)) ?? NONE;
+  }
+
+  /** The TrafficPolicy in force for a service: the first by name when several target it. */
+  trafficPolicy(namespace: string, service: string): TrafficPolicySpec | undefined {
+    return this.traffic.get(serviceKey(namespace, service));
+  }
+
+  /** UpstreamPolicies whose source is the service, sorted by name. */
+  upstreamPolicies(namespace: string, source: string): readonly UpstreamPolicyDocument[] {
+    return this.upstream.get(serviceKey(namespace, source)) ?? NONE;
+  }
+}
+
+const NONE: readonly never[] = Object.freeze([]);
+
+function push<T>(map: Map<string, T[]>, key: string, item: T): void {
+  const list = map.get(key);
+  if (list) list.push(item);
+  else map.set(key, [item]);
+}
+
 /**
  * Lookups over one MeshInput, computed once per snapshot. Pure: built from the input alone.
  */
@@ -30,7 +77,14 @@ export class MeshIndex {
   private readonly workloadsByService = new Map<string, Workload[]>();
   private readonly views = new Map<string, ServiceView>();
 
-  constructor(readonly input: MeshInput) {
+  readonly policies: PolicyLookup;
+
+  /** `policies` may be a lookup kept from an earlier snapshot with the same PolicySet. */
+  constructor(
+    readonly input: MeshInput,
+    policies?: PolicyLookup,
+  ) {
+    this.policies = policies?.set === input.policies ? policies : new PolicyLookup(input.policies);
     const sorted = [...input.workloads.values()].sort((a, b) => compareStrings(a.id, b.id));
     for (const workload of sorted) {
       const key = serviceKey(workload.namespace, workload.service);
@@ -59,17 +113,15 @@ export class MeshIndex {
       mixedProtocols: mixed,
       workloads,
       serviceAccounts: accounts.length > 0 ? accounts : [name],
-      trafficPolicy: this.trafficPolicyFor(namespace, name),
+      trafficPolicy: this.policies.trafficPolicy(namespace, name),
     };
     this.views.set(key, view);
     return view;
   }
 
   /** AuthorizationPolicies targeting a service, sorted by name. */
-  authorizationPolicies(namespace: string, service: string): NamedAuthorizationPolicy[] {
-    return this.input.policies.authorizationPolicies
-      .filter((p) => p.metadata.namespace === namespace && p.spec.target === service)
-      .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+  authorizationPolicies(namespace: string, service: string): readonly NamedAuthorizationPolicy[] {
+    return this.policies.authorizationPolicies(namespace, service);
   }
 
   /**
@@ -79,10 +131,7 @@ export class MeshIndex {
   upstreamsOf(workload: Workload): Upstream[] {
     const byPort = new Map<number, Upstream>();
     for (const u of workload.upstreams) if (!byPort.has(u.localPort)) byPort.set(u.localPort, u);
-    const policies = this.input.policies.upstreamPolicies
-      .filter((p) => p.metadata.namespace === workload.namespace && p.spec.source === workload.service)
-      .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
-    for (const policy of policies) {
+    for (const policy of this.policies.upstreamPolicies(workload.namespace, workload.service)) {
       for (const u of policy.spec.upstreams) {
         if (byPort.has(u.localPort)) continue;
         byPort.set(u.localPort, { service: u.service, namespace: u.namespace ?? policy.metadata.namespace, localPort: u.localPort });
@@ -103,10 +152,4 @@ export class MeshIndex {
       .sort((a, b) => compareStrings(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
   }
 
-  private trafficPolicyFor(namespace: string, service: string): TrafficPolicySpec | undefined {
-    const matching = this.input.policies.trafficPolicies
-      .filter((p) => p.metadata.namespace === namespace && p.spec.target === service)
-      .sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
-    return matching[0]?.spec;
-  }
 }

@@ -1,5 +1,4 @@
 import { deepFreeze } from './configurers/common.js';
-import { canonicalJson } from './hash.js';
 import type { ServicePieces } from './service-pieces.js';
 import type { Resource, Translation } from './types.js';
 
@@ -9,11 +8,54 @@ import type { Resource, Translation } from './types.js';
  */
 
 export function sameIfEqual<T>(fresh: T, old: T | undefined): T {
-  return old !== undefined && old !== fresh && canonicalJson(old) === canonicalJson(fresh) ? old : fresh;
+  return old !== undefined && deepEqual(old, fresh) ? old : fresh;
 }
 
-function reuseByName(fresh: ReadonlyMap<string, Resource>, previous: ReadonlyMap<string, Resource> | undefined): Map<string, Resource> {
-  return new Map([...fresh].map(([name, resource]) => [name, sameIfEqual(resource, previous?.get(name))]));
+/**
+ * Structural equality of plain JSON-like values (objects, arrays, Maps, primitives). Shared
+ * sub-objects (frozen pieces reused across builds) compare by identity first, so comparing a
+ * rebuilt resource with its predecessor costs only the parts that were rebuilt.
+ */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  if (a instanceof Map || b instanceof Map) {
+    if (!(a instanceof Map) || !(b instanceof Map) || a.size !== b.size) return false;
+    for (const [key, value] of a) if (!b.has(key) || !deepEqual(value, b.get(key))) return false;
+    return true;
+  }
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  let count = 0;
+  for (const key in left) {
+    if (!Object.hasOwn(left, key)) continue;
+    count++;
+    if (!Object.hasOwn(right, key) || !deepEqual(left[key], right[key])) return false;
+  }
+  for (const key in right) if (Object.hasOwn(right, key)) count--;
+  return count === 0;
+}
+
+/**
+ * Each fresh resource, or its predecessor of the same name when equal; the previous map itself
+ * when every resource and the order are unchanged, so a consumer sees an unchanged type by identity.
+ */
+function reuseByName(fresh: ReadonlyMap<string, Resource>, previous: ReadonlyMap<string, Resource> | undefined): ReadonlyMap<string, Resource> {
+  const out = new Map<string, Resource>();
+  let allKept = previous !== undefined && previous.size === fresh.size;
+  const previousNames = previous?.keys();
+  for (const [name, resource] of fresh) {
+    const kept = sameIfEqual(resource, previous?.get(name));
+    out.set(name, kept);
+    if (allKept && (kept !== previous?.get(name) || previousNames?.next().value !== name)) allKept = false;
+  }
+  return allKept && previous !== undefined ? previous : out;
 }
 
 export function reuseUnchangedPieces(fresh: ServicePieces, previous: ServicePieces): ServicePieces {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MeshTranslator, type Flavour, type ProxyResources } from '../../src/mesh/index.js';
+import { MeshTranslator, type Flavour, type MeshInput, type ProxyResources } from '../../src/mesh/index.js';
+import type { Workload } from '../../src/core/workload.js';
+import { MapBuilder } from '../../src/registry/persistent-map.js';
 import { scenarioFrom, type ScenarioFile, type ScenarioWorkload } from './support/scenario.js';
 
 /**
@@ -114,4 +116,54 @@ describe('inputKey', () => {
     // Most single changes leave most proxies alone: the key is not simply "everything".
     expect(unchangedKeys).toBeGreaterThan(mutations.length * 4);
   });
+});
+
+/**
+ * The registry publishes snapshots that keep every unchanged workload object (and policy set) as
+ * is; the translator then keeps a proxy's key without re-hashing when none of the services it
+ * depends on changed. For every workload change, a translator that saw the snapshot before must
+ * agree with a fresh one on every proxy, whether the maps are plain or the registry's own.
+ */
+describe('inputKey across snapshots that share unchanged objects', () => {
+  const sharing = (before: MeshInput, changed: MeshInput, makeMap: (entries: Iterable<[string, Workload]>) => ReadonlyMap<string, Workload>): MeshInput => {
+    const entries: [string, Workload][] = [];
+    for (const [id, workload] of changed.workloads) {
+      const old = before.workloads.get(id);
+      entries.push([id, old !== undefined && JSON.stringify(old) === JSON.stringify(workload) ? old : workload]);
+    }
+    return { revision: before.revision + 1, workloads: makeMap(entries), policies: before.policies };
+  };
+  const plain = (entries: Iterable<[string, Workload]>): ReadonlyMap<string, Workload> => new Map(entries);
+  const persistent = (entries: Iterable<[string, Workload]>): ReadonlyMap<string, Workload> => {
+    const builder = new MapBuilder<Workload>();
+    for (const [id, workload] of entries) builder.set(id, workload);
+    return builder.snapshot();
+  };
+
+  for (const [mapKind, makeMap] of [['plain maps', plain], ['persistent maps', persistent]] as const) {
+    it(`gives every proxy what a fresh translator gives (${mapKind})`, () => {
+      const base0 = scenarioFrom(base).input;
+      const before: MeshInput = { ...base0, workloads: makeMap(base0.workloads) };
+      let kept = 0;
+      const misses: string[] = [];
+      for (const [label, mutate] of [...workloadMutations, ...mutations.filter(([l]) => l.startsWith('new '))]) {
+        const translator = new MeshTranslator();
+        const keys = new Map<string, string>();
+        for (const [id, flavour] of proxies) {
+          keys.set(`${flavour}/${id}`, translator.inputKey(before, id, flavour));
+          translator.translate(before, id, flavour);
+        }
+        const after = sharing(before, scenarioFrom(mutate(base)).input, makeMap);
+        for (const [id, flavour] of proxies) {
+          if (!after.workloads.has(id)) continue;
+          if (translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`)) kept++;
+          const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
+          if (JSON.stringify(snapshot(translator.translate(after, id, flavour))) !== JSON.stringify(fresh)) misses.push(`${label}: ${flavour}/${id}`);
+        }
+      }
+      expect(misses).toEqual([]);
+      // The point of sharing: most proxies keep their key through a single workload change.
+      expect(kept).toBeGreaterThan(workloadMutations.length * 4);
+    });
+  }
 });

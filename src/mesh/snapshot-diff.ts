@@ -1,0 +1,40 @@
+import { serviceKey, type Workload } from '../core/workload.js';
+import type { MeshInput } from './types.js';
+
+/** A map that can list its buckets, shared between versions (the registry's PersistentMap). */
+interface Bucketed<V> {
+  bucketList(): readonly ReadonlyMap<string, V>[];
+}
+
+function isBucketed<V>(map: ReadonlyMap<string, V>): map is ReadonlyMap<string, V> & Bucketed<V> {
+  return typeof (map as Partial<Bucketed<V>>).bucketList === 'function';
+}
+
+/**
+ * Services (`namespace/name`) with a workload added, removed or replaced between two snapshots, or
+ * `all` when the policy set differs (policies reach everything). Workloads are immutable, so an
+ * unchanged workload is the same object; with the registry's persistent maps only the buckets
+ * that differ are compared, so a change costs what it changed, not the size of the mesh.
+ */
+export function changedServices(before: MeshInput, after: MeshInput): ReadonlySet<string> | 'all' {
+  if (before.policies !== after.policies) return 'all';
+  const changed = new Set<string>();
+  const note = (workload: Workload | undefined): void => {
+    if (workload) changed.add(serviceKey(workload.namespace, workload.service));
+  };
+  const compare = (old: ReadonlyMap<string, Workload>, next: ReadonlyMap<string, Workload>): void => {
+    if (old === next) return;
+    for (const [id, workload] of next) if (old.get(id) !== workload) note(workload);
+    for (const [id, workload] of old) if (next.get(id) !== workload) note(workload);
+  };
+  const a = before.workloads;
+  const b = after.workloads;
+  if (isBucketed(a) && isBucketed(b) && a.bucketList().length === b.bucketList().length) {
+    const left = a.bucketList();
+    const right = b.bucketList();
+    for (let i = 0; i < left.length; i++) compare(left[i], right[i]);
+  } else {
+    compare(a, b);
+  }
+  return changed;
+}
