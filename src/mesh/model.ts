@@ -99,6 +99,11 @@ export class MeshIndex {
     return this.workloadsByService.has(serviceKey(namespace, name));
   }
 
+  /** `hasWorkloads` by `namespace/name` key. */
+  hasWorkloadsByKey(key: string): boolean {
+    return this.workloadsByService.has(key);
+  }
+
   service(namespace: string, name: string): ServiceView {
     const key = serviceKey(namespace, name);
     const cached = this.views.get(key);
@@ -151,5 +156,4 @@ export class MeshIndex {
       .filter((route) => route.spec.parentRefs.some((ref) => ref.namespace === gateway.metadata.namespace && ref.name === gateway.metadata.name))
       .sort((a, b) => compareStrings(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
   }
-
 }

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Workload } from '../core/workload.js';
+import type { Upstream, Workload } from '../core/workload.js';
 import { TypeUrl } from '../xds/contract.js';
 import { deepFreeze } from './configurers/common.js';
 import { isHttpProtocol } from './configurers/http.js';
@@ -72,19 +72,9 @@ export function assembleProxy(
 
   for (const upstream of index.upstreamsOf(workload)) {
     const service = index.service(upstream.namespace, upstream.service);
-    if (flavour === 'envoy' && (upstream.localPort === workload.port || upstream.localPort === workload.meshPort)) {
-      // The sidecar could not bind it (or would steal the app's port); leave the upstream out.
-      out.notes.push({
-        code: 'LOCAL_PORT_CONFLICT',
-        message: `upstream ${service.name}.${service.namespace} wants local port ${upstream.localPort}, which is the workload's own port`,
-      });
-      continue;
-    }
-    if (flavour === 'grpc' && !isHttpProtocol(service.protocol)) {
-      out.notes.push({
-        code: 'UPSTREAM_PROTOCOL_UNSUPPORTED',
-        message: `${service.name}.${service.namespace} is a TCP service; proxyless gRPC cannot call it`,
-      });
+    const leftOut = upstreamLeftOut(workload, flavour, upstream, service);
+    if (leftOut) {
+      out.notes.push(leftOut);
       continue;
     }
     const pieces = piecesOf(service);
@@ -98,6 +88,21 @@ export function assembleProxy(
     }
   }
   return out.finish();
+}
+
+/** Why an upstream gets no listener or pieces on this proxy, or undefined when it does. */
+export function upstreamLeftOut(workload: Workload, flavour: Flavour, upstream: Upstream, service: ServiceView): TranslationNote | undefined {
+  if (flavour === 'envoy' && (upstream.localPort === workload.port || upstream.localPort === workload.meshPort)) {
+    // The sidecar could not bind it (or would steal the app's port).
+    return {
+      code: 'LOCAL_PORT_CONFLICT',
+      message: `upstream ${service.name}.${service.namespace} wants local port ${upstream.localPort}, which is the workload's own port`,
+    };
+  }
+  if (flavour === 'grpc' && !isHttpProtocol(service.protocol)) {
+    return { code: 'UPSTREAM_PROTOCOL_UNSUPPORTED', message: `${service.name}.${service.namespace} is a TCP service; proxyless gRPC cannot call it` };
+  }
+  return undefined;
 }
 
 /** Gathers one proxy's resources by type and name (deduplicated), then sorts and freezes them. */

@@ -27,8 +27,11 @@ export interface ServicePieces {
   readonly notes: readonly TranslationNote[];
 }
 
-/** Exactly the inputs `buildServicePieces` reads; its memo key is a hash of this. */
-export function servicePiecesInputs(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): unknown {
+/**
+ * What `buildServicePieces` reads apart from the endpoints: clusters, routes (and callers'
+ * listeners) depend on this only, so callers whose destinations changed only here keep them.
+ */
+export function serviceStructureInputs(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): unknown {
   return {
     flavour,
     plan,
@@ -36,17 +39,22 @@ export function servicePiecesInputs(service: ServiceView, flavour: Flavour, trus
     name: service.name,
     namespace: service.namespace,
     protocol: service.protocol,
+    mixedProtocols: service.mixedProtocols,
     serviceAccounts: service.serviceAccounts,
     trafficPolicy: service.trafficPolicy ?? null,
-    endpoints: service.workloads.map((w) => ({
-      id: w.id,
-      address: w.address,
-      meshPort: w.meshPort,
-      labels: w.labels,
-      locality: w.locality,
-      health: w.health,
-    })),
   };
+}
+
+/** The rest of what `buildServicePieces` reads: the endpoints its CLAs are made of. */
+export function serviceEndpointInputs(service: ServiceView): unknown {
+  return service.workloads.map((w) => ({
+    id: w.id,
+    address: w.address,
+    meshPort: w.meshPort,
+    labels: w.labels,
+    locality: w.locality,
+    health: w.health,
+  }));
 }
 
 export function buildServicePieces(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): ServicePieces {

@@ -10,22 +10,36 @@ function isBucketed<V>(map: ReadonlyMap<string, V>): map is ReadonlyMap<string, 
   return typeof (map as Partial<Bucketed<V>>).bucketList === 'function';
 }
 
+/** What differs between two snapshots: `all` when the policy set differs (policies reach everything). */
+export type SnapshotChange =
+  | 'all'
+  | {
+      /** Services (`namespace/name`) with a workload added, removed or replaced. */
+      readonly services: ReadonlySet<string>;
+      readonly removedWorkloads: readonly string[];
+    };
+
 /**
- * Services (`namespace/name`) with a workload added, removed or replaced between two snapshots, or
- * `all` when the policy set differs (policies reach everything). Workloads are immutable, so an
+ * Services with a workload added, removed or replaced between two snapshots, and the workloads
+ * removed, or `all` when the policy set differs. Workloads are immutable, so an
  * unchanged workload is the same object; with the registry's persistent maps only the buckets
  * that differ are compared, so a change costs what it changed, not the size of the mesh.
  */
-export function changedServices(before: MeshInput, after: MeshInput): ReadonlySet<string> | 'all' {
+export function changedSince(before: MeshInput, after: MeshInput): SnapshotChange {
   if (before.policies !== after.policies) return 'all';
   const changed = new Set<string>();
+  const removed: string[] = [];
   const note = (workload: Workload | undefined): void => {
     if (workload) changed.add(serviceKey(workload.namespace, workload.service));
   };
   const compare = (old: ReadonlyMap<string, Workload>, next: ReadonlyMap<string, Workload>): void => {
     if (old === next) return;
     for (const [id, workload] of next) if (old.get(id) !== workload) note(workload);
-    for (const [id, workload] of old) if (next.get(id) !== workload) note(workload);
+    for (const [id, workload] of old) {
+      if (next.get(id) === workload) continue;
+      note(workload);
+      if (!next.has(id)) removed.push(id);
+    }
   };
   const a = before.workloads;
   const b = after.workloads;
@@ -36,5 +50,5 @@ export function changedServices(before: MeshInput, after: MeshInput): ReadonlySe
   } else {
     compare(a, b);
   }
-  return changed;
+  return { services: changed, removedWorkloads: removed };
 }

@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import type { MeshSpec } from '../core/policy.js';
+import { serviceKey, type Workload } from '../core/workload.js';
+import { canonicalJson, stableHash } from './hash.js';
+import { localityPlan, type LocalityPlan } from './locality.js';
+import { MeshIndex, type NamedAuthorizationPolicy, type PolicyLookup, type ServiceView } from './model.js';
+import { gatewayInputs, inboundInputs, proxyShape } from './proxy-inputs.js';
+import { serviceEndpointInputs, serviceStructureInputs } from './service-pieces.js';
+import { changedSince, type SnapshotChange } from './snapshot-diff.js';
+import { UnknownWorkloadError, type Flavour, type MeshInput } from './types.js';
+
+/** What a destination service contributes to its callers' keys. */
+export interface ServiceHashes {
+  /** Clusters, routes and listeners read this: everything but the endpoints. */
+  readonly structure: string;
+  /** Everything its shared pieces read, endpoints included. */
+  readonly full: string;
+}
+
+/** One proxy's keys for one snapshot. */
+export interface ProxyKeys {
+  /** Changes whenever anything the proxy's resources are built from changes. */
+  readonly key: string;
+  /** Changes whenever anything but its destinations' endpoints changes: equal means only CLAs differ. */
+  readonly structureKey: string;
+}
+
+/** Per-snapshot derived data, computed at most once per MeshInput. */
+export interface SnapshotMemo {
+  readonly index: MeshIndex;
+  /** Counts snapshots in the order they were first seen. */
+  readonly epoch: number;
+  /** What changed since the snapshot first seen just before this one. */
+  readonly change: SnapshotChange;
+  readonly serviceHashes: Map<string, ServiceHashes>;
+  readonly inbound: Map<string, InboundHash>;
+  readonly keys: Map<string, ProxyKeys>;
+}
+
+interface InboundHash {
+  readonly hash: string;
+  /** Services named as callers: their service accounts are in the hash. */
+  readonly callers: readonly string[];
+}
+
+/** A hash kept across snapshots while the objects it was computed from are the same ones. */
+interface ServiceHashEntry {
+  readonly namespace: string;
+  readonly service: string;
+  readonly workloads: readonly Workload[];
+  readonly trafficPolicy: unknown;
+  readonly trustDomain: string;
+  readonly hashes: ServiceHashes;
+}
+
+interface InboundHashEntry {
+  readonly namespace: string;
+  readonly service: string;
+  readonly policies: readonly NamedAuthorizationPolicy[];
+  readonly callerAccounts: string;
+  readonly hash: string;
+}
+
+export interface ShapeEntry {
+  readonly flavour: Flavour;
+  readonly mesh: MeshSpec;
+  readonly upstreamPolicies: readonly unknown[];
+  readonly hash: string;
+  readonly upstreams: readonly { readonly namespace: string; readonly service: string }[];
+}
+
+/** A proxy's keys and what they were computed from, so the next snapshot can keep them without re-hashing. */
+interface KeyRecord {
+  epoch: number;
+  readonly keys: ProxyKeys;
+  readonly workload: Workload;
+  /** Services whose change can change the keys: its upstreams and the callers its policies name. */
+  readonly services: readonly string[];
+}
+
+/**
+ * The keys translation is cached by (proxy-inputs.ts says what goes in), computed so that a
+ * change costs what it changed: every part is hashed once and kept while its inputs are the same
+ * objects, and a proxy whose workload and dependencies did not change between two consecutive
+ * snapshots keeps its keys without any hashing.
+ */
+export class InputKeys {
+  private readonly snapshots = new WeakMap<MeshInput, SnapshotMemo>();
+  /** The lookup of the newest snapshot's PolicySet, reused while the set is the same object. */
+  private policyLookup: PolicyLookup | undefined;
+  private readonly serviceHashCache = new Map<string, ServiceHashEntry>();
+  private readonly inboundHashCache = new Map<string, InboundHashEntry>();
+  private readonly shapes = new WeakMap<Workload, ShapeEntry[]>();
+  private readonly records = new Map<string, KeyRecord>();
+  private epoch = 0;
+  /** The snapshot first seen last: the next new one is compared with it. */
+  private lastInput: MeshInput | undefined;
+
+  constructor(
+    /** Called with each newly seen snapshot's memo, so the owner can prune its own caches. */
+    private readonly onNewSnapshot: (memo: SnapshotMemo) => void = () => undefined,
+  ) {}
+
+  memo(input: MeshInput): SnapshotMemo {
+    let memo = this.snapshots.get(input);
+    if (!memo) {
+      const index = new MeshIndex(input, this.policyLookup);
+      this.policyLookup = index.policies;
+      const change: SnapshotChange = this.lastInput === undefined ? 'all' : changedSince(this.lastInput, input);
+      this.lastInput = input;
+      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map() };
+      this.snapshots.set(input, memo);
+      this.prune(memo);
+      this.onNewSnapshot(memo);
+    }
+    return memo;
+  }
+
+  workload(input: MeshInput, workloadId: string): Workload {
+    const workload = input.workloads.get(workloadId);
+    if (!workload) throw new UnknownWorkloadError(workloadId);
+    return workload;
+  }
+
+  keys(input: MeshInput, workloadId: string, flavour: Flavour): ProxyKeys {
+    const memo = this.memo(input);
+    const proxy = proxyId(workloadId, flavour);
+    let keys = memo.keys.get(proxy);
+    if (keys !== undefined) return keys;
+    const workload = this.workload(input, workloadId);
+    const record = this.records.get(proxy);
+    if (record && unaffected(record, memo, workload)) {
+      record.epoch = memo.epoch;
+      keys = record.keys;
+    } else {
+      keys = this.computeKeys(memo, workload, flavour, proxy);
+    }
+    memo.keys.set(proxy, keys);
+    return keys;
+  }
+
+  /** The proxy's shape and its hash, kept per workload object while the mesh and its UpstreamPolicies are the same. */
+  shape(index: MeshIndex, workload: Workload, flavour: Flavour): ShapeEntry {
+    const mesh = index.input.policies.mesh;
+    const upstreamPolicies = index.policies.upstreamPolicies(workload.namespace, workload.service);
+    const entries = this.shapes.get(workload) ?? [];
+    const cached = entries.find((e) => e.flavour === flavour);
+    if (cached && cached.mesh === mesh && sameElements(cached.upstreamPolicies, upstreamPolicies)) return cached;
+    const shape = proxyShape(index, workload, flavour);
+    const entry: ShapeEntry = { flavour, mesh, upstreamPolicies, hash: stableHash(shape.value), upstreams: shape.upstreams };
+    this.shapes.set(workload, [...entries.filter((e) => e !== cached), entry]);
+    return entry;
+  }
+
+  /** A destination's hashes for callers with this locality plan, re-hashed only when its workloads or policy objects change. */
+  serviceHashes(memo: SnapshotMemo, service: ServiceView, flavour: Flavour, plan: LocalityPlan): ServiceHashes {
+    const key = piecesKey(service, flavour, plan);
+    let hashes = memo.serviceHashes.get(key);
+    if (hashes !== undefined) return hashes;
+    const trustDomain = memo.index.input.policies.mesh.trustDomain;
+    const cached = this.serviceHashCache.get(key);
+    if (cached && cached.trafficPolicy === service.trafficPolicy && cached.trustDomain === trustDomain && sameElements(cached.workloads, service.workloads)) {
+      hashes = cached.hashes;
+    } else {
+      const structure = stableHash(serviceStructureInputs(service, flavour, trustDomain, plan));
+      hashes = { structure, full: stableHash([structure, serviceEndpointInputs(service)]) };
+      this.serviceHashCache.set(key, { namespace: service.namespace, service: service.name, workloads: service.workloads, trafficPolicy: service.trafficPolicy, trustDomain, hashes });
+    }
+    memo.serviceHashes.set(key, hashes);
+    return hashes;
+  }
+
+  forget(workloadId: string): void {
+    for (const flavour of ['envoy', 'grpc'] as const) this.records.delete(proxyId(workloadId, flavour));
+  }
+
+  private computeKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, proxy: string): ProxyKeys {
+    const hashesOf = (service: ServiceView): ServiceHashes => this.serviceHashes(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
+    const shape = this.shape(memo.index, workload, flavour);
+    const inbound = this.inboundHash(memo, workload.namespace, workload.service);
+    const structure = createHash('sha256').update(shape.hash).update('\n').update(inbound.hash);
+    const endpoints = createHash('sha256');
+    for (const upstream of shape.upstreams) {
+      const hashes = hashesOf(memo.index.service(upstream.namespace, upstream.service));
+      structure.update('\n').update(hashes.structure);
+      endpoints.update('\n').update(hashes.full);
+    }
+    const gateway = flavour === 'envoy' && workload.gateway !== undefined;
+    if (gateway) structure.update('\n').update(canonicalJson(gatewayInputs(memo.index, workload, (service) => hashesOf(service).full)));
+    const structureKey = structure.digest('base64url');
+    const keys: ProxyKeys = { structureKey, key: endpoints.update('\n').update(structureKey).digest('base64url') };
+    if (gateway) {
+      // A gateway reads routes and backends besides its upstreams: recomputed on every snapshot.
+      this.records.delete(proxy);
+    } else {
+      const services = [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers];
+      this.records.set(proxy, { epoch: memo.epoch, keys, workload, services });
+    }
+    return keys;
+  }
+
+  /** Hash of a service's authorization inputs, re-hashed only when its policies or their callers' accounts change. */
+  private inboundHash(memo: SnapshotMemo, namespace: string, service: string): InboundHash {
+    const key = serviceKey(namespace, service);
+    let inbound = memo.inbound.get(key);
+    if (inbound !== undefined) return inbound;
+    const inputs = inboundInputs(memo.index, namespace, service);
+    const callers = Object.keys(inputs.callerAccounts);
+    const callerAccounts = inputs.policies.length === 0 ? '' : canonicalJson(inputs.callerAccounts);
+    const cached = this.inboundHashCache.get(key);
+    let hash: string;
+    if (cached && sameElements(cached.policies, inputs.policies) && cached.callerAccounts === callerAccounts) {
+      hash = cached.hash;
+    } else {
+      hash = inputs.policies.length === 0 ? 'no-policies' : stableHash(inputs);
+      this.inboundHashCache.set(key, { namespace, service, policies: inputs.policies, callerAccounts, hash });
+    }
+    inbound = { hash, callers };
+    memo.inbound.set(key, inbound);
+    return inbound;
+  }
+
+  /** Keeps the caches bounded by what a snapshot holds: records of gone workloads, hashes of services with none. */
+  private prune(memo: SnapshotMemo): void {
+    const { index, change } = memo;
+    if (change === 'all') {
+      for (const [proxy, record] of this.records) if (!index.input.workloads.has(record.workload.id)) this.records.delete(proxy);
+    } else {
+      for (const id of change.removedWorkloads) this.forget(id);
+      if (![...change.services].some((key) => !index.hasWorkloadsByKey(key))) return;
+    }
+    for (const cache of [this.serviceHashCache, this.inboundHashCache]) {
+      for (const [key, entry] of cache) if (!index.hasWorkloads(entry.namespace, entry.service)) cache.delete(key);
+    }
+  }
+}
+
+export function proxyId(workloadId: string, flavour: Flavour): string {
+  return `${flavour}|${workloadId}`;
+}
+
+/** Callers with different locality plans see different CLAs (priorities, weights). */
+export function piecesKey(service: ServiceView, flavour: Flavour, plan: LocalityPlan): string {
+  return `${flavour}|${service.namespace}/${service.name}|${planKey(plan)}`;
+}
+
+/** A plan as a string, field by field (cheaper than hashing it: it is computed per caller and upstream). */
+function planKey(plan: LocalityPlan): string {
+  switch (plan.kind) {
+    case 'none':
+      return '';
+    case 'failover':
+      return JSON.stringify(['failover', plan.caller.region ?? null, plan.caller.zone ?? null, plan.caller.subZone ?? null, plan.failoverRegions]);
+    case 'distribute':
+      return JSON.stringify(['distribute', plan.caller.region ?? null, plan.caller.zone ?? null, plan.caller.subZone ?? null, plan.to.map((t) => [t.pattern, t.weight])]);
+  }
+}
+
+/**
+ * Whether keys computed for the snapshot just before this one still hold: the same workload
+ * object, no policy change, and none of the services they depend on changed.
+ */
+function unaffected(record: KeyRecord, memo: SnapshotMemo, workload: Workload): boolean {
+  if (record.workload !== workload || memo.change === 'all') return false;
+  if (record.epoch === memo.epoch) return true;
+  if (record.epoch !== memo.epoch - 1) return false;
+  const changed = memo.change.services;
+  if (changed.size === 0) return true;
+  for (const service of record.services) if (changed.has(service)) return false;
+  return true;
+}
+
+/** Same length and the very same elements (inputs are immutable, so identity implies equal content). */
+export function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
