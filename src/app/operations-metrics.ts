@@ -3,10 +3,10 @@
  * that no single component owns: computed at scrape time from what the composition root holds.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { ProxyStatus } from '../xds/index.js';
+import type { ProxySummary } from '../xds/index.js';
 
 export interface OperationsMetricsDeps {
-  readonly proxies: () => readonly ProxyStatus[];
+  readonly proxies: () => readonly ProxySummary[];
   /** Registered workloads in this replica's registry snapshot. */
   readonly workloads: () => number;
   /** When the current root-rotation phase began (undefined: no rotation under way). */
@@ -21,13 +21,11 @@ export interface OperationsMetrics {
 export type StreamSyncState = 'synced' | 'pending' | 'nacked';
 
 /** A stream's state is its worst resource's: any NACK, else anything sent and not yet ACKed. */
-export function streamSyncState(proxy: ProxyStatus): StreamSyncState {
+export function streamSyncState(proxy: ProxySummary): StreamSyncState {
   let pending = false;
   for (const type of proxy.types) {
-    for (const resource of type.resources) {
-      if (resource.status === 'NACKED') return 'nacked';
-      if (resource.status === 'SENT') pending = true;
-    }
+    if (type.nacked) return 'nacked';
+    if (type.oldestUnackedAt !== undefined) pending = true;
   }
   return pending ? 'pending' : 'synced';
 }

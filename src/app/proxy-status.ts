@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Workload } from '../core/workload.js';
 import type { Store } from '../registry/store.js';
 import { TypeUrl } from '../xds/contract.js';
-import type { ProxyStatus, TypeStatus } from '../xds/index.js';
+import type { ProxySummary, TypeSummary } from '../xds/index.js';
 
 export type SyncState = 'SYNCED' | 'SENT' | 'STALE' | 'NACKED' | 'NOT SENT';
 
@@ -67,17 +67,17 @@ export const REPORT_KIND = 'proxy-status';
 const NACK_DETAIL_LIMIT = 4096;
 
 /** The state of one type on one stream at `now`. */
-export function syncStateOf(type: TypeStatus | undefined, now: number, staleAfterMs: number): SyncState {
-  if (!type || (type.resources.length === 0 && type.lastNonce === undefined)) return 'NOT SENT';
-  if (type.resources.some((resource) => resource.status === 'NACKED')) return 'NACKED';
-  if (type.oldestUnackedAt !== undefined) return now - Date.parse(type.oldestUnackedAt) >= staleAfterMs ? 'STALE' : 'SENT';
+export function syncStateOf(type: TypeSummary | undefined, now: number, staleAfterMs: number): SyncState {
+  if (!type || (type.resources === 0 && type.lastNonce === undefined)) return 'NOT SENT';
+  if (type.nacked) return 'NACKED';
+  if (type.oldestUnackedAt !== undefined) return now - type.oldestUnackedAt >= staleAfterMs ? 'STALE' : 'SENT';
   return 'SYNCED';
 }
 
 export interface ProxyStatusDeps {
   readonly store: Pick<Store, 'putReport' | 'listReports'>;
   readonly replica: string;
-  readonly proxies: () => readonly ProxyStatus[];
+  readonly proxies: () => readonly ProxySummary[];
   readonly workload: (id: string) => Workload | undefined;
   readonly leaf: (workloadId: string) => { serial: string; notAfter: number } | undefined;
   readonly logger: Logger;

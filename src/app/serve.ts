@@ -194,7 +194,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
   // Collected at scrape time, after everything below exists.
   const operationsMetrics = registerOperationsMetrics(metrics, {
-    proxies: () => xds.proxies(),
+    proxies: () => xds.proxySummaries(),
     workloads: () => meshState.snapshot().workloads.size,
     rootRotationPhaseSince: () => rootRotationPhaseSince(caApi.status()),
     now: () => Date.now(),
@@ -404,7 +404,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const proxyStatus = new ProxyStatusReporter({
     store,
     replica: options.replicaName ?? `${hostname()}-${process.pid}`,
-    proxies: () => xds.proxies(),
+    proxies: () => xds.proxySummaries(),
     workload: (id) => meshState.snapshot().workloads.get(id),
     leaf: (id) => ledger.leafOf(id),
     logger,

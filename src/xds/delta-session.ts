@@ -2,7 +2,7 @@ import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, oldestPending, type ResourceStatus, type TypeStatus } from './status.js';
+import { Delivery, deliveryName, oldestPending, summarize, type ResourceStatus, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 import { deltaResponse } from './wire.js';
 
@@ -164,6 +164,12 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
       if (pending !== undefined) status.oldestUnackedAt = new Date(pending).toISOString();
       out.push(status);
     }
+    return out;
+  }
+
+  typeSummaries(): TypeSummary[] {
+    const out: TypeSummary[] = [];
+    for (const state of this.types.values()) out.push(summarize(state.typeUrl, state.known.values(), state.latestNonce, state.lastNack, (entry) => entry.version !== ABSENT));
     return out;
   }
 

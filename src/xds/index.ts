@@ -8,8 +8,10 @@ export {
   type XdsLimits,
   type XdsServerOptions,
   type ProxyStatus,
+  type ProxySummary,
   type ResourceStatus,
   type TypeStatus,
+  type TypeSummary,
 } from './server.js';
 export { contentVersion, setVersion } from './versions.js';
 export { adsRank, isWildcardType } from './type-order.js';

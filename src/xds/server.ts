@@ -20,10 +20,10 @@ import type { SessionEnvironment, XdsCall } from './session.js';
 import { SharedResponses } from './shared-responses.js';
 import { SotwSession } from './sotw-session.js';
 import { adsDefinition, csdsDefinition, perTypeDefinition, PER_TYPE_SERVICES } from './services.js';
-import type { ProxyStatus } from './status.js';
+import type { ProxyStatus, ProxySummary } from './status.js';
 import { typeLabel } from './type-order.js';
 
-export type { ProxyStatus, ResourceStatus, TypeStatus } from './status.js';
+export type { ProxyStatus, ProxySummary, ResourceStatus, TypeStatus, TypeSummary } from './status.js';
 
 export interface XdsLimits {
   /** Concurrent xDS streams (all services); more are refused with RESOURCE_EXHAUSTED. */
@@ -222,6 +222,13 @@ export class XdsServer {
   proxies(): ProxyStatus[] {
     const out: ProxyStatus[] = [];
     for (const session of this.sessions) if (session.nodeInfo()) out.push(session.status());
+    return out;
+  }
+
+  /** `proxies()` without per-resource detail: cheap enough to call for every stream on a timer or scrape. */
+  proxySummaries(): ProxySummary[] {
+    const out: ProxySummary[] = [];
+    for (const session of this.sessions) if (session.nodeInfo()) out.push(session.summary());
     return out;
   }
 

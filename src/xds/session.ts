@@ -6,7 +6,7 @@ import type { XdsMetrics, StreamMode } from './metrics.js';
 import { Outbox, type FlushScheduler } from './outbox.js';
 import { BadRequestError, type RequestDecoder } from './requests.js';
 import type { SharedResponses } from './shared-responses.js';
-import type { ProxyStatus, TypeStatus } from './status.js';
+import type { ProxyStatus, ProxySummary, TypeStatus, TypeSummary } from './status.js';
 import { adsRank } from './type-order.js';
 
 /** The transport side of one stream, as the session needs it (adapted from a grpc-js call). */
@@ -173,6 +173,13 @@ export abstract class StreamSession<Request extends { readonly node: NodeInfo | 
       types: this.typeStatuses(),
     };
   }
+
+  /** `status()` without per-resource detail, for views over every stream (status reports, metrics). */
+  summary(): ProxySummary {
+    return { nodeId: this.node?.id ?? '', peer: this.call.peer, connectedAt: this.connectedAt.toISOString(), types: this.typeSummaries() };
+  }
+
+  abstract typeSummaries(): TypeSummary[];
 
   nodeInfo(): NodeInfo | undefined {
     return this.node;

@@ -2,7 +2,7 @@ import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, oldestPending, type TypeStatus } from './status.js';
+import { Delivery, deliveryName, oldestPending, summarize, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 import { sotwResponse } from './wire.js';
 
@@ -126,6 +126,12 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     this.env.metrics.responseSent(typeUrl, 'sotw');
     if (typeUrl === TypeUrl.Cluster && planned.upserted) this.resendEndpoints();
     return sotwResponse(nonce, body);
+  }
+
+  typeSummaries(): TypeSummary[] {
+    const out: TypeSummary[] = [];
+    for (const state of this.types.values()) out.push(summarize(state.typeUrl, state.sent.values(), state.nonce, state.lastNack));
+    return out;
   }
 
   sentResource(typeUrl: string, name: string): EncodedResource | undefined {

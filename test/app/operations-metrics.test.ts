@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rootRotationPhaseSince, streamSyncState } from '../../src/app/operations-metrics.js';
-import type { ProxyStatus, TypeStatus } from '../../src/xds/index.js';
+import type { ProxySummary } from '../../src/xds/index.js';
+import { Delivery, summarize } from '../../src/xds/status.js';
 import { api, startTestAccord, type TestAccord } from './harness.js';
 
-function proxy(...statuses: ('SENT' | 'ACKED' | 'NACKED')[]): ProxyStatus {
-  const type: TypeStatus = { typeUrl: 't', mode: 'sotw', subscribed: '*', resources: statuses.map((status, i) => ({ name: `r${i}`, version: 'v', status })) };
-  return { nodeId: 'n', peer: 'p', connectedAt: '', service: 'ads', types: [type] };
+function proxy(...statuses: ('SENT' | 'ACKED' | 'NACKED')[]): ProxySummary {
+  const delivery = { SENT: Delivery.Sent, ACKED: Delivery.Acked, NACKED: Delivery.Nacked } as const;
+  const entries = statuses.map((status, i) => ({ delivery: delivery[status], sentAt: 1000 + i }));
+  return { nodeId: 'n', peer: 'p', connectedAt: '', types: [summarize('t', entries, 'nonce', undefined)] };
 }
 
 function metricValue(text: string, name: string, labels = ''): number | undefined {

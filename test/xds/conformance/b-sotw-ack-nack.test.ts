@@ -77,6 +77,9 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
     );
     expect(status.lastNack?.nonce).toBe(res.nonce);
     expect(status.lastNack?.errorDetail).toContain('rejected although version matches');
+    // The per-stream summary (status reports, metrics) agrees without listing resources.
+    const summary = server.proxySummaries().find((p) => p.nodeId === 'n1')?.types.find((t) => t.typeUrl === T.Cluster);
+    expect(summary).toMatchObject({ resources: 1, nacked: true, oldestUnackedAt: undefined, lastNonce: res.nonce });
     expect(await h().counter('accord_xds_nacks_total')).toBe(1);
   });
 
@@ -94,6 +97,8 @@ describe('§1.B SotW nonce, version, ACK/NACK', () => {
         ?.types.find((t) => t.typeUrl === T.Cluster && t.resources.some((r) => r.status === 'ACKED')),
     );
     expect(status.lastNack).toBeUndefined();
+    const summary = server.proxySummaries().find((p) => p.nodeId === 'n1')?.types.find((t) => t.typeUrl === T.Cluster);
+    expect(summary).toMatchObject({ resources: 1, nacked: false, oldestUnackedAt: undefined, lastNack: undefined });
     expect(await h().counter('accord_xds_nacks_total')).toBe(0);
   });
 

@@ -127,6 +127,8 @@ describe('§1.F Delta xDS', () => {
       .find((p) => p.nodeId === 'n1')
       ?.types.find((t) => t.typeUrl === T.ClusterLoadAssignment);
     expect(status?.lastNack?.errorDetail).toContain('bad endpoints');
+    const summary = server.proxySummaries().find((p) => p.nodeId === 'n1')?.types.find((t) => t.typeUrl === T.ClusterLoadAssignment);
+    expect(summary).toMatchObject({ resources: 1, nacked: true, oldestUnackedAt: undefined, lastNonce: first.nonce });
     h().set('n1', T.ClusterLoadAssignment, [make.cla('a', 2)]);
     const second = await s.next();
     expect(dnames(second)).toEqual(['a']);
