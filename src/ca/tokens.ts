@@ -1,4 +1,4 @@
-import crypto, { type KeyObject } from 'node:crypto';
+import crypto, { type KeyObject, type webcrypto } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
 
 /** What a workload token says: which workload, which SPIFFE ID, until when. */
@@ -66,6 +66,9 @@ function hsKey(key: Uint8Array | string, field: string, until?: number): HsKey {
  * so every replica verifies every other's tokens; or EdDSA (Ed25519) when verifiers must not mint.
  */
 export class WorkloadTokens {
+  /** HS256 keys imported once: verifying with raw bytes re-imports the key on every token. */
+  private readonly verifyCryptoKeys = new WeakMap<HsKey, Promise<webcrypto.CryptoKey>>();
+
   private constructor(private readonly keys: TokenKeys) {}
 
   /**
@@ -145,7 +148,7 @@ export class WorkloadTokens {
     let failure: unknown;
     for (const key of candidates) {
       try {
-        return await this.verifyWith(token, now, key.key);
+        return await this.verifyWith(token, now, await this.cryptoKey(key));
       } catch (err) {
         failure = err;
         if (!(err instanceof TokenError) || err.code !== 'BAD_SIGNATURE') throw err;
@@ -154,7 +157,16 @@ export class WorkloadTokens {
     throw failure;
   }
 
-  private async verifyWith(token: string, now: number, verifyKey: Uint8Array | KeyObject): Promise<WorkloadClaims> {
+  private cryptoKey(key: HsKey): Promise<webcrypto.CryptoKey> {
+    let imported = this.verifyCryptoKeys.get(key);
+    if (!imported) {
+      imported = crypto.webcrypto.subtle.importKey('raw', key.key, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+      this.verifyCryptoKeys.set(key, imported);
+    }
+    return imported;
+  }
+
+  private async verifyWith(token: string, now: number, verifyKey: webcrypto.CryptoKey | KeyObject): Promise<WorkloadClaims> {
     try {
       const { payload } = await jwtVerify(token, verifyKey, {
         algorithms: [this.keys.alg],

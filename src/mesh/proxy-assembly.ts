@@ -16,17 +16,29 @@ import type { Flavour, Resource, Translation, TranslationNote } from './types.js
 
 const RESOURCE_TYPES = [TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment] as const;
 
+/** Where a proxy's destination-side resources come from (the translator's caches). */
+export interface Destinations {
+  /** What the destination shares with every caller of this flavour and locality plan. */
+  pieces(service: ServiceView): ServicePieces;
+  /**
+   * An Envoy caller's listener for the destination on a local port: it depends only on the port and
+   * the pieces, so callers of the same service on the same port can share it.
+   */
+  outboundListener(upstream: Upstream, service: ServiceView, pieces: ServicePieces): Resource;
+}
+
+/** Builds the Envoy outbound listener without sharing (`Destinations.outboundListener` may memoise this). */
+export function buildOutboundListener(upstream: Upstream, service: ServiceView, pieces: ServicePieces): Resource {
+  return deepFreeze(outboundListener(upstream, service, pieces.targets));
+}
+
 /**
  * One proxy's resources: its own inbound side, plus for every upstream the listener(s) to reach
- * it and the pieces its destination service shares with all callers (`piecesOf`).
- * Everything read here must be covered by `proxyInputs` (proxy-inputs.ts).
+ * it and the pieces its destination service shares with all callers (`destinations`).
+ * Everything read here must be covered by the proxy's keys (proxy-inputs.ts).
  */
-export function assembleProxy(
-  index: MeshIndex,
-  workload: Workload,
-  flavour: Flavour,
-  piecesOf: (service: ServiceView) => ServicePieces,
-): Translation {
+export function assembleProxy(index: MeshIndex, workload: Workload, flavour: Flavour, destinations: Destinations): Translation {
+  const piecesOf = (service: ServiceView): ServicePieces => destinations.pieces(service);
   const mesh = index.input.policies.mesh;
   const out = new ResourceCollector();
   const rbacContext: RbacContext = {
@@ -80,7 +92,7 @@ export function assembleProxy(
     const pieces = piecesOf(service);
     out.addPieces(pieces);
     if (flavour === 'envoy') {
-      out.add(TypeUrl.Listener, outboundListener(upstream, service, pieces.targets));
+      out.add(TypeUrl.Listener, destinations.outboundListener(upstream, service, pieces));
     } else {
       for (const name of grpcClientListenerNames(service.name, service.namespace, workload.namespace)) {
         out.add(TypeUrl.Listener, clientListener(name, outboundRouteName(service.name, service.namespace)));

@@ -5,7 +5,7 @@ import { InputKeys, piecesKey, proxyId, type SnapshotMemo } from './input-keys.j
 import { localityPlan, type LocalityPlan } from './locality.js';
 import type { ServiceView } from './model.js';
 import { reuseUnchangedPieces, reuseUnchangedResources } from './object-reuse.js';
-import { assembleProxy, upstreamLeftOut } from './proxy-assembly.js';
+import { assembleProxy, buildOutboundListener, upstreamLeftOut } from './proxy-assembly.js';
 import { buildServicePieces, type ServicePieces } from './service-pieces.js';
 import type { Flavour, MeshInput, ProxyResources, Resource, Translation } from './types.js';
 
@@ -44,6 +44,8 @@ interface PiecesEntry {
 export class MeshTranslator {
   private readonly keys = new InputKeys((memo) => this.prune(memo));
   private readonly pieces = new Map<string, PiecesEntry>();
+  /** Envoy outbound listeners by the pieces they route to and the local port (callers on one port share one). */
+  private readonly outboundListeners = new WeakMap<ServicePieces, Map<number, Resource>>();
   private readonly generations = new Map<string, Generation>();
   /** Proxy (`flavour|workloadId`) → the generation it was last given. */
   private readonly bindings = new Map<string, Binding>();
@@ -95,10 +97,25 @@ export class MeshTranslator {
 
   private assemble(memo: SnapshotMemo, workload: Workload, flavour: Flavour, structureKey: string, previous: Translation | undefined): Generation {
     let piecesNotes = false;
-    const fresh = assembleProxy(memo.index, workload, flavour, (service) => {
-      const pieces = this.servicePieces(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
-      if (pieces.notes.length > 0) piecesNotes = true;
-      return pieces;
+    const fresh = assembleProxy(memo.index, workload, flavour, {
+      pieces: (service) => {
+        const pieces = this.servicePieces(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
+        if (pieces.notes.length > 0) piecesNotes = true;
+        return pieces;
+      },
+      outboundListener: (upstream, service, pieces) => {
+        let byPort = this.outboundListeners.get(pieces);
+        if (!byPort) {
+          byPort = new Map();
+          this.outboundListeners.set(pieces, byPort);
+        }
+        let listener = byPort.get(upstream.localPort);
+        if (!listener) {
+          listener = buildOutboundListener(upstream, service, pieces);
+          byPort.set(upstream.localPort, listener);
+        }
+        return listener;
+      },
     });
     return { translation: previous ? reuseUnchangedResources(fresh, previous) : fresh, structureKey, piecesNotes, proxies: new Set() };
   }
