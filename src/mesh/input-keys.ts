@@ -35,6 +35,13 @@ export interface SnapshotMemo {
   readonly serviceHashes: Map<string, ServiceHashes>;
   readonly inbound: Map<string, InboundHash>;
   readonly keys: Map<string, ProxyKeys>;
+  /** Keys by what they are computed from (shape hash and locality): replicas of a service compute them once. */
+  readonly groups: Map<string, GroupKeys>;
+}
+
+interface GroupKeys {
+  readonly keys: ProxyKeys;
+  readonly services: readonly string[];
 }
 
 interface InboundHash {
@@ -108,7 +115,7 @@ export class InputKeys {
       this.policyLookup = index.policies;
       const change: SnapshotChange = this.lastInput === undefined ? 'all' : changedSince(this.lastInput, input);
       this.lastInput = input;
-      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map() };
+      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map(), groups: new Map() };
       this.snapshots.set(input, memo);
       this.prune(memo);
       this.onNewSnapshot(memo);
@@ -175,8 +182,27 @@ export class InputKeys {
   }
 
   private computeKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, proxy: string): ProxyKeys {
-    const hashesOf = (service: ServiceView): ServiceHashes => this.serviceHashes(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
     const shape = this.shape(memo.index, workload, flavour);
+    const gateway = flavour === 'envoy' && workload.gateway !== undefined;
+    if (gateway) {
+      // A gateway reads routes and backends besides its upstreams: recomputed on every snapshot.
+      this.records.delete(proxy);
+      return this.hashKeys(memo, workload, flavour, shape, true).keys;
+    }
+    // Everything but the locality is in the shape hash; equal shapes (replicas) share their keys.
+    const { region, zone, subZone } = workload.locality;
+    const groupKey = `${shape.hash}|${region ?? ''}|${zone ?? ''}|${subZone ?? ''}`;
+    let group = memo.groups.get(groupKey);
+    if (!group) {
+      group = this.hashKeys(memo, workload, flavour, shape, false);
+      memo.groups.set(groupKey, group);
+    }
+    this.records.set(proxy, { epoch: memo.epoch, keys: group.keys, workload, services: group.services });
+    return group.keys;
+  }
+
+  private hashKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, shape: ShapeEntry, gateway: boolean): GroupKeys {
+    const hashesOf = (service: ServiceView): ServiceHashes => this.serviceHashes(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
     const inbound = this.inboundHash(memo, workload.namespace, workload.service);
     const structure = createHash('sha256').update(shape.hash).update('\n').update(inbound.hash);
     const endpoints = createHash('sha256');
@@ -185,18 +211,10 @@ export class InputKeys {
       structure.update('\n').update(hashes.structure);
       endpoints.update('\n').update(hashes.full);
     }
-    const gateway = flavour === 'envoy' && workload.gateway !== undefined;
     if (gateway) structure.update('\n').update(canonicalJson(gatewayInputs(memo.index, workload, (service) => hashesOf(service).full)));
     const structureKey = structure.digest('base64url');
     const keys: ProxyKeys = { structureKey, key: endpoints.update('\n').update(structureKey).digest('base64url') };
-    if (gateway) {
-      // A gateway reads routes and backends besides its upstreams: recomputed on every snapshot.
-      this.records.delete(proxy);
-    } else {
-      const services = [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers];
-      this.records.set(proxy, { epoch: memo.epoch, keys, workload, services });
-    }
-    return keys;
+    return { keys, services: [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers] };
   }
 
   /** Hash of a service's authorization inputs, re-hashed only when its policies or their callers' accounts change. */
