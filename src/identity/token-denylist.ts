@@ -211,13 +211,17 @@ export class TokenDenyList {
     const now = this.deps.now();
     const changed = new Map<number, LoadedShard>();
     stored.forEach((entry, index) => {
-      if (entry !== undefined && entry.version !== this.shards[index]!.version) changed.set(index, { entries: parse(entry.value, now), version: entry.version });
+      if (entry !== undefined && entry.version > (this.shards[index]!.version ?? 0)) changed.set(index, { entries: parse(entry.value, now), version: entry.version });
     });
     if (changed.size > 0) this.apply(changed, notify);
   }
 
-  /** Replaces the given shards and tells the listener what became denied. */
-  private apply(changed: ReadonlyMap<number, LoadedShard>, notify: boolean): void {
+  /**
+   * Replaces the given shards and tells the listener what became denied. A sync and an update may
+   * overlap: a shard read at an older version than the one held (versions only grow) is dropped.
+   */
+  private apply(read: ReadonlyMap<number, LoadedShard>, notify: boolean): void {
+    const changed = new Map([...read].filter(([index, shard]) => (shard.version ?? 0) > (this.shards[index]!.version ?? 0)));
     if (!notify) {
       for (const [index, shard] of changed) this.shards[index] = shard;
       return;

@@ -147,6 +147,37 @@ describe('the sharded token deny-list', () => {
     expect(seenByA.slice(aBefore)).toEqual([{ workloads: [], tokens: ['jti-b'] }]);
   });
 
+  it('a sync that read a shard before this replica wrote it does not roll the shard back', async () => {
+    const clock = new FakeClock(Date.now());
+    const now = clock.now();
+    let holding = false;
+    const held: (() => void)[] = [];
+    const kv = new (class extends MemoryCaKv {
+      override async kvGet(key: string): Promise<Awaited<ReturnType<MemoryCaKv['kvGet']>>> {
+        const value = await super.kvGet(key);
+        if (holding) await new Promise<void>((resolve) => held.push(resolve));
+        return value;
+      }
+    })();
+    const seenByA: DenyListChange[] = [];
+    const a = make(kv, clock, seenByA);
+    const b = make(kv, clock);
+    await a.start();
+    const [w1, w2] = idsInOneShard(2, 'orders');
+    await b.denyWorkload(w1!, now, now + DAY);
+
+    // A's sync reads every shard (w1's at version 1) and is held; meanwhile A writes version 2.
+    holding = true;
+    clock.advance(1_000);
+    await eventually(() => held.length === DENIED_SHARDS + 1, 2_000, "the sync's reads");
+    holding = false;
+    await a.denyWorkload(w2!, now, now + DAY);
+    for (const resolve of held) resolve();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(a.denial({ tokenId: 'x', workloadId: w2!, issuedAt: now })).toMatch(/deregistered/);
+    expect(seenByA).toEqual([{ workloads: [w1, w2], tokens: [] }]);
+  });
+
   it('concurrent denials on two replicas in the same shard both land (compare-and-set retry)', async () => {
     let conflicts = 0;
     const kv = new (class extends MemoryCaKv {
