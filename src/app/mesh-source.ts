@@ -181,6 +181,20 @@ export class MeshConfigSource implements ConfigSource {
     for (const entry of this.entries.values()) this.recheckAccess(entry);
   }
 
+  /** `recheckAllAccess` for what a deny-list change names: a token id may be any stream's, a workload only its own. */
+  recheckDenied(change: { readonly workloads: readonly string[]; readonly tokens: readonly string[] }): void {
+    if (change.tokens.length > 0) {
+      this.recheckAllAccess();
+      return;
+    }
+    for (const workloadId of change.workloads) {
+      for (const flavour of FLAVOURS) {
+        const entry = this.entries.get(entryKey(workloadId, flavour));
+        if (entry) this.recheckAccess(entry);
+      }
+    }
+  }
+
   /**
    * Streams whose workload was revoked, or whose token was denied (deregistration denies them all),
    * since they opened are served nothing more: no config, no secrets, no lease renewal.
@@ -205,7 +219,7 @@ export class MeshConfigSource implements ConfigSource {
   }
 
   private entry(workloadId: string, flavour: Flavour): ProxyEntry {
-    const key = `${workloadId}|${flavour}`;
+    const key = entryKey(workloadId, flavour);
     let entry = this.entries.get(key);
     if (!entry) {
       entry = new ProxyEntry(key, workloadId, flavour, this.deps.secrets);
@@ -318,6 +332,12 @@ export class MeshConfigSource implements ConfigSource {
     entry.announced = false;
     for (const listener of this.deps.listeners) listener.idle(entry.key);
   }
+}
+
+const FLAVOURS: readonly Flavour[] = ['envoy', 'grpc'];
+
+function entryKey(workloadId: string, flavour: Flavour): string {
+  return `${workloadId}|${flavour}`;
 }
 
 function sameResources(

@@ -252,7 +252,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       source.refresh();
     },
   });
-  const denied = new TokenDenyList({ kv: runtime.kv, logger, now, clock, onChange: (_change) => source.recheckAllAccess() });
+  const denied = new TokenDenyList({ kv: runtime.kv, logger, now, clock, onChange: (change) => source.recheckDenied(change) });
   const access = new WorkloadAccess({ runtime, revocations, denied, workloads: () => meshState.snapshot().workloads.values(), tokenTtlMs: options.tokenTtlMs, now });
   const ledger: TrustLedger = new TrustLedger({
     runtime,

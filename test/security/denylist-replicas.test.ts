@@ -44,9 +44,25 @@ describe('the token deny-list is shared by replicas (Redis)', () => {
     expect(denied).toBe('ended 16');
 
     const other = await register(replicas.a.http, 'payments');
+    const bystander = await register(replicas.a.http, 'ledger');
     await whenRegistered(() => call(replicas.b.http, 'GET', '/v1/agent/bundle', { token: other.token }));
+    await whenRegistered(() => call(replicas.b.http, 'GET', '/v1/agent/bundle', { token: bystander.token }));
     expect(await openOn(replicas.b, other)).toBe('clusters');
+    // Streams held open on B: the deregistered workload's is ended, another workload's is not.
+    const held = [other, bystander].map((w) => {
+      const client = new XdsTestClient(replicas.b.xds, codec, { metadata: { authorization: `Bearer ${w.token}` } });
+      const stream = client.sotw();
+      stream.send({ node: envoyNode(w.id), type_url: TypeUrl.Cluster, resource_names: [] });
+      return { client, stream };
+    });
+    for (const { stream } of held) await stream.nextOfType(TypeUrl.Cluster, 5_000);
     expect((await call(replicas.a.http, 'DELETE', `/v1/workloads/${other.id}`)).status).toBe(204);
+    try {
+      expect((await held[0]?.stream.ended(15_000))?.code).toBe(7);
+      expect(held[1]?.stream.isEnded).toBe(false);
+    } finally {
+      for (const { client } of held) client.close();
+    }
     const gone = await eventually(() => openOn(replicas.b, other), 'ended 16');
     console.log(`workload deregistered on A, its token on B: ${gone}`);
     expect(gone).toBe('ended 16');
