@@ -20,6 +20,14 @@ interface PeerCount {
 
 /** One admitted stream's place in the counts. */
 export interface AdmissionTicket {
+  /**
+   * Runs `start` once the stream may be served: at once, or, while `maxPendingStreams` streams are
+   * being set up, when one of them is done (first come, first served). A reconnect storm is paced
+   * by the control plane's own capacity instead of refused into client back-off.
+   */
+  whenStarted(start: () => void): void;
+  /** Waiting for a place among the pending streams. */
+  readonly isQueued: boolean;
   /** The config source accepted the stream for this node: it stops counting as pending. */
   authenticated(nodeId: string): AdmissionRefusal | undefined;
   readonly isPending: boolean;
@@ -37,6 +45,9 @@ export interface AdmissionTicket {
 export class StreamAdmission {
   private total = 0;
   private pending = 0;
+  /** Admitted streams waiting for a pending place, oldest first. */
+  private readonly queue = new Map<number, () => void>();
+  private nextQueued = 0;
   private readonly peers = new Map<string, PeerCount>();
   private readonly workloads = new Map<string, number>();
 
@@ -50,13 +61,18 @@ export class StreamAdmission {
     return this.pending;
   }
 
-  /** A new stream from `peer` (its IP address): a ticket, or why it is refused. */
+  get queuedStreams(): number {
+    return this.queue.size;
+  }
+
+  /**
+   * A new stream from `peer` (its IP address): a ticket, or why it is refused. Over the total and
+   * per-address caps it is refused; over the global pending cap it waits its turn (`whenStarted`):
+   * one address still cannot hold more than its own pending cap, waiting or not.
+   */
   admit(peer: string): AdmissionTicket | AdmissionRefusal {
     const limits = this.limits;
     if (this.total >= limits.maxStreams) return { reason: 'max_streams', message: `too many xDS streams (limit ${limits.maxStreams})` };
-    if (this.pending >= limits.maxPendingStreams) {
-      return { reason: 'max_pending_streams', message: `too many xDS streams awaiting authentication (limit ${limits.maxPendingStreams})` };
-    }
     const counts = this.peers.get(peer) ?? { total: 0, pending: 0 };
     if (counts.total >= limits.maxStreamsPerPeer) {
       return { reason: 'peer_streams', message: `too many xDS streams from this address (limit ${limits.maxStreamsPerPeer})` };
@@ -68,26 +84,61 @@ export class StreamAdmission {
     counts.pending += 1;
     this.peers.set(peer, counts);
     this.total += 1;
-    this.pending += 1;
-    return this.ticket(peer, counts);
+    const queued = this.pending >= limits.maxPendingStreams;
+    if (!queued) this.pending += 1;
+    return this.ticket(peer, counts, queued);
   }
 
-  private ticket(peer: string, counts: PeerCount): AdmissionTicket {
+  /** Starts waiting streams while pending places are free. */
+  private startQueued(): void {
+    while (this.pending < this.limits.maxPendingStreams) {
+      const next = this.queue.entries().next();
+      if (next.done) return;
+      const [id, start] = next.value;
+      this.queue.delete(id);
+      this.pending += 1;
+      start();
+    }
+  }
+
+  private ticket(peer: string, counts: PeerCount, initiallyQueued: boolean): AdmissionTicket {
+    let queued = initiallyQueued;
+    let queueId: number | undefined;
     let pending = true;
     let released = false;
     let workload: string | undefined;
     const leavePending = (): void => {
       if (!pending) return;
       pending = false;
-      this.pending -= 1;
       counts.pending -= 1;
+      if (queued) {
+        if (queueId !== undefined) this.queue.delete(queueId);
+        return;
+      }
+      this.pending -= 1;
+      this.startQueued();
     };
     return {
+      whenStarted: (start) => {
+        if (released) return;
+        if (!queued) {
+          start();
+          return;
+        }
+        queueId = this.nextQueued++;
+        this.queue.set(queueId, () => {
+          queued = false;
+          start();
+        });
+      },
+      get isQueued() {
+        return queued;
+      },
       get isPending() {
         return pending;
       },
       authenticated: (nodeId) => {
-        if (released || !pending) return undefined;
+        if (released || !pending || queued) return undefined;
         leavePending();
         const streams = this.workloads.get(nodeId) ?? 0;
         if (streams >= this.limits.maxStreamsPerWorkload) {

@@ -29,13 +29,14 @@ export interface XdsLimits {
   /** Concurrent xDS streams (all services); more are refused with RESOURCE_EXHAUSTED. */
   maxStreams: number;
   /**
-   * Concurrent streams not yet accepted by the config source (no first request yet, or the source
-   * still checking its credentials); more are refused with RESOURCE_EXHAUSTED.
+   * Concurrent streams being set up (no first request yet, or the source still checking their
+   * credentials); more wait their turn, and end UNAVAILABLE if the wait outlasts
+   * `firstRequestTimeoutMs` (admission.ts).
    */
   maxPendingStreams: number;
   /** Concurrent streams from one remote IP address. */
   maxStreamsPerPeer: number;
-  /** Concurrent not-yet-accepted streams from one remote IP address. */
+  /** Concurrent not-yet-accepted streams from one remote IP address, waiting or being set up; more are refused. */
   maxPendingStreamsPerPeer: number;
   /** Concurrent streams of one workload (node id, once the source accepted the stream). */
   maxStreamsPerWorkload: number;
@@ -233,8 +234,8 @@ export class XdsServer {
   }
 
   /** Streams open now, and how many of them the config source has not accepted yet. */
-  streamCounts(): { open: number; pending: number } {
-    return { open: this.admission.openStreams, pending: this.admission.pendingStreams };
+  streamCounts(): { open: number; pending: number; queued: number } {
+    return { open: this.admission.openStreams, pending: this.admission.pendingStreams, queued: this.admission.queuedStreams };
   }
 
   private serveStream(call: DuplexCall, mode: 'sotw' | 'delta', service: string, fixedType: string | undefined): void {
@@ -254,6 +255,41 @@ export class XdsServer {
       return;
     }
     const ticket: AdmissionTicket = admitted;
+    if (!ticket.isQueued) {
+      this.startStream(call, mode, service, fixedType, ticket);
+      return;
+    }
+    // Waiting for a place among the streams being set up: released if the client gives up first,
+    // or told to try elsewhere if the wait outlasts the first-request deadline.
+    const giveUp = (): void => ticket.release();
+    call.on('cancelled', giveUp);
+    call.on('close', giveUp);
+    call.on('error', giveUp);
+    const queueTimer = this.clock.setTimeout(() => {
+      if (!ticket.isQueued) return;
+      ticket.release();
+      this.metrics.streamRefused('queue_timeout');
+      this.refusals.warn('queue_timeout', { peer }, 'ending xDS stream: it waited too long for a place among the streams being set up');
+      endWithError(call, grpc.status.UNAVAILABLE, 'this control-plane replica is busy setting up other streams; retry, or connect to another');
+    }, this.limits.firstRequestTimeoutMs);
+    ticket.whenStarted(() => {
+      this.clock.clearTimeout(queueTimer);
+      call.off('cancelled', giveUp);
+      call.off('close', giveUp);
+      call.off('error', giveUp);
+      this.startStream(call, mode, service, fixedType, ticket);
+    });
+  }
+
+  private startStream(call: DuplexCall, mode: 'sotw' | 'delta', service: string, fixedType: string | undefined, ticket: AdmissionTicket): void {
+    const peer = call.getPeer();
+    if (this.draining) {
+      // It waited in line while the drain began.
+      ticket.release();
+      this.metrics.streamRefused('draining');
+      endWithError(call, grpc.status.UNAVAILABLE, 'this control-plane replica is shutting down; connect to another');
+      return;
+    }
     let finished = false;
     const xdsCall: XdsCall = {
       peer,

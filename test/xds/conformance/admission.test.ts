@@ -120,6 +120,39 @@ describe('stream admission: idle and unauthenticated streams cannot lock proxies
     }
   });
 
+  it('a storm over the global pending cap is paced, not refused: every stream is served in turn', async () => {
+    const x = h();
+    const storm = { ...LIMITS, maxPendingStreams: 4, maxPendingStreamsPerPeer: 50 };
+    let inSetup = 0;
+    let mostInSetup = 0;
+    const pacedSource = (cache: SnapshotCache): ConfigSource => ({
+      open: async (context) => {
+        inSetup += 1;
+        mostInSetup = Math.max(mostInSetup, inSetup);
+        await new Promise((r) => setTimeout(r, 20));
+        inSetup -= 1;
+        return cache.open(context);
+      },
+    });
+    const server = await startXdsHarness({ limits: storm, source: pacedSource, root: x.root });
+    try {
+      const client = server.client();
+      const streams = Array.from({ length: 40 }, (_, i) => {
+        server.set(`p${i}`, T.Cluster, [server.make.cluster(`p${i}-c`)]);
+        const s = client.sotw();
+        s.send({ node: node(`p${i}`), type_url: T.Cluster, resource_names: [] });
+        return s;
+      });
+      const answers = await Promise.all(streams.map((s) => s.next(20_000)));
+      expect(answers.map((res) => names(server.codec, res))).toEqual(streams.map((_, i) => [`p${i}-c`]));
+      expect(mostInSetup).toBeLessThanOrEqual(storm.maxPendingStreams);
+      expect(await server.counter('accord_xds_refused_streams_total')).toBe(0);
+      expect(server.server.streamCounts()).toMatchObject({ open: 40, pending: 0, queued: 0 });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a workload gets at most maxStreamsPerWorkload streams; other workloads are unaffected', async () => {
     const x = h();
     const client = x.client();
@@ -146,7 +179,7 @@ describe('stream admission: idle and unauthenticated streams cannot lock proxies
     const x = h();
     const client = x.client();
     for (let i = 0; i < LIMITS.maxStreamsPerPeer; i++) await legitimateProxy(x, client, `p${i}`);
-    expect(x.server.streamCounts()).toEqual({ open: LIMITS.maxStreamsPerPeer, pending: 0 });
+    expect(x.server.streamCounts()).toEqual({ open: LIMITS.maxStreamsPerPeer, pending: 0, queued: 0 });
     const extra = x.client().sotw();
     const end = await extra.ended(10_000);
     expect(grpc.status[end.code]).toBe('RESOURCE_EXHAUSTED');

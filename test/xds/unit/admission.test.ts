@@ -51,4 +51,38 @@ describe('StreamAdmission', () => {
     expect(internals.workloads.size).toBe(0);
     expect(admission.openStreams).toBe(0);
   });
+
+  it('over the global pending cap, a stream waits its turn instead of being refused, first come first served', () => {
+    const admission = new StreamAdmission(LIMITS);
+    const started: string[] = [];
+    const admitted = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].map((peer) => {
+      const t = ticket(admission, peer);
+      t.whenStarted(() => started.push(peer));
+      return t;
+    });
+    expect(started).toEqual(['p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
+    expect(admission.pendingStreams).toBe(6);
+    expect(admission.queuedStreams).toBe(3);
+    expect(admitted[6]!.isQueued).toBe(true);
+    // A waiting stream cannot be accepted before its turn.
+    expect(admitted[6]!.authenticated('w7')).toBeUndefined();
+    expect(admitted[6]!.isPending).toBe(true);
+    // One that gives up while waiting leaves the line; a finished setup lets the next one in.
+    admitted[7]!.release();
+    expect(admission.queuedStreams).toBe(2);
+    expect(admitted[0]!.authenticated('w1')).toBeUndefined();
+    expect(started).toEqual(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']);
+    admitted[1]!.release();
+    expect(started.at(-1)).toBe('p9');
+    expect(admission.queuedStreams).toBe(0);
+    expect(admission.pendingStreams).toBe(6);
+    // Waiting streams still count against the total and the per-address caps.
+    expect(admission.openStreams).toBe(7);
+    for (const t of admitted) t.release();
+    expect(admission.openStreams).toBe(0);
+    expect(admission.pendingStreams).toBe(0);
+    expect(admission.queuedStreams).toBe(0);
+    const internals = admission as unknown as { peers: Map<string, unknown> };
+    expect(internals.peers.size).toBe(0);
+  });
 });
