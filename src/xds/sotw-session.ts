@@ -4,7 +4,6 @@ import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
 import { Delivery, deliveryName, oldestPending, type TypeStatus } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
-import { sotwResponse } from './wire.js';
 
 interface SentEntry {
   resource: EncodedResource;
@@ -120,12 +119,12 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         return undefined;
       }
     }
-    const body = this.env.responses.sotwBody(typeUrl, planned.versionInfo, planned.list, planned.subset);
     const nonce = this.nextNonce();
+    const message = this.env.responses.sotwResponse(nonce, typeUrl, planned.versionInfo, planned.list);
     this.record(state, resources, planned.list, planned.retained, nonce, planned.versionInfo);
     this.env.metrics.responseSent(typeUrl, 'sotw');
     if (typeUrl === TypeUrl.Cluster && planned.upserted) this.resendEndpoints();
-    return sotwResponse(nonce, body);
+    return message;
   }
 
   sentResource(typeUrl: string, name: string): EncodedResource | undefined {
@@ -284,7 +283,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private plan(
     state: SotwTypeState,
     resources: ReadonlyMap<string, EncodedResource>,
-  ): { list: EncodedResource[]; versionInfo: string; subset: boolean; retained: boolean; upserted: boolean } | undefined {
+  ): { list: EncodedResource[]; versionInfo: string; retained: boolean; upserted: boolean } | undefined {
     if (state.fullState) {
       if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer && !state.resendAll) return undefined;
       const list = this.subscribed(state, resources);
@@ -308,7 +307,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         this.outbox.markDeferred(state.typeUrl);
       }
       const versionInfo = retained ? this.env.responses.versionOf(list) : this.versionOf(state, list, resources);
-      return { list, versionInfo, subset: false, retained, upserted };
+      return { list, versionInfo, retained, upserted };
     }
     const list: EncodedResource[] = [];
     const existing: EncodedResource[] = [];
@@ -322,9 +321,8 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       if (state.resendAll || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
     }
     if (list.length === 0) return undefined;
-    const subset = list.length !== existing.length;
     const versionInfo = this.env.responses.versionOf(existing);
-    return { list, versionInfo, subset, retained: false, upserted: true };
+    return { list, versionInfo, retained: false, upserted: true };
   }
 
   private removedNames(state: SotwTypeState, list: readonly EncodedResource[]): string[] {

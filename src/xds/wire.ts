@@ -76,26 +76,33 @@ export function controlPlaneField(fieldNumber: number, identifier: string): Buff
 }
 
 /**
- * The part of a DiscoveryResponse shared by every stream that receives the same resources at the
- * same version: version_info, resources, type_url and control_plane. A stream prefixes its nonce.
+ * A whole DiscoveryResponse in one allocation: nonce, version_info, resources, type_url and
+ * control_plane. Written straight from the resources' cached `Any` bytes, so nothing but the
+ * message on its way to the socket is held (a shared pre-assembled body would be copied per stream
+ * anyway, and kept long after).
  */
-export function sotwResponseBody(
+export function sotwResponse(
+  nonce: string,
   versionInfo: string,
   typeUrl: string,
   anys: readonly Uint8Array[],
   controlPlane: Buffer,
 ): Buffer {
-  const parts: Uint8Array[] = [stringField(Field.DiscoveryResponse.versionInfo, versionInfo)];
-  for (const any of anys) parts.push(lengthDelimitedField(Field.DiscoveryResponse.resources, any));
-  parts.push(stringField(Field.DiscoveryResponse.typeUrl, typeUrl), controlPlane);
-  return Buffer.concat(parts);
-}
-
-/** A whole DiscoveryResponse: the stream's nonce followed by a shared body. */
-export function sotwResponse(nonce: string, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(stringFieldLength(Field.DiscoveryResponse.nonce, nonce) + body.length);
-  const at = writeStringField(out, 0, Field.DiscoveryResponse.nonce, nonce);
-  body.copy(out, at);
+  const F = Field.DiscoveryResponse;
+  const resourceTag = (F.resources << 3) | WIRE_LENGTH_DELIMITED;
+  let length = stringFieldLength(F.nonce, nonce) + stringFieldLength(F.versionInfo, versionInfo) + stringFieldLength(F.typeUrl, typeUrl) + controlPlane.length;
+  for (const any of anys) length += varintLength(resourceTag) + varintLength(any.length) + any.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = writeStringField(out, 0, F.nonce, nonce);
+  at = writeStringField(out, at, F.versionInfo, versionInfo);
+  for (const any of anys) {
+    at = writeVarint(out, at, resourceTag);
+    at = writeVarint(out, at, any.length);
+    out.set(any, at);
+    at += any.length;
+  }
+  at = writeStringField(out, at, F.typeUrl, typeUrl);
+  controlPlane.copy(out, at);
   return out;
 }
 
