@@ -64,9 +64,19 @@ export function varintField(fieldNumber: number, value: number): Buffer {
 
 export const EMPTY: Buffer = Buffer.alloc(0);
 
-/** `google.protobuf.Any{type_url, value}`. */
+/**
+ * `google.protobuf.Any{type_url, value}`, in memory of its own: encoded resources live as long as
+ * the config, and a slice of Node's shared 8 KB allocation pool would keep the whole slab (and
+ * whatever short-lived bytes shared it) alive with them.
+ */
 export function encodeAny(typeUrl: string, value: Uint8Array): Buffer {
-  return Buffer.concat([stringField(Field.Any.typeUrl, typeUrl), lengthDelimitedField(Field.Any.value, value)]);
+  const valueTag = (Field.Any.value << 3) | WIRE_LENGTH_DELIMITED;
+  const out = Buffer.allocUnsafeSlow(stringFieldLength(Field.Any.typeUrl, typeUrl) + varintLength(valueTag) + varintLength(value.length) + value.length);
+  let at = writeStringField(out, 0, Field.Any.typeUrl, typeUrl);
+  at = writeVarint(out, at, valueTag);
+  at = writeVarint(out, at, value.length);
+  out.set(value, at);
+  return out;
 }
 
 /** `envoy.config.core.v3.ControlPlane{identifier}` as a DiscoveryResponse/DeltaDiscoveryResponse field. */

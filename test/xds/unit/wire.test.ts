@@ -96,4 +96,10 @@ describe('wire writer', () => {
     expect(stringField(1, '')).toHaveLength(0);
     expect(controlPlaneField(6, '')).toHaveLength(0);
   });
+
+  it('gives an encoded Any memory of its own, not a slice of the shared allocation pool', () => {
+    const ours = encodeAny('type.googleapis.com/x.Y', new Uint8Array(30).fill(7));
+    expect(ours.byteOffset).toBe(0);
+    expect(ours.buffer.byteLength).toBe(ours.length);
+  });
 });
