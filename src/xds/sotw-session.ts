@@ -160,9 +160,11 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     if (!first && this.sameSubscription(state, names)) return false;
     const explicit = new Set<string>();
     let wantWildcard = false;
+    const known = this.view?.resources(state.typeUrl);
     for (const name of names) {
       if (name === '*' && state.fullState) wantWildcard = true;
-      else explicit.add(name);
+      // Kept as the resource's own name string, shared by every stream, not this request's copy.
+      else explicit.add(known?.get(name)?.name ?? name);
     }
     // Legacy wildcard: every request of the type so far had no names (Listener and Cluster only).
     if (state.fullState && names.length === 0 && !state.sawNames) wantWildcard = true;
