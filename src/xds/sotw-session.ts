@@ -5,12 +5,17 @@ import { StreamSession } from './session.js';
 import { Delivery, deliveryName, oldestPending, type TypeStatus } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 
+/** One response of a type, shared by the entries of every resource it carried (one record, not one per resource). */
+interface SentResponse {
+  readonly nonce: string;
+  /** When it was sent (ms). */
+  readonly sentAt: number;
+  delivery: Delivery;
+}
+
 interface SentEntry {
   resource: EncodedResource;
-  delivery: Delivery;
-  nonce: string;
-  /** When it was last sent (ms). */
-  sentAt: number;
+  response: SentResponse;
 }
 
 /** One type's sub-stream on a state-of-the-world stream: subscription, nonce and delivery bookkeeping. */
@@ -141,14 +146,14 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         resources: [...state.sent.values()].map((entry) => ({
           name: entry.resource.name,
           version: entry.resource.version,
-          status: deliveryName(entry.delivery),
-          ...(entry.delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
+          status: deliveryName(entry.response.delivery),
+          ...(entry.response.delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
         })),
       };
       if (state.nonce !== undefined) status.lastNonce = state.nonce;
       if (state.ackedVersion !== undefined) status.ackedVersion = state.ackedVersion;
       if (state.lastNack) status.lastNack = { ...state.lastNack };
-      const pending = oldestPending(state.sent.values());
+      const pending = oldestPending([...state.sent.values()].map((entry) => entry.response));
       if (pending !== undefined) status.oldestUnackedAt = new Date(pending).toISOString();
       out.push(status);
     }
@@ -224,9 +229,8 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
             return;
           }
         }
-        for (const resource of current) {
-          state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '', sentAt: this.env.now() });
-        }
+        const response: SentResponse = { nonce: '', sentAt: this.env.now(), delivery: Delivery.Acked };
+        for (const resource of current) state.sent.set(resource.name, { resource, response });
         state.versionInfo = versionInfo;
         state.ackedVersion = versionInfo;
         return;
@@ -239,11 +243,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private onAck(state: SotwTypeState): void {
     state.ackedVersion = state.versionInfo;
     const acked = new Map<string, string>();
-    for (const [name, entry] of state.sent) {
-      if (entry.delivery !== Delivery.Sent) continue;
-      entry.delivery = Delivery.Acked;
-      acked.set(name, entry.resource.version);
-    }
+    for (const [name, entry] of state.sent) if (entry.response.delivery === Delivery.Sent) acked.set(name, entry.resource.version);
+    // Only after collecting: entries share their response's record.
+    for (const entry of state.sent.values()) if (entry.response.delivery === Delivery.Sent) entry.response.delivery = Delivery.Acked;
     const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
     state.inFlightChangeAt = undefined;
     this.env.metrics.acked(state.typeUrl, 'sotw', latency);
@@ -253,7 +255,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private onNack(state: SotwTypeState, request: SotwRequest): void {
     const errorDetail = request.errorDetail?.message ?? '';
     const nonce = request.responseNonce;
-    for (const entry of state.sent.values()) if (entry.nonce === nonce) entry.delivery = Delivery.Nacked;
+    for (const entry of state.sent.values()) if (entry.response.nonce === nonce) entry.response.delivery = Delivery.Nacked;
     state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
     state.inFlightChangeAt = undefined;
     this.env.metrics.nacked(state.typeUrl, 'sotw');
@@ -342,16 +344,15 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     nonce: string,
     versionInfo: string,
   ): void {
+    const response: SentResponse = { nonce, sentAt: this.env.now(), delivery: Delivery.Sent };
     for (const resource of list) {
       const entry = state.sent.get(resource.name);
       if (entry) {
         if (retained && entry.resource === resource) continue;
         entry.resource = resource;
-        entry.delivery = Delivery.Sent;
-        entry.nonce = nonce;
-        entry.sentAt = this.env.now();
+        entry.response = response;
       } else {
-        state.sent.set(resource.name, { resource, delivery: Delivery.Sent, nonce, sentAt: this.env.now() });
+        state.sent.set(resource.name, { resource, response });
       }
     }
     if (state.fullState && state.sent.size > list.length) {
