@@ -116,14 +116,26 @@ export function sotwResponse(
   return out;
 }
 
-/** `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a DeltaDiscoveryResponse.resources field. */
+/**
+ * `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a
+ * DeltaDiscoveryResponse.resources field. Cached as long as its resource lives, so it gets memory
+ * of its own (see `encodeAny`).
+ */
 export function deltaResourceField(name: string, version: string, any: Uint8Array): Buffer {
-  const resource = Buffer.concat([
-    stringField(Field.Resource.version, version),
-    lengthDelimitedField(Field.Resource.resource, any),
-    stringField(Field.Resource.name, name),
-  ]);
-  return lengthDelimitedField(Field.DeltaDiscoveryResponse.resources, resource);
+  const R = Field.Resource;
+  const anyTag = (R.resource << 3) | WIRE_LENGTH_DELIMITED;
+  const resourceLength = stringFieldLength(R.version, version) + varintLength(anyTag) + varintLength(any.length) + any.length + stringFieldLength(R.name, name);
+  const fieldTag = (Field.DeltaDiscoveryResponse.resources << 3) | WIRE_LENGTH_DELIMITED;
+  const out = Buffer.allocUnsafeSlow(varintLength(fieldTag) + varintLength(resourceLength) + resourceLength);
+  let at = writeVarint(out, 0, fieldTag);
+  at = writeVarint(out, at, resourceLength);
+  at = writeStringField(out, at, R.version, version);
+  at = writeVarint(out, at, anyTag);
+  at = writeVarint(out, at, any.length);
+  out.set(any, at);
+  at += any.length;
+  writeStringField(out, at, R.name, name);
+  return out;
 }
 
 export function deltaResponse(

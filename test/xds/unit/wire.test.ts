@@ -7,6 +7,7 @@ import {
   deltaResponse,
   encodeAny,
   Field,
+  lengthDelimitedField,
   sotwResponse,
   stringField,
   varintLength,
@@ -97,9 +98,23 @@ describe('wire writer', () => {
     expect(controlPlaneField(6, '')).toHaveLength(0);
   });
 
-  it('gives an encoded Any memory of its own, not a slice of the shared allocation pool', () => {
-    const ours = encodeAny('type.googleapis.com/x.Y', new Uint8Array(30).fill(7));
-    expect(ours.byteOffset).toBe(0);
-    expect(ours.buffer.byteLength).toBe(ours.length);
+  it('gives an encoded Any and a Delta Resource field memory of their own, not a slice of the shared allocation pool', () => {
+    const any = encodeAny('type.googleapis.com/x.Y', new Uint8Array(30).fill(7));
+    const field = deltaResourceField('outbound.x', 'v1', any);
+    for (const ours of [any, field]) {
+      expect(ours.byteOffset).toBe(0);
+      expect(ours.buffer.byteLength).toBe(ours.length);
+    }
+  });
+
+  it('writes a Delta Resource field as tag, length and Resource{version, resource, name}, empty strings omitted', () => {
+    for (const [name, version, any] of [
+      ['outbound.x', 'v1abc', Buffer.alloc(300, 7)],
+      ['', '', Buffer.alloc(5, 1)],
+      ['ñame', 'v', Buffer.alloc(0)],
+    ] as const) {
+      const resource = Buffer.concat([stringField(Field.Resource.version, version), lengthDelimitedField(Field.Resource.resource, any), stringField(Field.Resource.name, name)]);
+      expect(deltaResourceField(name, version, any)).toEqual(lengthDelimitedField(Field.DeltaDiscoveryResponse.resources, resource));
+    }
   });
 });
