@@ -4,7 +4,7 @@ import type { Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
 import { issuedCertificates } from '../observability/mesh-metrics.js';
 import type { EncodedResource } from '../xds/contract.js';
-import type { IssuedLeaf, IssueTrigger, SecretIssuer } from './secret-issuer.js';
+import type { IssueTrigger, SecretIssuer } from './secret-issuer.js';
 import type { TrustLedger } from './trust-ledger.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from './secret-names.js';
 
@@ -29,8 +29,9 @@ export interface SecretHost {
   notify(): void;
 }
 
+/** The encoded secret is all a proxy is sent: the PEM strings it was made from are not kept (≈ 1.8 KB per proxy). */
 interface HeldLeaf {
-  readonly leaf: IssuedLeaf;
+  readonly rotateAt: number;
   readonly resource: EncodedResource;
 }
 
@@ -122,7 +123,7 @@ export class ProxySecrets {
           this.deps.ledger.recordSdsLeaf(this.workloadId, resource.version, leaf);
           if (this.closed) return;
           const previous = this.held;
-          this.held = { leaf, resource };
+          this.held = { rotateAt: leaf.rotateAt, resource };
           this.owner.issued.inc({ result: previous ? 'rotated' : 'issued' });
           log.info(
             { workloadId: this.workloadId, serial: leaf.serial, notAfter: new Date(leaf.notAfter).toISOString(), rotated: previous !== undefined },
@@ -158,7 +159,7 @@ export class ProxySecrets {
     this.timer = this.deps.clock.setTimeout(() => {
       this.timer = undefined;
       this.issue('rotation');
-    }, held.leaf.rotateAt - this.deps.clock.now());
+    }, held.rotateAt - this.deps.clock.now());
   }
 }
 

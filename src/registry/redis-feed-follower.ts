@@ -49,11 +49,9 @@ export class RedisFeedFollower {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private failures = 0;
-  private signalStopped: () => void = () => undefined;
-  /** Settles on stop(): a blocked XREAD is abandoned rather than awaited (Cluster may retry it). */
-  private readonly stopped = new Promise<undefined>((resolve) => {
-    this.signalStopped = () => resolve(undefined);
-  });
+  private stopped = false;
+  /** Settle the waits in progress with undefined on stop(): a blocked XREAD is abandoned rather than awaited (Cluster may retry it). */
+  private readonly abandons = new Set<() => void>();
 
   constructor(private readonly options: FeedFollowerOptions) {}
 
@@ -79,7 +77,9 @@ export class RedisFeedFollower {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.signalStopped();
+    this.stopped = true;
+    for (const abandon of this.abandons) abandon();
+    this.abandons.clear();
     this.wake?.();
     this.options.tailClient.disconnect();
     await this.loop;
@@ -201,10 +201,28 @@ export class RedisFeedFollower {
     this.options.metrics?.localRevision.set(feed.revision);
   }
 
-  /** Settles with `work`, or with undefined once stop() is called (a Cluster client may never settle). */
+  /**
+   * Settles with `work`, or with undefined once stop() is called (a Cluster client may never settle).
+   * Not `Promise.race` with a promise pending until stop(): every race would add a reaction to it,
+   * each keeping its XREAD reply alive for the life of the process (≈ 1 KB per registry change).
+   */
   private unlessStopped<T>(work: Promise<T>): Promise<T | undefined> {
     work.catch(() => undefined);
-    return Promise.race([work, this.stopped]);
+    if (this.stopped) return Promise.resolve(undefined);
+    return new Promise<T | undefined>((resolve, reject) => {
+      const abandon = (): void => resolve(undefined);
+      this.abandons.add(abandon);
+      work.then(
+        (value) => {
+          this.abandons.delete(abandon);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.abandons.delete(abandon);
+          reject(error as Error);
+        },
+      );
+    });
   }
 
   private sleep(ms: number): Promise<void> {

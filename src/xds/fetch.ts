@@ -3,7 +3,6 @@ import { StreamRefusedError, type ConfigSource, type EncodedResource } from './c
 import type { RequestDecoder } from './requests.js';
 import type { SharedResponses } from './shared-responses.js';
 import { isWildcardType } from './type-order.js';
-import { sotwResponse } from './wire.js';
 
 export class FetchError extends Error {
   constructor(
@@ -72,7 +71,7 @@ export async function fetchResources(
       }
     }
     const versionInfo = context.responses.versionOf(list);
-    return sotwResponse(context.nonce, context.responses.sotwBody(typeUrl, versionInfo, list, false));
+    return context.responses.sotwResponse(context.nonce, typeUrl, versionInfo, list);
   } finally {
     view.close();
   }

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import type { NodeInfo } from './contract.js';
+import { TypeUrl, type NodeInfo } from './contract.js';
 
 /** A request was malformed; ends the stream with INVALID_ARGUMENT carrying this message. */
 export class BadRequestError extends Error {
@@ -215,10 +215,13 @@ function errorDetail(raw: RawStatus | undefined): ErrorDetail | undefined {
   return { code: raw.code ?? 0, message: message.length > MAX_ERROR_DETAIL_LENGTH ? `${message.slice(0, MAX_ERROR_DETAIL_LENGTH)}…` : message };
 }
 
+/** Known type URLs as one shared string each: a stream keeps the type URL of every sub-stream it opens. */
+const CANONICAL_TYPE_URLS: ReadonlyMap<string, string> = new Map(Object.values(TypeUrl).map((url) => [url, url]));
+
 function checkedTypeUrl(typeUrl: string | undefined): string {
   const value = typeUrl ?? '';
   if (value.length > MAX_TYPE_URL_LENGTH) throw new BadRequestError(`type_url: ${value.length} characters exceed the limit of ${MAX_TYPE_URL_LENGTH}`);
-  return value;
+  return CANONICAL_TYPE_URLS.get(value) ?? value;
 }
 
 function checkNames(field: string, names: readonly string[]): void {

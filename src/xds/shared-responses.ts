@@ -1,59 +1,19 @@
 import type { EncodedResource } from './contract.js';
 import { setVersion } from './versions.js';
-import { controlPlaneField, deltaResourceField, Field, sotwResponseBody } from './wire.js';
-
-/** A small insertion-ordered cache bounded by entry count and total bytes (oldest out first). */
-export class BoundedCache<V> {
-  private readonly entries = new Map<string, { value: V; size: number }>();
-  private bytes = 0;
-
-  constructor(
-    private readonly maxEntries: number,
-    private readonly maxBytes: number,
-    private readonly sizeOf: (value: V) => number,
-  ) {}
-
-  get(key: string): V | undefined {
-    return this.entries.get(key)?.value;
-  }
-
-  set(key: string, value: V): void {
-    const size = this.sizeOf(value) + key.length;
-    const old = this.entries.get(key);
-    if (old) {
-      this.bytes -= old.size;
-      this.entries.delete(key);
-    }
-    this.entries.set(key, { value, size });
-    this.bytes += size;
-    while (this.entries.size > this.maxEntries || (this.bytes > this.maxBytes && this.entries.size > 1)) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.bytes -= this.entries.get(oldest.value)?.size ?? 0;
-      this.entries.delete(oldest.value);
-    }
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
+import { controlPlaneField, deltaResourceField, Field, sotwResponse } from './wire.js';
 
 /**
- * Response bytes shared by every stream that receives the same resources: a SotW body is
- * assembled once per (type, version, resource list) and each stream only prefixes its nonce;
- * a Delta `Resource` is wrapped once per encoded resource.
+ * What every stream that receives the same resources shares, held only as long as those
+ * resources (weakly keyed by the resource or the source's map): SotW versions and Delta
+ * `Resource` fields. Nothing here is keyed by content strings, so churn leaves nothing behind.
  */
 export class SharedResponses {
   readonly sotwControlPlane: Buffer;
   readonly deltaControlPlane: Buffer;
   private readonly wholeMapVersions = new WeakMap<ReadonlyMap<string, EncodedResource>, string>();
-  private readonly versions = new BoundedCache<string>(20_000, 16 * 1024 * 1024, (value) => value.length);
-  private readonly bodies = new BoundedCache<Buffer>(4_096, 256 * 1024 * 1024, (value) => value.length);
   private readonly deltaResources = new WeakMap<EncodedResource, Buffer>();
-  // Fast paths for the most common response, a single resource (one EDS name per stream).
+  // The most common response is a single resource (one EDS name per stream).
   private readonly singleVersions = new WeakMap<EncodedResource, string>();
-  private readonly singleBodies = new WeakMap<EncodedResource, Buffer>();
 
   constructor(controlPlaneId: string) {
     this.sotwControlPlane = controlPlaneField(Field.DiscoveryResponse.controlPlane, controlPlaneId);
@@ -72,13 +32,8 @@ export class SharedResponses {
       }
       return single;
     }
-    const key = setKey(resources);
-    let version = this.versions.get(key);
-    if (version === undefined) {
-      version = setVersion(resources);
-      this.versions.set(key, version);
-    }
-    return version;
+    // Hashing a few dozen names costs about what a string-keyed cache lookup does (key built, hashed, kept).
+    return setVersion(resources);
   }
 
   /** The version of every resource in a map (cached per map instance; sources replace maps on change). */
@@ -91,29 +46,15 @@ export class SharedResponses {
     return version;
   }
 
-  /** DiscoveryResponse bytes without the nonce; `subset` when `resources` is not everything `versionInfo` covers. */
-  sotwBody(typeUrl: string, versionInfo: string, resources: readonly EncodedResource[], subset: boolean): Buffer {
-    if (!subset && resources.length === 1 && resources[0].typeUrl === typeUrl) {
-      const only = resources[0];
-      let single = this.singleBodies.get(only);
-      if (!single) {
-        single = sotwResponseBody(versionInfo, typeUrl, [only.any], this.sotwControlPlane);
-        this.singleBodies.set(only, single);
-      }
-      return single;
-    }
-    const key = subset ? `${typeUrl}\n${versionInfo}\n${resources.map((r) => r.name).join('\0')}` : `${typeUrl}\n${versionInfo}`;
-    let body = this.bodies.get(key);
-    if (!body) {
-      body = sotwResponseBody(
-        versionInfo,
-        typeUrl,
-        resources.map((r) => r.any),
-        this.sotwControlPlane,
-      );
-      this.bodies.set(key, body);
-    }
-    return body;
+  /** A whole DiscoveryResponse, written once per stream straight from the resources' bytes. */
+  sotwResponse(nonce: string, typeUrl: string, versionInfo: string, resources: readonly EncodedResource[]): Buffer {
+    return sotwResponse(
+      nonce,
+      versionInfo,
+      typeUrl,
+      resources.map((r) => r.any),
+      this.sotwControlPlane,
+    );
   }
 
   /** `DeltaDiscoveryResponse.resources` field bytes for one resource. */
@@ -128,10 +69,3 @@ export class SharedResponses {
 }
 
 const EMPTY_SET_VERSION = setVersion([]);
-
-function setKey(resources: readonly EncodedResource[]): string {
-  const sorted = [...resources].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  let key = '';
-  for (const resource of sorted) key += `${resource.name}\0${resource.version}\n`;
-  return key;
-}

@@ -4,14 +4,18 @@ import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
 import { Delivery, deliveryName, oldestPending, summarize, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
-import { sotwResponse } from './wire.js';
+
+/** One response of a type, shared by the entries of every resource it carried (one record, not one per resource). */
+interface SentResponse {
+  readonly nonce: string;
+  /** When it was sent (ms). */
+  readonly sentAt: number;
+  delivery: Delivery;
+}
 
 interface SentEntry {
   resource: EncodedResource;
-  delivery: Delivery;
-  nonce: string;
-  /** When it was last sent (ms). */
-  sentAt: number;
+  response: SentResponse;
 }
 
 /** One type's sub-stream on a state-of-the-world stream: subscription, nonce and delivery bookkeeping. */
@@ -120,12 +124,12 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         return undefined;
       }
     }
-    const body = this.env.responses.sotwBody(typeUrl, planned.versionInfo, planned.list, planned.subset);
     const nonce = this.nextNonce();
+    const message = this.env.responses.sotwResponse(nonce, typeUrl, planned.versionInfo, planned.list);
     this.record(state, resources, planned.list, planned.retained, nonce, planned.versionInfo);
     this.env.metrics.responseSent(typeUrl, 'sotw');
     if (typeUrl === TypeUrl.Cluster && planned.upserted) this.resendEndpoints();
-    return sotwResponse(nonce, body);
+    return message;
   }
 
   typeSummaries(): TypeSummary[] {
@@ -148,14 +152,14 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         resources: [...state.sent.values()].map((entry) => ({
           name: entry.resource.name,
           version: entry.resource.version,
-          status: deliveryName(entry.delivery),
-          ...(entry.delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
+          status: deliveryName(entry.response.delivery),
+          ...(entry.response.delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
         })),
       };
       if (state.nonce !== undefined) status.lastNonce = state.nonce;
       if (state.ackedVersion !== undefined) status.ackedVersion = state.ackedVersion;
       if (state.lastNack) status.lastNack = { ...state.lastNack };
-      const pending = oldestPending(state.sent.values());
+      const pending = oldestPending([...state.sent.values()].map((entry) => entry.response));
       if (pending !== undefined) status.oldestUnackedAt = new Date(pending).toISOString();
       out.push(status);
     }
@@ -167,9 +171,11 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     if (!first && this.sameSubscription(state, names)) return false;
     const explicit = new Set<string>();
     let wantWildcard = false;
+    const known = this.view?.resources(state.typeUrl);
     for (const name of names) {
       if (name === '*' && state.fullState) wantWildcard = true;
-      else explicit.add(name);
+      // Kept as the resource's own name string, shared by every stream, not this request's copy.
+      else explicit.add(known?.get(name)?.name ?? name);
     }
     // Legacy wildcard: every request of the type so far had no names (Listener and Cluster only).
     if (state.fullState && names.length === 0 && !state.sawNames) wantWildcard = true;
@@ -229,9 +235,8 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
             return;
           }
         }
-        for (const resource of current) {
-          state.sent.set(resource.name, { resource, delivery: Delivery.Acked, nonce: '', sentAt: this.env.now() });
-        }
+        const response: SentResponse = { nonce: '', sentAt: this.env.now(), delivery: Delivery.Acked };
+        for (const resource of current) state.sent.set(resource.name, { resource, response });
         state.versionInfo = versionInfo;
         state.ackedVersion = versionInfo;
         return;
@@ -244,11 +249,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private onAck(state: SotwTypeState): void {
     state.ackedVersion = state.versionInfo;
     const acked = new Map<string, string>();
-    for (const [name, entry] of state.sent) {
-      if (entry.delivery !== Delivery.Sent) continue;
-      entry.delivery = Delivery.Acked;
-      acked.set(name, entry.resource.version);
-    }
+    for (const [name, entry] of state.sent) if (entry.response.delivery === Delivery.Sent) acked.set(name, entry.resource.version);
+    // Only after collecting: entries share their response's record.
+    for (const entry of state.sent.values()) if (entry.response.delivery === Delivery.Sent) entry.response.delivery = Delivery.Acked;
     const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
     state.inFlightChangeAt = undefined;
     this.env.metrics.acked(state.typeUrl, 'sotw', latency);
@@ -258,7 +261,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private onNack(state: SotwTypeState, request: SotwRequest): void {
     const errorDetail = request.errorDetail?.message ?? '';
     const nonce = request.responseNonce;
-    for (const entry of state.sent.values()) if (entry.nonce === nonce) entry.delivery = Delivery.Nacked;
+    for (const entry of state.sent.values()) if (entry.response.nonce === nonce) entry.response.delivery = Delivery.Nacked;
     state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
     state.inFlightChangeAt = undefined;
     this.env.metrics.nacked(state.typeUrl, 'sotw');
@@ -290,7 +293,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private plan(
     state: SotwTypeState,
     resources: ReadonlyMap<string, EncodedResource>,
-  ): { list: EncodedResource[]; versionInfo: string; subset: boolean; retained: boolean; upserted: boolean } | undefined {
+  ): { list: EncodedResource[]; versionInfo: string; retained: boolean; upserted: boolean } | undefined {
     if (state.fullState) {
       if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer && !state.resendAll) return undefined;
       const list = this.subscribed(state, resources);
@@ -314,7 +317,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         this.outbox.markDeferred(state.typeUrl);
       }
       const versionInfo = retained ? this.env.responses.versionOf(list) : this.versionOf(state, list, resources);
-      return { list, versionInfo, subset: false, retained, upserted };
+      return { list, versionInfo, retained, upserted };
     }
     const list: EncodedResource[] = [];
     const existing: EncodedResource[] = [];
@@ -328,9 +331,8 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       if (state.resendAll || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
     }
     if (list.length === 0) return undefined;
-    const subset = list.length !== existing.length;
     const versionInfo = this.env.responses.versionOf(existing);
-    return { list, versionInfo, subset, retained: false, upserted: true };
+    return { list, versionInfo, retained: false, upserted: true };
   }
 
   private removedNames(state: SotwTypeState, list: readonly EncodedResource[]): string[] {
@@ -348,16 +350,15 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     nonce: string,
     versionInfo: string,
   ): void {
+    const response: SentResponse = { nonce, sentAt: this.env.now(), delivery: Delivery.Sent };
     for (const resource of list) {
       const entry = state.sent.get(resource.name);
       if (entry) {
         if (retained && entry.resource === resource) continue;
         entry.resource = resource;
-        entry.delivery = Delivery.Sent;
-        entry.nonce = nonce;
-        entry.sentAt = this.env.now();
+        entry.response = response;
       } else {
-        state.sent.set(resource.name, { resource, delivery: Delivery.Sent, nonce, sentAt: this.env.now() });
+        state.sent.set(resource.name, { resource, response });
       }
     }
     if (state.fullState && state.sent.size > list.length) {

@@ -64,9 +64,19 @@ export function varintField(fieldNumber: number, value: number): Buffer {
 
 export const EMPTY: Buffer = Buffer.alloc(0);
 
-/** `google.protobuf.Any{type_url, value}`. */
+/**
+ * `google.protobuf.Any{type_url, value}`, in memory of its own: encoded resources live as long as
+ * the config, and a slice of Node's shared 8 KB allocation pool would keep the whole slab (and
+ * whatever short-lived bytes shared it) alive with them.
+ */
 export function encodeAny(typeUrl: string, value: Uint8Array): Buffer {
-  return Buffer.concat([stringField(Field.Any.typeUrl, typeUrl), lengthDelimitedField(Field.Any.value, value)]);
+  const valueTag = (Field.Any.value << 3) | WIRE_LENGTH_DELIMITED;
+  const out = Buffer.allocUnsafeSlow(stringFieldLength(Field.Any.typeUrl, typeUrl) + varintLength(valueTag) + varintLength(value.length) + value.length);
+  let at = writeStringField(out, 0, Field.Any.typeUrl, typeUrl);
+  at = writeVarint(out, at, valueTag);
+  at = writeVarint(out, at, value.length);
+  out.set(value, at);
+  return out;
 }
 
 /** `envoy.config.core.v3.ControlPlane{identifier}` as a DiscoveryResponse/DeltaDiscoveryResponse field. */
@@ -76,37 +86,56 @@ export function controlPlaneField(fieldNumber: number, identifier: string): Buff
 }
 
 /**
- * The part of a DiscoveryResponse shared by every stream that receives the same resources at the
- * same version: version_info, resources, type_url and control_plane. A stream prefixes its nonce.
+ * A whole DiscoveryResponse in one allocation: nonce, version_info, resources, type_url and
+ * control_plane. Written straight from the resources' cached `Any` bytes, so nothing but the
+ * message on its way to the socket is held (a shared pre-assembled body would be copied per stream
+ * anyway, and kept long after).
  */
-export function sotwResponseBody(
+export function sotwResponse(
+  nonce: string,
   versionInfo: string,
   typeUrl: string,
   anys: readonly Uint8Array[],
   controlPlane: Buffer,
 ): Buffer {
-  const parts: Uint8Array[] = [stringField(Field.DiscoveryResponse.versionInfo, versionInfo)];
-  for (const any of anys) parts.push(lengthDelimitedField(Field.DiscoveryResponse.resources, any));
-  parts.push(stringField(Field.DiscoveryResponse.typeUrl, typeUrl), controlPlane);
-  return Buffer.concat(parts);
-}
-
-/** A whole DiscoveryResponse: the stream's nonce followed by a shared body. */
-export function sotwResponse(nonce: string, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(stringFieldLength(Field.DiscoveryResponse.nonce, nonce) + body.length);
-  const at = writeStringField(out, 0, Field.DiscoveryResponse.nonce, nonce);
-  body.copy(out, at);
+  const F = Field.DiscoveryResponse;
+  const resourceTag = (F.resources << 3) | WIRE_LENGTH_DELIMITED;
+  let length = stringFieldLength(F.nonce, nonce) + stringFieldLength(F.versionInfo, versionInfo) + stringFieldLength(F.typeUrl, typeUrl) + controlPlane.length;
+  for (const any of anys) length += varintLength(resourceTag) + varintLength(any.length) + any.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = writeStringField(out, 0, F.nonce, nonce);
+  at = writeStringField(out, at, F.versionInfo, versionInfo);
+  for (const any of anys) {
+    at = writeVarint(out, at, resourceTag);
+    at = writeVarint(out, at, any.length);
+    out.set(any, at);
+    at += any.length;
+  }
+  at = writeStringField(out, at, F.typeUrl, typeUrl);
+  controlPlane.copy(out, at);
   return out;
 }
 
-/** `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a DeltaDiscoveryResponse.resources field. */
+/**
+ * `envoy.service.discovery.v3.Resource{name, version, resource}`, wrapped as a
+ * DeltaDiscoveryResponse.resources field. Cached as long as its resource lives, so it gets memory
+ * of its own (see `encodeAny`).
+ */
 export function deltaResourceField(name: string, version: string, any: Uint8Array): Buffer {
-  const resource = Buffer.concat([
-    stringField(Field.Resource.version, version),
-    lengthDelimitedField(Field.Resource.resource, any),
-    stringField(Field.Resource.name, name),
-  ]);
-  return lengthDelimitedField(Field.DeltaDiscoveryResponse.resources, resource);
+  const R = Field.Resource;
+  const anyTag = (R.resource << 3) | WIRE_LENGTH_DELIMITED;
+  const resourceLength = stringFieldLength(R.version, version) + varintLength(anyTag) + varintLength(any.length) + any.length + stringFieldLength(R.name, name);
+  const fieldTag = (Field.DeltaDiscoveryResponse.resources << 3) | WIRE_LENGTH_DELIMITED;
+  const out = Buffer.allocUnsafeSlow(varintLength(fieldTag) + varintLength(resourceLength) + resourceLength);
+  let at = writeVarint(out, 0, fieldTag);
+  at = writeVarint(out, at, resourceLength);
+  at = writeStringField(out, at, R.version, version);
+  at = writeVarint(out, at, anyTag);
+  at = writeVarint(out, at, any.length);
+  out.set(any, at);
+  at += any.length;
+  writeStringField(out, at, R.name, name);
+  return out;
 }
 
 export function deltaResponse(

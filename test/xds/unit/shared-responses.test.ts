@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedCache, SharedResponses } from '../../../src/xds/shared-responses.js';
+import { SharedResponses } from '../../../src/xds/shared-responses.js';
 import { TypeUrl, type EncodedResource } from '../../../src/xds/contract.js';
 import { setVersion } from '../../../src/xds/versions.js';
 
@@ -24,27 +24,15 @@ describe('SharedResponses', () => {
     expect(shared.versionOfWholeMap(map)).toBe(shared.versionOf([a, b]));
   });
 
-  it('builds a SotW body once per (type, version, list) and a Delta resource once per resource', () => {
+  it('writes a whole SotW response per stream and a Delta resource once per resource', () => {
     const shared = new SharedResponses('cp');
     const a = resource('a', '1');
-    const version = shared.versionOf([a]);
-    const first = shared.sotwBody(TypeUrl.ClusterLoadAssignment, version, [a], false);
-    expect(shared.sotwBody(TypeUrl.ClusterLoadAssignment, version, [a], false)).toBe(first);
-    expect(shared.sotwBody(TypeUrl.ClusterLoadAssignment, version, [a], true)).not.toBe(first);
+    const b = resource('b', '1');
+    const version = shared.versionOf([a, b]);
+    const first = shared.sotwResponse('n-1', TypeUrl.ClusterLoadAssignment, version, [a, b]);
+    const second = shared.sotwResponse('n-2', TypeUrl.ClusterLoadAssignment, version, [a, b]);
+    // Same content after the nonce: only the nonce differs between streams.
+    expect(first.subarray(first.indexOf('n-1') + 3)).toEqual(second.subarray(second.indexOf('n-2') + 3));
     expect(shared.deltaResource(a)).toBe(shared.deltaResource(a));
-  });
-
-  it('bounds its caches by entries and bytes, oldest out first', () => {
-    const cache = new BoundedCache<string>(2, 1000, (value) => value.length);
-    cache.set('a', 'x');
-    cache.set('b', 'y');
-    cache.set('c', 'z');
-    expect(cache.get('a')).toBeUndefined();
-    expect(cache.get('c')).toBe('z');
-    const bytes = new BoundedCache<string>(10, 10, (value) => value.length);
-    bytes.set('a', '12345');
-    bytes.set('b', '12345');
-    expect(bytes.get('a')).toBeUndefined();
-    expect(bytes.size).toBe(1);
   });
 });

@@ -7,8 +7,8 @@ import {
   deltaResponse,
   encodeAny,
   Field,
+  lengthDelimitedField,
   sotwResponse,
-  sotwResponseBody,
   stringField,
   varintLength,
 } from '../../../src/xds/wire.js';
@@ -43,11 +43,11 @@ describe('wire writer', () => {
     }
   });
 
-  it('writes a DiscoveryResponse protobufjs decodes field by field, with the nonce prefixed to a shared body', () => {
+  it('writes a DiscoveryResponse protobufjs decodes field by field, in one allocation', () => {
     const a = cla('a', 1);
     const b = cla('b', 2);
-    const body = sotwResponseBody('v1', TypeUrl.ClusterLoadAssignment, [a.any, b.any], controlPlaneField(Field.DiscoveryResponse.controlPlane, 'cp-1'));
-    const decoded = DiscoveryResponse.toObject(DiscoveryResponse.decode(sotwResponse('n-7', body))) as {
+    const message = sotwResponse('n-7', 'v1', TypeUrl.ClusterLoadAssignment, [a.any, b.any], controlPlaneField(Field.DiscoveryResponse.controlPlane, 'cp-1'));
+    const decoded = DiscoveryResponse.toObject(DiscoveryResponse.decode(message)) as {
       version_info: string;
       type_url: string;
       nonce: string;
@@ -85,7 +85,7 @@ describe('wire writer', () => {
     const decoded = DeltaDiscoveryResponse.toObject(DeltaDiscoveryResponse.decode(message)) as { nonce: string; removed_resources: string[] };
     expect(decoded.nonce).toBe('nönce-✓');
     expect(decoded.removed_resources).toEqual(['sécret-☃']);
-    const sotw = DiscoveryResponse.toObject(DiscoveryResponse.decode(sotwResponse('ñ-1', sotwResponseBody('v', TypeUrl.Secret, [], Buffer.alloc(0))))) as { nonce: string };
+    const sotw = DiscoveryResponse.toObject(DiscoveryResponse.decode(sotwResponse('ñ-1', 'v', TypeUrl.Secret, [], Buffer.alloc(0)))) as { nonce: string };
     expect(sotw.nonce).toBe('ñ-1');
   });
 
@@ -96,5 +96,25 @@ describe('wire writer', () => {
     expect(Buffer.from(ours)).toEqual(Buffer.from(theirs));
     expect(stringField(1, '')).toHaveLength(0);
     expect(controlPlaneField(6, '')).toHaveLength(0);
+  });
+
+  it('gives an encoded Any and a Delta Resource field memory of their own, not a slice of the shared allocation pool', () => {
+    const any = encodeAny('type.googleapis.com/x.Y', new Uint8Array(30).fill(7));
+    const field = deltaResourceField('outbound.x', 'v1', any);
+    for (const ours of [any, field]) {
+      expect(ours.byteOffset).toBe(0);
+      expect(ours.buffer.byteLength).toBe(ours.length);
+    }
+  });
+
+  it('writes a Delta Resource field as tag, length and Resource{version, resource, name}, empty strings omitted', () => {
+    for (const [name, version, any] of [
+      ['outbound.x', 'v1abc', Buffer.alloc(300, 7)],
+      ['', '', Buffer.alloc(5, 1)],
+      ['ñame', 'v', Buffer.alloc(0)],
+    ] as const) {
+      const resource = Buffer.concat([stringField(Field.Resource.version, version), lengthDelimitedField(Field.Resource.resource, any), stringField(Field.Resource.name, name)]);
+      expect(deltaResourceField(name, version, any)).toEqual(lengthDelimitedField(Field.DeltaDiscoveryResponse.resources, resource));
+    }
   });
 });
