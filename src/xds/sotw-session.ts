@@ -134,7 +134,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
 
   typeSummaries(): TypeSummary[] {
     const out: TypeSummary[] = [];
-    for (const state of this.types.values()) out.push(summarize(state.typeUrl, state.sent.values(), state.nonce, state.lastNack));
+    for (const state of this.types.values()) out.push(summarize(state.typeUrl, responsesOf(state.sent), state.nonce, state.lastNack));
     return out;
   }
 
@@ -382,4 +382,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     endpoints.resendAll = true;
     this.outbox.mark(TypeUrl.ClusterLoadAssignment);
   }
+}
+
+/** The response record behind each sent resource (several resources share one). */
+function* responsesOf(sent: ReadonlyMap<string, SentEntry>): Generator<SentResponse> {
+  for (const entry of sent.values()) yield entry.response;
 }
