@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { clip } from '../observability/clip.js';
+import type { PolicySet } from '../core/policy.js';
 import type { Workload } from '../core/workload.js';
 import type { Flavour } from '../mesh/index.js';
 import { DEFAULT_SECRET, ROOTCA_SECRET } from '../identity/secret-names.js';
@@ -24,10 +25,11 @@ import {
  * served and idle (stream-lease-renewal.ts).
  */
 
-/** The part of the mesh state the source reads; replaced wholesale on every change. */
+/** The mesh state the source reads; replaced wholesale on every change. */
 export interface MeshState {
   readonly revision: number;
   readonly workloads: ReadonlyMap<string, Workload>;
+  readonly policies: PolicySet;
 }
 
 /** Translation of one proxy's config, already encoded. */
@@ -37,6 +39,8 @@ export interface ProxyGenerator {
   /** Type URL → name → encoded resource; identical inputs give identical objects. */
   generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
   flavourOf(userAgentName: string): Flavour;
+  /** Workloads whose proxies' config may differ between two states; `all` when any may. */
+  affectedSince(before: MeshState, after: MeshState): ReadonlySet<string> | 'all';
 }
 
 /** Told when a proxy (workload + flavour) has a served stream, and when it has none any more. */
@@ -127,6 +131,8 @@ class ProxyEntry {
 
 export class MeshConfigSource implements ConfigSource {
   private readonly entries = new Map<string, ProxyEntry>();
+  /** The state of the last refresh: the next one visits only the proxies a change since then may touch. */
+  private refreshed: MeshState | undefined;
   private readonly log: Logger;
   private readonly connected: Gauge;
 
@@ -160,17 +166,31 @@ export class MeshConfigSource implements ConfigSource {
    * A proxy whose key did not change costs a lookup (the translator keeps keys across snapshots).
    */
   refresh(): void {
-    const workloads = this.deps.state().workloads;
-    for (const entry of this.entries.values()) {
-      if (entry.servedStreams === 0) continue;
-      this.regenerate(entry);
-      const workload = workloads.get(entry.workloadId);
-      if (workload === entry.workload) continue;
-      entry.workload = workload;
-      // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
-      entry.secrets.refresh();
-      this.announce(entry);
+    const state = this.deps.state();
+    const previous = this.refreshed;
+    this.refreshed = state;
+    const affected = previous === undefined ? 'all' : this.deps.generator.affectedSince(previous, state);
+    if (affected === 'all') {
+      for (const entry of this.entries.values()) this.refreshEntry(entry, state);
+      return;
     }
+    for (const workloadId of affected) {
+      for (const flavour of FLAVOURS) {
+        const entry = this.entries.get(entryKey(workloadId, flavour));
+        if (entry) this.refreshEntry(entry, state);
+      }
+    }
+  }
+
+  private refreshEntry(entry: ProxyEntry, state: MeshState): void {
+    if (entry.servedStreams === 0) return;
+    this.regenerate(entry);
+    const workload = state.workloads.get(entry.workloadId);
+    if (workload === entry.workload) return;
+    entry.workload = workload;
+    // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
+    entry.secrets.refresh();
+    this.announce(entry);
   }
 
   /**

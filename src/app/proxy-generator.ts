@@ -3,7 +3,7 @@ import { flavourOf } from '../mesh/index.js';
 import type { EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
 import type { Logger } from '../observability/logger.js';
-import type { ProxyGenerator } from './mesh-source.js';
+import type { MeshState, ProxyGenerator } from './mesh-source.js';
 import type { MeshSnapshot } from './mesh-state.js';
 
 /**
@@ -28,6 +28,10 @@ export class EncodingProxyGenerator implements ProxyGenerator {
 
   flavourOf(userAgentName: string): Flavour {
     return flavourOf(userAgentName);
+  }
+
+  affectedSince(before: MeshState, after: MeshState): ReadonlySet<string> | 'all' {
+    return this.translator.affectedWorkloads(before, after);
   }
 
   inputKey(workloadId: string, flavour: Flavour): string {

@@ -304,10 +304,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
         logger,
       }),
     ],
-    state: () => {
-      const snapshot = meshState.snapshot();
-      return { revision: snapshot.revision, workloads: snapshot.workloads };
-    },
+    state: () => meshState.snapshot(),
   });
   // Revocations and denied tokens are in force before the first stream or request is served.
   await revocations.load();

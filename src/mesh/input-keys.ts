@@ -6,6 +6,7 @@ import { localityPlan, type LocalityPlan } from './locality.js';
 import { MeshIndex, type NamedAuthorizationPolicy, type PolicyLookup, type ServiceView } from './model.js';
 import { gatewayInputs, inboundInputs, proxyShape } from './proxy-inputs.js';
 import { serviceEndpointInputs, serviceStructureInputs } from './service-pieces.js';
+import { DependentIndex } from './dependents.js';
 import { changedSince, type SnapshotChange } from './snapshot-diff.js';
 import { UnknownWorkloadError, type Flavour, type MeshInput } from './types.js';
 
@@ -99,6 +100,7 @@ export class InputKeys {
   private readonly inboundHashCache = new Map<string, InboundHashEntry>();
   private readonly shapes = new WeakMap<Workload, ShapeEntry[]>();
   private readonly records = new Map<string, KeyRecord>();
+  private readonly dependents = new DependentIndex();
   private epoch = 0;
   /** The snapshot first seen last: the next new one is compared with it. */
   private lastInput: MeshInput | undefined;
@@ -177,8 +179,21 @@ export class InputKeys {
     return hashes;
   }
 
+  /**
+   * Workloads whose proxies' keys may differ between two snapshots: those added, removed or
+   * replaced, and those depending on a service that changed; `all` when policies changed. A
+   * proxy of any other workload has exactly the keys it had.
+   */
+  affectedWorkloads(before: MeshInput, after: MeshInput): ReadonlySet<string> | 'all' {
+    const change = changedSince(before, after);
+    if (change === 'all') return 'all';
+    const affected = new Set(change.workloads);
+    this.dependents.workloadsDependingOn(change.services, affected);
+    return affected;
+  }
+
   forget(workloadId: string): void {
-    for (const flavour of ['envoy', 'grpc'] as const) this.records.delete(proxyId(workloadId, flavour));
+    for (const flavour of ['envoy', 'grpc'] as const) this.dropRecord(proxyId(workloadId, flavour));
   }
 
   private computeKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, proxy: string): ProxyKeys {
@@ -186,7 +201,8 @@ export class InputKeys {
     const gateway = flavour === 'envoy' && workload.gateway !== undefined;
     if (gateway) {
       // A gateway reads routes and backends besides its upstreams: recomputed on every snapshot.
-      this.records.delete(proxy);
+      this.dropRecord(proxy);
+      this.dependents.trackAlways(proxy, workload.id);
       return this.hashKeys(memo, workload, flavour, shape, true).keys;
     }
     // Everything but the locality is in the shape hash; equal shapes (replicas) share their keys.
@@ -198,6 +214,7 @@ export class InputKeys {
       memo.groups.set(groupKey, group);
     }
     this.records.set(proxy, { epoch: memo.epoch, keys: group.keys, workload, services: group.services });
+    this.dependents.track(proxy, workload.id, group.services);
     return group.keys;
   }
 
@@ -215,6 +232,11 @@ export class InputKeys {
     const structureKey = structure.digest('base64url');
     const keys: ProxyKeys = { structureKey, key: endpoints.update('\n').update(structureKey).digest('base64url') };
     return { keys, services: [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers] };
+  }
+
+  private dropRecord(proxy: string): void {
+    this.records.delete(proxy);
+    this.dependents.untrack(proxy);
   }
 
   /** Hash of a service's authorization inputs, re-hashed only when its policies or their callers' accounts change. */
@@ -242,7 +264,7 @@ export class InputKeys {
   private prune(memo: SnapshotMemo): void {
     const { index, change } = memo;
     if (change === 'all') {
-      for (const [proxy, record] of this.records) if (!index.input.workloads.has(record.workload.id)) this.records.delete(proxy);
+      for (const [proxy, record] of this.records) if (!index.input.workloads.has(record.workload.id)) this.dropRecord(proxy);
     } else {
       for (const id of change.removedWorkloads) this.forget(id);
       if (![...change.services].some((key) => !index.hasWorkloadsByKey(key))) return;

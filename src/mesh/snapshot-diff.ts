@@ -16,6 +16,8 @@ export type SnapshotChange =
   | {
       /** Services (`namespace/name`) with a workload added, removed or replaced. */
       readonly services: ReadonlySet<string>;
+      /** Workloads added, removed or replaced. */
+      readonly workloads: ReadonlySet<string>;
       readonly removedWorkloads: readonly string[];
     };
 
@@ -28,9 +30,12 @@ export type SnapshotChange =
 export function changedSince(before: MeshInput, after: MeshInput): SnapshotChange {
   if (before.policies !== after.policies) return 'all';
   const changed = new Set<string>();
+  const workloads = new Set<string>();
   const removed: string[] = [];
   const note = (workload: Workload | undefined): void => {
-    if (workload) changed.add(serviceKey(workload.namespace, workload.service));
+    if (!workload) return;
+    changed.add(serviceKey(workload.namespace, workload.service));
+    workloads.add(workload.id);
   };
   const compare = (old: ReadonlyMap<string, Workload>, next: ReadonlyMap<string, Workload>): void => {
     if (old === next) return;
@@ -50,5 +55,5 @@ export function changedSince(before: MeshInput, after: MeshInput): SnapshotChang
   } else {
     compare(a, b);
   }
-  return { services: changed, removedWorkloads: removed };
+  return { services: changed, workloads, removedWorkloads: removed };
 }

@@ -75,6 +75,11 @@ export class MeshTranslator {
     return generation.translation;
   }
 
+  /** Workloads whose proxies' resources may differ between two snapshots (input-keys.ts); `all` after a policy change. */
+  affectedWorkloads(before: MeshInput, after: MeshInput): ReadonlySet<string> | 'all' {
+    return this.keys.affectedWorkloads(before, after);
+  }
+
   /** A hash of exactly the inputs that affect this proxy's resources (input-keys.ts). */
   inputKey(input: MeshInput, workloadId: string, flavour: Flavour): string {
     return this.keys.keys(input, workloadId, flavour).key;

@@ -154,9 +154,13 @@ describe('inputKey across snapshots that share unchanged objects', () => {
           translator.translate(before, id, flavour);
         }
         const after = sharing(before, scenarioFrom(mutate(base)).input, makeMap);
+        // Only the workloads it names are re-translated on a change: every other key must hold.
+        const affected = translator.affectedWorkloads(before, after);
         for (const [id, flavour] of proxies) {
           if (!after.workloads.has(id)) continue;
-          if (translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`)) kept++;
+          const same = translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`);
+          if (!same && affected !== 'all' && !affected.has(id)) misses.push(`${label}: ${flavour}/${id} changed but was not named as affected`);
+          if (same) kept++;
           const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
           if (JSON.stringify(snapshot(translator.translate(after, id, flavour))) !== JSON.stringify(fresh)) misses.push(`${label}: ${flavour}/${id}`);
         }
