@@ -29,7 +29,7 @@ interface Bucket {
   at: number;
 }
 
-/** Buckets are swept (full ones dropped) when there are more than this many. */
+/** Buckets are swept (full ones dropped) when there are more than this many, or twice as many as the last sweep kept. */
 const SWEEP_ABOVE = 1024;
 
 /**
@@ -40,6 +40,8 @@ const SWEEP_ABOVE = 1024;
  */
 export class IssuanceLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  /** Sweeping on every take above a fixed size is quadratic when many workloads start at once (a fleet's cold start). */
+  private sweepAbove = SWEEP_ABOVE;
 
   constructor(
     private readonly limits: IssuanceLimits,
@@ -62,7 +64,7 @@ export class IssuanceLimiter {
     }
     bucket.tokens -= 1;
     this.buckets.set(workloadId, bucket);
-    if (this.buckets.size > SWEEP_ABOVE) this.sweep(refillMs);
+    if (this.buckets.size > this.sweepAbove) this.sweep(refillMs);
   }
 
   /** Drops buckets that have refilled completely (they hold no state a fresh one would not). */
@@ -71,6 +73,7 @@ export class IssuanceLimiter {
     for (const [id, bucket] of this.buckets) {
       if (bucket.tokens + (now - bucket.at) / refillMs >= this.limits.burst) this.buckets.delete(id);
     }
+    this.sweepAbove = Math.max(SWEEP_ABOVE, 2 * this.buckets.size);
   }
 
   get tracked(): number {
