@@ -63,6 +63,8 @@ interface Report {
 }
 
 export const REPORT_KIND = 'proxy-status';
+/** Publishing may take at most 1/PUBLISH_SHARE of a replica's time: the interval grows with the fleet. */
+const PUBLISH_SHARE = 20;
 /** A NACK's reason is kept up to this many characters (Envoy's are a few hundred). */
 const NACK_DETAIL_LIMIT = 4096;
 
@@ -83,7 +85,7 @@ export interface ProxyStatusDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly staleAfterMs: number;
-  /** How often this replica publishes; its report lives three times that. */
+  /** How often this replica publishes, at the most (a large fleet stretches it, see PUBLISH_SHARE); its report lives three intervals. */
   readonly intervalMs: number;
   /** Timers; the real clock by default. */
   readonly clock?: Clock;
@@ -93,17 +95,20 @@ export class ProxyStatusReporter {
   private timer: TimerHandle | undefined;
   private readonly clock: Clock;
   private failing = false;
+  /** The interval, stretched so that publishing takes at most 1/PUBLISH_SHARE of the time (a large fleet's report is megabytes). */
+  private delayMs: number;
   private readonly log: Logger;
 
   constructor(private readonly deps: ProxyStatusDeps) {
     this.log = deps.logger.child({ component: 'proxy-status' });
     this.clock = deps.clock ?? realClock;
+    this.delayMs = deps.intervalMs;
   }
 
   start(): void {
     const tick = (): void => {
       void this.publish().finally(() => {
-        if (this.timer !== undefined) this.timer = this.clock.setTimeout(tick, this.deps.intervalMs);
+        if (this.timer !== undefined) this.timer = this.clock.setTimeout(tick, this.delayMs);
       });
     };
     this.timer = this.clock.setTimeout(tick, 0);
@@ -144,9 +149,13 @@ export class ProxyStatusReporter {
   }
 
   async publish(): Promise<void> {
+    const started = performance.now();
     const report: Report = { version: 1, replica: this.deps.replica, publishedAt: this.deps.now(), proxies: this.rows() };
+    const text = JSON.stringify(report);
+    this.delayMs = Math.max(this.deps.intervalMs, Math.ceil((performance.now() - started) * PUBLISH_SHARE));
     try {
-      await this.deps.store.putReport(REPORT_KIND, this.deps.replica, JSON.stringify(report), this.deps.intervalMs * 3);
+      // The report lives three intervals, so one late publish does not drop this replica's rows.
+      await this.deps.store.putReport(REPORT_KIND, this.deps.replica, text, this.delayMs * 3);
       if (this.failing) this.log.info('proxy status published again');
       this.failing = false;
     } catch (error) {

@@ -2,7 +2,7 @@ import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, oldestPending, summarize, type ResourceStatus, type TypeStatus, type TypeSummary } from './status.js';
+import { Delivery, deliveryName, oldestPending, SummaryBuilder, type ResourceStatus, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 import { deltaResponse } from './wire.js';
 
@@ -169,7 +169,11 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
 
   typeSummaries(): TypeSummary[] {
     const out: TypeSummary[] = [];
-    for (const state of this.types.values()) out.push(summarize(state.typeUrl, state.known.values(), state.latestNonce, state.lastNack, (entry) => entry.version !== ABSENT));
+    for (const state of this.types.values()) {
+      const summary = new SummaryBuilder();
+      for (const entry of state.known.values()) summary.add(entry.delivery, entry.sentAt, entry.version !== ABSENT);
+      out.push(summary.build(state.typeUrl, state.latestNonce, state.lastNack));
+    }
     return out;
   }
 

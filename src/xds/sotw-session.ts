@@ -2,7 +2,7 @@ import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
 import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, oldestPending, summarize, type TypeStatus, type TypeSummary } from './status.js';
+import { Delivery, deliveryName, oldestPending, SummaryBuilder, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 
 /** One response of a type, shared by the entries of every resource it carried (one record, not one per resource). */
@@ -134,7 +134,11 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
 
   typeSummaries(): TypeSummary[] {
     const out: TypeSummary[] = [];
-    for (const state of this.types.values()) out.push(summarize(state.typeUrl, responsesOf(state.sent), state.nonce, state.lastNack));
+    for (const state of this.types.values()) {
+      const summary = new SummaryBuilder();
+      for (const entry of state.sent.values()) summary.add(entry.response.delivery, entry.response.sentAt);
+      out.push(summary.build(state.typeUrl, state.nonce, state.lastNack));
+    }
     return out;
   }
 
@@ -382,9 +386,4 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     endpoints.resendAll = true;
     this.outbox.mark(TypeUrl.ClusterLoadAssignment);
   }
-}
-
-/** The response record behind each sent resource (several resources share one). */
-function* responsesOf(sent: ReadonlyMap<string, SentEntry>): Generator<SentResponse> {
-  for (const entry of sent.values()) yield entry.response;
 }

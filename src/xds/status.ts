@@ -49,25 +49,23 @@ export interface ProxySummary {
   readonly types: readonly TypeSummary[];
 }
 
-/** Counts, NACK presence and the oldest pending send over one type's entries. */
-export function summarize<E extends { readonly delivery: Delivery; readonly sentAt: number }>(
-  typeUrl: string,
-  entries: Iterable<E>,
-  lastNonce: string | undefined,
-  lastNack: TypeSummary['lastNack'],
-  /** Whether an entry is a resource the client holds (Delta also tracks names it was told are gone). */
-  held: (entry: E) => boolean = () => true,
-): TypeSummary {
-  let resources = 0;
-  let nacked = false;
-  let oldest: number | undefined;
-  for (const entry of entries) {
-    if (entry.delivery === Delivery.Sent && (oldest === undefined || entry.sentAt < oldest)) oldest = entry.sentAt;
-    if (!held(entry)) continue;
-    resources += 1;
-    if (entry.delivery === Delivery.Nacked) nacked = true;
+/** Accumulates one type's summary entry by entry (no per-entry allocation: it runs over every stream). */
+export class SummaryBuilder {
+  private resources = 0;
+  private nacked = false;
+  private oldest: number | undefined;
+
+  /** One entry; `held`: a resource the client holds (Delta also tracks names it was told are gone). */
+  add(delivery: Delivery, sentAt: number, held = true): void {
+    if (delivery === Delivery.Sent && (this.oldest === undefined || sentAt < this.oldest)) this.oldest = sentAt;
+    if (!held) return;
+    this.resources += 1;
+    if (delivery === Delivery.Nacked) this.nacked = true;
   }
-  return { typeUrl, resources, nacked, oldestUnackedAt: oldest, lastNonce, lastNack };
+
+  build(typeUrl: string, lastNonce: string | undefined, lastNack: TypeSummary['lastNack']): TypeSummary {
+    return { typeUrl, resources: this.resources, nacked: this.nacked, oldestUnackedAt: this.oldest, lastNonce, lastNack };
+  }
 }
 
 /** Delivery state of one resource on one stream. */

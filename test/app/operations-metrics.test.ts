@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rootRotationPhaseSince, streamSyncState } from '../../src/app/operations-metrics.js';
 import type { ProxySummary } from '../../src/xds/index.js';
-import { Delivery, summarize } from '../../src/xds/status.js';
+import { Delivery, SummaryBuilder } from '../../src/xds/status.js';
 import { api, startTestAccord, type TestAccord } from './harness.js';
 
 function proxy(...statuses: ('SENT' | 'ACKED' | 'NACKED')[]): ProxySummary {
   const delivery = { SENT: Delivery.Sent, ACKED: Delivery.Acked, NACKED: Delivery.Nacked } as const;
-  const entries = statuses.map((status, i) => ({ delivery: delivery[status], sentAt: 1000 + i }));
-  return { nodeId: 'n', peer: 'p', connectedAt: '', types: [summarize('t', entries, 'nonce', undefined)] };
+  const summary = new SummaryBuilder();
+  statuses.forEach((status, i) => summary.add(delivery[status], 1000 + i));
+  return { nodeId: 'n', peer: 'p', connectedAt: '', types: [summary.build('t', 'nonce', undefined)] };
 }
 
 function metricValue(text: string, name: string, labels = ''): number | undefined {
