@@ -102,8 +102,8 @@ export class InputKeys {
   private readonly records = new Map<string, KeyRecord>();
   private readonly dependents = new DependentIndex();
   private epoch = 0;
-  /** The snapshot first seen last: the next new one is compared with it. */
-  private lastInput: MeshInput | undefined;
+  /** The snapshot first seen last: the next new one is compared with it, and its index derived from this one's. */
+  private lastMemo: SnapshotMemo | undefined;
 
   constructor(
     /** Called with each newly seen snapshot's memo, so the owner can prune its own caches. */
@@ -113,11 +113,12 @@ export class InputKeys {
   memo(input: MeshInput): SnapshotMemo {
     let memo = this.snapshots.get(input);
     if (!memo) {
-      const index = new MeshIndex(input, this.policyLookup);
+      const last = this.lastMemo;
+      const change: SnapshotChange = last === undefined ? 'all' : changedSince(last.index.input, input);
+      const index = last !== undefined && change !== 'all' ? MeshIndex.derive(last.index, input, change.workloads) : new MeshIndex(input, this.policyLookup);
       this.policyLookup = index.policies;
-      const change: SnapshotChange = this.lastInput === undefined ? 'all' : changedSince(this.lastInput, input);
-      this.lastInput = input;
       memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map(), groups: new Map() };
+      this.lastMemo = memo;
       this.snapshots.set(input, memo);
       this.prune(memo);
       this.onNewSnapshot(memo);

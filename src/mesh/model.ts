@@ -71,10 +71,11 @@ function push<T>(map: Map<string, T[]>, key: string, item: T): void {
 }
 
 /**
- * Lookups over one MeshInput, computed once per snapshot. Pure: built from the input alone.
+ * Lookups over one MeshInput, computed once per snapshot. Pure: built from the input alone, or
+ * (`derive`) from the previous snapshot's index and the workloads that changed since.
  */
 export class MeshIndex {
-  private readonly workloadsByService = new Map<string, Workload[]>();
+  private readonly workloadsByService: Map<string, readonly Workload[]>;
   private readonly views = new Map<string, ServiceView>();
 
   readonly policies: PolicyLookup;
@@ -83,15 +84,47 @@ export class MeshIndex {
   constructor(
     readonly input: MeshInput,
     policies?: PolicyLookup,
+    workloadsByService?: Map<string, readonly Workload[]>,
   ) {
     this.policies = policies?.set === input.policies ? policies : new PolicyLookup(input.policies);
-    const sorted = [...input.workloads.values()].sort((a, b) => compareStrings(a.id, b.id));
-    for (const workload of sorted) {
-      const key = serviceKey(workload.namespace, workload.service);
-      const list = this.workloadsByService.get(key);
-      if (list) list.push(workload);
-      else this.workloadsByService.set(key, [workload]);
+    if (workloadsByService) {
+      this.workloadsByService = workloadsByService;
+      return;
     }
+    const grouped = new Map<string, Workload[]>();
+    const sorted = [...input.workloads.values()].sort((a, b) => compareStrings(a.id, b.id));
+    for (const workload of sorted) push(grouped, serviceKey(workload.namespace, workload.service), workload);
+    this.workloadsByService = grouped;
+  }
+
+  /**
+   * The index of `input`, given the index of the snapshot before it and the workloads added,
+   * removed or replaced since (same policies): only the services they belong to are regrouped,
+   * and every other service keeps its view (so its workload list stays the same array).
+   */
+  static derive(previous: MeshIndex, input: MeshInput, changedWorkloads: ReadonlySet<string>): MeshIndex {
+    if (previous.input.policies !== input.policies) return new MeshIndex(input, previous.policies);
+    const byService = new Map(previous.workloadsByService);
+    const touched = new Set<string>();
+    for (const id of changedWorkloads) {
+      const before = previous.input.workloads.get(id);
+      const after = input.workloads.get(id);
+      if (before) touched.add(serviceKey(before.namespace, before.service));
+      if (after) touched.add(serviceKey(after.namespace, after.service));
+    }
+    for (const key of touched) {
+      const list = (byService.get(key) ?? []).filter((w) => !changedWorkloads.has(w.id));
+      for (const id of changedWorkloads) {
+        const workload = input.workloads.get(id);
+        if (workload && serviceKey(workload.namespace, workload.service) === key) list.push(workload);
+      }
+      list.sort((a, b) => compareStrings(a.id, b.id));
+      if (list.length > 0) byService.set(key, list);
+      else byService.delete(key);
+    }
+    const index = new MeshIndex(input, previous.policies, byService);
+    for (const [key, view] of previous.views) if (!touched.has(key)) index.views.set(key, view);
+    return index;
   }
 
   /** Whether any workload of the service is registered. */
