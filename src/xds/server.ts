@@ -30,7 +30,7 @@ export interface XdsLimits {
   maxStreams: number;
   /**
    * Concurrent streams being set up (no first request yet, or the source still checking their
-   * credentials); more wait their turn, and end UNAVAILABLE if the wait outlasts
+   * credentials); more wait their turn, and end UNAVAILABLE if the wait outlasts six
    * `firstRequestTimeoutMs` (admission.ts).
    */
   maxPendingStreams: number;
@@ -47,6 +47,9 @@ export interface XdsLimits {
   /** Largest request message accepted (grpc.max_receive_message_length). */
   maxReceiveMessageBytes: number;
 }
+
+/** A stream waits at most this many first-request deadlines for a place among the streams being set up. */
+const QUEUE_WAIT_FACTOR = 6;
 
 export const DEFAULT_XDS_LIMITS: XdsLimits = {
   maxStreams: 20_000,
@@ -260,7 +263,7 @@ export class XdsServer {
       return;
     }
     // Waiting for a place among the streams being set up: released if the client gives up first,
-    // or told to try elsewhere if the wait outlasts the first-request deadline.
+    // or told to try elsewhere if the wait is long (a whole fleet reconnecting takes seconds).
     const giveUp = (): void => ticket.release();
     call.on('cancelled', giveUp);
     call.on('close', giveUp);
@@ -271,7 +274,7 @@ export class XdsServer {
       this.metrics.streamRefused('queue_timeout');
       this.refusals.warn('queue_timeout', { peer }, 'ending xDS stream: it waited too long for a place among the streams being set up');
       endWithError(call, grpc.status.UNAVAILABLE, 'this control-plane replica is busy setting up other streams; retry, or connect to another');
-    }, this.limits.firstRequestTimeoutMs);
+    }, this.limits.firstRequestTimeoutMs * QUEUE_WAIT_FACTOR);
     ticket.whenStarted(() => {
       this.clock.clearTimeout(queueTimer);
       call.off('cancelled', giveUp);
