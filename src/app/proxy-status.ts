@@ -64,7 +64,7 @@ interface Report {
 
 export const REPORT_KIND = 'proxy-status';
 /** Publishing may take at most 1/PUBLISH_SHARE of a replica's time: the interval grows with the fleet. */
-const PUBLISH_SHARE = 20;
+const PUBLISH_SHARE = 50;
 /** A NACK's reason is kept up to this many characters (Envoy's are a few hundred). */
 const NACK_DETAIL_LIMIT = 4096;
 

@@ -10,7 +10,7 @@ export class DependentIndex {
 
   track(proxy: string, workloadId: string, services: readonly string[]): void {
     const previous = this.byProxy.get(proxy);
-    if (previous && previous.services === services) return;
+    if (previous && previous.workloadId === workloadId && sameStrings(previous.services, services)) return;
     this.untrack(proxy);
     this.byProxy.set(proxy, { workloadId, services });
     for (const service of services) {
@@ -50,4 +50,11 @@ export class DependentIndex {
       }
     }
   }
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
