@@ -7,7 +7,7 @@ import { realClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { ConflictError, NotFoundError, StoreUnavailableError, ValidationError } from './errors.js';
 import { deriveServices } from './services.js';
-import { StateFeed } from './state-feed.js';
+import { DEFAULT_HISTORY_LIMIT, StateFeed } from './state-feed.js';
 import {
   POLICIES_KEY,
   type ChangeEvent,
@@ -44,7 +44,7 @@ export class MemoryStore implements Store {
 
   constructor(options: MemoryStoreOptions) {
     this.clock = options.clock ?? realClock;
-    this.feed = new StateFeed({ historyLimit: options.historyLimit ?? 10_000, logger: options.logger });
+    this.feed = new StateFeed({ historyLimit: options.historyLimit ?? DEFAULT_HISTORY_LIMIT, logger: options.logger });
   }
 
   async getWorkload(id: string): Promise<StoredWorkload | undefined> {

@@ -33,7 +33,7 @@ import {
   RENEW_LEASE,
 } from './redis-scripts.js';
 import { deriveServices } from './services.js';
-import { StateFeed } from './state-feed.js';
+import { DEFAULT_HISTORY_LIMIT, StateFeed } from './state-feed.js';
 import {
   POLICIES_KEY,
   type DeleteWorkloadOptions,
@@ -162,7 +162,7 @@ export class RedisStore implements Store {
     this.reaperLockTtlMs = options.reaperLockTtlMs ?? 10_000;
     this.reapBatch = options.reapBatch ?? 1000;
     this.prefix = prefix;
-    this.feed = new StateFeed({ historyLimit: options.historyLimit ?? 10_000, logger: options.logger });
+    this.feed = new StateFeed({ historyLimit: options.historyLimit ?? DEFAULT_HISTORY_LIMIT, logger: options.logger });
     this.follower = new RedisFeedFollower({
       client,
       tailClient,
