@@ -1,3 +1,5 @@
+import { sameElements } from './object-reuse.js';
+
 /**
  * Which proxies depend on which services (their upstreams, and the callers their policies name),
  * so a change can be routed to the proxies it touches instead of visiting every proxy.
@@ -10,7 +12,7 @@ export class DependentIndex {
 
   track(proxy: string, workloadId: string, services: readonly string[]): void {
     const previous = this.byProxy.get(proxy);
-    if (previous && previous.workloadId === workloadId && sameStrings(previous.services, services)) return;
+    if (previous && previous.workloadId === workloadId && sameElements(previous.services, services)) return;
     this.untrack(proxy);
     this.byProxy.set(proxy, { workloadId, services });
     for (const service of services) {
@@ -50,11 +52,4 @@ export class DependentIndex {
       }
     }
   }
-}
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -7,6 +7,7 @@ import { MeshIndex, type NamedAuthorizationPolicy, type PolicyLookup, type Servi
 import { gatewayInputs, inboundInputs, proxyShape } from './proxy-inputs.js';
 import { serviceEndpointInputs, serviceStructureInputs } from './service-pieces.js';
 import { DependentIndex } from './dependents.js';
+import { sameElements } from './object-reuse.js';
 import { changedSince, type SnapshotChange } from './snapshot-diff.js';
 import { UnknownWorkloadError, type Flavour, type MeshInput } from './types.js';
 
@@ -308,13 +309,5 @@ function unaffected(record: KeyRecord, memo: SnapshotMemo, workload: Workload): 
   const changed = memo.change.services;
   if (changed.size === 0) return true;
   for (const service of record.services) if (changed.has(service)) return false;
-  return true;
-}
-
-/** Same length and the very same elements (inputs are immutable, so identity implies equal content). */
-export function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }

@@ -7,6 +7,14 @@ import type { Resource, Translation } from './types.js';
  * and a rebuild that changes one resource does not look like a change to all of them.
  */
 
+/** Same length and the very same elements (inputs are immutable, so identity implies equal content). */
+export function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function sameIfEqual<T>(fresh: T, old: T | undefined): T {
   return old !== undefined && deepEqual(old, fresh) ? old : fresh;
 }
