@@ -91,6 +91,11 @@ export class MeshTranslator {
    */
   forget(workloadId: string): void {
     this.keys.forget(workloadId);
+    this.unbind(workloadId);
+  }
+
+  /** Releases the workload's proxies' generations (their key records are the key cache's). */
+  private unbind(workloadId: string): void {
     for (const flavour of ['envoy', 'grpc'] as const) {
       const proxy = proxyId(workloadId, flavour);
       const binding = this.bindings.get(proxy);
@@ -169,11 +174,11 @@ export class MeshTranslator {
     if (generation.proxies.size === 0) this.generations.delete(key);
   }
 
-  /** Keeps the caches bounded by what a snapshot holds: gone workloads and services are dropped. */
+  /** Keeps the caches bounded by what a snapshot holds: gone workloads and services are dropped (the key cache prunes its own). */
   private prune(memo: SnapshotMemo): void {
     const { index, change } = memo;
     if (change !== 'all') {
-      for (const id of change.removedWorkloads) this.forget(id);
+      for (const id of change.removedWorkloads) this.unbind(id);
       if (![...change.services].some((key) => !index.hasWorkloadsByKey(key))) return;
     } else {
       for (const [proxy, binding] of this.bindings) {
