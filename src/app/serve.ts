@@ -385,6 +385,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const operator = new OperatorTokenCheck(operatorTokens);
   const xds = new XdsServer({
     clock,
+    root,
     source,
     logger: logger.child({ component: 'xds' }),
     metrics,

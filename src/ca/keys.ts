@@ -1,5 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { pemEncode, readDerChildren, readDerElement } from './der.js';
+import { digestBytes } from '../core/digest.js';
 
 /** Leaf key algorithms. ECDSA P-256 is the default; RSA-2048 for peers that need it. */
 export type KeyAlgorithm = 'ec-p256' | 'rsa-2048';
@@ -64,7 +65,7 @@ export function publicKeyBitsOf(spkiDer: Buffer): Buffer {
 
 /** RFC 5280 §4.2.1.2 method (1): SHA-1 of the subjectPublicKey bits. */
 export function subjectKeyIdentifier(publicKeyBits: Buffer): Buffer {
-  return crypto.createHash('sha1').update(publicKeyBits).digest();
+  return digestBytes('sha1', publicKeyBits);
 }
 
 /** How a CA key signs: the hash and the DER AlgorithmIdentifier that goes in the certificate. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digest } from '../core/digest.js';
 
 /** JSON with object keys sorted, so equal values always serialise to equal strings. */
 export function canonicalJson(value: unknown): string {
@@ -13,7 +13,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function stableHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('base64url');
+  return digest('sha256', canonicalJson(value), 'base64url');
 }
 
 export function compareStrings(a: string, b: string): number {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digest } from '../core/digest.js';
 import type { MeshSpec } from '../core/policy.js';
 import { serviceKey, type Workload } from '../core/workload.js';
 import { canonicalJson, stableHash } from './hash.js';
@@ -223,16 +223,17 @@ export class InputKeys {
   private hashKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, shape: ShapeEntry, gateway: boolean): GroupKeys {
     const hashesOf = (service: ServiceView): ServiceHashes => this.serviceHashes(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
     const inbound = this.inboundHash(memo, workload.namespace, workload.service);
-    const structure = createHash('sha256').update(shape.hash).update('\n').update(inbound.hash);
-    const endpoints = createHash('sha256');
+    // Joined first and hashed once: one digest of the whole text costs less than an update per piece.
+    let structure = `${shape.hash}\n${inbound.hash}`;
+    let endpoints = '';
     for (const upstream of shape.upstreams) {
       const hashes = hashesOf(memo.index.service(upstream.namespace, upstream.service));
-      structure.update('\n').update(hashes.structure);
-      endpoints.update('\n').update(hashes.full);
+      structure += `\n${hashes.structure}`;
+      endpoints += `\n${hashes.full}`;
     }
-    if (gateway) structure.update('\n').update(canonicalJson(gatewayInputs(memo.index, workload, (service) => hashesOf(service).full)));
-    const structureKey = structure.digest('base64url');
-    const keys: ProxyKeys = { structureKey, key: endpoints.update('\n').update(structureKey).digest('base64url') };
+    if (gateway) structure += `\n${canonicalJson(gatewayInputs(memo.index, workload, (service) => hashesOf(service).full))}`;
+    const structureKey = digest('sha256', structure, 'base64url');
+    const keys: ProxyKeys = { structureKey, key: digest('sha256', `${endpoints}\n${structureKey}`, 'base64url') };
     return { keys, services: [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers] };
   }
 

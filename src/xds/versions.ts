@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { digest } from '../core/digest.js';
 
 /**
  * Content-derived versions: identical across replicas and restarts, so a proxy that reconnects
  * elsewhere is sent nothing it already has.
  */
 export function contentVersion(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('base64url').slice(0, 22);
+  return digest('sha256', bytes, 'base64url').slice(0, 22);
 }
 
 /** The version of a set of resources: a hash of their names and versions, in name order. */
@@ -14,5 +14,5 @@ export function setVersion(entries: readonly { readonly name: string; readonly v
   // One update of the joined text hashes the same bytes as one update per piece, at half the cost.
   let text = '';
   for (const entry of sorted) text += `${entry.name}\0${entry.version}\n`;
-  return createHash('sha256').update(text).digest('base64url').slice(0, 22);
+  return digest('sha256', text, 'base64url').slice(0, 22);
 }
