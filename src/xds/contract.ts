@@ -22,6 +22,11 @@ export interface EncodedResource {
   readonly version: string;
   /** The serialized `google.protobuf.Any` wrapping the resource. */
   readonly any: Uint8Array;
+  /**
+   * An EDS cluster only: the ClusterLoadAssignment it waits for after each add or update
+   * (`eds_cluster_config.service_name`, else the cluster's name).
+   */
+  readonly endpointsName?: string;
 }
 
 /** What the stream's first request told us about the proxy. */

@@ -138,7 +138,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
     const message = deltaResponse(nonce, typeUrl, fields, removals, this.env.responses.deltaControlPlane);
     this.record(state, upserts, removals, nonce);
     this.env.metrics.responseSent(typeUrl, 'delta');
-    if (typeUrl === TypeUrl.Cluster && upserts.length > 0) this.resendEndpoints();
+    this.resendEndpoints(upserts);
     return message;
   }
 
@@ -307,12 +307,17 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
     }
   }
 
-  /** A cluster finishes warming only on a new EDS response (envoy#13009): resend endpoints after CDS. */
-  private resendEndpoints(): void {
+  /**
+   * A cluster finishes warming only on a new EDS response (envoy#13009): resend the endpoints of
+   * the clusters just added or updated. Unchanged clusters are not re-created, so theirs are not resent.
+   */
+  private resendEndpoints(upserts: readonly EncodedResource[]): void {
     const endpoints = this.types.get(TypeUrl.ClusterLoadAssignment);
     if (!endpoints) return;
     let any = false;
-    for (const name of endpoints.names) {
+    for (const resource of upserts) {
+      const name = resource.endpointsName;
+      if (name === undefined || !endpoints.names.has(name)) continue;
       endpoints.force.add(name);
       any = true;
     }

@@ -1,5 +1,5 @@
 import protobuf from 'protobufjs';
-import type { EncodedResource } from './contract.js';
+import { TypeUrl, type EncodedResource } from './contract.js';
 import { encodeAny } from './wire.js';
 import { contentVersion } from './versions.js';
 
@@ -24,6 +24,16 @@ export class ResourceEncodingError extends Error {
 }
 
 type PlainObject = Record<string, unknown>;
+
+interface TypeFields {
+  /** By proto field name; for google.protobuf types (camelCase in protobufjs) also by snake_case name. */
+  readonly byKey: ReadonlyMap<string, protobuf.Field>;
+  /** Oneofs of two or more members (a proto3 `optional` is a oneof of one). */
+  readonly oneofs: readonly { readonly name: string; readonly members: readonly string[] }[];
+}
+
+/** Type URLs remembered (found or not): far more than the Envoy API has, so a flood of made-up ones cannot grow it. */
+const MAX_CACHED_TYPE_URLS = 4096;
 
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
@@ -58,6 +68,13 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
 }
 
+/** The ClusterLoadAssignment name an EDS cluster warms on; undefined for any other discovery type. */
+function edsServiceName(name: string, cluster: Readonly<Record<string, unknown>>): string | undefined {
+  if (cluster.type !== 'EDS' && cluster.type !== 3) return undefined;
+  const config = cluster.eds_cluster_config as { service_name?: unknown } | undefined;
+  return typeof config?.service_name === 'string' && config.service_name !== '' ? config.service_name : name;
+}
+
 function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
@@ -71,6 +88,8 @@ function join(path: string, key: string): string {
 export class ResourceEncoder {
   /** protobufjs computes `fullName` by walking parents on every read; encoding reads it per field. */
   private readonly fullNames = new WeakMap<protobuf.ReflectionObject, string>();
+  private readonly typesByUrl = new Map<string, protobuf.Type | null>();
+  private readonly typeFields = new WeakMap<protobuf.Type, TypeFields>();
 
   constructor(private readonly root: protobuf.Root) {}
 
@@ -91,7 +110,9 @@ export class ResourceEncoder {
     if (problems.length > 0) throw new ResourceEncodingError(typeUrl, name, problems);
     const value = type.encode(type.fromObject(normalized as PlainObject)).finish();
     const any = encodeAny(typeUrl, value);
-    return { name, typeUrl, version: contentVersion(any), any };
+    const endpointsName = typeUrl === TypeUrl.Cluster ? edsServiceName(name, message) : undefined;
+    if (endpointsName === undefined) return { name, typeUrl, version: contentVersion(any), any };
+    return { name, typeUrl, version: contentVersion(any), any, endpointsName };
   }
 
   decode(resource: EncodedResource): Record<string, unknown> {
@@ -111,13 +132,38 @@ export class ResourceEncoder {
   }
 
   private typeForUrl(typeUrl: string): protobuf.Type | undefined {
+    // protobufjs walks its namespaces on every lookup; type URLs come from a small fixed set.
+    const cached = this.typesByUrl.get(typeUrl);
+    if (cached !== undefined) return cached ?? undefined;
     const slash = typeUrl.lastIndexOf('/');
-    if (slash < 0) return undefined;
-    try {
-      return this.root.lookupType(typeUrl.slice(slash + 1));
-    } catch {
-      return undefined;
+    let type: protobuf.Type | null = null;
+    if (slash >= 0) {
+      try {
+        type = this.root.lookupType(typeUrl.slice(slash + 1));
+      } catch {
+        type = null;
+      }
     }
+    if (this.typesByUrl.size < MAX_CACHED_TYPE_URLS) this.typesByUrl.set(typeUrl, type);
+    return type ?? undefined;
+  }
+
+  /** A message type's fields by every spelling accepted for them, and its oneofs: computed once per type. */
+  private fieldsOf(type: protobuf.Type): TypeFields {
+    let info = this.typeFields.get(type);
+    if (!info) {
+      const byKey = new Map<string, protobuf.Field>();
+      // protobufjs' built-in google.protobuf types use camelCase field names even with keepCase.
+      const wellKnown = this.nameOf(type).startsWith('.google.protobuf.');
+      for (const field of type.fieldsArray) {
+        byKey.set(field.name, field);
+        if (wellKnown) byKey.set(camelToSnake(field.name), field);
+      }
+      const oneofs = type.oneofsArray.filter((oneof) => oneof.oneof.length > 1).map((oneof) => ({ name: oneof.name, members: oneof.oneof }));
+      info = { byKey, oneofs };
+      this.typeFields.set(type, info);
+    }
+    return info;
   }
 
   private normalizeMessage(type: protobuf.Type, value: unknown, path: string, problems: EncodingProblem[]): unknown {
@@ -161,12 +207,11 @@ export class ResourceEncoder {
 
   private normalizeFields(type: protobuf.Type, value: PlainObject, path: string, problems: EncodingProblem[]): PlainObject {
     const out: PlainObject = {};
+    const { byKey, oneofs } = this.fieldsOf(type);
     for (const key of Object.keys(value)) {
       const fieldValue = value[key];
       if (fieldValue === undefined || fieldValue === null) continue;
-      // protobufjs' built-in google.protobuf types use camelCase field names even with keepCase.
-      const fieldName = type.fields[key] ? key : snakeToCamel(key);
-      const field = this.nameOf(type).startsWith('.google.protobuf.') ? type.fields[fieldName] : type.fields[key];
+      const field = byKey.get(key);
       const fieldPath = join(path, key);
       if (!field) {
         problems.push({ path: fieldPath, message: `unknown field of ${this.nameOf(type).slice(1)}` });
@@ -174,10 +219,12 @@ export class ResourceEncoder {
       }
       out[field.name] = this.normalizeField(field, fieldValue, fieldPath, problems);
     }
-    for (const oneof of type.oneofsArray) {
-      const set = oneof.oneof.filter((member) => out[member] !== undefined);
-      if (set.length > 1) {
-        problems.push({ path: join(path, oneof.name), message: `only one of ${set.join(', ')} may be set` });
+    for (const oneof of oneofs) {
+      let set = 0;
+      for (const member of oneof.members) if (out[member] !== undefined) set += 1;
+      if (set > 1) {
+        const members = oneof.members.filter((member) => out[member] !== undefined);
+        problems.push({ path: join(path, oneof.name), message: `only one of ${members.join(', ')} may be set` });
       }
     }
     return out;
@@ -316,10 +363,6 @@ function parseTimestamp(text: string, path: string, problems: EncodingProblem[])
   }
   const seconds = Math.floor(millis / 1000);
   return { seconds: String(seconds), nanos: (millis - seconds * 1000) * 1_000_000 };
-}
-
-function snakeToCamel(name: string): string {
-  return name.replace(/_([a-z])/g, (_match, letter: string) => letter.toUpperCase());
 }
 
 function camelToSnake(name: string): string {

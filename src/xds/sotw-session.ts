@@ -5,6 +5,8 @@ import { StreamSession } from './session.js';
 import { Delivery, deliveryName, oldestPending, SummaryBuilder, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 
+const NONE: readonly string[] = [];
+
 /** One response of a type, shared by the entries of every resource it carried (one record, not one per resource). */
 interface SentResponse {
   readonly nonce: string;
@@ -32,8 +34,8 @@ class SotwTypeState {
   lastNack: { nonce: string; errorDetail: string; at: string } | undefined;
   /** Respond even if nothing differs from what was sent (the first request of the type). */
   mustAnswer = false;
-  /** Include every subscribed resource even if already sent (EDS after a CDS change: the xDS protocol's warming rule). */
-  resendAll = false;
+  /** Names to include even if already sent (EDS of clusters just added or updated: the xDS protocol's warming rule). */
+  readonly force = new Set<string>();
   /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
   lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
   /** When the source announced the oldest change not yet sent. */
@@ -111,7 +113,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     const planned = state.active ? this.plan(state, resources) : undefined;
     if (!planned) {
       state.mustAnswer = false;
-      state.resendAll = false;
+      state.force.clear();
       state.changeAt = undefined;
       return undefined;
     }
@@ -128,7 +130,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     const message = this.env.responses.sotwResponse(nonce, typeUrl, planned.versionInfo, planned.list);
     this.record(state, resources, planned.list, planned.retained, nonce, planned.versionInfo);
     this.env.metrics.responseSent(typeUrl, 'sotw');
-    if (typeUrl === TypeUrl.Cluster && planned.upserted) this.resendEndpoints();
+    if (planned.warming.length > 0) this.resendEndpoints(planned.warming);
     return message;
   }
 
@@ -297,19 +299,22 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private plan(
     state: SotwTypeState,
     resources: ReadonlyMap<string, EncodedResource>,
-  ): { list: EncodedResource[]; versionInfo: string; retained: boolean; upserted: boolean } | undefined {
+  ): { list: EncodedResource[]; versionInfo: string; retained: boolean; warming: readonly string[] } | undefined {
     if (state.fullState) {
-      if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer && !state.resendAll) return undefined;
+      if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer && state.force.size === 0) return undefined;
       const list = this.subscribed(state, resources);
+      const warming: string[] = [];
       let upserted = false;
       let stillSent = 0;
       for (const resource of list) {
         const entry = state.sent.get(resource.name);
         if (entry) stillSent += 1;
-        if (!state.isCurrent(entry, resource)) upserted = true;
+        if (state.isCurrent(entry, resource)) continue;
+        upserted = true;
+        if (resource.endpointsName !== undefined) warming.push(resource.endpointsName);
       }
       const removed = state.sent.size > stillSent ? this.removedNames(state, list) : [];
-      if (!upserted && removed.length === 0 && !state.mustAnswer && !state.resendAll) return undefined;
+      if (!upserted && removed.length === 0 && !state.mustAnswer && state.force.size === 0) return undefined;
       let retained = false;
       if (removed.length > 0 && removesLast(state.typeUrl) && this.outbox.hasOtherPending(state.typeUrl)) {
         // Make-before-break: keep removed clusters until the rest of the push is out, then remove them.
@@ -321,7 +326,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         this.outbox.markDeferred(state.typeUrl);
       }
       const versionInfo = retained ? this.env.responses.versionOf(list) : this.versionOf(state, list, resources);
-      return { list, versionInfo, retained, upserted };
+      return { list, versionInfo, retained, warming };
     }
     const list: EncodedResource[] = [];
     const existing: EncodedResource[] = [];
@@ -332,11 +337,11 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         continue;
       }
       existing.push(resource);
-      if (state.resendAll || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
+      if (state.force.has(name) || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
     }
     if (list.length === 0) return undefined;
     const versionInfo = this.env.responses.versionOf(existing);
-    return { list, versionInfo, retained: false, upserted: true };
+    return { list, versionInfo, retained: false, warming: NONE };
   }
 
   private removedNames(state: SotwTypeState, list: readonly EncodedResource[]): string[] {
@@ -372,18 +377,26 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     state.versionInfo = versionInfo;
     state.lastWholeMap = state.wildcard && !retained && list.length === resources.size ? resources : undefined;
     state.mustAnswer = false;
-    state.resendAll = false;
+    state.force.clear();
     if (state.changeAt !== undefined) {
       state.inFlightChangeAt = Math.min(state.inFlightChangeAt ?? state.changeAt, state.changeAt);
       state.changeAt = undefined;
     }
   }
 
-  /** A cluster finishes warming only on a new EDS response (envoy#13009): resend endpoints after CDS. */
-  private resendEndpoints(): void {
+  /**
+   * A cluster finishes warming only on a new EDS response (envoy#13009): resend the endpoints of
+   * the clusters just added or updated. Unchanged clusters are not re-created, so theirs are not resent.
+   */
+  private resendEndpoints(names: readonly string[]): void {
     const endpoints = this.types.get(TypeUrl.ClusterLoadAssignment);
     if (!endpoints || !endpoints.active) return;
-    endpoints.resendAll = true;
-    this.outbox.mark(TypeUrl.ClusterLoadAssignment);
+    let any = false;
+    for (const name of names) {
+      if (!endpoints.names.has(name)) continue;
+      endpoints.force.add(name);
+      any = true;
+    }
+    if (any) this.outbox.mark(TypeUrl.ClusterLoadAssignment);
   }
 }

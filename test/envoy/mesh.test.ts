@@ -315,6 +315,34 @@ describe('the mesh through real Envoy sidecars', () => {
     });
     for (const envoy of envoys.values()) expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
   });
+  it('a TrafficPolicy that changes one cluster: delta (orders) and SotW (intruder) Envoys re-warm it on its resent endpoints, with no initial-fetch timeout, the other cluster untouched', async () => {
+    const clusterOf = async (envoy: TestEnvoy, name: string): Promise<string> =>
+      JSON.stringify((await envoy.dump()).active.get(TypeUrl.Cluster)?.get(name)?.resource ?? {});
+    const watched = [envoys.get('orders')!, envoys.get('intruder')!];
+    for (const envoy of watched) await waitSettled(envoy);
+    const ledgerBefore = await Promise.all(watched.map((envoy) => clusterOf(envoy, 'outbound.ledger.default')));
+    const timeoutsBefore = await Promise.all(watched.map((envoy) => statSum(envoy, 'init_fetch_timeout$')));
+    const appliedAt = Date.now();
+    await mesh.apply([{ apiVersion: 'accord.dev/v1', kind: 'TrafficPolicy', metadata: { name: 'payments' }, spec: { target: 'payments', connectTimeout: '3s' } }]);
+    for (const envoy of watched) {
+      await eventually(`${envoy.name}: the new connect timeout on the payments cluster`, async () => ((await clusterOf(envoy, 'outbound.payments.default')).includes('"connect_timeout":"3s"') ? true : undefined));
+      await waitSettled(envoy);
+    }
+    const settledMs = Date.now() - appliedAt;
+    const timeouts = await Promise.all(watched.map((envoy) => statSum(envoy, 'init_fetch_timeout$')));
+    console.log(`one cluster changed: both Envoys settled ${settledMs} ms after the apply; init_fetch_timeout ${timeoutsBefore.join(',')} -> ${timeouts.join(',')}`);
+    // A cluster left warming without its endpoints finishes only on Envoy's 15 s initial fetch timeout, which counts here.
+    expect(timeouts).toEqual(timeoutsBefore);
+    expect(await Promise.all(watched.map((envoy) => clusterOf(envoy, 'outbound.ledger.default')))).toEqual(ledgerBefore);
+    expect((await httpGet(port.ordersToPayments, { fresh: true })).status).toBe(200);
+    expect((await mesh.api.request('DELETE', '/v1/policies/TrafficPolicy/default/payments')).status).toBe(200);
+    for (const envoy of watched) {
+      await eventually(`${envoy.name}: the default connect timeout back`, async () => (!(await clusterOf(envoy, 'outbound.payments.default')).includes('"connect_timeout":"3s"') ? true : undefined));
+      await waitSettled(envoy);
+      expect(await envoy.rejectedUpdates(), envoy.name).toEqual({});
+    }
+  });
+
   it('kill -9 of the replica orders\' Envoy is connected to, under load: zero failed requests, Envoy moves to the other replica, config unchanged', async () => {
     const orders = envoys.get('orders')!;
     const live = ['orders', 'payments-1', 'intruder', 'ledger'];

@@ -115,4 +115,22 @@ describe('ResourceEncoder', () => {
     );
     expect(problems.map((p) => p.path).sort()).toEqual(['endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value', 'endpoints[0].priority']);
   });
+
+  it('names the endpoints an EDS cluster warms on: its service_name, else its own name; none for other discovery types', () => {
+    expect(encoder.encode(TypeUrl.Cluster, 'c', { name: 'c', type: 'EDS', eds_cluster_config: { service_name: 'c-eds' } }).endpointsName).toBe('c-eds');
+    expect(encoder.encode(TypeUrl.Cluster, 'c', { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } } }).endpointsName).toBe('c');
+    expect(encoder.encode(TypeUrl.Cluster, 'c', { name: 'c', type: 3 }).endpointsName).toBe('c');
+    expect(encoder.encode(TypeUrl.Cluster, 'c', { name: 'c', type: 'STATIC' }).endpointsName).toBeUndefined();
+    expect(encoder.encode(TypeUrl.ClusterLoadAssignment, 'c', { cluster_name: 'c' }).endpointsName).toBeUndefined();
+  });
+
+  it('accepts snake_case and camelCase names for google.protobuf fields, and only proto names for Envoy fields', () => {
+    const withValue = (value: Record<string, unknown>) =>
+      encoder.encode(TypeUrl.Cluster, 'c', { name: 'c', metadata: { filter_metadata: { x: { fields: { a: value } } } } }).any;
+    expect(Buffer.from(withValue({ number_value: 1 }))).toEqual(Buffer.from(withValue({ numberValue: 1 })));
+    expect(Buffer.from(withValue({ string_value: 'v' }))).not.toEqual(Buffer.from(withValue({ number_value: 1 })));
+    expect(problemsOf(() => encoder.encode(TypeUrl.Cluster, 'c', { connectTimeout: '1s' }))).toEqual([
+      { path: 'connectTimeout', message: 'unknown field of envoy.config.cluster.v3.Cluster' },
+    ]);
+  });
 });

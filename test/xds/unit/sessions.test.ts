@@ -18,6 +18,9 @@ const cla = (name: string, port = 9000) =>
     cluster_name: name,
     endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: port } } } }] }],
   });
+const edsCluster = (name: string, serviceName: string, seconds = 1) =>
+  encoder.encode(T.Cluster, name, { name, type: 'EDS', eds_cluster_config: { service_name: serviceName }, connect_timeout: { seconds } });
+const staticCluster = (name: string, seconds = 1) => encoder.encode(T.Cluster, name, { name, type: 'STATIC', connect_timeout: { seconds } });
 const listener = (name: string, port = 8080) =>
   encoder.encode(T.Listener, name, { name, address: { socket_address: { address: '0.0.0.0', port_value: port } } });
 
@@ -223,6 +226,67 @@ describe('SotW session', () => {
     expect(a.subarray(a.length - 200)).toEqual(b.subarray(b.length - 200));
     expect(ra.version_info).toBe(rb.version_info);
   });
+});
+
+describe('warming after a CDS update (envoy#13009)', () => {
+  /** Clusters a (EDS), b (EDS on service name "b-eds"), s (static); EDS subscribed to a and b-eds; everything ACKed. */
+  async function warmedStream(delta: boolean) {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.Cluster, [cluster('a'), edsCluster('b', 'b-eds'), staticCluster('s')]);
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('a'), cla('b-eds')]);
+    const s = delta ? SessionDriver.delta(root, env) : SessionDriver.sotw(root, env);
+    const pushed = () =>
+      delta
+        ? s.newDelta().map((r) => {
+            s.send({ type_url: r.type_url, response_nonce: r.nonce });
+            return `${r.type_url.split('.').pop()}:${r.resources.map((x) => x.name).sort().join(',')}`;
+          })
+        : s.newSotw().map((r) => {
+            s.send({ type_url: r.type_url, response_nonce: r.nonce, version_info: r.version_info, resource_names: r.type_url === T.Cluster ? [] : ['a', 'b-eds'] });
+            return `${r.type_url.split('.').pop()}:${s.names(r).sort().join(',')}`;
+          });
+    if (delta) {
+      s.send({ node, type_url: T.Cluster });
+      s.send({ node, type_url: T.ClusterLoadAssignment, resource_names_subscribe: ['a', 'b-eds'] });
+    } else {
+      s.send({ node, type_url: T.Cluster });
+      s.send({ node, type_url: T.ClusterLoadAssignment, resource_names: ['a', 'b-eds'] });
+    }
+    await settle();
+    expect(pushed()).toEqual(['Cluster:a,b,s', 'ClusterLoadAssignment:a,b-eds']);
+    await settle();
+    // The first CDS response made every cluster new, so a warming resend of both may follow.
+    pushed();
+    await settle();
+    expect(pushed()).toEqual([]);
+    return { cache, pushed };
+  }
+
+  for (const delta of [false, true]) {
+    const mode = delta ? 'delta' : 'SotW';
+    const allClusters = delta ? 'Cluster:a' : 'Cluster:a,b,s';
+
+    it(`${mode}: resends the endpoints of the updated cluster only, not of unchanged ones`, async () => {
+      const { cache, pushed } = await warmedStream(delta);
+      cache.setResources('n1', T.Cluster, [cluster('a', 7), edsCluster('b', 'b-eds'), staticCluster('s')]);
+      await settle();
+      expect(pushed()).toEqual([allClusters, 'ClusterLoadAssignment:a']);
+    });
+
+    it(`${mode}: resends the endpoints named by the updated cluster's service_name`, async () => {
+      const { cache, pushed } = await warmedStream(delta);
+      cache.setResources('n1', T.Cluster, [cluster('a'), edsCluster('b', 'b-eds', 7), staticCluster('s')]);
+      await settle();
+      expect(pushed()).toEqual([delta ? 'Cluster:b' : allClusters, 'ClusterLoadAssignment:b-eds']);
+    });
+
+    it(`${mode}: resends no endpoints after an update of a static cluster`, async () => {
+      const { cache, pushed } = await warmedStream(delta);
+      cache.setResources('n1', T.Cluster, [cluster('a'), edsCluster('b', 'b-eds'), staticCluster('s', 7)]);
+      await settle();
+      expect(pushed()).toEqual([delta ? 'Cluster:s' : allClusters]);
+    });
+  }
 });
 
 describe('SotW subscription updates', () => {
