@@ -25,7 +25,6 @@ import { Redis } from 'ioredis';
 import { AccordProcess, OPERATOR_TOKEN } from './support/accord-process.js';
 import type { FleetChildMessage, FleetParentMessage, FleetProxy } from './workers/fleet-proxies.js';
 import { measure as measureFanout } from './xds-fanout.js';
-import { DEFAULT_XDS_LIMITS } from '../src/xds/server.js';
 
 const REDIS = process.env.ACCORD_BENCH_REDIS ?? 'redis://127.0.0.1:6379';
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'workers', 'fleet-proxies.js');
@@ -203,7 +202,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
   const env: NodeJS.ProcessEnv = {
     ACCORD_LOG_LEVEL: 'warn',
     ACCORD_XDS_MAX_STREAMS_PER_PEER: String(n + 1_000),
-    ACCORD_XDS_MAX_PENDING_STREAMS_PER_PEER: String(DEFAULT_XDS_LIMITS.maxPendingStreams),
+    ACCORD_XDS_MAX_PENDING_STREAMS_PER_PEER: String(n + 1_000),
   };
   const nodeArgs: string[] = [];
   if (options.profileDir) {
