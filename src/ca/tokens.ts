@@ -1,5 +1,6 @@
-import crypto, { type KeyObject, type webcrypto } from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import { Hs256Failure, verifyHs256 } from './hs256.js';
 
 /** What a workload token says: which workload, which SPIFFE ID, until when. */
 export interface WorkloadClaims {
@@ -37,6 +38,8 @@ export class TokenError extends Error {
 const ISSUER = 'accord';
 const AUDIENCE = 'accord-workload';
 const SPIFFE_CLAIM = 'spiffe_id';
+// Every token names its id, so the deny-list can name every token.
+const REQUIRED_CLAIMS: readonly string[] = ['sub', 'exp', 'iat', 'jti', SPIFFE_CLAIM];
 
 /** One HS256 signing key; `until`: it verifies tokens only before then (a rotated-out key). */
 interface HsKey {
@@ -66,9 +69,6 @@ function hsKey(key: Uint8Array | string, field: string, until?: number): HsKey {
  * so every replica verifies every other's tokens; or EdDSA (Ed25519) when verifiers must not mint.
  */
 export class WorkloadTokens {
-  /** HS256 keys imported once: verifying with raw bytes re-imports the key on every token. */
-  private readonly verifyCryptoKeys = new WeakMap<HsKey, Promise<webcrypto.CryptoKey>>();
-
   private constructor(private readonly keys: TokenKeys) {}
 
   /**
@@ -148,7 +148,7 @@ export class WorkloadTokens {
     let failure: unknown;
     for (const key of candidates) {
       try {
-        return await this.verifyWith(token, now, await this.cryptoKey(key));
+        return this.verifyHs256(token, now, key);
       } catch (err) {
         failure = err;
         if (!(err instanceof TokenError) || err.code !== 'BAD_SIGNATURE') throw err;
@@ -157,38 +157,46 @@ export class WorkloadTokens {
     throw failure;
   }
 
-  private cryptoKey(key: HsKey): Promise<webcrypto.CryptoKey> {
-    let imported = this.verifyCryptoKeys.get(key);
-    if (!imported) {
-      imported = crypto.webcrypto.subtle.importKey('raw', key.key, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-      this.verifyCryptoKeys.set(key, imported);
+  private verifyHs256(token: string, now: number, key: HsKey): WorkloadClaims {
+    try {
+      return claimsOf(verifyHs256(token, key.key, now, { issuer: ISSUER, audience: AUDIENCE, requiredClaims: REQUIRED_CLAIMS }));
+    } catch (err) {
+      throw toTokenError(err);
     }
-    return imported;
   }
 
-  private async verifyWith(token: string, now: number, verifyKey: webcrypto.CryptoKey | KeyObject): Promise<WorkloadClaims> {
+  private async verifyWith(token: string, now: number, verifyKey: KeyObject): Promise<WorkloadClaims> {
     try {
       const { payload } = await jwtVerify(token, verifyKey, {
         algorithms: [this.keys.alg],
         issuer: ISSUER,
         audience: AUDIENCE,
         currentDate: new Date(now),
-        // Every token names its id, so the deny-list can name every token.
-        requiredClaims: ['sub', 'exp', 'iat', 'jti', SPIFFE_CLAIM],
+        requiredClaims: [...REQUIRED_CLAIMS],
       });
-      const spiffeId = payload[SPIFFE_CLAIM];
-      if (typeof spiffeId !== 'string' || typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.jti !== 'string') {
-        throw new TokenError('MALFORMED', 'token: claims have the wrong types');
-      }
-      return { workloadId: payload.sub, spiffeId, expiresAt: payload.exp * 1000, issuedAt: (payload.iat ?? 0) * 1000, tokenId: payload.jti };
+      return claimsOf(payload);
     } catch (err) {
       throw toTokenError(err);
     }
   }
 }
 
+function claimsOf(payload: Record<string, unknown>): WorkloadClaims {
+  const spiffeId = payload[SPIFFE_CLAIM];
+  if (typeof spiffeId !== 'string' || typeof payload.sub !== 'string' || typeof payload.exp !== 'number' || typeof payload.jti !== 'string') {
+    throw new TokenError('MALFORMED', 'token: claims have the wrong types');
+  }
+  const issuedAt = typeof payload.iat === 'number' ? payload.iat : 0;
+  return { workloadId: payload.sub, spiffeId, expiresAt: payload.exp * 1000, issuedAt: issuedAt * 1000, tokenId: payload.jti };
+}
+
 function toTokenError(err: unknown): TokenError {
   if (err instanceof TokenError) return err;
+  if (err instanceof Hs256Failure) {
+    if (err.code === 'ERR_JWT_EXPIRED') return new TokenError('EXPIRED', 'token: expired');
+    if (err.code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') return new TokenError('BAD_SIGNATURE', 'token: signature does not verify');
+    return new TokenError('MALFORMED', `token: malformed (${err.code})`);
+  }
   if (err instanceof joseErrors.JWTExpired) return new TokenError('EXPIRED', 'token: expired');
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenError('BAD_SIGNATURE', 'token: signature does not verify');
   // Never echo the token itself into the message.
