@@ -1,18 +1,97 @@
 import { setFlagsFromString } from 'node:v8';
-
-/**
- * Let V8's old generation grow to 1 + `percent`/100 times the live heap before the next major GC,
- * instead of up to 4× (V8's factor whenever the heap limit is 2 GB or more, as on any host with
- * 4 GB of memory). Under registry churn every change replaces config that has lived long enough to
- * be promoted, so at 4× the garbage, not the live heap, sets the RSS: with 1,000 proxies at ≈ 40
- * changes/s, 272 → 466 MB and still climbing after the churn, against 253 → 299 MB at 25 %. An
- * operator's own `--heap-growing-percent` (command line or NODE_OPTIONS) wins.
- */
-export function limitHeapGrowth(percent: number): void {
-  if (!heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS)) setFlagsFromString(`--heap-growing-percent=${percent}`);
-}
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Logger } from '../observability/logger.js';
 
 /** Whether node was started with its own heap growth factor. */
 export function heapGrowthGiven(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
   return [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => /^--heap[-_]growing[-_]percent\b/.test(arg));
+}
+
+/** Sets V8's old-generation growth factor: 1 + `percent`/100, or V8's own heuristics for 0. */
+export function setHeapGrowingPercent(percent: number): void {
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
+export interface HeapGrowthGovernorOptions {
+  /** Growth allowed in steady state, in percent of the live heap. */
+  readonly steadyPercent: number;
+  /** xDS streams being set up or waiting for a place to be: a fleet connecting when many. */
+  readonly streamsSettingUp: () => number;
+  /** This many streams setting up at once is a reconnect storm. */
+  readonly stormStreams: number;
+  /** A storm is over once this long passes without one. */
+  readonly quietMs: number;
+  /** How often the streams are counted. */
+  readonly checkMs: number;
+  readonly setPercent: (percent: number) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * Caps V8's heap growth (decision 0029) except while a fleet is (re)connecting.
+ *
+ * In steady state the cap keeps churn memory flat: every change replaces config old enough to have
+ * been promoted, and with V8's own factor (up to 4× the live heap on a host with 4 GB or more)
+ * garbage, not live config, sets the RSS. While thousands of streams are being set up the live heap
+ * is what grows, and a tight cap turns that growth into back-to-back full collections: at 10,000
+ * proxies the cap alone made a cold start 75 % longer. So the cap is lifted while streams are
+ * being set up in numbers, and comes back once the storm has been over for `quietMs`.
+ */
+export class HeapGrowthGovernor {
+  private capped: boolean | undefined;
+  private quietSince: number | undefined;
+  private timer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: HeapGrowthGovernorOptions) {}
+
+  /** Starts uncapped: a process that just started is about to serve its whole fleet. */
+  start(): void {
+    this.apply(false);
+    this.quietSince = this.options.clock.now();
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.options.clock.clearTimeout(this.timer);
+  }
+
+  /** Whether the steady-state cap is in force. */
+  get isCapped(): boolean {
+    return this.capped === true;
+  }
+
+  /** One check: exposed for tests; the timer calls it every `checkMs`. */
+  check(): void {
+    const now = this.options.clock.now();
+    const settingUp = this.options.streamsSettingUp();
+    if (settingUp >= this.options.stormStreams) {
+      this.quietSince = undefined;
+      if (this.capped !== false) {
+        this.options.logger.info({ streamsSettingUp: settingUp }, 'reconnect storm: heap growth left to V8 until it is over');
+        this.apply(false);
+      }
+      return;
+    }
+    this.quietSince ??= now;
+    if (this.capped !== true && now - this.quietSince >= this.options.quietMs) {
+      this.options.logger.info({ heapGrowingPercent: this.options.steadyPercent }, 'no reconnect storm: heap growth capped');
+      this.apply(true);
+    }
+  }
+
+  private apply(capped: boolean): void {
+    this.capped = capped;
+    this.options.setPercent(capped ? this.options.steadyPercent : 0);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.options.clock.setTimeout(() => {
+      this.check();
+      this.schedule();
+    }, this.options.checkMs);
+  }
 }

@@ -60,7 +60,7 @@ import { StartupError, assertPortFree, listenFailure } from './listen.js';
 import { ProxyStatusReporter, leavesOf } from './proxy-status.js';
 import { DescribeService } from './describe.js';
 import { hostname } from 'node:os';
-import { limitHeapGrowth } from './heap-growth.js';
+import { HeapGrowthGovernor, heapGrowthGiven, setHeapGrowingPercent } from './heap-growth.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -517,6 +517,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 
 /** Old-generation growth between major GCs: steady + 25 % is the fleet's RSS budget under churn (issue 13). */
 const HEAP_GROWING_PERCENT = 25;
+/** Streams being set up at once that make a reconnect storm (heap growth uncapped meanwhile), and the quiet that ends one. */
+const STORM_STREAMS = 64;
+const STORM_QUIET_MS = 5_000;
 
 /**
  * `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. A failure to start is a
@@ -524,7 +527,9 @@ const HEAP_GROWING_PERCENT = 25;
  * started, such as a Redis connection, must not keep a half-started server alive).
  */
 export async function runServe(options: ServeOptions): Promise<void> {
-  limitHeapGrowth(HEAP_GROWING_PERCENT);
+  // The growth factor is the process's, so the CLI entry point owns it, not startAccord (tests run several in one process).
+  const governHeap = !heapGrowthGiven(process.execArgv, process.env.NODE_OPTIONS);
+  if (governHeap) setHeapGrowingPercent(0);
   let handle: AccordHandle;
   try {
     handle = await startAccord(options);
@@ -533,8 +538,25 @@ export async function runServe(options: ServeOptions): Promise<void> {
     const message = error instanceof Error ? error.message : String(error);
     throw new StartupError(message.split('\n')[0] ?? message, { cause: error });
   }
+  const governor = governHeap
+    ? new HeapGrowthGovernor({
+        steadyPercent: HEAP_GROWING_PERCENT,
+        streamsSettingUp: () => {
+          const counts = handle.xds.streamCounts();
+          return counts.pending + counts.queued;
+        },
+        stormStreams: STORM_STREAMS,
+        quietMs: STORM_QUIET_MS,
+        checkMs: 1_000,
+        setPercent: setHeapGrowingPercent,
+        clock: realClock,
+        logger: handle.logger.child({ component: 'heap-growth' }),
+      })
+    : undefined;
+  governor?.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
+      governor?.stop();
       handle.logger.info({ signal }, 'signal received');
       handle.close().then(resolve, (error: unknown) => {
         handle.logger.error({ err: error }, 'error during shutdown');

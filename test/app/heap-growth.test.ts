@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { heapGrowthGiven } from '../../src/app/heap-growth.js';
+import { HeapGrowthGovernor, heapGrowthGiven } from '../../src/app/heap-growth.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { FakeClock } from '../registry/helpers.js';
 
 describe('heapGrowthGiven', () => {
   it("leaves an operator's own heap growth factor alone, from the command line or NODE_OPTIONS", () => {
@@ -7,5 +9,65 @@ describe('heapGrowthGiven', () => {
     expect(heapGrowthGiven(['--max-old-space-size=2048'], '--enable-source-maps')).toBe(false);
     expect(heapGrowthGiven(['--heap-growing-percent=50'], undefined)).toBe(true);
     expect(heapGrowthGiven([], '--enable-source-maps --heap_growing_percent=10')).toBe(true);
+  });
+});
+
+describe('HeapGrowthGovernor', () => {
+  function setup() {
+    const clock = new FakeClock();
+    const percents: number[] = [];
+    let settingUp = 0;
+    const governor = new HeapGrowthGovernor({
+      steadyPercent: 25,
+      streamsSettingUp: () => settingUp,
+      stormStreams: 64,
+      quietMs: 5_000,
+      checkMs: 1_000,
+      setPercent: (percent) => percents.push(percent),
+      clock,
+      logger: silentLogger(),
+    });
+    return { clock, percents, governor, setSettingUp: (n: number) => (settingUp = n) };
+  }
+
+  it('starts with V8 heuristics (a new process is about to serve its fleet) and caps growth once no storm has been seen for the quiet period', () => {
+    const { clock, percents, governor } = setup();
+    governor.start();
+    expect(percents).toEqual([0]);
+    clock.advance(4_000);
+    expect(governor.isCapped).toBe(false);
+    clock.advance(1_000);
+    expect(governor.isCapped).toBe(true);
+    expect(percents).toEqual([0, 25]);
+    clock.advance(60_000);
+    expect(percents).toEqual([0, 25]);
+    governor.stop();
+  });
+
+  it('lifts the cap while many streams are being set up, and restores it only after a full quiet period', () => {
+    const { clock, percents, governor, setSettingUp } = setup();
+    governor.start();
+    clock.advance(5_000);
+    expect(governor.isCapped).toBe(true);
+    setSettingUp(63);
+    clock.advance(3_000);
+    expect(governor.isCapped).toBe(true);
+    setSettingUp(2_000);
+    clock.advance(1_000);
+    expect(governor.isCapped).toBe(false);
+    setSettingUp(10);
+    clock.advance(3_000);
+    // A second wave inside the quiet period starts it again.
+    setSettingUp(500);
+    clock.advance(1_000);
+    setSettingUp(0);
+    // The quiet period counts from the first check that sees no storm, one check after the last storm.
+    clock.advance(5_000);
+    expect(governor.isCapped).toBe(false);
+    clock.advance(1_000);
+    expect(governor.isCapped).toBe(true);
+    expect(percents).toEqual([0, 25, 0, 25]);
+    governor.stop();
+    expect(clock.pendingCount).toBe(0);
   });
 });
