@@ -34,7 +34,7 @@ class SotwTypeState {
   lastNack: { nonce: string; errorDetail: string; at: string } | undefined;
   /** Respond even if nothing differs from what was sent (the first request of the type). */
   mustAnswer = false;
-  /** Names to include even if already sent (EDS of clusters just added or updated: the xDS protocol's warming rule). */
+  /** Names to include even if already sent: EDS of clusters just added or updated (the xDS protocol's warming rule; never set for LDS/CDS). */
   readonly force = new Set<string>();
   /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
   lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
@@ -301,7 +301,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     resources: ReadonlyMap<string, EncodedResource>,
   ): { list: EncodedResource[]; versionInfo: string; retained: boolean; warming: readonly string[] } | undefined {
     if (state.fullState) {
-      if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer && state.force.size === 0) return undefined;
+      if (state.wildcard && state.lastWholeMap === resources && !state.mustAnswer) return undefined;
       const list = this.subscribed(state, resources);
       const warming: string[] = [];
       let upserted = false;
@@ -314,7 +314,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         if (resource.endpointsName !== undefined) warming.push(resource.endpointsName);
       }
       const removed = state.sent.size > stillSent ? this.removedNames(state, list) : [];
-      if (!upserted && removed.length === 0 && !state.mustAnswer && state.force.size === 0) return undefined;
+      if (!upserted && removed.length === 0 && !state.mustAnswer) return undefined;
       let retained = false;
       if (removed.length > 0 && removesLast(state.typeUrl) && this.outbox.hasOtherPending(state.typeUrl)) {
         // Make-before-break: keep removed clusters until the rest of the push is out, then remove them.
