@@ -110,9 +110,10 @@ export class ResourceEncoder {
     if (problems.length > 0) throw new ResourceEncodingError(typeUrl, name, problems);
     const value = type.encode(type.fromObject(normalized as PlainObject)).finish();
     const any = encodeAny(typeUrl, value);
+    const resource: EncodedResource = { name, typeUrl, version: contentVersion(any), any };
     const endpointsName = typeUrl === TypeUrl.Cluster ? edsServiceName(name, message) : undefined;
-    if (endpointsName === undefined) return { name, typeUrl, version: contentVersion(any), any };
-    return { name, typeUrl, version: contentVersion(any), any, endpointsName };
+    // Only EDS clusters carry the field, so every other resource keeps the smaller shape.
+    return endpointsName === undefined ? resource : { ...resource, endpointsName };
   }
 
   decode(resource: EncodedResource): Record<string, unknown> {
