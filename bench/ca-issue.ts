@@ -9,7 +9,7 @@ import os from 'node:os';
 import * as x509 from '@peculiar/x509';
 import { CertificateAuthority } from '../src/ca/authority.js';
 import { createCaMaterial } from '../src/ca/material.js';
-import { IssuancePool } from './support/issuance/pool.js';
+import { IssuancePool } from '../src/ca/issuance-pool.js';
 import { silentLogger } from '../src/observability/logger.js';
 
 const TRUST_DOMAIN = 'bench.local';

@@ -14,6 +14,7 @@
  * fanning one EDS change out to the same N streams.
  *
  *   npm run bench -- fleet [--quick] [--n=1000,5000] [--churn-seconds=S] [--profile-dir=DIR]
+ *                          [--server-node-args="--max-semi-space-size=64"]   (node flags for accord serve)
  */
 import { flagValue } from './support/args.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -40,6 +41,7 @@ interface Options {
   sizes: number[];
   churnSeconds: number;
   profileDir: string | undefined;
+  serverNodeArgs: string[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -49,7 +51,10 @@ function parseArgs(argv: string[]): Options {
   if (sizes.some((n) => !Number.isInteger(n) || n < 11 || n > 100_000)) throw new Error(`--n: expected integers from 11 to 100000, got ${value('n')}`);
   const churnSeconds = Number(value('churn-seconds') ?? (quick ? 20 : 300));
   if (!Number.isFinite(churnSeconds) || churnSeconds < 0 || churnSeconds > 86_400) throw new Error('--churn-seconds: expected 0 to 86400');
-  return { sizes, churnSeconds, profileDir: value('profile-dir') };
+  const serverNodeArgs = (value('server-node-args') ?? '').split(' ').filter(Boolean);
+  const notAFlag = serverNodeArgs.find((arg) => !/^--[a-z0-9-]+(=[\w.,-]+)?$/.test(arg));
+  if (notAFlag !== undefined) throw new Error(`--server-node-args: "${notAFlag}" is not a node flag (--name or --name=value)`);
+  return { sizes, churnSeconds, profileDir: value('profile-dir'), serverNodeArgs };
 }
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
@@ -72,11 +77,25 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-async function heapUsedMb(accord: AccordProcess): Promise<number> {
+/** Where the RSS sits: V8 heap used and reserved, and memory outside it (Buffers, native objects) that V8 is told of. */
+interface HeapFigures {
+  usedMb: number;
+  totalMb: number;
+  externalMb: number;
+}
+
+async function heapFigures(accord: AccordProcess): Promise<HeapFigures> {
   const response = await fetch(`${accord.http}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
   const text = await response.text();
-  const match = /^accord_process_nodejs_heap_size_used_bytes\s+(\S+)/m.exec(text);
-  return match ? Number(match[1]) / (1024 * 1024) : NaN;
+  const mb = (metric: string): number => {
+    const match = new RegExp(`^accord_process_nodejs_${metric}\\s+(\\S+)`, 'm').exec(text);
+    return match ? Number(match[1]) / (1024 * 1024) : NaN;
+  };
+  return { usedMb: mb('heap_size_used_bytes'), totalMb: mb('heap_size_total_bytes'), externalMb: mb('external_memory_bytes') };
+}
+
+async function heapUsedMb(accord: AccordProcess): Promise<number> {
+  return (await heapFigures(accord)).usedMb;
 }
 
 /** Runs `task` over `items` with `limit` in flight. */
@@ -178,6 +197,8 @@ interface FleetResult {
   cold_start_cpu_s: number;
   steady_rss_mb: number;
   steady_heap_mb: number;
+  steady_heap_total_mb: number;
+  steady_external_mb: number;
   rss_kb_per_proxy: number;
   eds: Latency;
   eds_cpu_s: number;
@@ -204,7 +225,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     ACCORD_XDS_MAX_STREAMS_PER_PEER: String(n + 1_000),
     ACCORD_XDS_MAX_PENDING_STREAMS_PER_PEER: String(n + 1_000),
   };
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = [...options.serverNodeArgs];
   if (options.profileDir) {
     mkdirSync(options.profileDir, { recursive: true });
     // One profile per process: the one killed by kill -9 writes none; the restarted one covers restart and churn.
@@ -249,7 +270,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     const coldCpu = cpuSeconds(pid()) - cpu0;
     await new Promise((r) => setTimeout(r, 3000));
     const steady = memory(pid());
-    const steadyHeap = await heapUsedMb(server);
+    const steadyHeap = await heapFigures(server);
 
     // One endpoint of the shared service added.
     const endpointChange = async (address: string): Promise<{ times: Latency; cpu: number }> => {
@@ -317,7 +338,9 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       cold_start_s: coldStartS,
       cold_start_cpu_s: coldCpu,
       steady_rss_mb: steady.rssMb,
-      steady_heap_mb: steadyHeap,
+      steady_heap_mb: steadyHeap.usedMb,
+      steady_heap_total_mb: steadyHeap.totalMb,
+      steady_external_mb: steadyHeap.externalMb,
       rss_kb_per_proxy: ((steady.rssMb - baseline.rssMb) * 1024) / n,
       eds,
       eds_cpu_s: edsCpu,
@@ -421,6 +444,7 @@ export async function run(argv: string[]): Promise<void> {
   console.log(`|${header.map(() => ' --- ').join('|')}|`);
   console.log(row('cold start → all configured (incl. certificates)', (r) => `${f(r.cold_start_s, 2)} s, ${f(r.cold_start_cpu_s, 1)} CPU s`));
   console.log(row('control-plane RSS steady / heap used', (r) => `${f(r.steady_rss_mb)} MB (${f(r.rss_kb_per_proxy, 1)} KB/proxy) / ${f(r.steady_heap_mb)} MB`));
+  console.log(row('of which: V8 heap reserved / outside the heap (external)', (r) => `${f(r.steady_heap_total_mb)} MB / ${f(r.steady_external_mb)} MB`));
   console.log(row('shared endpoint added → EDS ACKed by all p50/p99/max', (r) => `${f(r.eds.p50)} / ${f(r.eds.p99)} / ${f(r.eds.max)} ms, ${f(r.eds_cpu_s, 2)} CPU s`));
   console.log(row('bare transport limit (xds-fanout) p50/p99/max; ratio of max', (r) => `${f(r.limit.p50)} / ${f(r.limit.p99)} / ${f(r.limit.max)} ms; ${f(r.ratio_eds_max, 1)}×`));
   console.log(row('TrafficPolicy on shared → RDS ACKed by all p50/p99/max', (r) => `${f(r.rds.p50)} / ${f(r.rds.p99)} / ${f(r.rds.max)} ms, ${f(r.rds_cpu_s, 2)} CPU s`));

@@ -283,6 +283,7 @@ export class MeshConfigSource implements ConfigSource {
         if (access.denied !== undefined) return undefined;
         if (typeUrl === TypeUrl.Secret) {
           if (!authenticated) return new Map();
+          if (entry.secrets.issuingFirstLeaf) return undefined;
           const secrets = new Map<string, EncodedResource>();
           for (const [name, generated] of entry.config?.get(GENERATED_SECRETS) ?? []) secrets.set(name, generated);
           for (const [name, secret] of entry.secrets.resources()) secrets.set(name, secret);

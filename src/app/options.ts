@@ -5,6 +5,7 @@
  * is a token file: several tokens, followed for changes (serve reads it).
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { parseDuration } from '../core/duration.js';
 import type { CaOptions } from '../identity/ca-runtime.js';
 import type { XdsLimits } from '../xds/index.js';
@@ -52,6 +53,8 @@ export interface ServeOptions extends CaOptions {
   /** Per-workload certificate issuance: burst, then rate per minute. */
   readonly issueBurst: number;
   readonly issuePerMinute: number;
+  /** Worker threads that generate and sign SDS leaves; 0 issues them on the event loop. */
+  readonly issuanceWorkers: number;
   readonly logLevel: string;
   /** After SIGTERM: how long open xDS streams keep being served (readiness fails, new streams are refused). */
   readonly drainPeriodMs: number;
@@ -132,6 +135,15 @@ function positive(value: string | undefined, fallback: number, name: string, max
   if (!Number.isFinite(parsed) || parsed <= 0 || parsed > max || (integer && !Number.isInteger(parsed))) {
     throw new Error(`${name}: "${value}" is not a ${integer ? 'whole ' : ''}number in (0, ${max}]`);
   }
+  return parsed;
+}
+
+const MAX_ISSUANCE_WORKERS = 64;
+
+function count(value: string | undefined, fallback: number, name: string, max: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!/^\d+$/.test(value.trim()) || parsed > max) throw new Error(`${name}: "${value}" is not a whole number from 0 to ${max}`);
   return parsed;
 }
 
@@ -216,6 +228,7 @@ export function resolveServeOptions(flags: RawServeFlags, env: NodeJS.ProcessEnv
     tokenTtlMs: durationMs(pick(flags.tokenTtl, 'ACCORD_TOKEN_TTL', env), DEFAULT_TOKEN_TTL_MS, '--token-ttl', { min: 1_000, max: MAX_TOKEN_TTL_MS }),
     issueBurst: positive(pick(flags.issueBurst, 'ACCORD_ISSUE_BURST', env), 5, '--issue-burst', 10_000, true),
     issuePerMinute: positive(pick(flags.issuePerMinute, 'ACCORD_ISSUE_PER_MINUTE', env), 3, '--issue-per-minute', 60_000, false),
+    issuanceWorkers: count(pick(flags.issuanceWorkers, 'ACCORD_ISSUANCE_WORKERS', env), os.availableParallelism() > 1 ? 1 : 0, '--issuance-workers', MAX_ISSUANCE_WORKERS),
     logLevel: pick(flags.logLevel, 'ACCORD_LOG_LEVEL', env) ?? 'info',
     xdsLimits: xdsLimits(env),
     drainPeriodMs: durationMs(pick(flags.drainPeriod, 'ACCORD_DRAIN_PERIOD', env), quickStop !== undefined ? 0 : drainSeconds * 1000, '--drain-period', drainBounds),

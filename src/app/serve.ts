@@ -42,6 +42,7 @@ import { CaRuntime, DEFAULT_TRUST_DOMAIN } from '../identity/ca-runtime.js';
 import { WorkloadRevocations } from '../identity/revocations.js';
 import { TokenDenyList } from '../identity/token-denylist.js';
 import { IssuanceLimiter } from '../identity/issuance-limiter.js';
+import { IssuancePool } from '../ca/index.js';
 import { TrustLedger } from '../identity/trust-ledger.js';
 import { WorkloadAccess } from '../identity/workload-access.js';
 import { SecretIssuer } from '../identity/secret-issuer.js';
@@ -264,6 +265,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     now,
     onTrustChange: (workloadId) => secrets.trustChanged(workloadId),
   });
+  const issuancePool = options.issuanceWorkers > 0 ? new IssuancePool({ size: options.issuanceWorkers }) : undefined;
   const issuer: SecretIssuer = new SecretIssuer({
     ledger,
     revocations,
@@ -271,6 +273,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     mesh,
     spiffeIdOf: (workload) => access.spiffeIdOf(workload),
     random,
+    ...(issuancePool ? { pool: issuancePool } : {}),
   });
   const serverCertificates = new ServerCertificates({ runtime, host: options.host, tlsSans: options.tlsSans, mesh, clock, random, logger });
   const caApi = new CaApi({ runtime, access, issuer, ledger, revocations, workload: workloadOf, tokenTtlMs: options.tokenTtlMs, now, logger, metrics });
@@ -504,6 +507,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
       mirror.stop();
       runtime.close();
       serverCertificates.close();
+      await issuancePool?.close();
       revocations.stop();
       denied.stop();
       await store.close();

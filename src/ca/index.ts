@@ -19,6 +19,7 @@ export {
   type LeafRequest,
 } from './authority.js';
 export { ISSUANCE_ERROR_CODES, IssuanceError, type IssuanceErrorCode } from './errors.js';
+export { IssuancePool, type IssuancePoolOptions } from './issuance-pool.js';
 export type { KeyAlgorithm } from './keys.js';
 export {
   CaMaterialError,

@@ -1,4 +1,4 @@
-import { IssuanceError, rotationTime, tlsCertificateSecret, validationContextSecret, type TlsCertificateSecret, type ValidationContextSecret } from '../ca/index.js';
+import { IssuanceError, rotationTime, type IssuancePool, tlsCertificateSecret, validationContextSecret, type TlsCertificateSecret, type ValidationContextSecret } from '../ca/index.js';
 import type { MeshSpec } from '../core/policy.js';
 import type { Workload } from '../core/workload.js';
 import type { IssuanceLimiter } from './issuance-limiter.js';
@@ -46,6 +46,8 @@ export interface SecretIssuerDeps {
   readonly mesh: () => MeshSpec;
   readonly spiffeIdOf: (workload: Workload) => string;
   readonly random: () => number;
+  /** Worker threads for SDS leaves' keygen and signing; without it they are issued on this thread. */
+  readonly pool?: IssuancePool;
 }
 
 /**
@@ -71,13 +73,14 @@ export class SecretIssuer {
     return ttlMs * rotateAt;
   }
 
-  issueLeaf(workload: Workload, now: number, trigger: IssueTrigger): IssuedLeaf {
-    if (this.deps.revocations.isRevoked(workload.id)) {
-      throw new IssuanceError('REVOKED', 'workload', `"${workload.id}" is revoked; no new certificates are issued to it`);
-    }
+  async issueLeaf(workload: Workload, now: number, trigger: IssueTrigger): Promise<IssuedLeaf> {
+    this.refuseRevoked(workload);
     if (trigger === 'request') this.deps.limiter.take(workload.id, this.rotationIntervalMs());
     const ca = this.deps.ledger.issuingCa(workload.id, 'sds');
-    const leaf = ca.issue({ spiffeId: this.deps.spiffeIdOf(workload), now, ttlMs: this.deps.mesh().certificates.ttlMs });
+    const request = { spiffeId: this.deps.spiffeIdOf(workload), now, ttlMs: this.deps.mesh().certificates.ttlMs };
+    const leaf = this.deps.pool ? await this.deps.pool.issue(ca, request) : ca.issue(request);
+    // Revoked while a worker was signing: the leaf is dropped here, its key never having left this process.
+    if (this.deps.pool) this.refuseRevoked(workload);
     this.deps.revocations.recordIssued(workload.id, leaf.serial, leaf.notAfter);
     return {
       secret: tlsCertificateSecret(DEFAULT_SECRET, leaf.certChainPem, leaf.keyPem),
@@ -86,6 +89,12 @@ export class SecretIssuer {
       notAfter: leaf.notAfter,
       rotateAt: rotationPoint(this.deps.mesh(), now, leaf.notAfter, this.deps.random),
     };
+  }
+
+  private refuseRevoked(workload: Workload): void {
+    if (this.deps.revocations.isRevoked(workload.id)) {
+      throw new IssuanceError('REVOKED', 'workload', `"${workload.id}" is revoked; no new certificates are issued to it`);
+    }
   }
 
   trustBundle(workloadId: string): TrustBundle {

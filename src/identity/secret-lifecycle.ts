@@ -45,6 +45,10 @@ export class ProxySecrets {
   /** An authenticated stream asked for `default`; issue as soon as the workload is known. */
   private wanted = false;
   private issuing: Promise<void> | undefined;
+  /** The issuer switched while a leaf was being signed by the one before: issue again once it is in. */
+  private reissue = false;
+  /** The first leaf is being issued: `default` and `ROOTCA` then go out together, in one response. */
+  private firstLeafPending = false;
   /** Either the scheduled rotation or the retry after a failed issue. */
   private timer: TimerHandle | undefined;
   private closed = false;
@@ -59,6 +63,14 @@ export class ProxySecrets {
   /** Whether this proxy holds a leaf from this replica over an authenticated stream. */
   get holdsLeaf(): boolean {
     return this.held !== undefined && this.host.streams().authenticated > 0;
+  }
+
+  /**
+   * True while this proxy's first leaf is being signed: its secrets are not ready yet, so a proxy
+   * gets `default` and `ROOTCA` in one response rather than the bundle first and its leaf after.
+   */
+  get issuingFirstLeaf(): boolean {
+    return this.firstLeafPending;
   }
 
   /** `default` (once issued) and `ROOTCA`, encoded. */
@@ -115,13 +127,16 @@ export class ProxySecrets {
       log.info({ workloadId: this.workloadId }, 'certificate requested before the registration reached this replica; issuing once it does');
       return;
     }
+    this.firstLeafPending = this.held === undefined;
     this.issuing = Promise.resolve()
       .then(() => this.deps.issuer.issueLeaf(workload, this.deps.clock.now(), trigger))
       .then(
         (leaf) => {
+          this.firstLeafPending = false;
           const resource = this.deps.encode(DEFAULT_SECRET, leaf.secret);
           this.deps.ledger.recordSdsLeaf(this.workloadId, resource.version, leaf);
           if (this.closed) return;
+          this.reissue = this.deps.ledger.mustReissue(this.workloadId);
           const previous = this.held;
           this.held = { rotateAt: leaf.rotateAt, resource };
           this.owner.issued.inc({ result: previous ? 'rotated' : 'issued' });
@@ -133,6 +148,11 @@ export class ProxySecrets {
           if (!previous || previous.resource.version !== resource.version) this.host.notify();
         },
         (error: unknown) => {
+          // Without a leaf the bundle still goes out.
+          if (this.firstLeafPending) {
+            this.firstLeafPending = false;
+            if (!this.closed) this.host.notify();
+          }
           const retryAfterMs = (error as { retryAfterMs?: unknown }).retryAfterMs;
           const limited = typeof retryAfterMs === 'number';
           this.owner.issued.inc({ result: limited ? 'rate_limited' : 'failed' });
@@ -148,6 +168,10 @@ export class ProxySecrets {
       )
       .finally(() => {
         this.issuing = undefined;
+        if (this.reissue && !this.closed) {
+          this.reissue = false;
+          this.issue('rotation');
+        }
       });
   }
 

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveServeOptions } from '../../src/app/options.js';
@@ -65,5 +65,14 @@ describe('serve options', () => {
     expect(resolveServeOptions({ leaseReconnectWindow: '1m30s' }, {}).leaseReconnectWindowMs).toBe(90_000);
     expect(resolveServeOptions({}, { ACCORD_LEASE_RECONNECT_WINDOW: '500ms' }).leaseReconnectWindowMs).toBe(500);
     expect(() => resolveServeOptions({}, { ACCORD_LEASE_RECONNECT_WINDOW: 'forever' })).toThrow(/--lease-reconnect-window: expected a duration.*"forever"/);
+  });
+
+  it('issuance workers: 1 on a machine with 2+ CPUs, 0 on one; a whole number from 0 to 64', () => {
+    expect(resolveServeOptions({}, {}).issuanceWorkers).toBe(availableParallelism() > 1 ? 1 : 0);
+    expect(resolveServeOptions({ issuanceWorkers: '0' }, {}).issuanceWorkers).toBe(0);
+    expect(resolveServeOptions({}, { ACCORD_ISSUANCE_WORKERS: '4' }).issuanceWorkers).toBe(4);
+    for (const bad of ['-1', '65', '1.5', 'two', ' ']) {
+      expect(() => resolveServeOptions({ issuanceWorkers: bad }, {}), bad).toThrow(`--issuance-workers: "${bad}" is not a whole number from 0 to 64`);
+    }
   });
 });

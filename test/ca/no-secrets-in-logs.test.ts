@@ -6,7 +6,7 @@ import { parseKek } from '../../src/ca/envelope.js';
 import { renewIntermediateIfDue } from '../../src/ca/intermediate-renewal.js';
 import { MemoryCaKv } from '../../src/ca/kv.js';
 import { loadOrCreateCaMaterial } from '../../src/ca/material.js';
-import { IssuancePool } from '../../bench/support/issuance/pool.js';
+import { IssuancePool } from '../../src/ca/issuance-pool.js';
 import { tlsCertificateSecret } from '../../src/ca/sds.js';
 import { TokenError, WorkloadTokens } from '../../src/ca/tokens.js';
 import { createLogger } from '../../src/observability/logger.js';

@@ -6,7 +6,7 @@ import { IssuanceError } from '../../src/ca/errors.js';
 import { publicKeyBitsOf } from '../../src/ca/keys.js';
 import { buildLeafTbs, createLeafTemplate } from '../../src/ca/leaf-template.js';
 import type { CaMaterial } from '../../src/ca/material.js';
-import { IssuancePool } from '../../bench/support/issuance/pool.js';
+import { IssuancePool } from '../../src/ca/issuance-pool.js';
 import { newCa, openssl, spiffe, tempDir } from './helpers.js';
 
 describe('worker-thread issuance pool', () => {
@@ -75,5 +75,59 @@ describe('worker-thread issuance pool', () => {
     const [leaf] = await pool.issueMany(other, [{ spiffeId: spiffe('default', 'ok'), now }]);
     expect(leaf.issuerFingerprint).toBe(other.issuerFingerprint);
     expect(new crypto.X509Certificate(leaf.certChainPem).verify(new crypto.X509Certificate(other.currentMaterial.issuer.certPem).publicKey)).toBe(true);
+  });
+
+  it('issues single leaves batched within one turn of the event loop, each recorded for revocation', async () => {
+    const requests = Array.from({ length: 40 }, (_, i) => ({ spiffeId: spiffe('single', `sa-${i}`), now }));
+    const leaves = await Promise.all(requests.map((request) => pool.issue(ca, request)));
+    const issuer = new crypto.X509Certificate(material.issuer.certPem);
+    leaves.forEach((leaf, i) => {
+      const cert = new crypto.X509Certificate(leaf.certChainPem);
+      expect(cert.subjectAltName).toBe(`URI:${requests[i].spiffeId}`);
+      expect(cert.verify(issuer.publicKey)).toBe(true);
+      expect(cert.checkPrivateKey(crypto.createPrivateKey(leaf.keyPem))).toBe(true);
+    });
+    expect(new Set(leaves.map((leaf) => leaf.serial)).size).toBe(40);
+    // Recorded on the CA's side: revoking the identity revokes the serial the worker signed.
+    const revoked = ca.revokeIdentity(requests[0].spiffeId, now);
+    expect(revoked.map((entry) => entry.serial.toLowerCase())).toContain(leaves[0].serial);
+  });
+
+  it('a single request is refused before any work: revoked identity, DNS names', async () => {
+    const { ca: other } = await newCa(now);
+    other.revokeIdentity(spiffe('default', 'gone'), now);
+    await expect(pool.issue(other, { spiffeId: spiffe('default', 'gone'), now })).rejects.toBeInstanceOf(IssuanceError);
+    await expect(pool.issue(other, { spiffeId: spiffe('default', 'named'), dnsNames: ['a.example'], now })).rejects.toThrow(/DNS\/IP SANs/);
+  });
+
+  it('a worker that dies fails its jobs and is replaced on the next request', async () => {
+    const own = new IssuancePool({ size: 1, batchSize: 8 });
+    try {
+      await own.issue(ca, { spiffeId: spiffe('crash', 'warm'), now });
+      // 50 messages are posted at once; the worker is killed (as a fatal error in the thread would) before it can answer them all.
+      const inFlight = own.issueMany(ca, Array.from({ length: 400 }, (_, i) => ({ spiffeId: spiffe('crash', `sa-${i}`), now })));
+      void (own as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers[0].worker.terminate();
+      await expect(inFlight).rejects.toThrow(/issuance worker exited/);
+      const after = await own.issue(ca, { spiffeId: spiffe('crash', 'after'), now });
+      expect(new crypto.X509Certificate(after.certChainPem).subjectAltName).toBe(`URI:${spiffe('crash', 'after')}`);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('workers start on demand and stop when idle; the next request starts one again', async () => {
+    const own = new IssuancePool({ size: 2, idleMs: 50 });
+    try {
+      expect(own.running).toBe(0);
+      await own.issue(ca, { spiffeId: spiffe('idle', 'first'), now });
+      expect(own.running).toBe(1);
+      const deadline = Date.now() + 10_000;
+      while (own.running > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(own.running).toBe(0);
+      const again = await own.issue(ca, { spiffeId: spiffe('idle', 'again'), now });
+      expect(new crypto.X509Certificate(again.certChainPem).subjectAltName).toBe(`URI:${spiffe('idle', 'again')}`);
+    } finally {
+      await own.close();
+    }
   });
 });

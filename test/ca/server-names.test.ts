@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { IssuanceError } from '../../src/ca/errors.js';
 import { ipAddressBytes } from '../../src/ca/leaf-template.js';
-import { IssuancePool } from '../../bench/support/issuance/pool.js';
+import { IssuancePool } from '../../src/ca/issuance-pool.js';
 import { newCa, openssl, spiffe } from './helpers.js';
 
 describe('DNS and IP SANs for the control plane\'s own certificate', () => {

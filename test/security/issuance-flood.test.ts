@@ -95,4 +95,34 @@ describe('certificate issuance is rate-limited per workload', () => {
     expect(serials.size).toBeGreaterThan(0);
     expect(serials.size).toBeLessThanOrEqual(BURST + 1);
   }, 60_000);
+
+  it('a stream refused its leaf by the rate limit still gets ROOTCA (the leaf is not waited for forever)', async () => {
+    const workload: Registered = await register(accord.http, 'ledger');
+    await whenRegistered(() => call(accord.http, 'GET', `/v1/workloads/${workload.id}/bootstrap`));
+    const ask = async (): Promise<string[]> => {
+      const client = new XdsTestClient(accord.xds, codec, { metadata: { authorization: `Bearer ${workload.token}` } });
+      try {
+        const stream = client.sotw();
+        stream.send({ node: envoyNode(workload.id), type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
+        const response = await stream.nextOfType(TypeUrl.Secret, 10_000);
+        return response.resources.map((any) => String(codec.decodeAny(any).name)).sort();
+      } finally {
+        client.close();
+      }
+    };
+    // Until the registration reaches the mesh state the bundle goes alone; then the burst: the leaf and the bundle in one response.
+    let issued = 0;
+    for (let attempt = 0; attempt < 200 && issued < BURST; attempt++) {
+      const names = await ask();
+      if (names.includes('default')) {
+        expect(names).toEqual(['ROOTCA', 'default']);
+        issued += 1;
+      } else if (issued > 0) throw new Error(`leaf refused within the burst: ${JSON.stringify(names)}`);
+    }
+    expect(issued).toBe(BURST);
+    // The bucket is empty: the bundle alone, promptly.
+    const after = [await ask(), await ask()];
+    console.log(`SDS after the burst of ${BURST}: ${JSON.stringify(after)}`);
+    expect(after).toEqual([['ROOTCA'], ['ROOTCA']]);
+  }, 60_000);
 });

@@ -32,6 +32,7 @@ export function registerServeCommand(program: Command): void {
     .option('--token-ttl <duration>', 'lifetime of new workload tokens, e.g. 720h (default 30 days; env ACCORD_TOKEN_TTL)')
     .option('--issue-burst <n>', 'certificates one workload may get at once (default 5; env ACCORD_ISSUE_BURST)')
     .option('--issue-per-minute <n>', 'certificates per minute per workload after the burst (default 3; env ACCORD_ISSUE_PER_MINUTE)')
+    .option('--issuance-workers <n>', 'worker threads that generate and sign workload certificates; 0 = on the event loop (default 1 with 2+ CPUs; env ACCORD_ISSUANCE_WORKERS)')
     .option('--log-level <level>', 'trace | debug | info | warn | error (env ACCORD_LOG_LEVEL)')
     .option('--drain-period <duration>', 'after SIGTERM: not ready, new xDS streams refused, open ones served this long; default 10s (env ACCORD_DRAIN_PERIOD)')
     .option('--drain-seconds <n>', 'the drain period in whole seconds (older form of --drain-period; env ACCORD_DRAIN_SECONDS)')
