@@ -15,11 +15,12 @@
  *
  *   npm run bench -- fleet [--quick] [--n=1000,5000] [--churn-seconds=S] [--profile-dir=DIR]
  *                          [--server-node-args="--max-semi-space-size=64"]   (node flags for accord serve)
+ *                          [--heap-snapshot-dir=DIR]   (a heap snapshot of the control plane at steady state)
  */
 import { flagValue } from './support/args.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -42,6 +43,7 @@ interface Options {
   churnSeconds: number;
   profileDir: string | undefined;
   serverNodeArgs: string[];
+  heapSnapshotDir: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -54,7 +56,7 @@ function parseArgs(argv: string[]): Options {
   const serverNodeArgs = (value('server-node-args') ?? '').split(' ').filter(Boolean);
   const notAFlag = serverNodeArgs.find((arg) => !/^--[a-z0-9-]+(=[\w.,-]+)?$/.test(arg));
   if (notAFlag !== undefined) throw new Error(`--server-node-args: "${notAFlag}" is not a node flag (--name or --name=value)`);
-  return { sizes, churnSeconds, profileDir: value('profile-dir'), serverNodeArgs };
+  return { sizes, churnSeconds, profileDir: value('profile-dir'), serverNodeArgs, heapSnapshotDir: value('heap-snapshot-dir') };
 }
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
@@ -96,6 +98,27 @@ async function heapFigures(accord: AccordProcess): Promise<HeapFigures> {
 
 async function heapUsedMb(accord: AccordProcess): Promise<number> {
   return (await heapFigures(accord)).usedMb;
+}
+
+/** Signals the control plane (started with --heapsnapshot-signal) and waits until its snapshot is written. */
+async function heapSnapshot(pid: number, dir: string): Promise<void> {
+  const snapshots = (): string[] => readdirSync(dir).filter((name) => name.endsWith('.heapsnapshot'));
+  const before = new Set(snapshots());
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  let size = -1;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const file = snapshots().find((name) => !before.has(name));
+    if (!file) continue;
+    const now = statSync(path.join(dir, file)).size;
+    if (now > 0 && now === size) {
+      console.error(`heap snapshot: ${path.join(dir, file)} (${(now / 1e6).toFixed(0)} MB)`);
+      return;
+    }
+    size = now;
+  }
+  throw new Error('heap snapshot: not written in time');
 }
 
 /** Runs `task` over `items` with `limit` in flight. */
@@ -226,6 +249,10 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     ACCORD_XDS_MAX_PENDING_STREAMS_PER_PEER: String(n + 1_000),
   };
   const nodeArgs: string[] = [...options.serverNodeArgs];
+  if (options.heapSnapshotDir) {
+    mkdirSync(options.heapSnapshotDir, { recursive: true });
+    nodeArgs.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${path.resolve(options.heapSnapshotDir)}`);
+  }
   if (options.profileDir) {
     mkdirSync(options.profileDir, { recursive: true });
     // One profile per process: the one killed by kill -9 writes none; the restarted one covers restart and churn.
@@ -271,6 +298,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     await new Promise((r) => setTimeout(r, 3000));
     const steady = memory(pid());
     const steadyHeap = await heapFigures(server);
+    if (options.heapSnapshotDir) await heapSnapshot(pid(), options.heapSnapshotDir);
 
     // One endpoint of the shared service added.
     const endpointChange = async (address: string): Promise<{ times: Latency; cpu: number }> => {

@@ -82,11 +82,20 @@ interface StreamAccess {
   denied?: string;
   /** Ends the stream (given by the transport once it watches the view). */
   end?: EndStream;
+  /** The secret names it subscribes to: judged once its proxy's config is ready, if it was not when asked. */
+  secretNames?: ReadonlySet<string>;
 }
 
 /** Ends a stream whose access was withdrawn: PERMISSION_DENIED, so the proxy knows why it is served nothing. */
 function endDenied(access: StreamAccess): void {
   if (access.denied !== undefined) access.end?.('PERMISSION_DENIED', `stream no longer authorized: ${access.denied}`);
+}
+
+/** Why a proxy may not read a secret it asked for, or undefined if it may (its config must be ready). */
+function secretRefusal(entry: ProxyEntry, name: string): string | undefined {
+  if (name === DEFAULT_SECRET || name === ROOTCA_SECRET) return undefined;
+  if (entry.config?.get(GENERATED_SECRETS)?.has(name) === true) return undefined;
+  return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}", "${ROOTCA_SECRET}" and its Gateway's certificates may be read)`;
 }
 
 /** One proxy identity (workload + flavour) and everything shared by its streams. */
@@ -269,9 +278,30 @@ export class MeshConfigSource implements ConfigSource {
     for (const typeUrl of [...CONFIG_TYPES, GENERATED_SECRETS]) {
       if (!sameResources(entry.config?.get(typeUrl), next.get(typeUrl))) changed.add(typeUrl);
     }
+    const firstConfig = entry.config === undefined;
     entry.inputKey = key;
     entry.config = next;
+    if (firstConfig) this.judgeSecretNames(entry);
     entry.notify(changed);
+  }
+
+  /** Streams that asked for secrets before their proxy's config was ready: refused now if a name is not theirs. */
+  private judgeSecretNames(entry: ProxyEntry): void {
+    const ended: StreamAccess[] = [];
+    for (const access of entry.access) {
+      if (access.denied !== undefined || !access.secretNames) continue;
+      for (const name of access.secretNames) {
+        const reason = secretRefusal(entry, name);
+        if (reason === undefined) continue;
+        access.denied = reason;
+        ended.push(access);
+        this.log.warn({ workloadId: clip(entry.workloadId), reason }, 'stream refused: it asked for a secret that is not its own');
+        break;
+      }
+    }
+    if (ended.length === 0) return;
+    if (entry.streams > 0 && entry.servedStreams === 0) this.release(entry);
+    for (const access of ended) endDenied(access);
   }
 
   private view(entry: ProxyEntry, authenticated: boolean, access: StreamAccess): ProxyView {
@@ -295,12 +325,14 @@ export class MeshConfigSource implements ConfigSource {
         if (access.denied !== undefined) return access.denied;
         if (typeUrl !== TypeUrl.Secret) return undefined;
         if (!authenticated) return 'anonymous streams receive no secrets';
-        if (name === DEFAULT_SECRET || name === ROOTCA_SECRET) return undefined;
-        if (entry.config?.get(GENERATED_SECRETS)?.has(name) === true) return undefined;
-        return `secret "${name}" does not belong to workload "${entry.workloadId}" (only "${DEFAULT_SECRET}", "${ROOTCA_SECRET}" and its Gateway's certificates may be read)`;
+        // A proxy that connects before its registration reaches this replica: its Gateway's names
+        // are judged once its config is ready (regenerate). Until then only its own secrets exist to be sent.
+        if (entry.config === undefined) return undefined;
+        return secretRefusal(entry, name);
       },
       interest: (typeUrl, names) => {
         if (access.denied !== undefined) return;
+        if (typeUrl === TypeUrl.Secret && authenticated) access.secretNames = names;
         if (typeUrl === TypeUrl.Secret && authenticated && names.has(DEFAULT_SECRET)) {
           entry.secrets.request();
         }

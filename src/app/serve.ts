@@ -61,7 +61,7 @@ import { StartupError, assertPortFree, listenFailure } from './listen.js';
 import { ProxyStatusReporter, leavesOf } from './proxy-status.js';
 import { DescribeService } from './describe.js';
 import { hostname } from 'node:os';
-import { HeapGrowthGovernor, heapGrowthGiven, setHeapGrowingPercent } from './heap-growth.js';
+import { HeapGrowthGovernor, fullCollection, heapGrowthGiven, setHeapGrowingPercent } from './heap-growth.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -553,6 +553,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
         quietMs: STORM_QUIET_MS,
         checkMs: 1_000,
         setPercent: setHeapGrowingPercent,
+        collect: fullCollection(),
         clock: realClock,
         logger: handle.logger.child({ component: 'heap-growth' }),
       })

@@ -76,4 +76,15 @@ describe('a gateway\'s user certificates over SDS', () => {
     expect(end.code).toBe(7);
     expect(end.details).toContain('gateway/shop/shop-cert');
   });
+
+  it('refuses it just the same to a workload that asks before its registration reached the mesh state', async () => {
+    const late = (await api(accord, 'POST', '/v1/workloads', { body: { service: 'billing', namespace: 'shop', address: '127.0.0.1', port: 9002 } })).body as Registered;
+    const stream = client(late.token).sotw();
+    stream.send({ node: node(late.id), type_url: TypeUrl.Secret, resource_names: ['default', 'gateway/shop/shop-cert'] });
+    const end = await stream.ended(10_000);
+    expect(end.code).toBe(7);
+    expect(end.details).toContain('gateway/shop/shop-cert');
+    const served = stream.received.flatMap((response) => response.resources.map((any) => String(codec.decodeAny(any).name)));
+    expect(served).not.toContain('gateway/shop/shop-cert');
+  });
 });

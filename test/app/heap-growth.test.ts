@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeapGrowthGovernor, heapGrowthGiven } from '../../src/app/heap-growth.js';
+import { HeapGrowthGovernor, fullCollection, heapGrowthGiven } from '../../src/app/heap-growth.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { FakeClock } from '../registry/helpers.js';
 
@@ -16,6 +16,7 @@ describe('HeapGrowthGovernor', () => {
   function setup() {
     const clock = new FakeClock();
     const percents: number[] = [];
+    const collections: number[] = [];
     let settingUp = 0;
     const governor = new HeapGrowthGovernor({
       steadyPercent: 25,
@@ -24,10 +25,11 @@ describe('HeapGrowthGovernor', () => {
       quietMs: 5_000,
       checkMs: 1_000,
       setPercent: (percent) => percents.push(percent),
+      collect: () => collections.push(percents.length),
       clock,
       logger: silentLogger(),
     });
-    return { clock, percents, governor, setSettingUp: (n: number) => (settingUp = n) };
+    return { clock, percents, collections, governor, setSettingUp: (n: number) => (settingUp = n) };
   }
 
   it('starts with V8 heuristics (a new process is about to serve its fleet) and caps growth once no storm has been seen for the quiet period', () => {
@@ -45,7 +47,7 @@ describe('HeapGrowthGovernor', () => {
   });
 
   it('lifts the cap while many streams are being set up, and restores it only after a full quiet period', () => {
-    const { clock, percents, governor, setSettingUp } = setup();
+    const { clock, percents, collections, governor, setSettingUp } = setup();
     governor.start();
     clock.advance(5_000);
     expect(governor.isCapped).toBe(true);
@@ -67,7 +69,20 @@ describe('HeapGrowthGovernor', () => {
     clock.advance(1_000);
     expect(governor.isCapped).toBe(true);
     expect(percents).toEqual([0, 25, 0, 25]);
+    // One full collection each time the cap comes back, after it is set: never while uncapped.
+    expect(collections).toEqual([2, 4]);
     governor.stop();
     expect(clock.pendingCount).toBe(0);
+  });
+});
+
+describe('fullCollection', () => {
+  it('runs a real full collection: an unreachable object is gone after it', async () => {
+    const collect = fullCollection();
+    const ref = new WeakRef({ big: new Array(1000).fill(0) });
+    // A WeakRef target survives until the current job ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    collect();
+    expect(ref.deref()).toBeUndefined();
   });
 });

@@ -98,31 +98,36 @@ describe('certificate issuance is rate-limited per workload', () => {
 
   it('a stream refused its leaf by the rate limit still gets ROOTCA (the leaf is not waited for forever)', async () => {
     const workload: Registered = await register(accord.http, 'ledger');
-    await whenRegistered(() => call(accord.http, 'GET', `/v1/workloads/${workload.id}/bootstrap`));
-    const ask = async (): Promise<string[]> => {
-      const client = new XdsTestClient(accord.xds, codec, { metadata: { authorization: `Bearer ${workload.token}` } });
+    const connect = (): XdsTestClient => new XdsTestClient(accord.xds, codec, { metadata: { authorization: `Bearer ${workload.token}` } });
+    // Config is generated only once the registration is in the mesh state: from then on a stream's leaf is issued at once.
+    const probe = connect();
+    try {
+      const stream = probe.sotw();
+      stream.send({ node: envoyNode(workload.id), type_url: TypeUrl.Cluster, resource_names: [] });
+      await stream.nextOfType(TypeUrl.Cluster, 10_000);
+    } finally {
+      probe.close();
+    }
+    const leaves = new Set<string>();
+    let refused = 0;
+    for (let attempt = 0; attempt < 40 && refused < 2; attempt++) {
+      const client = connect();
       try {
         const stream = client.sotw();
         stream.send({ node: envoyNode(workload.id), type_url: TypeUrl.Secret, resource_names: ['default', 'ROOTCA'] });
         const response = await stream.nextOfType(TypeUrl.Secret, 10_000);
-        return response.resources.map((any) => String(codec.decodeAny(any).name)).sort();
+        const secrets = new Map(response.resources.map((any) => { const secret = codec.decodeAny(any); return [String(secret.name), secret] as const; }));
+        expect(secrets.has('ROOTCA')).toBe(true);
+        const leaf = secrets.get('default') as { tls_certificate: { certificate_chain: { inline_string: string } } } | undefined;
+        if (leaf) leaves.add(leaf.tls_certificate.certificate_chain.inline_string.slice(0, 200));
+        else refused += 1;
       } finally {
         client.close();
       }
-    };
-    // Until the registration reaches the mesh state the bundle goes alone; then the burst: the leaf and the bundle in one response.
-    let issued = 0;
-    for (let attempt = 0; attempt < 200 && issued < BURST; attempt++) {
-      const names = await ask();
-      if (names.includes('default')) {
-        expect(names).toEqual(['ROOTCA', 'default']);
-        issued += 1;
-      } else if (issued > 0) throw new Error(`leaf refused within the burst: ${JSON.stringify(names)}`);
     }
-    expect(issued).toBe(BURST);
-    // The bucket is empty: the bundle alone, promptly.
-    const after = [await ask(), await ask()];
-    console.log(`SDS after the burst of ${BURST}: ${JSON.stringify(after)}`);
-    expect(after).toEqual([['ROOTCA'], ['ROOTCA']]);
+    console.log(`SDS reconnects: ${leaves.size} distinct leaves, then ${refused} streams refused a leaf got ROOTCA alone`);
+    expect(leaves.size).toBeGreaterThan(0);
+    expect(leaves.size).toBeLessThanOrEqual(BURST);
+    expect(refused).toBe(2);
   }, 60_000);
 });
