@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CertificateAuthority } from '../../src/ca/authority.js';
+import type { CertificateAuthority, IssuedLeaf } from '../../src/ca/authority.js';
 import { pemDecodeAll, readDerChildren, readDerElement, splitCertificates } from '../../src/ca/der.js';
 import { IssuanceError } from '../../src/ca/errors.js';
 import { publicKeyBitsOf } from '../../src/ca/keys.js';
@@ -8,6 +8,20 @@ import { buildLeafTbs, createLeafTemplate } from '../../src/ca/leaf-template.js'
 import type { CaMaterial } from '../../src/ca/material.js';
 import { IssuancePool } from '../../src/ca/issuance-pool.js';
 import { newCa, openssl, spiffe, tempDir } from './helpers.js';
+
+/** Each leaf is for its request's SPIFFE ID, signed by the issuer, carries its own key and serial; no serial repeats. */
+function expectLeaves(leaves: readonly IssuedLeaf[], requests: readonly { spiffeId: string }[], issuerPem: string): void {
+  expect(leaves).toHaveLength(requests.length);
+  const issuer = new crypto.X509Certificate(issuerPem);
+  leaves.forEach((leaf, i) => {
+    const cert = new crypto.X509Certificate(leaf.certChainPem);
+    expect(cert.subjectAltName).toBe(`URI:${requests[i]?.spiffeId}`);
+    expect(cert.verify(issuer.publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(crypto.createPrivateKey(leaf.keyPem))).toBe(true);
+    expect(cert.serialNumber.toLowerCase().replace(/^00/, '')).toBe(leaf.serial);
+  });
+  expect(new Set(leaves.map((leaf) => leaf.serial)).size).toBe(requests.length);
+}
 
 describe('worker-thread issuance pool', () => {
   const now = Date.now();
@@ -25,15 +39,7 @@ describe('worker-thread issuance pool', () => {
     const requests = Array.from({ length: 100 }, (_, i) => ({ spiffeId: spiffe('bulk', `sa-${i}`), now }));
     const leaves = await pool.issueMany(ca, requests);
     expect(leaves).toHaveLength(100);
-    const issuer = new crypto.X509Certificate(material.issuer.certPem);
-    leaves.forEach((leaf, i) => {
-      const cert = new crypto.X509Certificate(leaf.certChainPem);
-      expect(cert.subjectAltName).toBe(`URI:${requests[i].spiffeId}`);
-      expect(cert.verify(issuer.publicKey)).toBe(true);
-      expect(cert.checkPrivateKey(crypto.createPrivateKey(leaf.keyPem))).toBe(true);
-      expect(cert.serialNumber.toLowerCase().replace(/^00/, '')).toBe(leaf.serial);
-    });
-    expect(new Set(leaves.map((l) => l.serial)).size).toBe(100);
+    expectLeaves(leaves, requests, material.issuer.certPem);
   });
 
   it('builds byte-for-byte the same TBSCertificate as the in-thread template', async () => {
@@ -80,14 +86,7 @@ describe('worker-thread issuance pool', () => {
   it('issues single leaves batched within one turn of the event loop, each recorded for revocation', async () => {
     const requests = Array.from({ length: 40 }, (_, i) => ({ spiffeId: spiffe('single', `sa-${i}`), now }));
     const leaves = await Promise.all(requests.map((request) => pool.issue(ca, request)));
-    const issuer = new crypto.X509Certificate(material.issuer.certPem);
-    leaves.forEach((leaf, i) => {
-      const cert = new crypto.X509Certificate(leaf.certChainPem);
-      expect(cert.subjectAltName).toBe(`URI:${requests[i].spiffeId}`);
-      expect(cert.verify(issuer.publicKey)).toBe(true);
-      expect(cert.checkPrivateKey(crypto.createPrivateKey(leaf.keyPem))).toBe(true);
-    });
-    expect(new Set(leaves.map((leaf) => leaf.serial)).size).toBe(40);
+    expectLeaves(leaves, requests, material.issuer.certPem);
     // Recorded on the CA's side: revoking the identity revokes the serial the worker signed.
     const revoked = ca.revokeIdentity(requests[0].spiffeId, now);
     expect(revoked.map((entry) => entry.serial.toLowerCase())).toContain(leaves[0].serial);
