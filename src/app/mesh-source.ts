@@ -229,10 +229,15 @@ export class MeshConfigSource implements ConfigSource {
    * since they opened are served nothing more: no config, no secrets, no lease renewal.
    */
   private recheckAccess(entry: ProxyEntry): void {
+    this.withdraw(entry, (access) => (access.claims ? this.deps.authentication.recheck(entry.workloadId, access.claims) : undefined));
+  }
+
+  /** Ends, with PERMISSION_DENIED, every stream of the entry still served that `refusal` gives a reason for. */
+  private withdraw(entry: ProxyEntry, refusal: (access: StreamAccess) => string | undefined): void {
     const ended: StreamAccess[] = [];
     for (const access of entry.access) {
-      if (access.denied !== undefined || !access.claims) continue;
-      const reason = this.deps.authentication.recheck(entry.workloadId, access.claims);
+      if (access.denied !== undefined) continue;
+      const reason = refusal(access);
       if (reason === undefined) continue;
       access.denied = reason;
       ended.push(access);
@@ -287,21 +292,15 @@ export class MeshConfigSource implements ConfigSource {
 
   /** Streams that asked for secrets before their proxy's config was ready: refused now if a name is not theirs. */
   private judgeSecretNames(entry: ProxyEntry): void {
-    const ended: StreamAccess[] = [];
-    for (const access of entry.access) {
-      if (access.denied !== undefined || !access.secretNames) continue;
-      for (const name of access.secretNames) {
+    this.withdraw(entry, (access) => {
+      for (const name of access.secretNames ?? []) {
         const reason = secretRefusal(entry, name);
         if (reason === undefined) continue;
-        access.denied = reason;
-        ended.push(access);
         this.log.warn({ workloadId: clip(entry.workloadId), reason }, 'stream refused: it asked for a secret that is not its own');
-        break;
+        return reason;
       }
-    }
-    if (ended.length === 0) return;
-    if (entry.streams > 0 && entry.servedStreams === 0) this.release(entry);
-    for (const access of ended) endDenied(access);
+      return undefined;
+    });
   }
 
   private view(entry: ProxyEntry, authenticated: boolean, access: StreamAccess): ProxyView {
