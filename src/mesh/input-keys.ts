@@ -1,6 +1,7 @@
 import { digest } from '../core/digest.js';
 import type { MeshSpec } from '../core/policy.js';
 import { serviceKey, type Workload } from '../core/workload.js';
+import { callerConnectionLimits, type CallerConnectionLimits } from './connection-lifetime.js';
 import { canonicalJson, stableHash } from './hash.js';
 import { localityPlan, type LocalityPlan } from './locality.js';
 import { MeshIndex, type NamedAuthorizationPolicy, type PolicyLookup, type ServiceView } from './model.js';
@@ -59,6 +60,7 @@ interface ServiceHashEntry {
   readonly workloads: readonly Workload[];
   readonly trafficPolicy: unknown;
   readonly trustDomain: string;
+  readonly limits: CallerConnectionLimits;
   readonly hashes: ServiceHashes;
 }
 
@@ -168,14 +170,21 @@ export class InputKeys {
     const key = piecesKey(service, flavour, plan);
     let hashes = memo.serviceHashes.get(key);
     if (hashes !== undefined) return hashes;
-    const trustDomain = memo.index.input.policies.mesh.trustDomain;
+    const { trustDomain } = memo.index.input.policies.mesh;
+    const limits = callerConnectionLimits(memo.index.input.policies.mesh);
     const cached = this.serviceHashCache.get(key);
-    if (cached && cached.trafficPolicy === service.trafficPolicy && cached.trustDomain === trustDomain && sameElements(cached.workloads, service.workloads)) {
+    if (
+      cached &&
+      cached.trafficPolicy === service.trafficPolicy &&
+      cached.trustDomain === trustDomain &&
+      cached.limits.maxDurationMs === limits.maxDurationMs &&
+      sameElements(cached.workloads, service.workloads)
+    ) {
       hashes = cached.hashes;
     } else {
-      const structure = stableHash(serviceStructureInputs(service, flavour, trustDomain, plan));
+      const structure = stableHash(serviceStructureInputs(service, flavour, trustDomain, plan, limits));
       hashes = { structure, full: stableHash([structure, serviceEndpointInputs(service)]) };
-      this.serviceHashCache.set(key, { namespace: service.namespace, service: service.name, workloads: service.workloads, trafficPolicy: service.trafficPolicy, trustDomain, hashes });
+      this.serviceHashCache.set(key, { namespace: service.namespace, service: service.name, workloads: service.workloads, trafficPolicy: service.trafficPolicy, trustDomain, limits, hashes });
     }
     memo.serviceHashes.set(key, hashes);
     return hashes;

@@ -1,4 +1,5 @@
 import { deepFreeze } from './configurers/common.js';
+import type { CallerConnectionLimits } from './connection-lifetime.js';
 import { isHttpProtocol } from './configurers/http.js';
 import { routeTrafficFields, type Configured } from './configurers/traffic.js';
 import { clusterLoadAssignment } from './endpoints.js';
@@ -31,11 +32,12 @@ export interface ServicePieces {
  * What `buildServicePieces` reads apart from the endpoints: clusters, routes (and callers'
  * listeners) depend on this only, so callers whose destinations changed only here keep them.
  */
-export function serviceStructureInputs(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): unknown {
+export function serviceStructureInputs(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan, limits: CallerConnectionLimits): unknown {
   return {
     flavour,
     plan,
     trustDomain,
+    limits: flavour === 'envoy' ? limits : null,
     name: service.name,
     namespace: service.namespace,
     protocol: service.protocol,
@@ -57,7 +59,13 @@ export function serviceEndpointInputs(service: ServiceView): unknown {
   }));
 }
 
-export function buildServicePieces(service: ServiceView, flavour: Flavour, trustDomain: string, plan: LocalityPlan): ServicePieces {
+export function buildServicePieces(
+  service: ServiceView,
+  flavour: Flavour,
+  trustDomain: string,
+  plan: LocalityPlan,
+  limits: CallerConnectionLimits,
+): ServicePieces {
   const notes: TranslationNote[] = [];
   const take = (configured: Configured<Record<string, unknown>>): Resource => {
     notes.push(...configured.notes);
@@ -76,7 +84,7 @@ export function buildServicePieces(service: ServiceView, flavour: Flavour, trust
   for (const target of targets) {
     clusters.set(
       target.clusterName,
-      take(flavour === 'envoy' ? outboundCluster(service, target, trustDomain, plan) : clientCluster(service, target, trustDomain, plan)),
+      take(flavour === 'envoy' ? outboundCluster(service, target, trustDomain, plan, limits) : clientCluster(service, target, trustDomain, plan)),
     );
     loadAssignments.set(target.clusterName, take(clusterLoadAssignment(target, service.workloads, plan)));
   }

@@ -1,6 +1,7 @@
 import type { Workload } from '../core/workload.js';
 import { TypeUrl } from '../xds/contract.js';
 import { deepFreeze } from './configurers/common.js';
+import { callerConnectionLimits } from './connection-lifetime.js';
 import { InputKeys, piecesKey, proxyId, type SnapshotMemo } from './input-keys.js';
 import { localityPlan, type LocalityPlan } from './locality.js';
 import type { ServiceView } from './model.js';
@@ -197,7 +198,8 @@ export class MeshTranslator {
     const hash = this.keys.serviceHashes(memo, service, flavour, plan).full;
     const cached = this.pieces.get(key);
     if (cached && cached.hash === hash) return cached.pieces;
-    const fresh = buildServicePieces(service, flavour, memo.index.input.policies.mesh.trustDomain, plan);
+    const { mesh } = memo.index.input.policies;
+    const fresh = buildServicePieces(service, flavour, mesh.trustDomain, plan, callerConnectionLimits(mesh));
     const pieces = cached ? reuseUnchangedPieces(fresh, cached.pieces) : fresh;
     this.pieces.set(key, { namespace: service.namespace, service: service.name, hash, pieces });
     return pieces;

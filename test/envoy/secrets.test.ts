@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { api, startTestAccord, type TestAccord } from '../app/harness.js';
 import { ENVOY_TEST_TIMEOUT_MS, useEnvoyFleet, type TestEnvoy } from '../support/envoy.js';
-import { httpGet } from '../support/envoy-traffic.js';
+import { httpGet, RequestLoop } from '../support/envoy-traffic.js';
 import { freeListenPorts } from '../support/relocate-ports.js';
 import { envoyBootstrapFor } from '../support/scenario-accord.js';
 
@@ -39,6 +39,7 @@ describe('secrets through real Envoy: leaf rotation, CRLs, root rotation', () =>
   let app: Server;
   let upstream: number;
   let intruder: string;
+  let paymentsMeshPort: number;
   const envoys = new Map<string, TestEnvoy>();
 
   async function expectAllAccepted(): Promise<void> {
@@ -56,6 +57,7 @@ describe('secrets through real Envoy: leaf rotation, CRLs, root rotation', () =>
   beforeAll(async () => {
     const [paymentsApp, paymentsMesh, ordersMesh, orderUpstream, intruderMesh] = await freeListenPorts(5);
     upstream = orderUpstream;
+    paymentsMeshPort = paymentsMesh;
     app = createServer((_req, res) => res.end('payments'));
     await new Promise<void>((resolve) => app.listen(paymentsApp, '127.0.0.1', resolve));
     accord = await startTestAccord();
@@ -96,6 +98,23 @@ describe('secrets through real Envoy: leaf rotation, CRLs, root rotation', () =>
     }
     await callPayments();
     await expectAllAccepted();
+  });
+
+  it('callers retire pooled connections before the destination caps them, so no request meets a closing connection', async () => {
+    // 12 s certificates: payments caps inbound connections at 4 s, orders retires its own at 3 s.
+    // When the destination closes a kept-alive HTTP/1.1 connection, a request the caller is
+    // writing into it at that moment fails with a 503 ("connection termination").
+    const counter = async (envoy: TestEnvoy, name: string): Promise<number> => (await envoy.admin.stats(name)).get(name) ?? 0;
+    const callerCapped = `cluster.outbound.payments.default.upstream_cx_max_duration_reached`;
+    const destinationCapped = `http.inbound_${paymentsMeshPort}.downstream_cx_max_duration_reached`;
+    const [callerBefore, destinationBefore] = [await counter(envoys.get('orders')!, callerCapped), await counter(envoys.get('payments')!, destinationCapped)];
+    const loop = new RequestLoop([upstream], (answer) => answer.status === 200 && answer.body === 'payments', 200);
+    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    await loop.stop();
+    expect(loop.failures).toEqual([]);
+    expect(loop.ok).toBeGreaterThan(0);
+    expect(await counter(envoys.get('orders')!, callerCapped)).toBeGreaterThan(callerBefore);
+    expect(await counter(envoys.get('payments')!, destinationCapped)).toBe(destinationBefore);
   });
 
   it('publishes a CRL and DENY rules for revoked callers; Envoy accepts both and valid peers still connect', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MeshTranslator, UnknownWorkloadError, flavourOf } from '../../src/mesh/index.js';
-import { maxConnectionDurationMs } from '../../src/mesh/connection-lifetime.js';
+import { INBOUND_IDLE_TIMEOUT_MS, callerConnectionLimits, maxConnectionDurationMs } from '../../src/mesh/connection-lifetime.js';
 import { SDS_CERTIFICATE, SDS_ROOT_CA } from '../../src/mesh/configurers/sds.js';
 import { DEFAULT_MESH } from '../../src/core/policy.js';
 import { TypeUrl } from '../../src/xds/contract.js';
@@ -84,6 +84,15 @@ describe('maxConnectionDurationMs', () => {
     expect(maxConnectionDurationMs(DEFAULT_MESH)).toBe(34_560_000);
     const short = { ...DEFAULT_MESH, certificates: { ttlMs: 1000, rotateAt: 0.5, jitter: 0.1 } };
     expect(maxConnectionDurationMs(short)).toBe(1000);
+  });
+
+  it('lets callers keep a connection for less than the destination allows, in all and idle', () => {
+    const limits = callerConnectionLimits(DEFAULT_MESH);
+    expect(limits.maxDurationMs).toBeLessThan(maxConnectionDurationMs(DEFAULT_MESH));
+    expect(limits.maxDurationMs).toBe(25_920_000);
+    expect(limits.idleTimeoutMs).toBeLessThan(INBOUND_IDLE_TIMEOUT_MS);
+    const short = { ...DEFAULT_MESH, certificates: { ttlMs: 1000, rotateAt: 0.5, jitter: 0.1 } };
+    expect(callerConnectionLimits(short).maxDurationMs).toBe(750);
   });
 });
 

@@ -1,6 +1,7 @@
 import { spiffeId, type Workload } from '../../core/workload.js';
 import { duration, socketAddress, uint32 } from '../configurers/common.js';
-import { http2ProtocolOptions, isHttpProtocol, speaksHttp2, upstreamAlpn } from '../configurers/http.js';
+import type { CallerConnectionLimits } from '../connection-lifetime.js';
+import { http2ProtocolOptions, isHttpProtocol, meshHttpProtocolOptions, speaksHttp2, upstreamAlpn } from '../configurers/http.js';
 import { transportSocket, envoyUpstreamTls } from '../configurers/tls.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, clusterTrafficFields, type Configured } from '../configurers/traffic.js';
 import type { ServiceView } from '../model.js';
@@ -40,6 +41,7 @@ export function outboundCluster(
   target: ClusterTarget,
   trustDomain: string,
   plan: LocalityPlan,
+  limits: CallerConnectionLimits,
 ): Configured<Record<string, unknown>> {
   const traffic = clusterTrafficFields(service.trafficPolicy, 'envoy', target.clusterName, plan, isHttpProtocol(service.protocol));
   const identities = service.serviceAccounts.map((account) => spiffeId(trustDomain, service.namespace, account));
@@ -49,7 +51,7 @@ export function outboundCluster(
       type: 'EDS',
       eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' }, service_name: target.clusterName },
       ...traffic.value,
-      ...(speaksHttp2(service.protocol) ? { typed_extension_protocol_options: http2ProtocolOptions() } : {}),
+      ...(isHttpProtocol(service.protocol) ? { typed_extension_protocol_options: meshHttpProtocolOptions(service.protocol, limits) } : {}),
       transport_socket: transportSocket(envoyUpstreamTls(target.clusterName, identities, upstreamAlpn(service.protocol))),
     },
     notes: traffic.notes,
