@@ -100,8 +100,7 @@ function timedSource(inner: SnapshotCache, clock: AckClock, resourceName: string
         authorize: (typeUrl, name) => view.authorize(typeUrl, name),
         interest: (typeUrl, names) => view.interest(typeUrl, names),
         acked: (typeUrl, resources) => {
-          const version = resources.get(resourceName);
-          if (version !== undefined) clock.record(version);
+          for (const [name, version] of resources) if (name === resourceName) clock.record(version);
           view.acked(typeUrl, resources);
         },
         nacked: (typeUrl, detail) => view.nacked(typeUrl, detail),

@@ -97,8 +97,11 @@ export interface ProxyView {
   authorize(typeUrl: string, name: string): string | undefined;
   /** The proxy now subscribes to these names of a type (lets the source issue certificates on demand). */
   interest(typeUrl: string, names: ReadonlySet<string>): void;
-  /** The proxy ACKed these resource versions. */
-  acked(typeUrl: string, resources: ReadonlyMap<string, string>): void;
+  /**
+   * The proxy ACKed these resource versions (name, version). Read them during the call, if at
+   * all: the transport lists them on demand, so a view that ignores a type costs the ACK nothing.
+   */
+  acked(typeUrl: string, resources: Iterable<readonly [string, string]>): void;
   /** The proxy NACKed a response. */
   nacked(typeUrl: string, errorDetail: string): void;
   /**

@@ -1,5 +1,5 @@
 import type { EncodedResource } from './contract.js';
-import { setVersion } from './versions.js';
+import { memberDigest, setVersion, versionOfMembers, type MemberDigest } from './versions.js';
 import { controlPlaneField, deltaResourceField, Field, sotwResponse } from './wire.js';
 
 /**
@@ -14,6 +14,7 @@ export class SharedResponses {
   private readonly deltaResources = new WeakMap<EncodedResource, Buffer>();
   // The most common response is a single resource (one EDS name per stream).
   private readonly singleVersions = new WeakMap<EncodedResource, string>();
+  private readonly members = new WeakMap<EncodedResource, MemberDigest>();
 
   constructor(controlPlaneId: string) {
     this.sotwControlPlane = controlPlaneField(Field.DiscoveryResponse.controlPlane, controlPlaneId);
@@ -27,20 +28,33 @@ export class SharedResponses {
       const only = resources[0];
       let single = this.singleVersions.get(only);
       if (single === undefined) {
-        single = setVersion(resources);
+        single = versionOfMembers(this.membersOf(resources));
         this.singleVersions.set(only, single);
       }
       return single;
     }
-    // Hashing a few dozen names costs about what a string-keyed cache lookup does (key built, hashed, kept).
-    return setVersion(resources);
+    return versionOfMembers(this.membersOf(resources));
+  }
+
+  /** Digests of resources sent in lists (EDS, RDS, SDS) are kept per resource; a whole map's version is kept instead. */
+  private membersOf(resources: readonly EncodedResource[]): MemberDigest[] {
+    const out: MemberDigest[] = [];
+    for (const resource of resources) {
+      let member = this.members.get(resource);
+      if (member === undefined) {
+        member = memberDigest(resource);
+        this.members.set(resource, member);
+      }
+      out.push(member);
+    }
+    return out;
   }
 
   /** The version of every resource in a map (cached per map instance; sources replace maps on change). */
   versionOfWholeMap(map: ReadonlyMap<string, EncodedResource>): string {
     let version = this.wholeMapVersions.get(map);
     if (version === undefined) {
-      version = setVersion([...map.values()]);
+      version = versionOfMembers(Array.from(map.values(), memberDigest));
       this.wholeMapVersions.set(map, version);
     }
     return version;

@@ -6,6 +6,13 @@ import { Delivery, deliveryName, oldestPending, SummaryBuilder, type TypeStatus,
 import { isWildcardType, removesLast } from './type-order.js';
 
 const NONE: readonly string[] = [];
+/** Unacknowledged responses of a type kept before the list is pruned to those still in use. */
+const MAX_IN_FLIGHT = 8;
+
+/** Names and versions of the sent entries not yet accepted, read while the ACK is handled (before they are marked). */
+function* acceptedResources(sent: ReadonlyMap<string, SentEntry>): Generator<readonly [string, string]> {
+  for (const [name, entry] of sent) if (entry.response.delivery === Delivery.Sent) yield [name, entry.resource.version];
+}
 
 /** One response of a type, shared by the entries of every resource it carried (one record, not one per resource). */
 interface SentResponse {
@@ -38,6 +45,8 @@ class SotwTypeState {
   readonly force = new Set<string>();
   /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
   lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
+  /** Responses sent since the last ACK: the next ACK accepts them all. */
+  inFlight: SentResponse[] | undefined;
   /** When the source announced the oldest change not yet sent. */
   changeAt: number | undefined;
   /** When the source announced the oldest change carried by a response not yet ACKed. */
@@ -254,14 +263,14 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
 
   private onAck(state: SotwTypeState): void {
     state.ackedVersion = state.versionInfo;
-    const acked = new Map<string, string>();
-    for (const [name, entry] of state.sent) if (entry.response.delivery === Delivery.Sent) acked.set(name, entry.resource.version);
-    // Only after collecting: entries share their response's record.
-    for (const entry of state.sent.values()) if (entry.response.delivery === Delivery.Sent) entry.response.delivery = Delivery.Acked;
+    const inFlight = state.inFlight;
+    state.inFlight = undefined;
+    // Resources of the accepted responses, listed only if the view reads them (it does for secrets).
+    if (inFlight?.some((response) => response.delivery === Delivery.Sent)) this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
+    if (inFlight) for (const response of inFlight) if (response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
     const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
     state.inFlightChangeAt = undefined;
     this.env.metrics.acked(state.typeUrl, 'sotw', latency);
-    if (acked.size > 0) this.view?.acked(state.typeUrl, acked);
   }
 
   private onNack(state: SotwTypeState, request: SotwRequest): void {
@@ -373,6 +382,10 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     if (state.fullState && state.sent.size > list.length) {
       for (const name of this.removedNames(state, list)) state.sent.delete(name);
     }
+    const inFlight = (state.inFlight ??= []);
+    inFlight.push(response);
+    // A client that never ACKs must not grow the list: keep only responses some resource still comes from.
+    if (inFlight.length > MAX_IN_FLIGHT) state.inFlight = [...new Set(Array.from(state.sent.values(), (entry) => entry.response))].filter((r) => r.delivery === Delivery.Sent);
     state.nonce = nonce;
     state.versionInfo = versionInfo;
     state.lastWholeMap = state.wildcard && !retained && list.length === resources.size ? resources : undefined;

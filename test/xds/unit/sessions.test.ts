@@ -41,7 +41,7 @@ function recordingSource(cache: SnapshotCache, calls: string[]): ConfigSource {
         resources: (typeUrl) => view.resources(typeUrl),
         authorize: (typeUrl, name) => view.authorize(typeUrl, name),
         interest: (typeUrl, names) => calls.push(`interest ${typeUrl.split('.').pop()} ${[...names].sort().join(',')}`),
-        acked: (typeUrl, versions) => calls.push(`acked ${typeUrl.split('.').pop()} ${[...versions.keys()].sort().join(',')}`),
+        acked: (typeUrl, versions) => calls.push(`acked ${typeUrl.split('.').pop()} ${[...versions].map(([name]) => name).sort().join(',')}`),
         nacked: (typeUrl, detail) => calls.push(`nacked ${typeUrl.split('.').pop()} ${detail}`),
         watch: (onChange) => view.watch(onChange),
         close: () => {
@@ -131,6 +131,30 @@ describe('SotW session', () => {
       'nacked ClusterLoadAssignment rejected y',
       'close',
     ]);
+  });
+
+  it('a client that ACKs only after many unacknowledged pushes ends with every resource ACKed, and the view hears the accepted versions', async () => {
+    const calls: string[] = [];
+    const { cache, env } = setup((c) => recordingSource(c, calls));
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('x'), cla('y')]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names: ['x', 'y'] });
+    await settle();
+    // 40 pushes, none ACKed: x changes every time, y once (its entry keeps pointing at an old response).
+    for (let port = 1; port <= 40; port++) {
+      cache.setResources('n1', T.ClusterLoadAssignment, [cla('x', 9000 + port), cla('y', port === 1 ? 1 : 9000)]);
+      await settle();
+    }
+    const pushed = s.newSotw();
+    expect(pushed.length).toBeGreaterThan(1);
+    const status = () => s.session.status().types.find((t) => t.typeUrl === T.ClusterLoadAssignment)!;
+    expect(status().resources.map((r) => r.status)).toEqual(['SENT', 'SENT']);
+    const last = pushed[pushed.length - 1];
+    s.send({ type_url: T.ClusterLoadAssignment, response_nonce: last.nonce, version_info: last.version_info, resource_names: ['x', 'y'] });
+    await settle();
+    expect(status().resources.map((r) => r.status)).toEqual(['ACKED', 'ACKED']);
+    expect(status().oldestUnackedAt).toBeUndefined();
+    expect(calls.filter((c) => c.startsWith('acked'))).toEqual(['acked ClusterLoadAssignment x,y']);
   });
 
   it('observes push latency from the change notification to the ACK of the response carrying it', async () => {

@@ -24,6 +24,19 @@ describe('SharedResponses', () => {
     expect(shared.versionOfWholeMap(map)).toBe(shared.versionOf([a, b]));
   });
 
+  it('gives the same set the same version on every replica, and tells sets of one size apart', () => {
+    const [a, b, c] = [resource('a', '1'), resource('b', '1'), resource('c', '1')];
+    const one = new SharedResponses('replica-1');
+    const other = new SharedResponses('replica-2');
+    expect(one.versionOf([c, a, b])).toBe(other.versionOf([a, b, c]));
+    expect(one.versionOf([a, b])).not.toBe(one.versionOf([a, c]));
+    expect(one.versionOf([a, b])).not.toBe(one.versionOf([a, b, c]));
+    // Same versions under other names are other content.
+    expect(one.versionOf([resource('a', '2'), b])).not.toBe(one.versionOf([a, resource('b', '2')]));
+    // Asked twice (the second time from cached digests): the same answer.
+    expect(one.versionOf([a, b, c])).toBe(one.versionOf([a, b, c]));
+  });
+
   it('writes a whole SotW response per stream and a Delta resource once per resource', () => {
     const shared = new SharedResponses('cp');
     const a = resource('a', '1');
