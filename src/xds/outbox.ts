@@ -58,7 +58,8 @@ const MAX_IN_FLIGHT = 1;
 
 export class Outbox {
   private readonly pending = new Set<string>();
-  private readonly deferred = new Set<string>();
+  /** Rarely used (removals held back in a push): created on first use. */
+  private deferred: Set<string> | undefined;
   private inFlight = 0;
   private needsDrain = false;
   private closed = false;
@@ -90,7 +91,7 @@ export class Outbox {
   /** The type needs a response after every other pending type has been sent. */
   markDeferred(typeUrl: string): void {
     if (this.closed) return;
-    this.deferred.add(typeUrl);
+    (this.deferred ??= new Set()).add(typeUrl);
     this.schedule();
   }
 
@@ -101,7 +102,7 @@ export class Outbox {
   }
 
   isPending(typeUrl: string): boolean {
-    return this.pending.has(typeUrl) || this.deferred.has(typeUrl);
+    return this.pending.has(typeUrl) || this.deferred?.has(typeUrl) === true;
   }
 
   /** The transport drained ('drain' event). */
@@ -113,7 +114,7 @@ export class Outbox {
   close(): void {
     this.closed = true;
     this.pending.clear();
-    this.deferred.clear();
+    this.deferred = undefined;
   }
 
   private schedule(): void {
@@ -128,13 +129,15 @@ export class Outbox {
       const message = this.build(typeUrl);
       if (!message || this.closed) continue;
       this.inFlight += 1;
-      const ok = this.sink.write(message, () => {
-        this.inFlight -= 1;
-        if (this.pending.size > 0 || this.deferred.size > 0) this.schedule();
-      });
-      if (!ok) this.needsDrain = true;
+      if (!this.sink.write(message, this.written)) this.needsDrain = true;
     }
   }
+
+  /** One callback per outbox, not one per message. */
+  private readonly written = (): void => {
+    this.inFlight -= 1;
+    if (this.pending.size > 0 || (this.deferred?.size ?? 0) > 0) this.schedule();
+  };
 
   private next(): string | undefined {
     let best: string | undefined;
@@ -147,7 +150,7 @@ export class Outbox {
       }
     }
     const from = best !== undefined ? this.pending : this.deferred;
-    if (best === undefined) {
+    if (best === undefined && this.deferred !== undefined) {
       for (const typeUrl of this.deferred) {
         const rank = this.rank(typeUrl);
         if (rank < bestRank) {
@@ -156,7 +159,7 @@ export class Outbox {
         }
       }
     }
-    if (best !== undefined) from.delete(best);
+    if (best !== undefined) from?.delete(best);
     return best;
   }
 }

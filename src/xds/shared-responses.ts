@@ -62,13 +62,7 @@ export class SharedResponses {
 
   /** A whole DiscoveryResponse, written once per stream straight from the resources' bytes. */
   sotwResponse(nonce: string, typeUrl: string, versionInfo: string, resources: readonly EncodedResource[]): Buffer {
-    return sotwResponse(
-      nonce,
-      versionInfo,
-      typeUrl,
-      resources.map((r) => r.any),
-      this.sotwControlPlane,
-    );
+    return sotwResponse(nonce, versionInfo, typeUrl, resources, this.sotwControlPlane);
   }
 
   /** `DeltaDiscoveryResponse.resources` field bytes for one resource. */

@@ -6,6 +6,8 @@ import { Delivery, deliveryName, oldestPending, SummaryBuilder, type TypeStatus,
 import { isWildcardType, removesLast } from './type-order.js';
 
 const NONE: readonly string[] = [];
+/** The subscription of a wildcard (or empty) sub-stream: one shared empty set, not one per stream and type. */
+const NO_NAMES: ReadonlySet<string> = new Set();
 /** Unacknowledged responses of a type kept before the list is pruned to those still in use. */
 const MAX_IN_FLIGHT = 8;
 
@@ -29,7 +31,7 @@ interface SentEntry {
 
 /** One type's sub-stream on a state-of-the-world stream: subscription, nonce and delivery bookkeeping. */
 class SotwTypeState {
-  names: ReadonlySet<string> = new Set();
+  names: ReadonlySet<string> = NO_NAMES;
   wildcard = false;
   /** Some request of this type had names: from then on an empty list means "nothing" (not legacy wildcard). */
   sawNames = false;
@@ -42,7 +44,7 @@ class SotwTypeState {
   /** Respond even if nothing differs from what was sent (the first request of the type). */
   mustAnswer = false;
   /** Names to include even if already sent: EDS of clusters just added or updated (the xDS protocol's warming rule; never set for LDS/CDS). */
-  readonly force = new Set<string>();
+  force: Set<string> | undefined;
   /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
   lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
   /** Responses sent since the last ACK: the next ACK accepts them all. */
@@ -122,7 +124,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     const planned = state.active ? this.plan(state, resources) : undefined;
     if (!planned) {
       state.mustAnswer = false;
-      state.force.clear();
+      state.force = undefined;
       state.changeAt = undefined;
       return undefined;
     }
@@ -213,7 +215,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     if (state.wildcard && !wantWildcard) {
       for (const name of [...state.sent.keys()]) if (!explicit.has(name)) state.sent.delete(name);
     }
-    state.names = explicit;
+    state.names = explicit.size === 0 ? NO_NAMES : explicit;
     state.wildcard = wantWildcard;
     if (changed) state.lastWholeMap = undefined;
     if (changed || first) {
@@ -264,10 +266,12 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private onAck(state: SotwTypeState): void {
     state.ackedVersion = state.versionInfo;
     const inFlight = state.inFlight;
-    state.inFlight = undefined;
-    // Resources of the accepted responses, listed only if the view reads them (it does for secrets).
-    if (inFlight?.some((response) => response.delivery === Delivery.Sent)) this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
-    if (inFlight) for (const response of inFlight) if (response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
+    if (inFlight !== undefined) {
+      // Resources of the accepted responses, listed only if the view reads them (it does for secrets).
+      if (inFlight.some((response) => response.delivery === Delivery.Sent)) this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
+      for (const response of inFlight) if (response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
+      inFlight.length = 0;
+    }
     const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
     state.inFlightChangeAt = undefined;
     this.env.metrics.acked(state.typeUrl, 'sotw', latency);
@@ -346,7 +350,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
         continue;
       }
       existing.push(resource);
-      if (state.force.has(name) || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
+      if (state.force?.has(name) === true || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
     }
     if (list.length === 0) return undefined;
     const versionInfo = this.env.responses.versionOf(existing);
@@ -390,7 +394,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     state.versionInfo = versionInfo;
     state.lastWholeMap = state.wildcard && !retained && list.length === resources.size ? resources : undefined;
     state.mustAnswer = false;
-    state.force.clear();
+    state.force = undefined;
     if (state.changeAt !== undefined) {
       state.inFlightChangeAt = Math.min(state.inFlightChangeAt ?? state.changeAt, state.changeAt);
       state.changeAt = undefined;
@@ -407,7 +411,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     let any = false;
     for (const name of names) {
       if (!endpoints.names.has(name)) continue;
-      endpoints.force.add(name);
+      (endpoints.force ??= new Set()).add(name);
       any = true;
     }
     if (any) this.outbox.mark(TypeUrl.ClusterLoadAssignment);

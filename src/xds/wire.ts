@@ -95,17 +95,17 @@ export function sotwResponse(
   nonce: string,
   versionInfo: string,
   typeUrl: string,
-  anys: readonly Uint8Array[],
+  resources: readonly { readonly any: Uint8Array }[],
   controlPlane: Buffer,
 ): Buffer {
   const F = Field.DiscoveryResponse;
   const resourceTag = (F.resources << 3) | WIRE_LENGTH_DELIMITED;
   let length = stringFieldLength(F.nonce, nonce) + stringFieldLength(F.versionInfo, versionInfo) + stringFieldLength(F.typeUrl, typeUrl) + controlPlane.length;
-  for (const any of anys) length += varintLength(resourceTag) + varintLength(any.length) + any.length;
+  for (const { any } of resources) length += varintLength(resourceTag) + varintLength(any.length) + any.length;
   const out = Buffer.allocUnsafe(length);
   let at = writeStringField(out, 0, F.nonce, nonce);
   at = writeStringField(out, at, F.versionInfo, versionInfo);
-  for (const any of anys) {
+  for (const { any } of resources) {
     at = writeVarint(out, at, resourceTag);
     at = writeVarint(out, at, any.length);
     out.set(any, at);

@@ -46,7 +46,7 @@ describe('wire writer', () => {
   it('writes a DiscoveryResponse protobufjs decodes field by field, in one allocation', () => {
     const a = cla('a', 1);
     const b = cla('b', 2);
-    const message = sotwResponse('n-7', 'v1', TypeUrl.ClusterLoadAssignment, [a.any, b.any], controlPlaneField(Field.DiscoveryResponse.controlPlane, 'cp-1'));
+    const message = sotwResponse('n-7', 'v1', TypeUrl.ClusterLoadAssignment, [a, b], controlPlaneField(Field.DiscoveryResponse.controlPlane, 'cp-1'));
     const decoded = DiscoveryResponse.toObject(DiscoveryResponse.decode(message)) as {
       version_info: string;
       type_url: string;
