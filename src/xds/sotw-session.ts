@@ -8,8 +8,13 @@ import { isWildcardType, removesLast } from './type-order.js';
 const NONE: readonly string[] = [];
 /** The subscription of a wildcard (or empty) sub-stream: one shared empty set, not one per stream and type. */
 const NO_NAMES: ReadonlySet<string> = new Set();
-/** Unacknowledged responses of a type kept before the list is pruned to those still in use. */
+/** Unacknowledged responses of a type chained before the chain is pruned to those still in use. */
 const MAX_IN_FLIGHT = 8;
+
+function awaitsAck(latest: SentResponse | undefined): boolean {
+  for (let response = latest; response !== undefined; response = response.previous) if (response.delivery === Delivery.Sent) return true;
+  return false;
+}
 
 /** Names and versions of the sent entries not yet accepted, read while the ACK is handled (before they are marked). */
 function* acceptedResources(sent: ReadonlyMap<string, SentEntry>): Generator<readonly [string, string]> {
@@ -22,6 +27,8 @@ interface SentResponse {
   /** When it was sent (ms). */
   readonly sentAt: number;
   delivery: Delivery;
+  /** The response sent before it and not ACKed yet: the chain an ACK accepts (no list kept per type). */
+  previous: SentResponse | undefined;
 }
 
 interface SentEntry {
@@ -47,8 +54,9 @@ class SotwTypeState {
   force: Set<string> | undefined;
   /** The source's map last sent in full to a wildcard subscriber: unchanged identity means nothing to send. */
   lastWholeMap: ReadonlyMap<string, EncodedResource> | undefined;
-  /** Responses sent since the last ACK: the next ACK accepts them all. */
-  inFlight: SentResponse[] | undefined;
+  /** The latest response sent since the last ACK; with its `previous` chain, all that the next ACK accepts. */
+  unacked: SentResponse | undefined;
+  unackedCount = 0;
   /** When the source announced the oldest change not yet sent. */
   changeAt: number | undefined;
   /** When the source announced the oldest change carried by a response not yet ACKed. */
@@ -252,7 +260,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
             return;
           }
         }
-        const response: SentResponse = { nonce: '', sentAt: this.env.now(), delivery: Delivery.Acked };
+        const response: SentResponse = { nonce: '', sentAt: this.env.now(), delivery: Delivery.Acked, previous: undefined };
         for (const resource of current) state.sent.set(resource.name, { resource, response });
         state.versionInfo = versionInfo;
         state.ackedVersion = versionInfo;
@@ -265,13 +273,18 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
 
   private onAck(state: SotwTypeState): void {
     state.ackedVersion = state.versionInfo;
-    const inFlight = state.inFlight;
-    if (inFlight !== undefined) {
+    if (awaitsAck(state.unacked)) {
       // Resources of the accepted responses, listed only if the view reads them (it does for secrets).
-      if (inFlight.some((response) => response.delivery === Delivery.Sent)) this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
-      for (const response of inFlight) if (response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
-      inFlight.length = 0;
+      this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
     }
+    for (let response = state.unacked; response !== undefined; ) {
+      if (response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
+      const previous = response.previous;
+      response.previous = undefined;
+      response = previous;
+    }
+    state.unacked = undefined;
+    state.unackedCount = 0;
     const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
     state.inFlightChangeAt = undefined;
     this.env.metrics.acked(state.typeUrl, 'sotw', latency);
@@ -357,6 +370,23 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     return { list, versionInfo, retained: false, warming: NONE };
   }
 
+  /** A client that never ACKs must not grow the chain: keep only the responses some sent resource still comes from. */
+  private pruneUnacked(state: SotwTypeState): void {
+    for (let response = state.unacked; response !== undefined; ) {
+      const previous = response.previous;
+      response.previous = undefined;
+      response = previous;
+    }
+    const live = new Set<SentResponse>();
+    for (const entry of state.sent.values()) if (entry.response.delivery === Delivery.Sent) live.add(entry.response);
+    state.unacked = undefined;
+    for (const response of live) {
+      response.previous = state.unacked;
+      state.unacked = response;
+    }
+    state.unackedCount = live.size;
+  }
+
   private removedNames(state: SotwTypeState, list: readonly EncodedResource[]): string[] {
     const keep = new Set(list.map((resource) => resource.name));
     const removed: string[] = [];
@@ -372,7 +402,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     nonce: string,
     versionInfo: string,
   ): void {
-    const response: SentResponse = { nonce, sentAt: this.env.now(), delivery: Delivery.Sent };
+    const response: SentResponse = { nonce, sentAt: this.env.now(), delivery: Delivery.Sent, previous: state.unacked };
     for (const resource of list) {
       const entry = state.sent.get(resource.name);
       if (entry) {
@@ -386,10 +416,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     if (state.fullState && state.sent.size > list.length) {
       for (const name of this.removedNames(state, list)) state.sent.delete(name);
     }
-    const inFlight = (state.inFlight ??= []);
-    inFlight.push(response);
-    // A client that never ACKs must not grow the list: keep only responses some resource still comes from.
-    if (inFlight.length > MAX_IN_FLIGHT) state.inFlight = [...new Set(Array.from(state.sent.values(), (entry) => entry.response))].filter((r) => r.delivery === Delivery.Sent);
+    state.unacked = response;
+    state.unackedCount += 1;
+    if (state.unackedCount > MAX_IN_FLIGHT) this.pruneUnacked(state);
     state.nonce = nonce;
     state.versionInfo = versionInfo;
     state.lastWholeMap = state.wildcard && !retained && list.length === resources.size ? resources : undefined;
