@@ -28,7 +28,8 @@ export class SharedResponses {
       const only = resources[0];
       let single = this.singleVersions.get(only);
       if (single === undefined) {
-        single = versionOfMembers(this.membersOf(resources));
+        // The version string is kept, so the member's digest need not be.
+        single = versionOfMembers([memberDigest(only)]);
         this.singleVersions.set(only, single);
       }
       return single;
@@ -36,7 +37,7 @@ export class SharedResponses {
     return versionOfMembers(this.membersOf(resources));
   }
 
-  /** Digests of resources sent in lists (EDS, RDS, SDS) are kept per resource; a whole map's version is kept instead. */
+  /** Digests of resources sent in lists of several (EDS, RDS, SDS) are kept per resource; single resources and whole maps keep their version instead. */
   private membersOf(resources: readonly EncodedResource[]): MemberDigest[] {
     const out: MemberDigest[] = [];
     for (const resource of resources) {

@@ -9,7 +9,17 @@ const NONE: readonly string[] = [];
 /** The subscription of a wildcard (or empty) sub-stream: one shared empty set, not one per stream and type. */
 const NO_NAMES: ReadonlySet<string> = new Set();
 /** Unacknowledged responses of a type chained before the chain is pruned to those still in use. */
-const MAX_IN_FLIGHT = 8;
+const MAX_UNACKED_CHAIN = 8;
+
+/** Cuts a chain of unacknowledged responses (so they can be collected), marking them accepted if `accept`. */
+function releaseChain(latest: SentResponse | undefined, accept: boolean): void {
+  for (let response = latest; response !== undefined; ) {
+    if (accept && response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
+    const previous = response.previous;
+    response.previous = undefined;
+    response = previous;
+  }
+}
 
 function awaitsAck(latest: SentResponse | undefined): boolean {
   for (let response = latest; response !== undefined; response = response.previous) if (response.delivery === Delivery.Sent) return true;
@@ -277,12 +287,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       // Resources of the accepted responses, listed only if the view reads them (it does for secrets).
       this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
     }
-    for (let response = state.unacked; response !== undefined; ) {
-      if (response.delivery === Delivery.Sent) response.delivery = Delivery.Acked;
-      const previous = response.previous;
-      response.previous = undefined;
-      response = previous;
-    }
+    releaseChain(state.unacked, true);
     state.unacked = undefined;
     state.unackedCount = 0;
     const latency = state.inFlightChangeAt === undefined ? undefined : this.env.now() - state.inFlightChangeAt;
@@ -372,11 +377,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
 
   /** A client that never ACKs must not grow the chain: keep only the responses some sent resource still comes from. */
   private pruneUnacked(state: SotwTypeState): void {
-    for (let response = state.unacked; response !== undefined; ) {
-      const previous = response.previous;
-      response.previous = undefined;
-      response = previous;
-    }
+    releaseChain(state.unacked, false);
     const live = new Set<SentResponse>();
     for (const entry of state.sent.values()) if (entry.response.delivery === Delivery.Sent) live.add(entry.response);
     state.unacked = undefined;
@@ -418,7 +419,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     }
     state.unacked = response;
     state.unackedCount += 1;
-    if (state.unackedCount > MAX_IN_FLIGHT) this.pruneUnacked(state);
+    if (state.unackedCount > MAX_UNACKED_CHAIN) this.pruneUnacked(state);
     state.nonce = nonce;
     state.versionInfo = versionInfo;
     state.lastWholeMap = state.wildcard && !retained && list.length === resources.size ? resources : undefined;
