@@ -6,7 +6,7 @@
  * its stream breaks. Times are wall-clock ms (performance.timeOrigin + now) so the orchestrator
  * can compare them with its own.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
@@ -77,6 +77,12 @@ function collect(root: protobuf.Root, value: unknown, names: Names, key = ''): v
     names.eds.add(eds?.service_name || String(record.name));
   }
   for (const [k, v] of Object.entries(record)) if (k !== 'name') collect(root, v, names, k);
+}
+
+function sameNames(current: readonly string[], next: ReadonlySet<string>): boolean {
+  if (current.length !== next.size) return false;
+  for (const name of current) if (!next.has(name)) return false;
+  return true;
 }
 
 class Proxy {
@@ -180,9 +186,8 @@ class Proxy {
         [SDS, new Set([...this.cdsNames.sds, ...this.ldsNames.sds])],
       ];
       for (const [type, set] of want) {
-        const next = [...set].sort();
         const current = this.subscribed.get(type);
-        if (next.length > 0 && (current === undefined || current.join('\n') !== next.join('\n'))) this.subscribe(type, next);
+        if (set.size > 0 && (current === undefined || !sameNames(current, set))) this.subscribe(type, [...set].sort());
       }
     } else if (res.resources.length >= names.length) {
       this.complete.set(typeUrl, true);
@@ -223,7 +228,7 @@ class Fleet {
    * (otherwise the figure would time this process's decoding, not the control plane).
    */
   namesIn(typeUrl: string, value: Uint8Array): Names {
-    const key = `${typeUrl}\n${createHash('sha1').update(value).digest('base64')}`;
+    const key = `${typeUrl}\n${hash('sha1', value, 'base64')}`;
     let names = this.decoded.get(key);
     if (!names) {
       names = { eds: new Set(), rds: new Set(), sds: new Set() };
@@ -235,8 +240,9 @@ class Fleet {
     return names;
   }
 
+  /** Requests are plain objects with the proto's field names and types: encoded without `fromObject`'s copy. */
   encode(message: object): Buffer {
-    return Buffer.from(this.Request.encode(this.Request.fromObject(message)).finish());
+    return Buffer.from(this.Request.encode(message).finish());
   }
 
   start(): void {
