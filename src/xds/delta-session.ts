@@ -4,7 +4,6 @@ import { BadRequestError, type DeltaRequest } from './requests.js';
 import { StreamSession } from './session.js';
 import { Delivery, deliveryName, oldestPending, SummaryBuilder, type ResourceStatus, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
-import { deltaResponse } from './wire.js';
 
 /** A version the client told us it has no such resource (we sent it in removed_resources). */
 const ABSENT = '';
@@ -135,7 +134,7 @@ export class DeltaSession extends StreamSession<DeltaRequest, DeltaTypeState> {
     }
     const nonce = this.nextNonce();
     const fields = upserts.map((resource) => this.env.responses.deltaResource(resource));
-    const message = deltaResponse(nonce, typeUrl, fields, removals, this.env.responses.deltaControlPlane);
+    const message = this.env.responses.deltaResponse(nonce, typeUrl, fields, removals);
     this.record(state, upserts, removals, nonce);
     this.env.metrics.responseSent(typeUrl, 'delta');
     this.resendEndpoints(upserts);

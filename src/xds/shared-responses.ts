@@ -1,6 +1,7 @@
 import type { EncodedResource } from './contract.js';
+import { MessageSlab } from './message-slab.js';
 import { memberDigest, setVersion, versionOfMembers, type MemberDigest } from './versions.js';
-import { controlPlaneField, deltaResourceField, Field, sotwResponse } from './wire.js';
+import { controlPlaneField, deltaResourceField, deltaResponse, Field, sotwResponse } from './wire.js';
 
 /**
  * What every stream that receives the same resources shares, held only as long as those
@@ -8,13 +9,15 @@ import { controlPlaneField, deltaResourceField, Field, sotwResponse } from './wi
  * `Resource` fields. Nothing here is keyed by content strings, so churn leaves nothing behind.
  */
 export class SharedResponses {
-  readonly sotwControlPlane: Buffer;
-  readonly deltaControlPlane: Buffer;
+  private readonly sotwControlPlane: Buffer;
+  private readonly deltaControlPlane: Buffer;
   private readonly wholeMapVersions = new WeakMap<ReadonlyMap<string, EncodedResource>, string>();
   private readonly deltaResources = new WeakMap<EncodedResource, Buffer>();
   // The most common response is a single resource (one EDS name per stream).
   private readonly singleVersions = new WeakMap<EncodedResource, string>();
   private readonly members = new WeakMap<EncodedResource, MemberDigest>();
+  private readonly slab = new MessageSlab();
+  private readonly allocate = (length: number): Buffer => this.slab.take(length);
 
   constructor(controlPlaneId: string) {
     this.sotwControlPlane = controlPlaneField(Field.DiscoveryResponse.controlPlane, controlPlaneId);
@@ -63,7 +66,12 @@ export class SharedResponses {
 
   /** A whole DiscoveryResponse, written once per stream straight from the resources' bytes. */
   sotwResponse(nonce: string, typeUrl: string, versionInfo: string, resources: readonly EncodedResource[]): Buffer {
-    return sotwResponse(nonce, versionInfo, typeUrl, resources, this.sotwControlPlane);
+    return sotwResponse(nonce, versionInfo, typeUrl, resources, this.sotwControlPlane, this.allocate);
+  }
+
+  /** A whole DeltaDiscoveryResponse from cached `Resource` fields and the removed names. */
+  deltaResponse(nonce: string, typeUrl: string, resourceFields: readonly Uint8Array[], removed: readonly string[]): Buffer {
+    return deltaResponse(nonce, typeUrl, resourceFields, removed, this.deltaControlPlane, this.allocate);
   }
 
   /** `DeltaDiscoveryResponse.resources` field bytes for one resource. */

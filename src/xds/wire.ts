@@ -89,7 +89,7 @@ export function controlPlaneField(fieldNumber: number, identifier: string): Buff
  * A whole DiscoveryResponse in one allocation: nonce, version_info, resources, type_url and
  * control_plane. Written straight from the resources' cached `Any` bytes, so nothing but the
  * message on its way to the socket is held (a shared pre-assembled body would be copied per stream
- * anyway, and kept long after).
+ * anyway, and kept long after). `allocate` gives it memory (the transport's `MessageSlab`).
  */
 export function sotwResponse(
   nonce: string,
@@ -97,12 +97,13 @@ export function sotwResponse(
   typeUrl: string,
   resources: readonly { readonly any: Uint8Array }[],
   controlPlane: Buffer,
+  allocate: (length: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
   const F = Field.DiscoveryResponse;
   const resourceTag = (F.resources << 3) | WIRE_LENGTH_DELIMITED;
   let length = stringFieldLength(F.nonce, nonce) + stringFieldLength(F.versionInfo, versionInfo) + stringFieldLength(F.typeUrl, typeUrl) + controlPlane.length;
   for (const { any } of resources) length += varintLength(resourceTag) + varintLength(any.length) + any.length;
-  const out = Buffer.allocUnsafe(length);
+  const out = allocate(length);
   let at = writeStringField(out, 0, F.nonce, nonce);
   at = writeStringField(out, at, F.versionInfo, versionInfo);
   for (const { any } of resources) {
@@ -144,12 +145,13 @@ export function deltaResponse(
   resourceFields: readonly Uint8Array[],
   removed: readonly string[],
   controlPlane: Buffer,
+  allocate: (length: number) => Buffer = Buffer.allocUnsafe,
 ): Buffer {
   const F = Field.DeltaDiscoveryResponse;
   let length = stringFieldLength(F.typeUrl, typeUrl) + stringFieldLength(F.nonce, nonce) + controlPlane.length;
   for (const field of resourceFields) length += field.length;
   for (const name of removed) length += repeatedStringLength(F.removedResources, name);
-  const out = Buffer.allocUnsafe(length);
+  const out = allocate(length);
   let at = writeStringField(out, 0, F.typeUrl, typeUrl);
   at = writeStringField(out, at, F.nonce, nonce);
   for (const field of resourceFields) {
