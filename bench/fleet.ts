@@ -152,7 +152,9 @@ class Proxies {
   constructor(profileDir: string | undefined) {
     // With --profile-dir the proxies' process is profiled too: it shares the two cores with the control plane.
     const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`, '--cpu-prof-name=proxies.cpuprofile'] : [];
-    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096', ...profile] });
+    // The proxies' memory is not measured: a larger young generation keeps their garbage collection
+    // (a fifth of their CPU) from taking cores the control plane is measured on.
+    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096', '--max-semi-space-size=64', ...profile] });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     this.child.on('message', (message: FleetChildMessage) => {
       if (message.event === 'error') {
