@@ -51,7 +51,24 @@ export class StreamAdmission {
   private readonly peers = new Map<string, PeerCount>();
   private readonly workloads = new Map<string, number>();
 
-  constructor(private readonly limits: AdmissionLimits) {}
+  private readonly counters: AdmissionCounters;
+
+  constructor(private readonly limits: AdmissionLimits) {
+    this.counters = {
+      limits,
+      queue: this.queue,
+      peers: this.peers,
+      workloads: this.workloads,
+      nextQueueId: () => this.nextQueued++,
+      leavePending: () => {
+        this.pending -= 1;
+        this.startQueued();
+      },
+      leaveTotal: () => {
+        this.total -= 1;
+      },
+    };
+  }
 
   get openStreams(): number {
     return this.total;
@@ -102,66 +119,98 @@ export class StreamAdmission {
   }
 
   private ticket(peer: string, counts: PeerCount, initiallyQueued: boolean): AdmissionTicket {
-    let queued = initiallyQueued;
-    let queueId: number | undefined;
-    let pending = true;
-    let released = false;
-    let workload: string | undefined;
-    const leavePending = (): void => {
-      if (!pending) return;
-      pending = false;
-      counts.pending -= 1;
-      if (queued) {
-        if (queueId !== undefined) this.queue.delete(queueId);
-        return;
-      }
-      this.pending -= 1;
-      this.startQueued();
-    };
-    return {
-      whenStarted: (start) => {
-        if (released) return;
-        if (!queued) {
-          start();
-          return;
-        }
-        queueId = this.nextQueued++;
-        this.queue.set(queueId, () => {
-          queued = false;
-          start();
-        });
-      },
-      get isQueued() {
-        return queued;
-      },
-      get isPending() {
-        return pending;
-      },
-      authenticated: (nodeId) => {
-        if (released || !pending || queued) return undefined;
-        leavePending();
-        const streams = this.workloads.get(nodeId) ?? 0;
-        if (streams >= this.limits.maxStreamsPerWorkload) {
-          return { reason: 'workload_streams', message: `too many xDS streams for this workload (limit ${this.limits.maxStreamsPerWorkload})` };
-        }
-        this.workloads.set(nodeId, streams + 1);
-        workload = nodeId;
-        return undefined;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        leavePending();
-        this.total -= 1;
-        counts.total -= 1;
-        if (counts.total === 0) this.peers.delete(peer);
-        if (workload !== undefined) {
-          const left = (this.workloads.get(workload) ?? 1) - 1;
-          if (left === 0) this.workloads.delete(workload);
-          else this.workloads.set(workload, left);
-        }
-      },
-    };
+    return new Ticket(this.counters, peer, counts, initiallyQueued);
+  }
+}
+
+/** What a ticket changes in its admission's counts (one object per admission, not closures per stream). */
+interface AdmissionCounters {
+  readonly limits: AdmissionLimits;
+  readonly queue: Map<number, () => void>;
+  readonly peers: Map<string, PeerCount>;
+  readonly workloads: Map<string, number>;
+  nextQueueId(): number;
+  /** A pending place (not a queued one) is free again. */
+  leavePending(): void;
+  leaveTotal(): void;
+}
+
+/** A class, not an object literal of closures: one is held by every open stream, so its size is per proxy. */
+class Ticket implements AdmissionTicket {
+  private queued: boolean;
+  private queueId: number | undefined;
+  private pending = true;
+  private released = false;
+  private workload: string | undefined;
+
+  constructor(
+    private readonly counters: AdmissionCounters,
+    private readonly peer: string,
+    private readonly counts: PeerCount,
+    initiallyQueued: boolean,
+  ) {
+    this.queued = initiallyQueued;
+  }
+
+  get isQueued(): boolean {
+    return this.queued;
+  }
+
+  get isPending(): boolean {
+    return this.pending;
+  }
+
+  whenStarted(start: () => void): void {
+    if (this.released) return;
+    if (!this.queued) {
+      start();
+      return;
+    }
+    this.queueId = this.counters.nextQueueId();
+    this.counters.queue.set(this.queueId, () => {
+      this.queued = false;
+      start();
+    });
+  }
+
+  authenticated(nodeId: string): AdmissionRefusal | undefined {
+    if (this.released || !this.pending || this.queued) return undefined;
+    this.leavePending();
+    const { workloads, limits } = this.counters;
+    const streams = workloads.get(nodeId) ?? 0;
+    if (streams >= limits.maxStreamsPerWorkload) {
+      return { reason: 'workload_streams', message: `too many xDS streams for this workload (limit ${limits.maxStreamsPerWorkload})` };
+    }
+    workloads.set(nodeId, streams + 1);
+    this.workload = nodeId;
+    return undefined;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.leavePending();
+    this.counters.leaveTotal();
+    this.counts.total -= 1;
+    if (this.counts.total === 0) this.counters.peers.delete(this.peer);
+    const workload = this.workload;
+    if (workload !== undefined) {
+      const workloads = this.counters.workloads;
+      const left = (workloads.get(workload) ?? 1) - 1;
+      if (left === 0) workloads.delete(workload);
+      else workloads.set(workload, left);
+    }
+  }
+
+  private leavePending(): void {
+    if (!this.pending) return;
+    this.pending = false;
+    this.counts.pending -= 1;
+    if (this.queued) {
+      if (this.queueId !== undefined) this.counters.queue.delete(this.queueId);
+      return;
+    }
+    this.counters.leavePending();
   }
 }
 

@@ -303,14 +303,19 @@ export class XdsServer {
         finished = true;
         endWithError(call, code, details);
       },
-      authenticated: (nodeId) => ticket.authenticated(nodeId),
+      authenticated: (nodeId) => {
+        // The first request came: its deadline no longer applies (and its timer is not held per stream).
+        this.clock.clearTimeout(firstRequestTimer);
+        firstRequestTimer = undefined;
+        return ticket.authenticated(nodeId);
+      },
     };
     const sessionOptions = { service: service === 'ads' ? 'ads' : service, fixedType };
     const session = mode === 'sotw' ? new SotwSession(this.env, xdsCall, sessionOptions) : new DeltaSession(this.env, xdsCall, sessionOptions);
     this.sessions.add(session);
     const serviceLabel = service === 'ads' ? 'ads' : typeLabel(service);
     this.metrics.streamOpened(serviceLabel, mode);
-    const firstRequestTimer = this.clock.setTimeout(() => {
+    let firstRequestTimer: TimerHandle | undefined = this.clock.setTimeout(() => {
       if (session.nodeInfo() !== undefined || session.isEnded) return;
       const seconds = this.limits.firstRequestTimeoutMs / 1000;
       this.metrics.streamRefused('first_request_timeout');
