@@ -90,7 +90,8 @@ export interface ProxyView {
   /**
    * Every resource of a type that exists for this proxy, by name; `undefined` while this proxy's
    * config of that type is not ready (the transport then sends nothing rather than an empty
-   * LDS/CDS).
+   * LDS/CDS). A returned map is never modified afterwards (a change returns a new map): streams
+   * keep a reference to it as what they sent, and proxies with the same config share it.
    */
   resources(typeUrl: string): ReadonlyMap<string, EncodedResource> | undefined;
   /** `undefined` if the proxy may read the named resource; otherwise why not (PERMISSION_DENIED). */

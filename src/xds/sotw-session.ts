@@ -1,8 +1,9 @@
 import { clip } from '../observability/clip.js';
 import { TypeUrl, type EncodedResource } from './contract.js';
+import { HeldResources } from './held-resources.js';
 import type { SotwRequest } from './requests.js';
 import { StreamSession } from './session.js';
-import { Delivery, deliveryName, oldestPending, SummaryBuilder, type TypeStatus, type TypeSummary } from './status.js';
+import { Delivery, deliveryName, SummaryBuilder, type TypeStatus, type TypeSummary } from './status.js';
 import { isWildcardType, removesLast } from './type-order.js';
 
 const NONE: readonly string[] = [];
@@ -26,24 +27,40 @@ function awaitsAck(latest: SentResponse | undefined): boolean {
   return false;
 }
 
-/** Names and versions of the sent entries not yet accepted, read while the ACK is handled (before they are marked). */
-function* acceptedResources(sent: ReadonlyMap<string, SentEntry>): Generator<readonly [string, string]> {
-  for (const [name, entry] of sent) if (entry.response.delivery === Delivery.Sent) yield [name, entry.resource.version];
+/**
+ * Calls `visit` once per resource name carried by the chain, with the newest response that carried
+ * it (later responses supersede earlier ones).
+ */
+function forEachLatest(latest: SentResponse | undefined, visit: (resource: EncodedResource, response: SentResponse) => void): void {
+  const seen = latest?.previous === undefined ? undefined : new Set<string>();
+  for (let response = latest; response !== undefined; response = response.previous) {
+    for (const resource of response.carried) {
+      if (seen) {
+        if (seen.has(resource.name)) continue;
+        seen.add(resource.name);
+      }
+      visit(resource, response);
+    }
+  }
 }
 
-/** One response of a type, shared by the entries of every resource it carried (one record, not one per resource). */
+/**
+ * One response of a type. Only responses not yet ACKed are kept (chained through `previous`);
+ * once a response is ACKed its resources need no record beyond what the client holds.
+ */
 interface SentResponse {
   readonly nonce: string;
   /** When it was sent (ms). */
   readonly sentAt: number;
   delivery: Delivery;
+  /** What it carried for the client to apply (not the clusters it only kept for make-before-break). */
+  readonly carried: readonly EncodedResource[];
   /** The response sent before it and not ACKed yet: the chain an ACK accepts (no list kept per type). */
   previous: SentResponse | undefined;
 }
 
-interface SentEntry {
-  resource: EncodedResource;
-  response: SentResponse;
+function isCurrent(held: EncodedResource | undefined, resource: EncodedResource): boolean {
+  return held !== undefined && (held === resource || held.version === resource.version);
 }
 
 /** One type's sub-stream on a state-of-the-world stream: subscription, nonce and delivery bookkeeping. */
@@ -53,7 +70,9 @@ class SotwTypeState {
   /** Some request of this type had names: from then on an empty list means "nothing" (not legacy wildcard). */
   sawNames = false;
   /** What the client was sent (and still has), by name. */
-  readonly sent = new Map<string, SentEntry>();
+  readonly held = new HeldResources();
+  /** Held names whose latest response was NACKed and has left the chain (an ACK of a later response released it). */
+  nacked: Map<string, SentResponse> | undefined;
   nonce: string | undefined;
   versionInfo: string | undefined;
   ackedVersion: string | undefined;
@@ -80,10 +99,6 @@ class SotwTypeState {
 
   get active(): boolean {
     return this.wildcard || this.names.size > 0;
-  }
-
-  isCurrent(entry: SentEntry | undefined, resource: EncodedResource): boolean {
-    return entry !== undefined && (entry.resource === resource || entry.resource.version === resource.version);
   }
 }
 
@@ -148,7 +163,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     }
     for (const resource of planned.list) {
       // Config already sent on this stream stays authorized; secrets are checked on every send.
-      if (typeUrl !== TypeUrl.Secret && state.sent.has(resource.name)) continue;
+      if (typeUrl !== TypeUrl.Secret && state.held.has(resource.name)) continue;
       const reason = view.authorize(typeUrl, resource.name);
       if (reason !== undefined) {
         this.deny(typeUrl, resource.name, reason);
@@ -167,38 +182,62 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     const out: TypeSummary[] = [];
     for (const state of this.types.values()) {
       const summary = new SummaryBuilder();
-      for (const entry of state.sent.values()) summary.add(entry.response.delivery, entry.response.sentAt);
+      const latest = this.latestResponses(state);
+      if (latest === undefined) {
+        for (let held = state.held.size; held > 0; held--) summary.add(Delivery.Acked, 0);
+      } else {
+        for (const name of state.held.names()) {
+          const response = latest.get(name);
+          summary.add(response?.delivery ?? Delivery.Acked, response?.sentAt ?? 0);
+        }
+      }
       out.push(summary.build(state.typeUrl, state.nonce, state.lastNack));
     }
     return out;
   }
 
   sentResource(typeUrl: string, name: string): EncodedResource | undefined {
-    return this.types.get(typeUrl)?.sent.get(name)?.resource;
+    return this.types.get(typeUrl)?.held.get(name);
   }
 
   typeStatuses(): TypeStatus[] {
     const out: TypeStatus[] = [];
     for (const state of this.types.values()) {
-      const status: TypeStatus = {
-        typeUrl: state.typeUrl,
-        mode: 'sotw',
-        subscribed: state.wildcard ? '*' : [...state.names],
-        resources: [...state.sent.values()].map((entry) => ({
-          name: entry.resource.name,
-          version: entry.resource.version,
-          status: deliveryName(entry.response.delivery),
-          ...(entry.response.delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
-        })),
-      };
+      const latest = this.latestResponses(state);
+      let oldestUnacked: number | undefined;
+      const resources: TypeStatus['resources'] = [];
+      for (const resource of state.held.values()) {
+        const response = latest?.get(resource.name);
+        const delivery = response?.delivery ?? Delivery.Acked;
+        if (response && delivery === Delivery.Sent && (oldestUnacked === undefined || response.sentAt < oldestUnacked)) oldestUnacked = response.sentAt;
+        resources.push({
+          name: resource.name,
+          version: resource.version,
+          status: deliveryName(delivery),
+          ...(delivery === Delivery.Nacked && state.lastNack ? { errorDetail: state.lastNack.errorDetail } : {}),
+        });
+      }
+      const status: TypeStatus = { typeUrl: state.typeUrl, mode: 'sotw', subscribed: state.wildcard ? '*' : [...state.names], resources };
       if (state.nonce !== undefined) status.lastNonce = state.nonce;
       if (state.ackedVersion !== undefined) status.ackedVersion = state.ackedVersion;
       if (state.lastNack) status.lastNack = { ...state.lastNack };
-      const pending = oldestPending([...state.sent.values()].map((entry) => entry.response));
-      if (pending !== undefined) status.oldestUnackedAt = new Date(pending).toISOString();
+      if (oldestUnacked !== undefined) status.oldestUnackedAt = new Date(oldestUnacked).toISOString();
       out.push(status);
     }
     return out;
+  }
+
+  /** The response each held name last came in, for names not simply ACKed; undefined when every one is. */
+  private latestResponses(state: SotwTypeState): Map<string, SentResponse> | undefined {
+    if (state.unacked === undefined && state.nacked === undefined) return undefined;
+    const latest = new Map<string, SentResponse>();
+    forEachLatest(state.unacked, (resource, response) => {
+      if (state.held.has(resource.name)) latest.set(resource.name, response);
+    });
+    if (state.nacked) {
+      for (const [name, response] of state.nacked) if (!latest.has(name) && state.held.has(name)) latest.set(name, response);
+    }
+    return latest;
   }
 
   /** Applies a request's resource_names; true if something was newly subscribed. */
@@ -221,17 +260,17 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     for (const name of explicit) {
       if (state.names.has(name)) continue;
       // Newly requested names are sent even if they were sent before, e.g. through the wildcard (the protocol's "resource subscription" rules).
-      state.sent.delete(name);
+      state.held.delete(name);
       added = true;
       changed = true;
     }
     for (const name of state.names) {
       if (explicit.has(name)) continue;
       changed = true;
-      if (!wantWildcard) state.sent.delete(name);
+      if (!wantWildcard) state.held.delete(name);
     }
     if (state.wildcard && !wantWildcard) {
-      for (const name of [...state.sent.keys()]) if (!explicit.has(name)) state.sent.delete(name);
+      for (const name of [...state.held.names()]) if (!explicit.has(name)) state.held.delete(name);
     }
     state.names = explicit.size === 0 ? NO_NAMES : explicit;
     state.wildcard = wantWildcard;
@@ -270,8 +309,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
             return;
           }
         }
-        const response: SentResponse = { nonce: '', sentAt: this.env.now(), delivery: Delivery.Acked, previous: undefined };
-        for (const resource of current) state.sent.set(resource.name, { resource, response });
+        state.held.share(resources, state.wildcard ? undefined : state.names);
         state.versionInfo = versionInfo;
         state.ackedVersion = versionInfo;
         return;
@@ -285,8 +323,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     state.ackedVersion = state.versionInfo;
     if (awaitsAck(state.unacked)) {
       // Resources of the accepted responses, listed only if the view reads them (it does for secrets).
-      this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => acceptedResources(state.sent) });
+      this.view?.acked(state.typeUrl, { [Symbol.iterator]: () => this.acceptedResources(state) });
     }
+    this.keepNacked(state);
     releaseChain(state.unacked, true);
     state.unacked = undefined;
     state.unackedCount = 0;
@@ -298,7 +337,9 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   private onNack(state: SotwTypeState, request: SotwRequest): void {
     const errorDetail = request.errorDetail?.message ?? '';
     const nonce = request.responseNonce;
-    for (const entry of state.sent.values()) if (entry.response.nonce === nonce) entry.response.delivery = Delivery.Nacked;
+    for (let response = state.unacked; response !== undefined; response = response.previous) {
+      if (response.nonce === nonce) response.delivery = Delivery.Nacked;
+    }
     state.lastNack = { nonce, errorDetail, at: new Date(this.env.now()).toISOString() };
     state.inFlightChangeAt = undefined;
     this.env.metrics.nacked(state.typeUrl, 'sotw');
@@ -338,20 +379,20 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       let upserted = false;
       let stillSent = 0;
       for (const resource of list) {
-        const entry = state.sent.get(resource.name);
-        if (entry) stillSent += 1;
-        if (state.isCurrent(entry, resource)) continue;
+        const held = state.held.get(resource.name);
+        if (held) stillSent += 1;
+        if (isCurrent(held, resource)) continue;
         upserted = true;
         if (resource.endpointsName !== undefined) warming.push(resource.endpointsName);
       }
-      const removed = state.sent.size > stillSent ? this.removedNames(state, list) : [];
+      const removed = state.held.size > stillSent ? this.removedNames(state, list) : [];
       if (!upserted && removed.length === 0 && !state.mustAnswer) return undefined;
       let retained = false;
       if (removed.length > 0 && removesLast(state.typeUrl) && this.outbox.hasOtherPending(state.typeUrl)) {
         // Make-before-break: keep removed clusters until the rest of the push is out, then remove them.
         for (const name of removed) {
-          const entry = state.sent.get(name);
-          if (entry) list.push(entry.resource);
+          const held = state.held.get(name);
+          if (held) list.push(held);
         }
         retained = true;
         this.outbox.markDeferred(state.typeUrl);
@@ -364,34 +405,60 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     for (const name of state.names) {
       const resource = resources.get(name);
       if (!resource) {
-        state.sent.delete(name);
+        state.held.delete(name);
         continue;
       }
       existing.push(resource);
-      if (state.force?.has(name) === true || !state.isCurrent(state.sent.get(name), resource)) list.push(resource);
+      if (state.force?.has(name) === true || !isCurrent(state.held.get(name), resource)) list.push(resource);
     }
-    if (list.length === 0) return undefined;
+    if (list.length === 0) {
+      // Everything subscribed that exists is held and current: hold it by reference again.
+      state.held.share(resources, state.names);
+      return undefined;
+    }
     const versionInfo = this.env.responses.versionOf(existing);
     return { list, versionInfo, retained: false, warming: NONE };
   }
 
-  /** A client that never ACKs must not grow the chain: keep only the responses some sent resource still comes from. */
+  /** A client that never ACKs must not grow the chain: keep only the responses some held resource still comes from. */
   private pruneUnacked(state: SotwTypeState): void {
-    releaseChain(state.unacked, false);
+    this.keepNacked(state);
     const live = new Set<SentResponse>();
-    for (const entry of state.sent.values()) if (entry.response.delivery === Delivery.Sent) live.add(entry.response);
+    forEachLatest(state.unacked, (resource, response) => {
+      if (response.delivery === Delivery.Sent && state.held.has(resource.name)) live.add(response);
+    });
+    releaseChain(state.unacked, false);
     state.unacked = undefined;
-    for (const response of live) {
+    for (const response of [...live].reverse()) {
       response.previous = state.unacked;
       state.unacked = response;
     }
     state.unackedCount = live.size;
   }
 
+  /** Before the chain is cut: held names whose latest response was NACKed keep that status. */
+  private keepNacked(state: SotwTypeState): void {
+    let anyNacked = false;
+    for (let response = state.unacked; response !== undefined && !anyNacked; response = response.previous) anyNacked = response.delivery === Delivery.Nacked;
+    if (!anyNacked) return;
+    forEachLatest(state.unacked, (resource, response) => {
+      if (response.delivery === Delivery.Nacked && state.held.has(resource.name)) (state.nacked ??= new Map()).set(resource.name, response);
+    });
+  }
+
+  /** Names and versions of the held resources not yet accepted, read while the ACK is handled (before they are marked). */
+  private *acceptedResources(state: SotwTypeState): Generator<readonly [string, string]> {
+    const accepted: (readonly [string, string])[] = [];
+    forEachLatest(state.unacked, (resource, response) => {
+      if (response.delivery === Delivery.Sent && state.held.has(resource.name)) accepted.push([resource.name, resource.version]);
+    });
+    yield* accepted;
+  }
+
   private removedNames(state: SotwTypeState, list: readonly EncodedResource[]): string[] {
     const keep = new Set(list.map((resource) => resource.name));
     const removed: string[] = [];
-    for (const name of state.sent.keys()) if (!keep.has(name)) removed.push(name);
+    for (const name of state.held.names()) if (!keep.has(name)) removed.push(name);
     return removed;
   }
 
@@ -403,20 +470,16 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
     nonce: string,
     versionInfo: string,
   ): void {
-    const response: SentResponse = { nonce, sentAt: this.env.now(), delivery: Delivery.Sent, previous: state.unacked };
-    for (const resource of list) {
-      const entry = state.sent.get(resource.name);
-      if (entry) {
-        if (retained && entry.resource === resource) continue;
-        entry.resource = resource;
-        entry.response = response;
-      } else {
-        state.sent.set(resource.name, { resource, response });
-      }
+    // A make-before-break response only keeps the removed clusters: they stay where they came from.
+    const carried = retained ? list.filter((resource) => state.held.get(resource.name) !== resource) : list;
+    const response: SentResponse = { nonce, sentAt: this.env.now(), delivery: Delivery.Sent, carried, previous: state.unacked };
+    if (state.nacked) {
+      for (const resource of carried) state.nacked.delete(resource.name);
+      if (state.nacked.size === 0) state.nacked = undefined;
     }
-    if (state.fullState && state.sent.size > list.length) {
-      for (const name of this.removedNames(state, list)) state.sent.delete(name);
-    }
+    // The client now holds the list (LDS/CDS: exactly; EDS/RDS/SDS: with what it had of its other names, all current).
+    if (retained) state.held.holdOnly(list);
+    else state.held.share(resources, state.wildcard ? undefined : state.names);
     state.unacked = response;
     state.unackedCount += 1;
     if (state.unackedCount > MAX_UNACKED_CHAIN) this.pruneUnacked(state);

@@ -157,6 +157,64 @@ describe('SotW session', () => {
     expect(calls.filter((c) => c.startsWith('acked'))).toEqual(['acked ClusterLoadAssignment x,y']);
   });
 
+  it('a NACKed resource stays NACKED in status() after a later response is ACKed, until it is sent again', async () => {
+    const { cache, env } = setup();
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('x'), cla('y')]);
+    const s = SessionDriver.sotw(root, env);
+    const status = () => s.session.status().types[0];
+    const rows = () => status().resources.map((r) => [r.name, r.status, r.errorDetail]);
+    const answer = (extra: Record<string, unknown> = {}) => {
+      const [response] = s.newSotw();
+      s.send({ type_url: T.ClusterLoadAssignment, response_nonce: response.nonce, version_info: response.version_info, resource_names: ['x', 'y'], ...extra });
+      return response;
+    };
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names: ['x', 'y'] });
+    await settle();
+    answer();
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('x'), cla('y', 2)]);
+    await settle();
+    expect(s.names(answer({ error_detail: { code: 13, message: 'bad y' } }))).toEqual(['y']);
+    expect(rows()).toEqual([
+      ['x', 'ACKED', undefined],
+      ['y', 'NACKED', 'bad y'],
+    ]);
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('x', 3), cla('y', 2)]);
+    await settle();
+    expect(s.names(answer())).toEqual(['x']);
+    expect(rows()).toEqual([
+      ['x', 'ACKED', undefined],
+      ['y', 'NACKED', 'bad y'],
+    ]);
+    expect(s.session.summary().types[0]).toMatchObject({ resources: 2, nacked: true, oldestUnackedAt: undefined });
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('x', 3), cla('y', 4)]);
+    await settle();
+    expect(s.names(answer())).toEqual(['y']);
+    expect(rows()).toEqual([
+      ['x', 'ACKED', undefined],
+      ['y', 'ACKED', undefined],
+    ]);
+    expect(s.session.summary().types[0]).toMatchObject({ resources: 2, nacked: false });
+  });
+
+  it('reports SENT with the oldest unacknowledged send time, and a removed name leaves the report', async () => {
+    const { cache, clock, env } = setup();
+    cache.setResources('n1', T.ClusterLoadAssignment, [cla('x'), cla('y')]);
+    const s = SessionDriver.sotw(root, env);
+    s.send({ node, type_url: T.ClusterLoadAssignment, resource_names: ['x', 'y'] });
+    await settle();
+    const [first] = s.newSotw();
+    const status = () => s.session.status().types[0];
+    expect(status().resources.map((r) => r.status)).toEqual(['SENT', 'SENT']);
+    expect(status().oldestUnackedAt).toBe(new Date(1_000).toISOString());
+    clock.now = 2_000;
+    // ACK of the first response and unsubscribing y in one request.
+    s.send({ type_url: T.ClusterLoadAssignment, response_nonce: first.nonce, version_info: first.version_info, resource_names: ['x'] });
+    await settle();
+    expect(status().resources.map((r) => [r.name, r.status])).toEqual([['x', 'ACKED']]);
+    expect(status().oldestUnackedAt).toBeUndefined();
+    expect(s.session.summary().types[0]).toMatchObject({ resources: 1, nacked: false, oldestUnackedAt: undefined });
+  });
+
   it('observes push latency from the change notification to the ACK of the response carrying it', async () => {
     const { cache, env, clock, registry } = setup();
     cache.setResources('n1', T.ClusterLoadAssignment, [cla('x')]);
