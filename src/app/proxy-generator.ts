@@ -15,6 +15,8 @@ export class EncodingProxyGenerator implements ProxyGenerator {
   private readonly encoded = new WeakMap<object, EncodedResource>();
   /** Encoded maps by the translation's map: replicas sharing a generation, and types a rebuild left unchanged, share one. */
   private readonly encodedMaps = new WeakMap<ReadonlyMap<string, Readonly<Record<string, unknown>>>, ReadonlyMap<string, EncodedResource>>();
+  /** The whole encoded config by the translation's map of types: the proxies of one generation share one. */
+  private readonly encodedConfigs = new WeakMap<object, ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>>();
   private readonly log: Logger;
 
   constructor(
@@ -40,6 +42,9 @@ export class EncodingProxyGenerator implements ProxyGenerator {
 
   generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> {
     const translation = this.translator.translateWithNotes(this.snapshot(), workloadId, flavour);
+    for (const note of translation.notes) this.log.debug({ workloadId, code: note.code }, note.message);
+    const cached = this.encodedConfigs.get(translation.resources);
+    if (cached) return cached;
     const out = new Map<string, ReadonlyMap<string, EncodedResource>>();
     for (const [typeUrl, resources] of translation.resources) {
       let encoded = this.encodedMaps.get(resources);
@@ -51,7 +56,7 @@ export class EncodingProxyGenerator implements ProxyGenerator {
       }
       out.set(typeUrl, encoded);
     }
-    for (const note of translation.notes) this.log.debug({ workloadId, code: note.code }, note.message);
+    this.encodedConfigs.set(translation.resources, out);
     return out;
   }
 
