@@ -286,7 +286,15 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
   /** The common ACK: the same explicit names as before (no allocation on the per-ACK path). */
   private sameSubscription(state: SotwTypeState, names: readonly string[]): boolean {
     if (state.wildcard) return names.length === 0 && !state.sawNames && state.names.size === 0;
-    if (names.length !== state.names.size || names.length === 0 || names.length > 16) return false;
+    if (names.length !== state.names.size || names.length === 0) return false;
+    // Clients repeat their list in the same order: equal in order, the names are distinct (the set's are).
+    let inOrder = 0;
+    for (const name of state.names) {
+      if (names[inOrder] !== name) break;
+      inOrder += 1;
+    }
+    if (inOrder === names.length) return true;
+    if (names.length > 16) return false;
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
       if (name === '*' || !state.names.has(name)) return false;
