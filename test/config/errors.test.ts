@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { comparePolicyErrors, formatFieldPath, formatPolicyError, type PolicyError } from '../../src/config/index.js';
+import { comparePolicyErrors, formatFieldPath, formatPolicyError, parsePolicyStream, type PolicyError } from '../../src/config/index.js';
 
 describe('policy errors', () => {
   it('formats field paths with dots for keys and brackets for list items', () => {
@@ -35,5 +35,24 @@ describe('policy errors', () => {
       'store:0:0:1:x',
       'store:0:0:4:x',
     ]);
+  });
+
+  it('a duplicate that is also huge is quoted clipped, as every other quoted value (found by the policy fuzz)', () => {
+    const name = 'x'.repeat(5_000);
+    const yaml = [
+      'apiVersion: gateway.networking.k8s.io/v1',
+      'kind: Gateway',
+      'metadata: {name: edge, namespace: shop}',
+      'spec:',
+      '  gatewayClassName: accord',
+      '  listeners:',
+      `    - {name: ${name}, port: 8080, protocol: HTTP}`,
+      `    - {name: ${name}, port: 8081, protocol: HTTP}`,
+    ].join('\n');
+    const result = parsePolicyStream(yaml, 'dup.yaml');
+    expect(result.ok).toBe(false);
+    const duplicate = result.ok ? undefined : result.errors.find((error) => error.message.startsWith('duplicate listener name'));
+    expect(duplicate?.path).toBe('spec.listeners[1].name');
+    expect(duplicate?.message).toBe(`duplicate listener name "${'x'.repeat(80)}…(5000 chars)" (also listeners[0])`);
   });
 });

@@ -185,7 +185,7 @@ export const gatewaySpecSchema = z
     {
       gatewayClassName: nonEmptyString('a gateway class name').max(253, expecting('a gateway class name of at most 253 characters')),
       listeners: list(listenerSchema, 'listeners', GATEWAY_LIMITS.listeners, 1).superRefine(
-        reportDuplicates<GatewayListener>('listeners', (listener) => listener.name, 'name', (listener) => `duplicate listener name "${listener.name}"`),
+        reportDuplicates<GatewayListener>('listeners', (listener) => listener.name, 'name', (listener) => `duplicate listener name ${describeValue(listener.name)}`),
       ),
       addresses: notSupported('addresses (the gateway listens where its Envoy runs)'),
       infrastructure: notSupported('infrastructure'),
@@ -215,7 +215,7 @@ export const gatewaySpecSchema = z
         context.addIssue({
           code: 'custom',
           path: ['listeners', index, 'hostname'],
-          message: `port ${listener.port} already has a listener for ${listener.hostname === undefined ? 'any host name' : `"${listener.hostname}"`} (listeners[${first}])`,
+          message: `port ${listener.port} already has a listener for ${listener.hostname === undefined ? 'any host name' : describeValue(listener.hostname)} (listeners[${first}])`,
         });
       }
     });
@@ -281,7 +281,7 @@ const routeMatchSchema = z
     {
       path: pathMatchSchema.optional(),
       headers: list(headerMatchSchema, 'header matches', GATEWAY_LIMITS.headers)
-        .superRefine(reportDuplicates<{ name: string }>('headers', (header) => header.name, 'name', (header) => `duplicate header match "${header.name}"`))
+        .superRefine(reportDuplicates<{ name: string }>('headers', (header) => header.name, 'name', (header) => `duplicate header match ${describeValue(header.name)}`))
         .optional(),
       method: oneOf(HTTP_METHODS).optional(),
       queryParams: notSupported('queryParams matches'),

@@ -7,6 +7,7 @@ import {
   duration,
   expecting,
   intBetween,
+  describeValue,
   labels,
   nonEmptyList,
   nonNegativeInt,
@@ -141,7 +142,7 @@ const splitSchema = nonEmptyList(
   ),
   'subsets',
 )
-  .superRefine(reportDuplicates('split', (subset) => subset.name, 'name', (subset) => `duplicate subset name "${subset.name}"`))
+  .superRefine(reportDuplicates('split', (subset) => subset.name, 'name', (subset) => `duplicate subset name ${describeValue(subset.name)}`))
   .superRefine((subsets, context) => {
     const total = subsets.reduce((sum, subset) => sum + subset.weight, 0);
     if (total !== 100) context.addIssue({ code: 'custom', message: `split weights must sum to 100, got ${total}` });
@@ -152,14 +153,14 @@ const LOCALITY_PATTERN = 'a locality pattern ("*", "region", "region/*", "region
 function localityPattern(): z.ZodString {
   return z.string(expecting(LOCALITY_PATTERN)).superRefine((pattern, context) => {
     const problem = checkLocalityPattern(pattern);
-    if (problem !== undefined) context.addIssue({ code: 'custom', message: `locality pattern "${pattern}" ${problem}` });
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: `locality pattern ${describeValue(pattern)} ${problem}` });
   });
 }
 
 const regionName = (): z.ZodString =>
   z.string(expecting('a region name')).superRefine((region, context) => {
     if (region.includes('/') || region === '*' || checkLocalityPattern(region) !== undefined) {
-      context.addIssue({ code: 'custom', message: `expected a region name, got "${region}"` });
+      context.addIssue({ code: 'custom', message: `expected a region name, got ${describeValue(region)}` });
     }
   });
 
@@ -173,7 +174,7 @@ const distributeSchema = nonEmptyList(
           .superRefine((to, context) => {
             for (const pattern of Object.keys(to)) {
               const problem = checkLocalityPattern(pattern);
-              if (problem !== undefined) context.addIssue({ code: 'custom', path: [pattern], message: `locality pattern "${pattern}" ${problem}` });
+              if (problem !== undefined) context.addIssue({ code: 'custom', path: [pattern], message: `locality pattern ${describeValue(pattern)} ${problem}` });
             }
           }),
       },
@@ -184,16 +185,16 @@ const distributeSchema = nonEmptyList(
       if (total !== 100) context.addIssue({ code: 'custom', path: ['to'], message: `distribute percentages must sum to 100, got ${total}` });
     }, WHEN_FIELDS_VALID),
   'distribution rules',
-).superRefine(reportDuplicates('distribute', (rule) => rule.from, 'from', (rule) => `duplicate from "${rule.from}"`));
+).superRefine(reportDuplicates('distribute', (rule) => rule.from, 'from', (rule) => `duplicate from ${describeValue(rule.from)}`));
 
 const failoverSchema = nonEmptyList(
   z
     .strictObject({ from: regionName(), to: regionName() }, expecting('a mapping'))
     .superRefine((rule, context) => {
-      if (rule.from === rule.to) context.addIssue({ code: 'custom', path: ['to'], message: `a region cannot fail over to itself ("${rule.to}")` });
+      if (rule.from === rule.to) context.addIssue({ code: 'custom', path: ['to'], message: `a region cannot fail over to itself (${describeValue(rule.to)})` });
     }, WHEN_FIELDS_VALID),
   'failover rules',
-).superRefine(reportDuplicates('failover', (rule) => rule.from, 'from', (rule) => `duplicate from "${rule.from}"`));
+).superRefine(reportDuplicates('failover', (rule) => rule.from, 'from', (rule) => `duplicate from ${describeValue(rule.from)}`));
 
 const localitySchema = z
   .strictObject(
