@@ -184,7 +184,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       const summary = new SummaryBuilder();
       const latest = this.latestResponses(state);
       if (latest === undefined) {
-        for (let held = state.held.size; held > 0; held--) summary.add(Delivery.Acked, 0);
+        summary.addAcked(state.held.size);
       } else {
         for (const name of state.held.names()) {
           const response = latest.get(name);

@@ -63,6 +63,11 @@ export class SummaryBuilder {
     if (delivery === Delivery.Nacked) this.nacked = true;
   }
 
+  /** `count` resources the client holds and has ACKed (no per-entry detail needed). */
+  addAcked(count: number): void {
+    this.resources += count;
+  }
+
   build(typeUrl: string, lastNonce: string | undefined, lastNack: TypeSummary['lastNack']): TypeSummary {
     return { typeUrl, resources: this.resources, nacked: this.nacked, oldestUnackedAt: this.oldest, lastNonce, lastNack };
   }
