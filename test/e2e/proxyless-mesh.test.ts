@@ -56,6 +56,35 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
   const ids: Record<string, string> = {};
   let ports: Record<string, number> = {};
   let ordersAgentDir = '';
+  const agentDirs: Record<string, string> = {};
+  const agentOutputs: Record<string, string[]> = {};
+
+  /** What each side holds, for a failure message: leaf issuer and trusted roots on disk, server states, recent warnings. */
+  const diagnosis = async (): Promise<string> => {
+    const lines: string[] = [];
+    const subjectOf = (pem: string): string => {
+      try {
+        const cert = new X509Certificate(pem);
+        return `${cert.subject.replace(/\n/g, ',')} (issuer ${cert.issuer.replace(/\n/g, ',')}, serial ${cert.serialNumber.slice(0, 8)}, notAfter ${cert.validTo})`;
+      } catch (error) {
+        return `unreadable: ${String(error)}`;
+      }
+    };
+    const pems = (text: string): string[] => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    for (const [key, dir] of Object.entries(agentDirs)) {
+      const chain = pems(await readFile(path.join(dir, 'cert.pem'), 'utf8').catch(() => ''));
+      const roots = pems(await readFile(path.join(dir, 'ca.pem'), 'utf8').catch(() => ''));
+      lines.push(`${key}: leaf ${chain[0] ? subjectOf(chain[0]) : 'none'}; trusts ${roots.map(subjectOf).join(' + ') || 'nothing'}`);
+      const warnings = (agentOutputs[key] ?? []).join('').split('\n').filter((line) => /"level":(40|50)/.test(line));
+      if (warnings.length > 0) lines.push(`  agent warnings: ${warnings.slice(-3).join(' | ').slice(0, 1500)}`);
+    }
+    for (const child of children) lines.push(`server/client events: ${JSON.stringify(child.events.slice(-4))}; stderr ${child.stderr.join('').slice(-1500)}`);
+    const ca = await fetch(`${b.http}/v1/ca`, { headers: { authorization: 'Bearer e2e-operator-token' } }).then((r) => r.text()).catch((e: unknown) => String(e));
+    lines.push(`b /v1/ca: ${ca.slice(0, 1500)}`);
+    const bWarnings = b.output.join('').split('\n').filter((line) => /"level":(40|50)/.test(line));
+    lines.push(`b warnings: ${bWarnings.slice(-5).join(' | ').slice(0, 2000)}`);
+    return lines.join('\n');
+  };
 
   const applyPolicies = async (docs: string[]): Promise<void> => {
     // Applied before any workload registers: the services it names are intended.
@@ -88,15 +117,17 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
       intruder: await register('intruder', { service: 'intruder', port: await freePort(), upstreams: [{ service: 'payments', localPort: 9001 }] }),
     };
     const xds = [a.xds, b.xds];
-    const agentOf = async (token: string): Promise<string> => {
+    const agentOf = async (key: string, token: string): Promise<string> => {
       const agent = await startAgent(token, [a.http, b.http], xds);
       agents.push(agent.child);
+      agentDirs[key] = agent.dir;
+      agentOutputs[key] = agent.output;
       return agent.dir;
     };
-    const v1Dir = await agentOf(tokens.v1);
-    const v2Dir = await agentOf(tokens.v2);
-    ordersAgentDir = await agentOf(tokens.orders);
-    const intruderDir = await agentOf(tokens.intruder);
+    const v1Dir = await agentOf('v1', tokens.v1);
+    const v2Dir = await agentOf('v2', tokens.v2);
+    ordersAgentDir = await agentOf('orders', tokens.orders);
+    const intruderDir = await agentOf('intruder', tokens.intruder);
     const v1 = startEchoServer('payments-v1', `127.0.0.1:${ports.v1}`, v1Dir);
     const v2 = startEchoServer('payments-v2', `127.0.0.1:${ports.v2}`, v2Dir);
     children.push(v1, v2);
@@ -275,7 +306,7 @@ ${spec}`;
     expect(new X509Certificate(intermediatePem ?? '').verify(root.publicKey)).toBe(true);
     expect(new X509Certificate(leafPem ?? '').checkIssued(new X509Certificate(intermediatePem ?? ''))).toBe(true);
     const [fresh] = await call(orders, 1, { fresh: true });
-    expect(fresh?.ok, JSON.stringify(fresh)).toBe(true);
+    expect(fresh?.ok, `${JSON.stringify(fresh)}\n${fresh?.ok ? '' : await diagnosis()}`).toBe(true);
   }, 150_000);
 
   it('a policy change (allow "intruder") takes effect for new RPCs within 1 s', async () => {
@@ -299,12 +330,14 @@ ${spec}`;
     await waitFor(async () => {
       const r = await call(orders, 20);
       return r.every((x) => x.ok && x.body?.server === 'payments-v1') ? true : undefined;
-    }, 20_000, 'all traffic on payments-v1');
+    }, 20_000, 'all traffic on payments-v1').catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\n${await diagnosis()}`);
+    });
   });
 
   it('revoking "orders": its new connections fail within 2 s of the command', async () => {
     const [before] = await call(orders, 1, { fresh: true });
-    expect(before?.ok).toBe(true);
+    expect(before?.ok, `${JSON.stringify(before)}\n${before?.ok ? '' : await diagnosis()}`).toBe(true);
     const response = await b.request('POST', '/v1/ca/revoke', { workload: ids.orders });
     expect(response.status, JSON.stringify(response.body)).toBe(200);
     const revokedAt = Date.now();
