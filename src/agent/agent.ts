@@ -278,12 +278,27 @@ export class Agent {
     this.schedule(Math.max(0, certificate.rotateAt - Date.now()));
   }
 
+  /**
+   * The wait before the next renewal try. While the current certificate is valid no wait exceeds a
+   * third of its remaining life, so a control plane that answers again before it expires is asked
+   * again in time (a doubling backoff could otherwise sleep past the expiry and leave the workload
+   * without a valid certificate for up to `retryMaxMs`); a Retry-After is still honoured.
+   */
+  private renewalDelay(error: unknown, attempt: number, now = Date.now()): number {
+    const delay = this.retryDelay(error, attempt);
+    const remaining = (this.current?.notAfter ?? now) - now;
+    if (remaining <= 0) return delay;
+    const retryAfter = error instanceof AgentHttpError ? (error.retryAfterMs ?? 0) : 0;
+    const capped = Math.max(this.options.retryMinMs ?? RETRY_MIN_MS, Math.floor(remaining / 3));
+    return Math.max(retryAfter, Math.min(delay, capped));
+  }
+
   /** A renewal; on failure the current files stay and the next try backs off. */
   private async renew(attempt = 0): Promise<void> {
     try {
       await this.obtain();
     } catch (error) {
-      const delay = this.retryDelay(error, attempt);
+      const delay = this.renewalDelay(error, attempt);
       this.failed('certificate', `${describeAgentFailure(error)}; the current files stay in place`, delay, isRefusal(error));
       if (isUnknownWorkload(error)) await this.reregister();
       this.schedule(delay, attempt + 1);
