@@ -110,4 +110,34 @@ describe('Outbox', () => {
     await ticks();
     expect(sink.written).toEqual([]);
   });
+
+  it('flushes a large round in slices, so the event loop runs (sockets send, ACKs are read) before the round ends', async () => {
+    const scheduler = new FlushScheduler();
+    const order: string[] = [];
+    const busy = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) {
+        // building a response
+      }
+    };
+    for (let i = 0; i < 100; i++) {
+      const outbox = new Outbox(
+        scheduler,
+        { write: (_m, written) => { order.push('write'); written(); return true; } },
+        () => {
+          busy(0.25);
+          return Buffer.from('x');
+        },
+        adsRank,
+      );
+      outbox.mark(TypeUrl.ClusterLoadAssignment);
+    }
+    setTimeout(() => order.push('timer'), 0);
+    for (let turn = 0; turn < 1000 && order.filter((o) => o === 'write').length < 100; turn++) await tick();
+    expect(order.filter((o) => o === 'write')).toHaveLength(100);
+    // 100 × 0.25 ms is five slices' worth: the timer, due after the first, runs between writes.
+    const timer = order.indexOf('timer');
+    expect(timer).toBeGreaterThan(0);
+    expect(timer).toBeLessThan(order.length - 1);
+  });
 });
