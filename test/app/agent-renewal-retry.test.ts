@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { api, startTestAccord, type TestAccord } from './harness.js';
+import { api, shortLivedMesh, startTestAccord, type TestAccord } from './harness.js';
 
 /** A TCP forwarder to the control plane's HTTP port that can be shut: connections made while shut are reset at once. */
 class Gate {
@@ -59,14 +59,7 @@ describe('agent certificate renewal retries', () => {
 
   beforeAll(async () => {
     accord = await startTestAccord();
-    const mesh = `apiVersion: accord.dev/v1
-kind: Mesh
-metadata: { name: default }
-spec:
-  trustDomain: mesh.local
-  certificates: { ttl: 12s, rotateAt: 0.5, jitter: 0.05 }
-`;
-    expect((await api(accord, 'PUT', '/v1/policies', { yaml: mesh })).status).toBe(200);
+    expect((await api(accord, 'PUT', '/v1/policies', { yaml: shortLivedMesh('12s') })).status).toBe(200);
     gate = new Gate(accord.handle.httpPort);
     outDir = await mkdtemp(path.join(tmpdir(), 'accord-agent-retry-'));
   });

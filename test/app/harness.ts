@@ -80,3 +80,14 @@ export async function api(
   }
   return { status: response.status, body: parsed, text };
 }
+
+/** A Mesh policy (trust domain mesh.local) whose certificates live `ttl` and are renewed at half-life, ± 5 %. */
+export function shortLivedMesh(ttl: string, mtls?: 'STRICT' | 'PERMISSIVE'): string {
+  return `apiVersion: accord.dev/v1
+kind: Mesh
+metadata: { name: default }
+spec:
+  trustDomain: mesh.local
+${mtls ? `  mtls: ${mtls}\n` : ''}  certificates: { ttl: ${ttl}, rotateAt: 0.5, jitter: 0.05 }
+`;
+}

@@ -9,7 +9,7 @@ import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
 import { TypeUrl } from '../../src/xds/contract.js';
 import { WorkloadTokens } from '../../src/ca/index.js';
 import { XdsCodec, XdsTestClient, ackOf, type DiscoveryResponse } from '../support/ads-client.js';
-import { api, startTestAccord, type TestAccord } from './harness.js';
+import { api, shortLivedMesh, startTestAccord, type TestAccord } from './harness.js';
 
 const run = promisify(execFile);
 const codec = new XdsCodec(loadEnvoyProtos());
@@ -51,15 +51,7 @@ describe('xDS stream identity: tokens, SDS ownership, rotation', () => {
 
   beforeAll(async () => {
     accord = await startTestAccord();
-    const mesh = `apiVersion: accord.dev/v1
-kind: Mesh
-metadata: { name: default }
-spec:
-  trustDomain: mesh.local
-  mtls: STRICT
-  certificates: { ttl: 6s, rotateAt: 0.5, jitter: 0.05 }
-`;
-    expect((await api(accord, 'PUT', '/v1/policies', { yaml: mesh })).status).toBe(200);
+    expect((await api(accord, 'PUT', '/v1/policies', { yaml: shortLivedMesh('6s', 'STRICT') })).status).toBe(200);
     a = (await api(accord, 'POST', '/v1/workloads', { body: { service: 'orders', address: '127.0.0.1', port: 9001 } })).body as Registered;
     b = (await api(accord, 'POST', '/v1/workloads', { body: { service: 'payments', address: '127.0.0.1', port: 9002 } })).body as Registered;
   });
