@@ -55,17 +55,25 @@ export class AccordProcess {
 
   /** `nodeArgs` go to node itself (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
   static async start(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<AccordProcess> {
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'accord-e2e-'));
-    const proc = new AccordProcess(await freePort(), await freePort(), args, {
-      ACCORD_API_TOKEN: OPERATOR_TOKEN,
-      ACCORD_CA_KEK: TEST_KEK,
-      ACCORD_DATA_DIR: dataDir,
-      ACCORD_LOG_LEVEL: 'info',
-      ACCORD_SHUTDOWN_GRACE_MS: '200',
-      ...env,
-    }, nodeArgs);
-    await proc.launch();
-    return proc;
+    for (let attempt = 1; ; attempt += 1) {
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'accord-e2e-'));
+      const proc = new AccordProcess(await freePort(), await freePort(), args, {
+        ACCORD_API_TOKEN: OPERATOR_TOKEN,
+        ACCORD_CA_KEK: TEST_KEK,
+        ACCORD_DATA_DIR: dataDir,
+        ACCORD_LOG_LEVEL: 'info',
+        ACCORD_SHUTDOWN_GRACE_MS: '200',
+        ...env,
+      }, nodeArgs);
+      try {
+        await proc.launch();
+        return proc;
+      } catch (error) {
+        // freePort() lets the port go before accord binds it: a suite running alongside may take it first.
+        if (attempt < 3 && /is already in use/.test(String(error))) continue;
+        throw error;
+      }
+    }
   }
 
   get http(): string {
@@ -86,15 +94,16 @@ export class AccordProcess {
     child.stdout?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => this.output.push(chunk.toString()));
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    await waitFor(
+    const outcome = await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`accord exited with ${child.exitCode}: ${this.output.join('').slice(-2000)}`);
+        if (child.exitCode !== null) return 'exited';
         const response = await fetch(`${this.http}/readyz`);
-        return response.ok ? true : undefined;
+        return response.ok ? 'ready' : undefined;
       },
       20_000,
       `accord on ${this.http} to be ready`,
     );
+    if (outcome === 'exited') throw new Error(`accord exited with ${child.exitCode}: ${this.output.join('').slice(-2000)}`);
   }
 
   kill9(): void {
