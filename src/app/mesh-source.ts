@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import { clip } from '../observability/clip.js';
+import { drainSlice } from '../core/time-slices.js';
 import type { PolicySet } from '../core/policy.js';
 import type { Workload } from '../core/workload.js';
 import type { Flavour } from '../mesh/index.js';
@@ -70,10 +71,6 @@ export interface MeshSourceDeps {
 }
 
 type ChangeListener = (typeUrls: ReadonlySet<string>) => void;
-
-/** A refresh yields to the event loop after this long (see `refresh`), looking at the clock every so many proxies. */
-const REFRESH_SLICE_MS = 5;
-const REFRESH_CLOCK_EVERY = 32;
 
 const CONFIG_TYPES: readonly string[] = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration];
 /** Secrets the translation itself yields: a gateway's user certificates, naming files on its host (no key material). */
@@ -203,14 +200,8 @@ export class MeshConfigSource implements ConfigSource {
 
   /** Regenerates stale proxies for one slice (from the newest state); the rest continue in the next check phase. */
   private refreshStale(): void {
-    const deadline = performance.now() + REFRESH_SLICE_MS;
-    let done = 0;
-    for (const entry of this.stale) {
-      this.stale.delete(entry);
-      this.refreshEntry(entry, this.deps.state());
-      if (++done % REFRESH_CLOCK_EVERY === 0 && performance.now() >= deadline) break;
-    }
-    if (this.stale.size === 0 || this.refreshScheduled) return;
+    const left = drainSlice(this.stale, (entry) => this.refreshEntry(entry, this.deps.state()));
+    if (!left || this.refreshScheduled) return;
     this.refreshScheduled = true;
     setImmediate(() => {
       this.refreshScheduled = false;

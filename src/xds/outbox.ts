@@ -1,3 +1,5 @@
+import { drainSlice } from '../core/time-slices.js';
+
 /**
  * Per-stream, flow-controlled sending of coalesced per-type responses.
  *
@@ -12,19 +14,10 @@ export interface OutboxSink {
 }
 
 /**
- * A flush round yields to the event loop after this long. HTTP/2 hands what was written to the
- * socket only once the callback returns, and ACKs are read only between callbacks: a push to
- * 10,000 streams built in one callback (≈ 0.5 s) sent nothing until it ended, so the clients
- * could not start on their share while the rest was built.
- */
-const SLICE_MS = 5;
-/** Outboxes flushed between two looks at the clock. */
-const CLOCK_EVERY = 32;
-
-/**
  * Runs the flushes of every outbox that has something to send from one immediate callback per
  * event-loop turn, instead of one timer object per stream (a push to 10,000 streams schedules
- * two callbacks, not 20,000), in slices of `SLICE_MS`.
+ * two callbacks, not 20,000), in time slices (src/core/time-slices.ts) so that written messages
+ * leave and ACKs are read while a large push is still being built.
  */
 export class FlushScheduler {
   private soon = new Set<Outbox>();
@@ -62,16 +55,11 @@ export class FlushScheduler {
 
   /** Flushes the round's outboxes for one slice; what is left continues in the next check phase. */
   private run(round: Set<Outbox>): void {
-    const deadline = performance.now() + SLICE_MS;
-    let flushed = 0;
-    for (const outbox of round) {
-      round.delete(outbox);
-      outbox.flush();
-      if (++flushed % CLOCK_EVERY === 0 && performance.now() >= deadline) break;
-    }
-    if (round.size > 0) setImmediate(() => this.run(round));
+    if (drainSlice(round, flushOutbox)) setImmediate(() => this.run(round));
   }
 }
+
+const flushOutbox = (outbox: Outbox): void => outbox.flush();
 
 /** At most this many written-but-unflushed messages per stream. */
 const MAX_IN_FLIGHT = 1;
