@@ -284,13 +284,12 @@ export class Agent {
    * again in time (a doubling backoff could otherwise sleep past the expiry and leave the workload
    * without a valid certificate for up to `retryMaxMs`); a Retry-After is still honoured.
    */
-  private renewalDelay(error: unknown, attempt: number, now = Date.now()): number {
-    const delay = this.retryDelay(error, attempt);
-    const remaining = (this.current?.notAfter ?? now) - now;
-    if (remaining <= 0) return delay;
+  private renewalDelay(error: unknown, attempt: number): number {
+    const remaining = (this.current?.notAfter ?? 0) - Date.now();
+    if (remaining <= 0) return this.retryDelay(error, attempt);
     const retryAfter = error instanceof AgentHttpError ? (error.retryAfterMs ?? 0) : 0;
-    const capped = Math.max(this.options.retryMinMs ?? RETRY_MIN_MS, Math.floor(remaining / 3));
-    return Math.max(retryAfter, Math.min(delay, capped));
+    const cap = Math.max(this.options.retryMinMs ?? RETRY_MIN_MS, Math.floor(remaining / 3));
+    return Math.max(retryAfter, Math.min(this.backoff(attempt), cap));
   }
 
   /** A renewal; on failure the current files stay and the next try backs off. */

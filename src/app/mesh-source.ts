@@ -200,7 +200,7 @@ export class MeshConfigSource implements ConfigSource {
 
   /** Regenerates stale proxies for one slice (from the newest state); the rest continue in the next check phase. */
   private refreshStale(): void {
-    const left = drainSlice(this.stale, (entry) => this.refreshEntry(entry, this.deps.state()));
+    const left = drainSlice(this.stale, (entry) => this.refreshEntry(entry));
     if (!left || this.refreshScheduled) return;
     this.refreshScheduled = true;
     setImmediate(() => {
@@ -209,10 +209,11 @@ export class MeshConfigSource implements ConfigSource {
     });
   }
 
-  private refreshEntry(entry: ProxyEntry, state: MeshState): void {
+  /** Regenerates the proxy from the newest state; a new registration of its workload re-announces it. */
+  private refreshEntry(entry: ProxyEntry): void {
     if (entry.servedStreams === 0) return;
     this.regenerate(entry);
-    const workload = state.workloads.get(entry.workloadId);
+    const workload = this.deps.state().workloads.get(entry.workloadId);
     if (workload === entry.workload) return;
     entry.workload = workload;
     // A proxy may connect, and ask for its certificate, before this replica has seen its registration.

@@ -4,7 +4,7 @@
  * streams, or the regeneration of 10,000 proxies, done in one callback (≈ 0.3–0.5 s) kept every
  * client waiting for all of it.
  */
-export const SLICE_MS = 5;
+const SLICE_MS = 5;
 /** Items visited between two looks at the clock. */
 const CLOCK_EVERY = 32;
 

@@ -59,6 +59,8 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
   const agentDirs: Record<string, string> = {};
   const agentOutputs: Record<string, string[]> = {};
 
+  const pems = (text: string): string[] => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+
   /** What each side holds, for a failure message: leaf issuer and trusted roots on disk, server states, recent warnings. */
   const diagnosis = async (): Promise<string> => {
     const lines: string[] = [];
@@ -70,7 +72,6 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
         return `unreadable: ${String(error)}`;
       }
     };
-    const pems = (text: string): string[] => text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
     for (const [key, dir] of Object.entries(agentDirs)) {
       const chain = pems(await readFile(path.join(dir, 'cert.pem'), 'utf8').catch(() => ''));
       const roots = pems(await readFile(path.join(dir, 'ca.pem'), 'utf8').catch(() => ''));
@@ -79,7 +80,7 @@ describe('proxyless gRPC mesh end to end: agents, mTLS, RBAC, traffic policy, ro
       if (warnings.length > 0) lines.push(`  agent warnings: ${warnings.slice(-3).join(' | ').slice(0, 1500)}`);
     }
     for (const child of children) lines.push(`server/client events: ${JSON.stringify(child.events.slice(-4))}; stderr ${child.stderr.join('').slice(-1500)}`);
-    const ca = await fetch(`${b.http}/v1/ca`, { headers: { authorization: 'Bearer e2e-operator-token' } }).then((r) => r.text()).catch((e: unknown) => String(e));
+    const ca = await b.request('GET', '/v1/ca').then((r) => JSON.stringify(r.body)).catch((e: unknown) => String(e));
     lines.push(`b /v1/ca: ${ca.slice(0, 1500)}`);
     const bWarnings = b.output.join('').split('\n').filter((line) => /"level":(40|50)/.test(line));
     lines.push(`b warnings: ${bWarnings.slice(-5).join(' | ').slice(0, 2000)}`);
@@ -301,7 +302,7 @@ ${spec}`;
     expect(after).not.toBe(before);
     // The orders certificate on disk now chains to the new root.
     const chain = await readFile(path.join(ordersAgentDir, 'cert.pem'), 'utf8');
-    const [leafPem, intermediatePem] = chain.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+    const [leafPem, intermediatePem] = pems(chain);
     const root = new X509Certificate(after);
     expect(new X509Certificate(intermediatePem ?? '').verify(root.publicKey)).toBe(true);
     expect(new X509Certificate(leafPem ?? '').checkIssued(new X509Certificate(intermediatePem ?? ''))).toBe(true);
