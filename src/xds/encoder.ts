@@ -41,6 +41,11 @@ const UINT32_MAX = 4294967295;
 const INTEGER_STRING = /^-?\d+$/;
 const UNSIGNED_STRING = /^\d+$/;
 const DURATION_STRING = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
+/**
+ * Scalar types whose string spellings ("42", "NaN") protobufjs' encoder does not convert itself;
+ * 64-bit integers stay strings (its encoder parses them exactly), bytes stay base64 (it decodes them).
+ */
+const NUMERIC_FROM_STRING = new Set(['int32', 'sint32', 'sfixed32', 'uint32', 'fixed32', 'double', 'float']);
 const WRAPPER_TYPES = new Set([
   '.google.protobuf.DoubleValue',
   '.google.protobuf.FloatValue',
@@ -75,8 +80,25 @@ function edsServiceName(name: string, cluster: Readonly<Record<string, unknown>>
   return typeof config?.service_name === 'string' && config.service_name !== '' ? config.service_name : name;
 }
 
-function join(path: string, key: string): string {
+/**
+ * Where a value sits in the resource, for error messages. `undefined` in the first pass: a
+ * resource is normalized without building a path string per field, and only one with problems is
+ * walked again with paths to report them.
+ */
+type Path = string | undefined;
+
+function join(path: Path, key: string): Path {
+  if (path === undefined) return undefined;
   return path ? `${path}.${key}` : key;
+}
+
+function at(path: Path, index: number | string): Path {
+  if (path === undefined) return undefined;
+  return typeof index === 'number' ? `${path}[${index}]` : `${path}[${JSON.stringify(index)}]`;
+}
+
+function problemAt(problems: EncodingProblem[], path: Path, message: string): void {
+  problems.push({ path: path ?? '', message });
 }
 
 /**
@@ -106,9 +128,15 @@ export class ResourceEncoder {
     const problems: EncodingProblem[] = [];
     const type = this.typeForUrl(typeUrl);
     if (!type) throw new ResourceEncodingError(typeUrl, name, [{ path: '', message: `unknown type URL ${typeUrl}` }]);
-    const normalized = this.normalizeMessage(type, message, '', problems);
-    if (problems.length > 0) throw new ResourceEncodingError(typeUrl, name, problems);
-    const value = type.encode(type.fromObject(normalized as PlainObject)).finish();
+    const normalized = this.normalizeMessage(type, message, undefined, problems);
+    if (problems.length > 0) {
+      const located: EncodingProblem[] = [];
+      this.normalizeMessage(type, message, '', located);
+      throw new ResourceEncodingError(typeUrl, name, located);
+    }
+    // Normalized values are what protobufjs' encoder takes (enum numbers, numeric 32-bit integers),
+    // so no fromObject copy is made.
+    const value = type.encode(normalized as PlainObject).finish();
     const any = encodeAny(typeUrl, value);
     const resource: EncodedResource = { name, typeUrl, version: contentVersion(any), any };
     const endpointsName = typeUrl === TypeUrl.Cluster ? edsServiceName(name, message) : undefined;
@@ -167,7 +195,7 @@ export class ResourceEncoder {
     return info;
   }
 
-  private normalizeMessage(type: protobuf.Type, value: unknown, path: string, problems: EncodingProblem[]): unknown {
+  private normalizeMessage(type: protobuf.Type, value: unknown, path: Path, problems: EncodingProblem[]): unknown {
     const fullName = this.nameOf(type);
     switch (fullName) {
       case '.google.protobuf.Any':
@@ -190,7 +218,7 @@ export class ResourceEncoder {
         break;
       case '.google.protobuf.ListValue':
         if (Array.isArray(value)) {
-          const values = value.map((item, i) => valueFromJson(item, `${path}[${i}]`, problems));
+          const values = value.map((item, i) => valueFromJson(item, at(path, i), problems));
           return this.normalizeFields(type, { values }, path, problems);
         }
         break;
@@ -200,13 +228,13 @@ export class ResourceEncoder {
         }
     }
     if (!isPlainObject(value)) {
-      problems.push({ path, message: `expected an object (${fullName.slice(1)}), got ${describe(value)}` });
+      problemAt(problems, path, `expected an object (${fullName.slice(1)}), got ${describe(value)}`);
       return {};
     }
     return this.normalizeFields(type, value, path, problems);
   }
 
-  private normalizeFields(type: protobuf.Type, value: PlainObject, path: string, problems: EncodingProblem[]): PlainObject {
+  private normalizeFields(type: protobuf.Type, value: PlainObject, path: Path, problems: EncodingProblem[]): PlainObject {
     const out: PlainObject = {};
     const { byKey, oneofs } = this.fieldsOf(type);
     for (const key of Object.keys(value)) {
@@ -215,7 +243,7 @@ export class ResourceEncoder {
       const field = byKey.get(key);
       const fieldPath = join(path, key);
       if (!field) {
-        problems.push({ path: fieldPath, message: `unknown field of ${this.nameOf(type).slice(1)}` });
+        problemAt(problems, fieldPath, `unknown field of ${this.nameOf(type).slice(1)}`);
         continue;
       }
       out[field.name] = this.normalizeField(field, fieldValue, fieldPath, problems);
@@ -225,65 +253,63 @@ export class ResourceEncoder {
       for (const member of oneof.members) if (out[member] !== undefined) set += 1;
       if (set > 1) {
         const members = oneof.members.filter((member) => out[member] !== undefined);
-        problems.push({ path: join(path, oneof.name), message: `only one of ${members.join(', ')} may be set` });
+        problemAt(problems, join(path, oneof.name), `only one of ${members.join(', ')} may be set`);
       }
     }
     return out;
   }
 
-  private normalizeField(field: protobuf.Field, value: unknown, path: string, problems: EncodingProblem[]): unknown {
+  private normalizeField(field: protobuf.Field, value: unknown, path: Path, problems: EncodingProblem[]): unknown {
     if (field instanceof protobuf.MapField) {
       if (!isPlainObject(value)) {
-        problems.push({ path, message: `expected a map (object), got ${describe(value)}` });
+        problemAt(problems, path, `expected a map (object), got ${describe(value)}`);
         return {};
       }
       const out: PlainObject = {};
       for (const key of Object.keys(value).sort()) {
-        checkMapKey(field.keyType, key, `${path}[${JSON.stringify(key)}]`, problems);
-        out[key] = this.normalizeSingle(field, value[key], `${path}[${JSON.stringify(key)}]`, problems);
+        const keyPath = at(path, key);
+        checkMapKey(field.keyType, key, keyPath, problems);
+        out[key] = this.normalizeSingle(field, value[key], keyPath, problems);
       }
       return out;
     }
     if (field.repeated) {
       if (!Array.isArray(value)) {
-        problems.push({ path, message: `expected an array, got ${describe(value)}` });
+        problemAt(problems, path, `expected an array, got ${describe(value)}`);
         return [];
       }
-      return value.map((item: unknown, index) => this.normalizeSingle(field, item, `${path}[${index}]`, problems));
+      return value.map((item: unknown, index) => this.normalizeSingle(field, item, at(path, index), problems));
     }
     return this.normalizeSingle(field, value, path, problems);
   }
 
-  private normalizeSingle(field: protobuf.Field, value: unknown, path: string, problems: EncodingProblem[]): unknown {
+  private normalizeSingle(field: protobuf.Field, value: unknown, path: Path, problems: EncodingProblem[]): unknown {
     const resolved = field.resolvedType;
     if (resolved instanceof protobuf.Type) return this.normalizeMessage(resolved, value, path, problems);
     if (resolved instanceof protobuf.Enum) {
-      if (typeof value === 'string' && Object.hasOwn(resolved.values, value)) return value;
+      if (typeof value === 'string' && Object.hasOwn(resolved.values, value)) return resolved.values[value];
       if (typeof value === 'number' && Number.isInteger(value)) return value;
-      problems.push({
-        path,
-        message: `expected one of ${Object.keys(resolved.values).join(', ')} (${resolved.fullName.slice(1)}), got ${describe(value)}`,
-      });
+      problemAt(problems, path, `expected one of ${Object.keys(resolved.values).join(', ')} (${resolved.fullName.slice(1)}), got ${describe(value)}`);
       return value;
     }
     const problem = checkScalar(field.type, value);
-    if (problem) problems.push({ path, message: problem });
-    return value;
+    if (problem) problemAt(problems, path, problem);
+    return typeof value === 'string' && NUMERIC_FROM_STRING.has(field.type) ? Number(value) : value;
   }
 
-  private normalizeAny(value: unknown, path: string, problems: EncodingProblem[]): unknown {
+  private normalizeAny(value: unknown, path: Path, problems: EncodingProblem[]): unknown {
     if (!isPlainObject(value)) {
-      problems.push({ path, message: `expected an object with "@type", got ${describe(value)}` });
+      problemAt(problems, path, `expected an object with "@type", got ${describe(value)}`);
       return {};
     }
     const typeUrl = value['@type'];
     if (typeof typeUrl !== 'string' || typeUrl.length === 0) {
-      problems.push({ path: join(path, '@type'), message: 'required for google.protobuf.Any' });
+      problemAt(problems, join(path, '@type'), 'required for google.protobuf.Any');
       return {};
     }
     const type = this.typeForUrl(typeUrl);
     if (!type) {
-      problems.push({ path: join(path, '@type'), message: `unknown type URL ${typeUrl}` });
+      problemAt(problems, join(path, '@type'), `unknown type URL ${typeUrl}`);
       return {};
     }
     const rest: PlainObject = {};
@@ -291,7 +317,7 @@ export class ResourceEncoder {
     const before = problems.length;
     const normalized = this.normalizeMessage(type, rest, path, problems);
     if (problems.length > before) return {};
-    return { type_url: typeUrl, value: type.encode(type.fromObject(normalized as PlainObject)).finish() };
+    return { type_url: typeUrl, value: type.encode(normalized as PlainObject).finish() };
   }
 }
 
@@ -336,19 +362,19 @@ function integerProblem(value: unknown, min: number, max: number, wide: boolean)
   return `expected an integer in [${min}, ${wide ? 'int64' : max}], got ${describe(value)}`;
 }
 
-function checkMapKey(keyType: string, key: string, path: string, problems: EncodingProblem[]): void {
+function checkMapKey(keyType: string, key: string, path: Path, problems: EncodingProblem[]): void {
   if (keyType === 'string') return;
   if (keyType === 'bool') {
-    if (key !== 'true' && key !== 'false') problems.push({ path, message: 'map key must be true or false' });
+    if (key !== 'true' && key !== 'false') problemAt(problems, path, 'map key must be true or false');
     return;
   }
-  if (!INTEGER_STRING.test(key)) problems.push({ path, message: `map key must be an integer (${keyType})` });
+  if (!INTEGER_STRING.test(key)) problemAt(problems, path, `map key must be an integer (${keyType})`);
 }
 
-function parseDuration(text: string, path: string, problems: EncodingProblem[]): unknown {
+function parseDuration(text: string, path: Path, problems: EncodingProblem[]): unknown {
   const match = DURATION_STRING.exec(text);
   if (!match) {
-    problems.push({ path, message: `expected a duration like "1.5s", got ${JSON.stringify(text)}` });
+    problemAt(problems, path, `expected a duration like "1.5s", got ${JSON.stringify(text)}`);
     return {};
   }
   const sign = match[1] ? -1 : 1;
@@ -356,10 +382,10 @@ function parseDuration(text: string, path: string, problems: EncodingProblem[]):
   return { seconds: String(sign * Number(match[2])), nanos: sign * nanos };
 }
 
-function parseTimestamp(text: string, path: string, problems: EncodingProblem[]): unknown {
+function parseTimestamp(text: string, path: Path, problems: EncodingProblem[]): unknown {
   const millis = Date.parse(text);
   if (Number.isNaN(millis)) {
-    problems.push({ path, message: `expected an RFC 3339 timestamp, got ${JSON.stringify(text)}` });
+    problemAt(problems, path, `expected an RFC 3339 timestamp, got ${JSON.stringify(text)}`);
     return {};
   }
   const seconds = Math.floor(millis / 1000);
@@ -394,21 +420,21 @@ function looksLikeStructMessage(value: PlainObject): boolean {
   return Object.values(value.fields).every((item) => isPlainObject(item) && looksLikeValueMessage(item));
 }
 
-function structFromJson(value: PlainObject, path: string, problems: EncodingProblem[]): unknown {
+function structFromJson(value: PlainObject, path: Path, problems: EncodingProblem[]): unknown {
   const fields: PlainObject = {};
   for (const key of Object.keys(value).sort()) fields[key] = valueFromJson(value[key], join(path, key), problems);
   return { fields };
 }
 
-function valueFromJson(value: unknown, path: string, problems: EncodingProblem[]): unknown {
+function valueFromJson(value: unknown, path: Path, problems: EncodingProblem[]): unknown {
   if (value === null || value === undefined) return { null_value: 'NULL_VALUE' };
   if (typeof value === 'number') return { number_value: value };
   if (typeof value === 'string') return { string_value: value };
   if (typeof value === 'boolean') return { bool_value: value };
   if (Array.isArray(value)) {
-    return { list_value: { values: value.map((item, i) => valueFromJson(item, `${path}[${i}]`, problems)) } };
+    return { list_value: { values: value.map((item, i) => valueFromJson(item, at(path, i), problems)) } };
   }
   if (isPlainObject(value)) return { struct_value: structFromJson(value, path, problems) };
-  problems.push({ path, message: `expected a JSON value, got ${describe(value)}` });
+  problemAt(problems, path, `expected a JSON value, got ${describe(value)}`);
   return { null_value: 'NULL_VALUE' };
 }

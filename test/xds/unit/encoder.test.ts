@@ -58,6 +58,30 @@ describe('ResourceEncoder', () => {
     });
   });
 
+  it('hands protobufjs exactly what its fromObject would: enum names and numbers, numeric strings, int64 strings, special doubles', () => {
+    const root = envoyRoot();
+    const Cluster = root.lookupType('envoy.config.cluster.v3.Cluster');
+    const AnyType = root.lookupType('google.protobuf.Any');
+    // Spellings both accept: the encoder no longer copies through fromObject, so its bytes must equal fromObject's.
+    const cluster = {
+      name: 'c1',
+      type: 3,
+      lb_policy: 'RING_HASH',
+      per_connection_buffer_limit_bytes: { value: '1024' },
+      ring_hash_lb_config: { minimum_ring_size: { value: '9007199254740991' }, hash_function: 'MURMUR_HASH_2' },
+      common_lb_config: { healthy_panic_threshold: { value: 'Infinity' } },
+      // Map keys in sorted order: the encoder sorts them (equal content, equal bytes), fromObject keeps the given order.
+      metadata: { filter_metadata: { a: { fields: { s: { stringValue: 'x' } } }, b: { fields: { n: { numberValue: 2 }, z: { nullValue: 'NULL_VALUE' } } } } },
+      load_assignment: {
+        cluster_name: 'c1',
+        endpoints: [{ priority: '2', lb_endpoints: [{ health_status: 'DRAINING', endpoint: { address: { socket_address: { address: '10.0.0.1', port_value: '8080' } } } }] }],
+      },
+    };
+    const ours = AnyType.decode(encoder.encode(TypeUrl.Cluster, 'c1', cluster).any) as unknown as { value: Uint8Array };
+    const reference = Cluster.encode(Cluster.fromObject(cluster)).finish();
+    expect(Buffer.from(ours.value).toString('hex')).toBe(Buffer.from(reference).toString('hex'));
+  });
+
   it('gives equal content equal bytes and versions regardless of map key order', () => {
     const one = encoder.encode(TypeUrl.Cluster, 'c', { name: 'c', metadata: { filter_metadata: { a: { x: 1 }, b: { y: 2 } } } });
     const two = encoder.encode(TypeUrl.Cluster, 'c', { metadata: { filter_metadata: { b: { y: 2 }, a: { x: 1 } } }, name: 'c' });
