@@ -29,7 +29,7 @@ import {
 } from '../registry/index.js';
 import { PolicyWatcher, formatPolicyError, type PolicyError } from '../config/index.js';
 import { MeshTranslator } from '../mesh/index.js';
-import { ResourceEncoder, XdsServer, loadEnvoyProtos } from '../xds/index.js';
+import { ResourceEncoder, XdsServer, encodeInlineTlsCertificateSecret, isInlineTlsCertificateSecret, loadEnvoyProtos } from '../xds/index.js';
 import type { ServeOptions } from './options.js';
 import { MeshStateTracker } from './mesh-state.js';
 import { MeshConfigSource } from './mesh-source.js';
@@ -287,7 +287,9 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const secrets: SecretLifecycles = new SecretLifecycles({
     issuer,
     ledger,
-    encode: (name, secret) => encoder.encode(TypeUrl.Secret, name, secret as Readonly<Record<string, unknown>>),
+    // Each proxy's own certificate and key is written straight to wire bytes (one per proxy); the trust bundle takes the general encoder.
+    encode: (name, secret) =>
+      isInlineTlsCertificateSecret(secret) ? encodeInlineTlsCertificateSecret(name, secret) : encoder.encode(TypeUrl.Secret, name, secret as Readonly<Record<string, unknown>>),
     workload: workloadOf,
     clock,
     logger,

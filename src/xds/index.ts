@@ -1,6 +1,7 @@
 export * from './contract.js';
 export * from './envoy-proto-loader.js';
 export { ResourceEncoder, ResourceEncodingError, type EncodingProblem } from './encoder.js';
+export { encodeInlineTlsCertificateSecret, isInlineTlsCertificateSecret, type InlineTlsCertificateSecret } from './tls-secret-wire.js';
 export { SnapshotCache, type SnapshotCacheOptions } from './snapshot-cache.js';
 export {
   XdsServer,

@@ -27,7 +27,7 @@ export function varintLength(value: number): number {
   return length;
 }
 
-function writeVarint(target: Buffer, offset: number, value: number): number {
+export function writeVarint(target: Buffer, offset: number, value: number): number {
   let rest = value;
   let at = offset;
   while (rest >= 0x80) {
