@@ -9,7 +9,8 @@
  * Phases: cold start (all configured, certificates included) · steady RSS · one endpoint of
  * `shared` added → EDS ACKed by all · one TrafficPolicy on `shared` → RDS ACKed by all · kill -9
  * and restart on the same Redis → all configured again · churn (endpoints of random services
- * come and go at ≈ 85 changes/s, RSS and heap used sampled every 10 s). CPU seconds of the
+ * come and go at ≈ 85 changes/s, RSS and heap used sampled every 10 s; then RSS every 10 s for up
+ * to a minute of quiet). CPU seconds of the
  * control plane per phase from /proc/<pid>/stat. The limit: xds-fanout's bare grpc-js server
  * fanning one EDS change out to the same N streams.
  *
@@ -35,6 +36,8 @@ const RDS = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
 const UPSTREAMS_PER_PROXY = 10;
 const CHURN_PER_SECOND = 85;
 const SAMPLE_EVERY_MS = 10_000;
+/** After the churn RSS is sampled this long (at most; no longer than the churn ran, at least 10 s). */
+const QUIET_AFTER_CHURN_S = 60;
 const STEP_TIMEOUT_MS = 600_000;
 const CLK_TCK = 100;
 
@@ -236,7 +239,19 @@ interface FleetResult {
   restart_ready_s: number;
   restart_cpu_s: number;
   restart_rss_peak_mb: number;
-  churn: { seconds: number; changes: number; per_s: number; cpu_s: number; samples: { t_s: number; rss_mb: number; heap_mb: number }[]; rss_after_mb: number; failures: number; first_failure: string };
+  churn: {
+    seconds: number;
+    changes: number;
+    per_s: number;
+    cpu_s: number;
+    samples: { t_s: number; rss_mb: number; heap_mb: number }[];
+    /** RSS 10 s after the churn stopped (or sooner for a shorter churn). */
+    rss_after_mb: number;
+    /** RSS every 10 s while quiet after the churn, up to a minute (V8's memory reducer works on idle time). */
+    quiet: { t_s: number; rss_mb: number }[];
+    failures: number;
+    first_failure: string;
+  };
   server_errors: string;
   limit: Latency;
   ratio_eds_max: number;
@@ -357,6 +372,12 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     const churnCpu = cpuSeconds(pid()) - cpu0;
     await new Promise((r) => setTimeout(r, Math.min(SAMPLE_EVERY_MS, options.churnSeconds * 1000)));
     const rssAfterChurn = memory(pid()).rssMb;
+    const quiet = [{ t_s: Math.min(SAMPLE_EVERY_MS / 1000, options.churnSeconds), rss_mb: rssAfterChurn }];
+    const quietSeconds = Math.min(QUIET_AFTER_CHURN_S, Math.max(SAMPLE_EVERY_MS / 1000, options.churnSeconds));
+    for (let t = SAMPLE_EVERY_MS; t < quietSeconds * 1000; t += SAMPLE_EVERY_MS) {
+      await new Promise((r) => setTimeout(r, SAMPLE_EVERY_MS));
+      quiet.push({ t_s: (t + SAMPLE_EVERY_MS) / 1000, rss_mb: memory(pid()).rssMb });
+    }
     const serverErrors = churn.failures > 0 ? server.output.join('').split('\n').filter((l) => l.includes('"error"') || l.includes('rror')).slice(0, 3).join('\n').slice(0, 1500) : '';
 
     await proxies.stop();
@@ -384,7 +405,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       restart_ready_s: readyS,
       restart_cpu_s: restartCpu,
       restart_rss_peak_mb: restartPeak,
-      churn: { ...churn, cpu_s: churnCpu, rss_after_mb: rssAfterChurn },
+      churn: { ...churn, cpu_s: churnCpu, rss_after_mb: rssAfterChurn, quiet },
       server_errors: serverErrors,
       limit: bare.median,
       ratio_eds_max: eds.max / bare.median.max,
@@ -488,6 +509,7 @@ export async function run(argv: string[]): Promise<void> {
       `${f(r.churn.per_s)}/s for ${f(r.churn.seconds)} s, ${f(r.churn.cpu_s, 1)} CPU s; ${r.churn.samples.map((s) => `${f(s.rss_mb)}/${f(s.heap_mb)}`).join(' → ')}; ${f(r.churn.rss_after_mb)} MB`,
     ),
   );
+  console.log(row('RSS while quiet after the churn, every 10 s', (r) => r.churn.quiet.map((q) => `${f(q.rss_mb)} MB (${f(q.t_s)} s)`).join(' → ')));
   for (const r of results) if (r.churn.failures > 0) console.log(`N=${r.n}: ${r.churn.failures} churn changes failed, first: ${r.churn.first_failure}\nserver log: ${r.server_errors}`);
   console.log('');
   console.log('times: from just before the change (POST) until each proxy wrote its ACK; restart: from kill -9; CPU s: user+system of the control plane in the phase.');
