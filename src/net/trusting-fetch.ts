@@ -10,9 +10,10 @@ export type Fetch = (url: string | URL, init?: RequestInit) => Promise<Response>
  */
 export function trustingFetch(caBundlePem: string | undefined): Fetch {
   if (caBundlePem === undefined) return (url, init) => fetch(url, init);
-  // Loaded only when a bundle is given: importing undici costs every CLI command (serve included) ≈ 0.2 s.
-  const client = import('undici').then(({ Agent, fetch: undiciFetch }) => ({ undiciFetch, dispatcher: new Agent({ connect: { ca: caBundlePem } }) }));
+  // Loaded on the first request that needs it: importing undici cost every CLI command (serve included) ≈ 0.2 s.
+  let client: Promise<{ undiciFetch: typeof import('undici').fetch; dispatcher: import('undici').Agent }> | undefined;
   return async (url, init) => {
+    client ??= import('undici').then(({ Agent, fetch: undiciFetch }) => ({ undiciFetch, dispatcher: new Agent({ connect: { ca: caBundlePem } }) }));
     const { undiciFetch, dispatcher } = await client;
     return undiciFetch(url, { ...(init as object), dispatcher }) as unknown as Promise<Response>;
   };
