@@ -1,5 +1,5 @@
 import { TypeUrl, type EncodedResource } from './contract.js';
-import { encodeAny, varintLength, writeVarint } from './wire.js';
+import { encodeAny, lengthDelimitedLength, repeatedStringLength, writeLengthDelimitedHeader, writeString } from './wire.js';
 import { contentVersion } from './versions.js';
 
 /**
@@ -23,7 +23,6 @@ const SECRET_TLS_CERTIFICATE = 2;
 const TLS_CERTIFICATE_CHAIN = 1;
 const TLS_PRIVATE_KEY = 2;
 const DATA_SOURCE_INLINE_STRING = 3;
-const LENGTH_DELIMITED = 2;
 
 export function isInlineTlsCertificateSecret(secret: object): secret is InlineTlsCertificateSecret {
   const candidate = secret as Partial<InlineTlsCertificateSecret>;
@@ -40,33 +39,20 @@ export function isInlineTlsCertificateSecret(secret: object): secret is InlineTl
   );
 }
 
-function fieldLength(fieldNumber: number, payloadLength: number): number {
-  return varintLength((fieldNumber << 3) | LENGTH_DELIMITED) + varintLength(payloadLength) + payloadLength;
-}
-
-function writeHeader(out: Buffer, at: number, fieldNumber: number, payloadLength: number): number {
-  return writeVarint(out, writeVarint(out, at, (fieldNumber << 3) | LENGTH_DELIMITED), payloadLength);
-}
-
 /** The encoded resource, named `resourceName`; the Secret's own `name` field is `secret.name`, as the general encoder writes it. */
 export function encodeInlineTlsCertificateSecret(resourceName: string, secret: InlineTlsCertificateSecret): EncodedResource {
-  const name = Buffer.byteLength(secret.name, 'utf8');
-  const chain = Buffer.byteLength(secret.tls_certificate.certificate_chain.inline_string, 'utf8');
-  const key = Buffer.byteLength(secret.tls_certificate.private_key.inline_string, 'utf8');
-  const chainSource = fieldLength(DATA_SOURCE_INLINE_STRING, chain);
-  const keySource = fieldLength(DATA_SOURCE_INLINE_STRING, key);
-  const certificate = fieldLength(TLS_CERTIFICATE_CHAIN, chainSource) + fieldLength(TLS_PRIVATE_KEY, keySource);
+  const chain = secret.tls_certificate.certificate_chain.inline_string;
+  const key = secret.tls_certificate.private_key.inline_string;
+  // Present fields are written even when empty, as protobufjs does for a property that is set.
+  const chainSource = repeatedStringLength(DATA_SOURCE_INLINE_STRING, chain);
+  const keySource = repeatedStringLength(DATA_SOURCE_INLINE_STRING, key);
+  const certificate = lengthDelimitedLength(TLS_CERTIFICATE_CHAIN, chainSource) + lengthDelimitedLength(TLS_PRIVATE_KEY, keySource);
   // Memory of its own, zeroed once copied into the Any: it holds the private key.
-  const out = Buffer.allocUnsafeSlow(fieldLength(SECRET_NAME, name) + fieldLength(SECRET_TLS_CERTIFICATE, certificate));
-  let at = writeHeader(out, 0, SECRET_NAME, name);
-  at += out.write(secret.name, at, 'utf8');
-  at = writeHeader(out, at, SECRET_TLS_CERTIFICATE, certificate);
-  at = writeHeader(out, at, TLS_CERTIFICATE_CHAIN, chainSource);
-  at = writeHeader(out, at, DATA_SOURCE_INLINE_STRING, chain);
-  at += out.write(secret.tls_certificate.certificate_chain.inline_string, at, 'utf8');
-  at = writeHeader(out, at, TLS_PRIVATE_KEY, keySource);
-  at = writeHeader(out, at, DATA_SOURCE_INLINE_STRING, key);
-  at += out.write(secret.tls_certificate.private_key.inline_string, at, 'utf8');
+  const out = Buffer.allocUnsafeSlow(repeatedStringLength(SECRET_NAME, secret.name) + lengthDelimitedLength(SECRET_TLS_CERTIFICATE, certificate));
+  let at = writeString(out, 0, SECRET_NAME, secret.name);
+  at = writeLengthDelimitedHeader(out, at, SECRET_TLS_CERTIFICATE, certificate);
+  at = writeString(out, writeLengthDelimitedHeader(out, at, TLS_CERTIFICATE_CHAIN, chainSource), DATA_SOURCE_INLINE_STRING, chain);
+  at = writeString(out, writeLengthDelimitedHeader(out, at, TLS_PRIVATE_KEY, keySource), DATA_SOURCE_INLINE_STRING, key);
   if (at !== out.length) throw new Error(`tls secret: wrote ${at} of ${out.length} bytes`);
   const any = encodeAny(TypeUrl.Secret, out);
   out.fill(0);

@@ -27,7 +27,7 @@ export function varintLength(value: number): number {
   return length;
 }
 
-export function writeVarint(target: Buffer, offset: number, value: number): number {
+function writeVarint(target: Buffer, offset: number, value: number): number {
   let rest = value;
   let at = offset;
   while (rest >= 0x80) {
@@ -38,13 +38,20 @@ export function writeVarint(target: Buffer, offset: number, value: number): numb
   return at;
 }
 
+/** Size of a length-delimited field (tag, length, payload) whose payload is `payloadLength` bytes. */
+export function lengthDelimitedLength(fieldNumber: number, payloadLength: number): number {
+  return varintLength((fieldNumber << 3) | WIRE_LENGTH_DELIMITED) + varintLength(payloadLength) + payloadLength;
+}
+
+/** Writes a length-delimited field's tag and length; its payload follows at the returned offset. */
+export function writeLengthDelimitedHeader(target: Buffer, offset: number, fieldNumber: number, payloadLength: number): number {
+  return writeVarint(target, writeVarint(target, offset, (fieldNumber << 3) | WIRE_LENGTH_DELIMITED), payloadLength);
+}
+
 /** Bytes of one length-delimited field: tag, length, payload. */
 export function lengthDelimitedField(fieldNumber: number, payload: Uint8Array): Buffer {
-  const tag = (fieldNumber << 3) | WIRE_LENGTH_DELIMITED;
-  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(payload.length) + payload.length);
-  let at = writeVarint(out, 0, tag);
-  at = writeVarint(out, at, payload.length);
-  out.set(payload, at);
+  const out = Buffer.allocUnsafe(lengthDelimitedLength(fieldNumber, payload.length));
+  out.set(payload, writeLengthDelimitedHeader(out, 0, fieldNumber, payload.length));
   return out;
 }
 
@@ -163,9 +170,9 @@ export function deltaResponse(
   return out;
 }
 
-function repeatedStringLength(fieldNumber: number, value: string): number {
-  const bytes = Buffer.byteLength(value, 'utf8');
-  return varintLength((fieldNumber << 3) | WIRE_LENGTH_DELIMITED) + varintLength(bytes) + bytes;
+/** Size of a string field written even when empty (repeated fields; singular ones a message sets explicitly). */
+export function repeatedStringLength(fieldNumber: number, value: string): number {
+  return lengthDelimitedLength(fieldNumber, Buffer.byteLength(value, 'utf8'));
 }
 
 /** Like `stringField`: proto3 omits an empty singular string. */
@@ -178,8 +185,7 @@ function writeStringField(target: Buffer, offset: number, fieldNumber: number, v
 }
 
 /** Writes tag, length and UTF-8 bytes (also for empty strings, as repeated fields need). */
-function writeString(target: Buffer, offset: number, fieldNumber: number, value: string): number {
-  let at = writeVarint(target, offset, (fieldNumber << 3) | WIRE_LENGTH_DELIMITED);
-  at = writeVarint(target, at, Buffer.byteLength(value, 'utf8'));
+export function writeString(target: Buffer, offset: number, fieldNumber: number, value: string): number {
+  const at = writeLengthDelimitedHeader(target, offset, fieldNumber, Buffer.byteLength(value, 'utf8'));
   return at + target.write(value, at, 'utf8');
 }
