@@ -10,6 +10,7 @@ import { hash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
+import { ENVOY_HTTP2_WINDOW_OPTIONS } from '../support/envoy-flow-control.js';
 
 export interface FleetProxy {
   id: string;
@@ -225,6 +226,7 @@ class Fleet {
           'accord.bench.connection': i,
           'grpc.initial_reconnect_backoff_ms': 200,
           'grpc.max_reconnect_backoff_ms': 1000,
+          ...ENVOY_HTTP2_WINDOW_OPTIONS,
         }),
     );
     this.proxies = config.proxies.map((spec, i) => new Proxy(spec, this, this.channels[i % this.channels.length] as grpc.Client));

@@ -5,6 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
+import { ENVOY_HTTP2_WINDOW_OPTIONS } from '../support/envoy-flow-control.js';
 
 export type XdsMode = 'sotw' | 'delta';
 
@@ -52,7 +53,7 @@ function start(config: FanoutClientConfig): { stop: () => void } {
   // Distinct channel options keep grpc-js from sharing one connection between the channels.
   const channels = Array.from(
     { length: config.connections },
-    (_, i) => new grpc.Client(config.address, grpc.credentials.createInsecure(), { 'accord.bench.connection': i }),
+    (_, i) => new grpc.Client(config.address, grpc.credentials.createInsecure(), { 'accord.bench.connection': i, ...ENVOY_HTTP2_WINDOW_OPTIONS }),
   );
   const calls: grpc.ClientDuplexStream<Buffer, Buffer>[] = [];
   const holders = new Map<string, number>();
