@@ -22,6 +22,14 @@ describe('SharedResponses', () => {
       ['b', b],
     ]);
     expect(shared.versionOfWholeMap(map)).toBe(shared.versionOf([a, b]));
+    // Another map sharing a resource with the first: its digest comes from the cache, the version is the same as computed afresh.
+    const c = resource('c', '1');
+    const other = new Map([
+      ['a', a],
+      ['c', c],
+    ]);
+    expect(shared.versionOfWholeMap(other)).toBe(setVersion([a, c]));
+    expect(shared.versionOfWholeMap(other)).not.toBe(shared.versionOfWholeMap(map));
   });
 
   it('gives the same set the same version on every replica, and tells sets of one size apart', () => {
