@@ -61,7 +61,7 @@ import { StartupError, assertPortFree, listenFailure } from './listen.js';
 import { ProxyStatusReporter, leavesOf } from './proxy-status.js';
 import { DescribeService } from './describe.js';
 import { hostname } from 'node:os';
-import { HeapGrowthGovernor, fullCollection, heapGrowthGiven, setHeapGrowingPercent } from './heap-growth.js';
+import { HeapGrowthGovernor, eventLoopIdle, fullCollection, heapGrowthGiven, setHeapGrowingPercent } from './heap-growth.js';
 
 export interface AccordHandle {
   readonly xdsPort: number;
@@ -526,6 +526,10 @@ const HEAP_GROWING_PERCENT = 25;
 /** Streams being set up at once that make a reconnect storm (heap growth uncapped meanwhile), and the quiet that ends one. */
 const STORM_STREAMS = 64;
 const STORM_QUIET_MS = 5_000;
+/** The collection that applies the cap waits for a check that saw the event loop busy less than this… */
+const COLLECT_WHEN_BUSY_BELOW = 0.5;
+/** …but no longer than this (under constant churn the loop may never be that idle). */
+const MAX_COLLECT_DELAY_MS = 30_000;
 
 /**
  * `accord serve`: start, then stop gracefully on SIGTERM or SIGINT. A failure to start is a
@@ -561,6 +565,8 @@ export async function runServe(options: ServeOptions): Promise<void> {
         checkMs: 1_000,
         setPercent: setHeapGrowingPercent,
         collect: fullCollection(),
+        idle: eventLoopIdle(COLLECT_WHEN_BUSY_BELOW),
+        maxCollectDelayMs: MAX_COLLECT_DELAY_MS,
         clock: realClock,
         logger: handle.logger.child({ component: 'heap-growth' }),
       })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeapGrowthGovernor, fullCollection, heapGrowthGiven } from '../../src/app/heap-growth.js';
+import { HeapGrowthGovernor, eventLoopIdle, fullCollection, heapGrowthGiven } from '../../src/app/heap-growth.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { FakeClock } from '../registry/helpers.js';
 
@@ -73,6 +73,89 @@ describe('HeapGrowthGovernor', () => {
     expect(collections).toEqual([2, 4]);
     governor.stop();
     expect(clock.pendingCount).toBe(0);
+  });
+});
+
+describe('HeapGrowthGovernor: the collection waits for an idle moment', () => {
+  function setup() {
+    const clock = new FakeClock();
+    const events: string[] = [];
+    let settingUp = 0;
+    let idle = false;
+    const governor = new HeapGrowthGovernor({
+      steadyPercent: 25,
+      streamsSettingUp: () => settingUp,
+      stormStreams: 64,
+      quietMs: 5_000,
+      checkMs: 1_000,
+      setPercent: (percent) => events.push(`percent ${percent}`),
+      collect: () => events.push('collect'),
+      idle: () => idle,
+      maxCollectDelayMs: 30_000,
+      clock,
+      logger: silentLogger(),
+    });
+    return { clock, events, governor, setSettingUp: (n: number) => (settingUp = n), setIdle: (value: boolean) => (idle = value) };
+  }
+
+  it('caps growth on time, and runs the stop-the-world collection only once a check finds the process idle', () => {
+    const { clock, events, governor, setIdle } = setup();
+    governor.start();
+    clock.advance(5_000);
+    expect(governor.isCapped).toBe(true);
+    expect(events).toEqual(['percent 0', 'percent 25']);
+    // Busy (a push in progress): no collection yet.
+    clock.advance(10_000);
+    expect(events).toEqual(['percent 0', 'percent 25']);
+    setIdle(true);
+    clock.advance(1_000);
+    expect(events).toEqual(['percent 0', 'percent 25', 'collect']);
+    // Once per storm.
+    clock.advance(60_000);
+    expect(events).toEqual(['percent 0', 'percent 25', 'collect']);
+    governor.stop();
+  });
+
+  it('collects anyway once it has waited the longest delay (constant churn may never look idle)', () => {
+    const { clock, events, governor } = setup();
+    governor.start();
+    clock.advance(5_000);
+    clock.advance(29_000);
+    expect(events).toEqual(['percent 0', 'percent 25']);
+    clock.advance(1_000);
+    expect(events).toEqual(['percent 0', 'percent 25', 'collect']);
+    governor.stop();
+  });
+
+  it('drops a pending collection when a new storm lifts the cap, and owes one again when the cap comes back', () => {
+    const { clock, events, governor, setSettingUp, setIdle } = setup();
+    governor.start();
+    clock.advance(5_000);
+    setSettingUp(1_000);
+    clock.advance(1_000);
+    expect(governor.isCapped).toBe(false);
+    setIdle(true);
+    clock.advance(3_000);
+    // Uncapped: nothing to apply, so nothing collected.
+    expect(events).toEqual(['percent 0', 'percent 25', 'percent 0']);
+    setSettingUp(0);
+    clock.advance(6_000);
+    expect(events).toEqual(['percent 0', 'percent 25', 'percent 0', 'percent 25', 'collect']);
+    governor.stop();
+    expect(clock.pendingCount).toBe(0);
+  });
+});
+
+describe('eventLoopIdle', () => {
+  it('is false after the loop was kept busy since the previous call, true after it waited', async () => {
+    const idle = eventLoopIdle(0.5);
+    const spinUntil = performance.now() + 150;
+    while (performance.now() < spinUntil) {
+      // busy
+    }
+    expect(idle()).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(idle()).toBe(true);
   });
 });
 
