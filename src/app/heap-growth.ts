@@ -55,8 +55,9 @@ export interface HeapGrowthGovernorOptions {
   readonly collect?: () => void;
   /**
    * Whether the process was mostly idle since the previous check. The collection stops the world
-   * (≈ 0.2–0.4 s at 10,000 proxies): it waits for an idle check, so it never lands in the middle of a
-   * push, but no longer than `maxCollectDelayMs`. Without it, it runs as soon as the cap comes back.
+   * (≈ 0.2–0.4 s at 10,000 proxies): it waits for an idle check, so that it does not start in the
+   * middle of a push, but no longer than `maxCollectDelayMs`. Without it, it runs as soon as the cap
+   * comes back.
    */
   readonly idle?: () => boolean;
   readonly maxCollectDelayMs?: number;
@@ -123,11 +124,10 @@ export class HeapGrowthGovernor {
       this.collectDueSince = now;
       this.options.logger.info({ heapGrowingPercent: this.options.steadyPercent }, 'no reconnect storm: heap growth capped');
     }
-    if (this.collectDueSince !== undefined) this.collectWhenIdle(now, this.collectDueSince, idle);
+    if (this.collectDueSince !== undefined) this.collectWhenIdle(now - this.collectDueSince, idle);
   }
 
-  private collectWhenIdle(now: number, dueSince: number, idle: boolean): void {
-    const waitedMs = now - dueSince;
+  private collectWhenIdle(waitedMs: number, idle: boolean): void {
     if (!idle && waitedMs < (this.options.maxCollectDelayMs ?? 0)) return;
     this.collectDueSince = undefined;
     if (!this.options.collect) return;

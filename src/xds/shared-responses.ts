@@ -43,8 +43,8 @@ export class SharedResponses {
   /**
    * Digests of resources sent in lists of several (EDS, RDS, SDS, and whole CDS/LDS maps) are kept
    * per resource: one cluster is in the maps of every generation that calls its service, so
-   * without the cache a fleet's first push digested each of them once per generation (a cold start
-   * at 10,000 proxies: 142 ms). Single resources keep their version instead.
+   * without the cache a fleet's first push digested each of them once per generation (142 ms of a
+   * 10,000-proxy restart). Single resources keep their version instead.
    */
   private membersOf(resources: Iterable<EncodedResource>): MemberDigest[] {
     const out: MemberDigest[] = [];
