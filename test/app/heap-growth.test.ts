@@ -12,25 +12,41 @@ describe('heapGrowthGiven', () => {
   });
 });
 
+/**
+ * A governor on a fake clock recording what it does: `percents` set, `collections` (how many
+ * percents had been set when each ran), and both as one `events` list. With `deferral`, its
+ * collection waits for an idle check (`setIdle`), at most `maxCollectDelayMs`.
+ */
+function governorFixture(deferral?: { readonly maxCollectDelayMs: number }) {
+  const clock = new FakeClock();
+  const percents: number[] = [];
+  const collections: number[] = [];
+  const events: string[] = [];
+  let settingUp = 0;
+  let idle = false;
+  const governor = new HeapGrowthGovernor({
+    steadyPercent: 25,
+    streamsSettingUp: () => settingUp,
+    stormStreams: 64,
+    quietMs: 5_000,
+    checkMs: 1_000,
+    setPercent: (percent) => {
+      percents.push(percent);
+      events.push(`percent ${percent}`);
+    },
+    collect: () => {
+      collections.push(percents.length);
+      events.push('collect');
+    },
+    ...(deferral ? { idle: () => idle, maxCollectDelayMs: deferral.maxCollectDelayMs } : {}),
+    clock,
+    logger: silentLogger(),
+  });
+  return { clock, percents, collections, events, governor, setSettingUp: (n: number) => (settingUp = n), setIdle: (value: boolean) => (idle = value) };
+}
+
 describe('HeapGrowthGovernor', () => {
-  function setup() {
-    const clock = new FakeClock();
-    const percents: number[] = [];
-    const collections: number[] = [];
-    let settingUp = 0;
-    const governor = new HeapGrowthGovernor({
-      steadyPercent: 25,
-      streamsSettingUp: () => settingUp,
-      stormStreams: 64,
-      quietMs: 5_000,
-      checkMs: 1_000,
-      setPercent: (percent) => percents.push(percent),
-      collect: () => collections.push(percents.length),
-      clock,
-      logger: silentLogger(),
-    });
-    return { clock, percents, collections, governor, setSettingUp: (n: number) => (settingUp = n) };
-  }
+  const setup = () => governorFixture();
 
   it('starts with V8 heuristics (a new process is about to serve its fleet) and caps growth once no storm has been seen for the quiet period', () => {
     const { clock, percents, governor } = setup();
@@ -77,26 +93,7 @@ describe('HeapGrowthGovernor', () => {
 });
 
 describe('HeapGrowthGovernor: the collection waits for an idle moment', () => {
-  function setup() {
-    const clock = new FakeClock();
-    const events: string[] = [];
-    let settingUp = 0;
-    let idle = false;
-    const governor = new HeapGrowthGovernor({
-      steadyPercent: 25,
-      streamsSettingUp: () => settingUp,
-      stormStreams: 64,
-      quietMs: 5_000,
-      checkMs: 1_000,
-      setPercent: (percent) => events.push(`percent ${percent}`),
-      collect: () => events.push('collect'),
-      idle: () => idle,
-      maxCollectDelayMs: 30_000,
-      clock,
-      logger: silentLogger(),
-    });
-    return { clock, events, governor, setSettingUp: (n: number) => (settingUp = n), setIdle: (value: boolean) => (idle = value) };
-  }
+  const setup = () => governorFixture({ maxCollectDelayMs: 30_000 });
 
   it('caps growth on time, and runs the stop-the-world collection only once a check finds the process idle', () => {
     const { clock, events, governor, setIdle } = setup();
