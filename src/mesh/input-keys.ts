@@ -118,7 +118,7 @@ export class InputKeys {
     if (!memo) {
       const last = this.lastMemo;
       const change: SnapshotChange = last === undefined ? 'all' : changedSince(last.index.input, input);
-      const index = last !== undefined && change !== 'all' ? MeshIndex.derive(last.index, input, change.workloads) : new MeshIndex(input, this.policyLookup);
+      const index = last !== undefined && change !== 'all' ? MeshIndex.derive(last.index, input, change.workloads, change.services) : new MeshIndex(input, this.policyLookup);
       this.policyLookup = index.policies;
       memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map(), groups: new Map() };
       this.lastMemo = memo;
@@ -192,14 +192,19 @@ export class InputKeys {
 
   /**
    * Workloads whose proxies' keys may differ between two snapshots: those added, removed or
-   * replaced, and those depending on a service that changed; `all` when policies changed. A
-   * proxy of any other workload has exactly the keys it had.
+   * replaced, those depending on a service that changed (its workloads or its TrafficPolicy), and
+   * those of a service whose own policies changed; `all` when the mesh settings or Gateway API
+   * documents changed. A proxy of any other workload has exactly the keys it had.
    */
   affectedWorkloads(before: MeshInput, after: MeshInput): ReadonlySet<string> | 'all' {
     const change = changedSince(before, after);
     if (change === 'all') return 'all';
     const affected = new Set(change.workloads);
     this.dependents.workloadsDependingOn(change.services, affected);
+    if (change.sources.size > 0) {
+      const { index } = this.memo(after);
+      for (const source of change.sources) for (const workload of index.workloadsByKey(source)) affected.add(workload.id);
+    }
     return affected;
   }
 
@@ -310,12 +315,14 @@ function planKey(plan: LocalityPlan): string {
 
 /**
  * Whether keys computed for the snapshot just before this one still hold: the same workload
- * object, no policy change, and none of the services they depend on changed.
+ * object, no mesh-wide change, no change to its own service's policies, and none of the services
+ * they depend on changed.
  */
 function unaffected(record: KeyRecord, memo: SnapshotMemo, workload: Workload): boolean {
   if (record.workload !== workload || memo.change === 'all') return false;
   if (record.epoch === memo.epoch) return true;
   if (record.epoch !== memo.epoch - 1) return false;
+  if (memo.change.sources.size > 0 && memo.change.sources.has(serviceKey(workload.namespace, workload.service))) return false;
   const changed = memo.change.services;
   if (changed.size === 0) return true;
   for (const service of record.services) if (changed.has(service)) return false;

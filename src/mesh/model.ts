@@ -1,7 +1,8 @@
 import { voteProtocol } from '../core/protocol.js';
 import { serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
 import type { AuthorizationPolicySpec, Metadata, PolicyDocument, PolicySet, TrafficPolicySpec } from '../core/policy.js';
-import { compareStrings } from './hash.js';
+import { canonicalJson, compareStrings } from './hash.js';
+import { sameElements } from './object-reuse.js';
 import type { MeshInput } from './types.js';
 
 /** A destination service as the translator sees it, derived from the registered workloads. */
@@ -60,6 +61,42 @@ export class PolicyLookup {
   upstreamPolicies(namespace: string, source: string): readonly UpstreamPolicyDocument[] {
     return this.upstream.get(serviceKey(namespace, source)) ?? NONE;
   }
+
+  /**
+   * The services (`namespace/name`) whose policies differ from `before`'s, by content: each
+   * service's TrafficPolicy in force and its lists of AuthorizationPolicies and UpstreamPolicies.
+   */
+  differences(before: PolicyLookup): PolicyDifferences {
+    return {
+      destinations: differingKeys(before.traffic, this.traffic),
+      sources: new Set([...differingKeys(before.authorization, this.authorization), ...differingKeys(before.upstream, this.upstream)]),
+    };
+  }
+}
+
+/** Services whose policies changed between two policy sets, split by whose proxies that reaches. */
+export interface PolicyDifferences {
+  /** Their TrafficPolicy in force changed: their callers' clusters, CLAs, routes and listeners. */
+  readonly destinations: ReadonlySet<string>;
+  /** Their AuthorizationPolicies or UpstreamPolicies changed: the proxies of their own workloads. */
+  readonly sources: ReadonlySet<string>;
+}
+
+function differingKeys(before: ReadonlyMap<string, unknown>, after: ReadonlyMap<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  for (const [key, value] of after) {
+    const old = before.get(key);
+    if (old === undefined || !samePolicies(old, value)) out.add(key);
+  }
+  for (const key of before.keys()) if (!after.has(key)) out.add(key);
+  return out;
+}
+
+/** Policies kept from one set to the next are the same objects; others are compared by content. */
+function samePolicies(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b) && sameElements(a, b)) return true;
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 const NONE: readonly never[] = Object.freeze([]);
@@ -98,12 +135,12 @@ export class MeshIndex {
   }
 
   /**
-   * The index of `input`, given the index of the snapshot before it and the workloads added,
-   * removed or replaced since (same policies): only the services they belong to are regrouped,
-   * and every other service keeps its view (so its workload list stays the same array).
+   * The index of `input`, given the index of the snapshot before it, the workloads added, removed
+   * or replaced since, and the services whose view may differ for another reason (a changed
+   * TrafficPolicy): only the services the workloads belong to are regrouped, and every service
+   * not named keeps its view (so its workload list stays the same array).
    */
-  static derive(previous: MeshIndex, input: MeshInput, changedWorkloads: ReadonlySet<string>): MeshIndex {
-    if (previous.input.policies !== input.policies) return new MeshIndex(input, previous.policies);
+  static derive(previous: MeshIndex, input: MeshInput, changedWorkloads: ReadonlySet<string>, changedServices: ReadonlySet<string>): MeshIndex {
     const byService = new Map(previous.workloadsByService);
     const touched = new Set<string>();
     for (const id of changedWorkloads) {
@@ -123,7 +160,7 @@ export class MeshIndex {
       else byService.delete(key);
     }
     const index = new MeshIndex(input, previous.policies, byService);
-    for (const [key, view] of previous.views) if (!touched.has(key)) index.views.set(key, view);
+    for (const [key, view] of previous.views) if (!touched.has(key) && !changedServices.has(key)) index.views.set(key, view);
     return index;
   }
 
@@ -135,6 +172,11 @@ export class MeshIndex {
   /** `hasWorkloads` by `namespace/name` key. */
   hasWorkloadsByKey(key: string): boolean {
     return this.workloadsByService.has(key);
+  }
+
+  /** The workloads of a service by `namespace/name` key, sorted by id. */
+  workloadsByKey(key: string): readonly Workload[] {
+    return this.workloadsByService.get(key) ?? [];
   }
 
   service(namespace: string, name: string): ServiceView {

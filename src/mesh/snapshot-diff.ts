@@ -1,4 +1,7 @@
 import { serviceKey, type Workload } from '../core/workload.js';
+import type { PolicySet } from '../core/policy.js';
+import { canonicalJson } from './hash.js';
+import { PolicyLookup, type PolicyDifferences } from './model.js';
 import type { MeshInput } from './types.js';
 
 /** A map that can list its buckets, shared between versions (the registry's PersistentMap). */
@@ -10,26 +13,42 @@ function isBucketed<V>(map: ReadonlyMap<string, V>): map is ReadonlyMap<string, 
   return typeof (map as Partial<Bucketed<V>>).bucketList === 'function';
 }
 
-/** What differs between two snapshots: `all` when the policy set differs (policies reach everything). */
+/**
+ * What differs between two snapshots: `all` when the mesh settings or the Gateway API documents
+ * differ (they reach every proxy).
+ */
 export type SnapshotChange =
   | 'all'
   | {
-      /** Services (`namespace/name`) with a workload added, removed or replaced. */
+      /**
+       * Services (`namespace/name`) whose callers may see a change: a workload added, removed or
+       * replaced, or a different TrafficPolicy in force.
+       */
       readonly services: ReadonlySet<string>;
       /** Workloads added, removed or replaced. */
       readonly workloads: ReadonlySet<string>;
       readonly removedWorkloads: readonly string[];
+      /** Services whose own proxies may see a change: their AuthorizationPolicies or UpstreamPolicies differ. */
+      readonly sources: ReadonlySet<string>;
     };
+
+const NO_SERVICES: ReadonlySet<string> = new Set();
 
 /**
  * Services with a workload added, removed or replaced between two snapshots, and the workloads
- * removed, or `all` when the policy set differs. Workloads are immutable, so an
- * unchanged workload is the same object; with the registry's persistent maps only the buckets
- * that differ are compared, so a change costs what it changed, not the size of the mesh.
+ * removed; with a new policy set, the services whose policies differ by content (model.ts,
+ * `PolicyLookup.differences`), or `all` when the mesh settings or Gateway API documents differ.
+ * Workloads are immutable, so an unchanged workload is the same object; with the registry's
+ * persistent maps only the buckets that differ are compared, so a change costs what it changed,
+ * not the size of the mesh.
  */
 export function changedSince(before: MeshInput, after: MeshInput): SnapshotChange {
-  if (before.policies !== after.policies) return 'all';
-  const changed = new Set<string>();
+  let policies: PolicyDifferences | undefined;
+  if (before.policies !== after.policies) {
+    if (!sameMeshWide(before.policies, after.policies)) return 'all';
+    policies = new PolicyLookup(after.policies).differences(new PolicyLookup(before.policies));
+  }
+  const changed = new Set<string>(policies?.destinations);
   const workloads = new Set<string>();
   const removed: string[] = [];
   const note = (workload: Workload | undefined): void => {
@@ -55,5 +74,11 @@ export function changedSince(before: MeshInput, after: MeshInput): SnapshotChang
   } else {
     compare(a, b);
   }
-  return { services: changed, workloads, removedWorkloads: removed };
+  return { services: changed, workloads, removedWorkloads: removed, sources: policies?.sources ?? NO_SERVICES };
+}
+
+/** Whether what every proxy may read (the Mesh settings, Gateways and HTTPRoutes) is the same. */
+function sameMeshWide(before: PolicySet, after: PolicySet): boolean {
+  const same = (a: unknown, b: unknown): boolean => a === b || canonicalJson(a) === canonicalJson(b);
+  return same(before.mesh, after.mesh) && same(before.gateways, after.gateways) && same(before.httpRoutes, after.httpRoutes);
 }

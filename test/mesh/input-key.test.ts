@@ -171,3 +171,59 @@ describe('inputKey across snapshots that share unchanged objects', () => {
     });
   }
 });
+
+/**
+ * A policy change reaches the proxies that read the policy, not the whole mesh: a TrafficPolicy
+ * the callers of its target, AuthorizationPolicies and UpstreamPolicies the workloads of their
+ * service; mesh settings and Gateway API documents every proxy. Each mutated scenario's policies
+ * are new objects (as the policy store gives), compared by content.
+ */
+describe('inputKey across policy changes', () => {
+  const policyMutations = mutations.filter(([label]) => /^(mesh|traffic|authz|upstream policy)/.test(label));
+  const expectedAffected: Record<string, readonly string[] | 'all'> = {
+    'mesh trust domain': 'all',
+    'traffic timeout': ['ops-1', 'web-1', 'web-2'],
+    'traffic policy for db': ['web-1', 'web-2'],
+    'traffic policy in another namespace': [],
+    'authz action': ['api-1', 'api-2'], // db-deny was DENY already
+    'authz for web': ['web-1', 'web-2'],
+    'upstream policy removed': ['ops-1'],
+    'upstream policy for web': ['web-1', 'web-2'],
+  };
+
+  it('names every proxy whose key changed, and the memoised translator agrees with a fresh one', () => {
+    const before = scenarioFrom(base).input;
+    let kept = 0;
+    const misses: string[] = [];
+    for (const [label, mutate] of policyMutations) {
+      const translator = new MeshTranslator();
+      const keys = new Map<string, string>();
+      for (const [id, flavour] of proxies) {
+        keys.set(`${flavour}/${id}`, translator.inputKey(before, id, flavour));
+        translator.translate(before, id, flavour);
+      }
+      const after: MeshInput = { revision: before.revision + 1, workloads: before.workloads, policies: scenarioFrom(mutate(base)).input.policies };
+      const affected = translator.affectedWorkloads(before, after);
+      const expected = expectedAffected[label];
+      if (expected !== undefined) expect(affected === 'all' ? 'all' : [...affected].sort(), label).toEqual(expected);
+      for (const [id, flavour] of proxies) {
+        const same = translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`);
+        if (!same && affected !== 'all' && !affected.has(id)) misses.push(`${label}: ${flavour}/${id} changed but was not named as affected`);
+        if (same) kept++;
+        const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
+        if (JSON.stringify(snapshot(translator.translate(after, id, flavour))) !== JSON.stringify(fresh)) misses.push(`${label}: ${flavour}/${id}`);
+      }
+    }
+    expect(misses).toEqual([]);
+    expect(kept).toBeGreaterThan(policyMutations.length * 4);
+  });
+
+  it('re-applying the same policies as new objects affects no proxy', () => {
+    const translator = new MeshTranslator();
+    const before = scenarioFrom(base).input;
+    for (const [id, flavour] of proxies) translator.translate(before, id, flavour);
+    const after: MeshInput = { revision: 2, workloads: before.workloads, policies: scenarioFrom(base).input.policies };
+    expect(after.policies).not.toBe(before.policies);
+    expect(translator.affectedWorkloads(before, after)).toEqual(new Set());
+  });
+});
