@@ -7,7 +7,8 @@
  * reference, ACKing every response.
  *
  * Phases: cold start (all configured, certificates included) · steady RSS · one endpoint of
- * `shared` added → EDS ACKed by all · one TrafficPolicy on `shared` → RDS ACKed by all · kill -9
+ * `shared` added → EDS ACKed by all · one TrafficPolicy on `shared` → RDS ACKed by all · the same
+ * kind of TrafficPolicy on one ordinary service → RDS ACKed by its callers (≈ 1 % of N) · kill -9
  * and restart on the same Redis → all configured again · churn (endpoints of random services
  * come and go at ≈ 85 changes/s, RSS and heap used sampled every 10 s; then RSS every 10 s for up
  * to a minute of quiet). CPU seconds of the
@@ -234,6 +235,9 @@ interface FleetResult {
   eds_cpu_s: number;
   rds: Latency;
   rds_cpu_s: number;
+  /** The same kind of TrafficPolicy on one ordinary service: only its callers are reached. */
+  rds_one: Latency & { callers: number };
+  rds_one_cpu_s: number;
   rss_after_changes_mb: number;
   restart_s: number;
   restart_ready_s: number;
@@ -287,6 +291,8 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     const svc = (i: number): string => `svc-${i % services}`;
     // One endpoint of `shared`, not a proxy.
     await ok(server, 'POST', '/v1/workloads', { service: 'shared', address: '10.250.0.1', port: 8080 });
+    // Upstream services of each registered proxy: who calls the one service the targeted policy change names.
+    const upstreamServices: string[][] = [];
     const registered = await pool(
       Array.from({ length: n }, (_, i) => i),
       32,
@@ -294,6 +300,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
         const own = i % services;
         const upstreams = Array.from({ length: UPSTREAMS_PER_PROXY }, (_, k) => ({ service: svc(own + 1 + ((k * 97) % (services - 1))), localPort: 10_001 + k }));
         upstreams.push({ service: 'shared', localPort: 10_000 });
+        upstreamServices[i] = dedupe(upstreams).map((u) => u.service);
         const body = (await ok(server, 'POST', '/v1/workloads', {
           service: svc(i),
           address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
@@ -329,20 +336,30 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       const times = latencies((await fleet.waitFor('acked', 'EDS ACKed by all')).times, t);
       return { times, cpu: cpuSeconds(pid()) - cpuBefore };
     };
-    // One TrafficPolicy on the shared service.
-    const policyChange = async (header: string, circuitBreakers?: { maxRequests: number }): Promise<{ times: Latency; cpu: number }> => {
+    // One TrafficPolicy on a service: `shared` (every proxy calls it) or one that only its callers see.
+    const policyChange = async (header: string, options: { target?: string; circuitBreakers?: { maxRequests: number } } = {}): Promise<{ times: Latency; cpu: number }> => {
+      const target = options.target ?? 'shared';
+      const reached = target === 'shared' ? n : upstreamServices.filter((services) => services.includes(target)).length;
       const cpuBefore = cpuSeconds(pid());
-      fleet.send({ cmd: 'arm', change: { typeUrl: RDS, marker: header } });
+      fleet.send({ cmd: 'arm', change: { typeUrl: RDS, marker: header, proxies: reached } });
       await new Promise((r) => setTimeout(r, 100));
       const t = wallNow();
       await ok(server, 'POST', '/v1/policies:apply', [
-        { apiVersion: 'accord.dev/v1', kind: 'TrafficPolicy', metadata: { name: 'shared', namespace: 'default' }, spec: { target: 'shared', loadBalancer: { type: 'RING_HASH', hashKey: { header } }, ...(circuitBreakers ? { circuitBreakers } : {}) } },
+        {
+          apiVersion: 'accord.dev/v1',
+          kind: 'TrafficPolicy',
+          metadata: { name: target, namespace: 'default' },
+          spec: { target, loadBalancer: { type: 'RING_HASH', hashKey: { header } }, ...(options.circuitBreakers ? { circuitBreakers: options.circuitBreakers } : {}) },
+        },
       ]);
-      const times = latencies((await fleet.waitFor('acked', 'RDS ACKed by all')).times, t);
+      const times = latencies((await fleet.waitFor('acked', `RDS ACKed by the ${reached} callers of ${target}`)).times, t);
       return { times, cpu: cpuSeconds(pid()) - cpuBefore };
     };
     const { times: eds, cpu: edsCpu } = await endpointChange('10.250.0.2');
     const { times: rds, cpu: rdsCpu } = await policyChange('x-fleet-bench');
+    const oneService = svc(1);
+    const oneCallers = upstreamServices.filter((services) => services.includes(oneService)).length;
+    const { times: rdsOne, cpu: rdsOneCpu } = await policyChange('x-fleet-bench-one', { target: oneService });
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = memory(pid()).rssMb;
 
@@ -362,7 +379,7 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
     if (options.profileDir) {
       // The first process (killed by kill -9) wrote no profile: repeat both changes in the profiled one.
       // Like the first policy change, the repeat changes the shared service's clusters too (CDS, then EDS warming, then RDS).
-      const again = [await endpointChange('10.250.0.3'), await policyChange('x-fleet-bench-again', { maxRequests: 1000 })];
+      const again = [await endpointChange('10.250.0.3'), await policyChange('x-fleet-bench-again', { circuitBreakers: { maxRequests: 1000 } })];
       console.error(`profiled repeat (not in the table): EDS max ${again[0]?.times.max.toFixed(0)} ms, RDS max ${again[1]?.times.max.toFixed(0)} ms`);
     }
 
@@ -400,6 +417,8 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       eds_cpu_s: edsCpu,
       rds,
       rds_cpu_s: rdsCpu,
+      rds_one: { ...rdsOne, callers: oneCallers },
+      rds_one_cpu_s: rdsOneCpu,
       rss_after_changes_mb: afterChanges,
       restart_s: restartS,
       restart_ready_s: readyS,
@@ -502,7 +521,8 @@ export async function run(argv: string[]): Promise<void> {
   console.log(row('shared endpoint added → EDS ACKed by all p50/p99/max', (r) => `${f(r.eds.p50)} / ${f(r.eds.p99)} / ${f(r.eds.max)} ms, ${f(r.eds_cpu_s, 2)} CPU s`));
   console.log(row('bare transport limit (xds-fanout) p50/p99/max; ratio of max', (r) => `${f(r.limit.p50)} / ${f(r.limit.p99)} / ${f(r.limit.max)} ms; ${f(r.ratio_eds_max, 1)}×`));
   console.log(row('TrafficPolicy on shared → RDS ACKed by all p50/p99/max', (r) => `${f(r.rds.p50)} / ${f(r.rds.p99)} / ${f(r.rds.max)} ms, ${f(r.rds_cpu_s, 2)} CPU s`));
-  console.log(row('RSS after the two changes', (r) => `${f(r.rss_after_changes_mb)} MB`));
+  console.log(row('TrafficPolicy on one service → RDS ACKed by its callers p50/p99/max', (r) => `${f(r.rds_one.p50)} / ${f(r.rds_one.p99)} / ${f(r.rds_one.max)} ms (${f(r.rds_one.callers)} callers), ${f(r.rds_one_cpu_s, 2)} CPU s`));
+  console.log(row('RSS after the changes', (r) => `${f(r.rss_after_changes_mb)} MB`));
   console.log(row('kill -9 + restart → all configured again', (r) => `${f(r.restart_s, 2)} s (ready ${f(r.restart_ready_s, 2)} s), ${f(r.restart_cpu_s, 1)} CPU s, RSS peak ${f(r.restart_rss_peak_mb)} MB`));
   console.log(
     row('churn: changes/s, CPU s, RSS MB / heap MB every 10 s, RSS after', (r) =>

@@ -27,6 +27,8 @@ export interface FleetProxiesConfig {
 export interface ArmedChange {
   typeUrl: string;
   marker: string;
+  /** How many proxies the change reaches (default: all); `acked` is sent once that many have ACKed it. */
+  proxies?: number;
 }
 
 export type FleetParentMessage =
@@ -275,7 +277,7 @@ class Fleet {
 
   recordAck(at: number): void {
     this.ackTimes.push(at);
-    if (this.ackTimes.length === this.proxies.length) {
+    if (this.ackTimes.length === (this.armed?.proxies ?? this.proxies.length)) {
       send({ event: 'acked', times: this.ackTimes });
       this.armed = undefined;
     }
