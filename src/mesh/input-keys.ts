@@ -26,6 +26,11 @@ export interface ProxyKeys {
   readonly key: string;
   /** Changes whenever anything but its destinations' endpoints changes: equal means only CLAs differ. */
   readonly structureKey: string;
+  /**
+   * Changes whenever its own side (shape, upstream list, inbound policies) changes: equal means
+   * only its destinations' shared pieces may differ.
+   */
+  readonly ownKey: string;
 }
 
 /** Per-snapshot derived data, computed at most once per MeshInput. */
@@ -247,7 +252,7 @@ export class InputKeys {
     }
     if (gateway) structure += `\n${canonicalJson(gatewayInputs(memo.index, workload, (service) => hashesOf(service).full))}`;
     const structureKey = digest('sha256', structure, 'base64url');
-    const keys: ProxyKeys = { structureKey, key: digest('sha256', `${endpoints}\n${structureKey}`, 'base64url') };
+    const keys: ProxyKeys = { structureKey, key: digest('sha256', `${endpoints}\n${structureKey}`, 'base64url'), ownKey: `${shape.hash}\n${inbound.hash}` };
     return { keys, services: [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers] };
   }
 

@@ -1,11 +1,11 @@
-import type { Workload } from '../core/workload.js';
+import { serviceKey, type Upstream, type Workload } from '../core/workload.js';
 import { TypeUrl } from '../xds/contract.js';
 import { deepFreeze } from './configurers/common.js';
 import { callerConnectionLimits } from './connection-lifetime.js';
 import { InputKeys, piecesKey, proxyId, type SnapshotMemo } from './input-keys.js';
 import { localityPlan, type LocalityPlan } from './locality.js';
 import type { ServiceView } from './model.js';
-import { reuseUnchangedPieces, reuseUnchangedResources } from './object-reuse.js';
+import { reuseUnchangedPieces, reuseUnchangedResources, sameIfEqual } from './object-reuse.js';
 import { assembleProxy, buildOutboundListener, upstreamLeftOut } from './proxy-assembly.js';
 import { buildServicePieces, type ServicePieces } from './service-pieces.js';
 import type { Flavour, MeshInput, ProxyResources, Resource, Translation } from './types.js';
@@ -13,9 +13,21 @@ import type { Flavour, MeshInput, ProxyResources, Resource, Translation } from '
 interface Generation {
   readonly translation: Translation;
   readonly structureKey: string;
+  readonly ownKey: string;
   /** Whether destination pieces added notes (they may depend on endpoints, so the endpoints-only path is not taken). */
   readonly piecesNotes: boolean;
+  /** Every upstream given resources, in assembly order (none for gateways): what a later generation may swap. */
+  readonly destinations: readonly Destination[];
   readonly proxies: Set<string>;
+}
+
+/** One upstream's contribution to a generation. */
+interface Destination {
+  /** `namespace/name`. */
+  readonly service: string;
+  readonly pieces: ServicePieces;
+  /** Envoy: the outbound listener on the upstream's local port. */
+  readonly listener: Resource | undefined;
 }
 
 interface Binding {
@@ -47,6 +59,12 @@ export class MeshTranslator {
   private readonly pieces = new Map<string, PiecesEntry>();
   /** Envoy outbound listeners by the pieces they route to and the local port (callers on one port share one). */
   private readonly outboundListeners = new WeakMap<ServicePieces, Map<number, Resource>>();
+  /**
+   * Rebuilt pieces → the listeners (by port) of the pieces they replaced, so an equal listener keeps
+   * its identity. Not the replaced pieces themselves: each would hold its predecessor, a chain as
+   * long as the service's history.
+   */
+  private readonly replacedListeners = new WeakMap<ServicePieces, ReadonlyMap<number, Resource>>();
   private readonly generations = new Map<string, Generation>();
   /** Proxy (`flavour|workloadId`) → the generation it was last given. */
   private readonly bindings = new Map<string, Binding>();
@@ -68,9 +86,11 @@ export class MeshTranslator {
     const memo = this.keys.memo(input);
     const workload = this.keys.workload(input, workloadId);
     const previous = previousKey === undefined ? undefined : this.generations.get(previousKey);
+    const { ownKey } = this.keys.keys(input, workloadId, flavour);
     const generation =
       (previous?.structureKey === structureKey && this.withNewEndpoints(memo, workload, flavour, previous)) ||
-      this.assemble(memo, workload, flavour, structureKey, previous?.translation);
+      (previous?.ownKey === ownKey && this.withChangedDestinations(memo, workload, flavour, structureKey, previous)) ||
+      this.assemble(memo, workload, flavour, structureKey, ownKey, previous?.translation);
     this.generations.set(key, generation);
     this.bind(proxy, workloadId, previousKey, key, generation);
     return generation.translation;
@@ -106,29 +126,44 @@ export class MeshTranslator {
     }
   }
 
-  private assemble(memo: SnapshotMemo, workload: Workload, flavour: Flavour, structureKey: string, previous: Translation | undefined): Generation {
+  private assemble(memo: SnapshotMemo, workload: Workload, flavour: Flavour, structureKey: string, ownKey: string, previous: Translation | undefined): Generation {
     let piecesNotes = false;
+    const destinations: Destination[] = [];
+    const gateway = flavour === 'envoy' && workload.gateway !== undefined;
     const fresh = assembleProxy(memo.index, workload, flavour, {
       pieces: (service) => {
         const pieces = this.servicePieces(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
         if (pieces.notes.length > 0) piecesNotes = true;
+        // Envoy proxies ask for the listener next and complete the entry (outboundListener below).
+        if (!gateway) destinations.push({ service: serviceKey(service.namespace, service.name), pieces, listener: undefined });
         return pieces;
       },
       outboundListener: (upstream, service, pieces) => {
-        let byPort = this.outboundListeners.get(pieces);
-        if (!byPort) {
-          byPort = new Map();
-          this.outboundListeners.set(pieces, byPort);
-        }
-        let listener = byPort.get(upstream.localPort);
-        if (!listener) {
-          listener = buildOutboundListener(upstream, service, pieces);
-          byPort.set(upstream.localPort, listener);
-        }
+        const listener = this.outboundListener(upstream, service, pieces);
+        const last = destinations.at(-1);
+        if (last !== undefined) destinations[destinations.length - 1] = { ...last, listener };
         return listener;
       },
     });
-    return { translation: previous ? reuseUnchangedResources(fresh, previous) : fresh, structureKey, piecesNotes, proxies: new Set() };
+    const translation = previous ? reuseUnchangedResources(fresh, previous) : fresh;
+    return { translation, structureKey, ownKey, piecesNotes, destinations: gateway ? [] : destinations, proxies: new Set() };
+  }
+
+  /** The Envoy outbound listener for a destination's pieces on a local port, shared by every caller on that port. */
+  private outboundListener(upstream: Upstream, service: ServiceView, pieces: ServicePieces): Resource {
+    let byPort = this.outboundListeners.get(pieces);
+    if (!byPort) {
+      byPort = new Map();
+      this.outboundListeners.set(pieces, byPort);
+    }
+    let listener = byPort.get(upstream.localPort);
+    if (!listener) {
+      const fresh = buildOutboundListener(upstream, service, pieces);
+      // The listener the pieces these replaced had on this port, when equal: its identity says "unchanged".
+      listener = sameIfEqual(fresh, this.replacedListeners.get(pieces)?.get(upstream.localPort));
+      byPort.set(upstream.localPort, listener);
+    }
+    return listener;
   }
 
   /**
@@ -141,12 +176,15 @@ export class MeshTranslator {
     const before = resources.get(TypeUrl.ClusterLoadAssignment);
     if (before === undefined) return undefined;
     const current = new Map<string, Resource>();
+    const destinations: Destination[] = [];
     for (const upstream of memo.index.upstreamsOf(workload)) {
       const service = memo.index.service(upstream.namespace, upstream.service);
       if (upstreamLeftOut(workload, flavour, upstream, service)) continue;
       const pieces = this.servicePieces(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
       if (pieces.notes.length > 0) return undefined;
       for (const [name, cla] of pieces.loadAssignments) current.set(name, cla);
+      // Equal structure: the listener is the one before, found by identity through the replaced pieces.
+      destinations.push({ service: serviceKey(service.namespace, service.name), pieces, listener: flavour === 'envoy' ? this.outboundListener(upstream, service, pieces) : undefined });
     }
     if (current.size !== before.size) return undefined;
     const after = new Map<string, Resource>();
@@ -159,7 +197,74 @@ export class MeshTranslator {
     }
     const next = new Map(resources);
     next.set(TypeUrl.ClusterLoadAssignment, same ? before : after);
-    return { ...previous, translation: deepFreeze({ resources: next, notes: previous.translation.notes }), proxies: new Set() };
+    return { ...previous, translation: deepFreeze({ resources: next, notes: previous.translation.notes }), destinations, proxies: new Set() };
+  }
+
+  /**
+   * The previous generation with the resources of every destination whose shared pieces changed
+   * swapped for the new ones, when the proxy's own side and upstream list are unchanged (equal own
+   * keys) and every swapped resource keeps its name: a TrafficPolicy change of one destination
+   * reaches its callers without rebuilding their inbound side and every other destination.
+   * Undefined (assemble instead) when that cannot be shown to be exact.
+   */
+  private withChangedDestinations(memo: SnapshotMemo, workload: Workload, flavour: Flavour, structureKey: string, previous: Generation): Generation | undefined {
+    if (previous.piecesNotes || workload.gateway !== undefined) return undefined;
+    const destinations: Destination[] = [];
+    const swaps = new Map<string, Map<string, Resource>>();
+    const swap = (typeUrl: string, before: ReadonlyMap<string, Resource>, after: ReadonlyMap<string, Resource>): boolean => {
+      if (before.size !== after.size) return false;
+      let byName = swaps.get(typeUrl);
+      if (!byName) {
+        byName = new Map();
+        swaps.set(typeUrl, byName);
+      }
+      for (const [name, resource] of after) {
+        if (!before.has(name)) return false;
+        byName.set(name, resource);
+      }
+      return true;
+    };
+    const swapped = new Set<ServicePieces>();
+    let next = 0;
+    for (const upstream of memo.index.upstreamsOf(workload)) {
+      const service = memo.index.service(upstream.namespace, upstream.service);
+      if (upstreamLeftOut(workload, flavour, upstream, service)) continue;
+      const before = previous.destinations[next++];
+      if (before === undefined || before.service !== serviceKey(service.namespace, service.name)) return undefined;
+      const pieces = this.servicePieces(memo, service, flavour, localityPlan(service.trafficPolicy, workload.locality));
+      if (pieces.notes.length > 0) return undefined;
+      const listener = flavour === 'envoy' ? this.outboundListener(upstream, service, pieces) : undefined;
+      destinations.push({ service: before.service, pieces, listener });
+      if (pieces !== before.pieces && !swapped.has(pieces)) {
+        swapped.add(pieces);
+        if (!swap(TypeUrl.Cluster, before.pieces.clusters, pieces.clusters)) return undefined;
+        if (!swap(TypeUrl.ClusterLoadAssignment, before.pieces.loadAssignments, pieces.loadAssignments)) return undefined;
+        const [routeBefore, routeAfter] = [before.pieces.routeConfig, pieces.routeConfig];
+        if ((routeBefore === undefined) !== (routeAfter === undefined)) return undefined;
+        if (routeBefore && routeAfter && !swap(TypeUrl.RouteConfiguration, new Map([[String(routeBefore.name), routeBefore]]), new Map([[String(routeAfter.name), routeAfter]]))) return undefined;
+      }
+      if (listener !== before.listener) {
+        if (listener === undefined || before.listener === undefined || listener.name !== before.listener.name) return undefined;
+        if (!swap(TypeUrl.Listener, new Map([[String(before.listener.name), before.listener]]), new Map([[String(listener.name), listener]]))) return undefined;
+      }
+    }
+    if (next !== previous.destinations.length) return undefined;
+    const resources = new Map(previous.translation.resources);
+    for (const [typeUrl, byName] of swaps) {
+      const current = resources.get(typeUrl);
+      if (current === undefined) return undefined;
+      let changed = false;
+      for (const [name, resource] of byName) {
+        if (!current.has(name)) return undefined;
+        if (current.get(name) !== resource) changed = true;
+      }
+      if (!changed) continue;
+      const replaced = new Map(current);
+      for (const [name, resource] of byName) replaced.set(name, resource);
+      resources.set(typeUrl, replaced);
+    }
+    const translation = deepFreeze({ resources, notes: previous.translation.notes });
+    return { translation, structureKey, ownKey: previous.ownKey, piecesNotes: false, destinations, proxies: new Set() };
   }
 
   private bind(proxy: string, workloadId: string, previousKey: string | undefined, key: string, generation: Generation): void {
@@ -201,6 +306,8 @@ export class MeshTranslator {
     const { mesh } = memo.index.input.policies;
     const fresh = buildServicePieces(service, flavour, mesh.trustDomain, plan, callerConnectionLimits(mesh));
     const pieces = cached ? reuseUnchangedPieces(fresh, cached.pieces) : fresh;
+    const replacedListeners = cached && this.outboundListeners.get(cached.pieces);
+    if (replacedListeners) this.replacedListeners.set(pieces, replacedListeners);
     this.pieces.set(key, { namespace: service.namespace, service: service.name, hash, pieces });
     return pieces;
   }

@@ -164,4 +164,44 @@ describe('cache bounds', () => {
     translator.forget('orders-1');
     expect(translator.translate(input(base, 2), 'orders-2', 'envoy')).toBe(shared);
   });
+
+  it('a TrafficPolicy change of one destination swaps its resources into the callers’ generations, the rest kept by identity', () => {
+    // A TCP destination: its split weights are in the caller's outbound listener (tcp_proxy), not in a route.
+    const tcp: ScenarioFile = {
+      workloads: [
+        { id: 'orders-1', service: 'orders', address: '10.0.0.1', port: 8080, meshPort: 15006, upstreams: [{ service: 'payments', localPort: 9001 }, { service: 'ledger', localPort: 9002 }] },
+        { id: 'payments-1', service: 'payments', address: '10.0.1.1', port: 8080, meshPort: 15006 },
+        { id: 'ledger-a', service: 'ledger', address: '10.0.2.1', port: 5432, meshPort: 15432, protocol: 'tcp', labels: { track: 'stable' } },
+        { id: 'ledger-b', service: 'ledger', address: '10.0.2.2', port: 5432, meshPort: 15432, protocol: 'tcp', labels: { track: 'canary' } },
+      ],
+    };
+    const split = (canary: number): ScenarioFile => ({
+      ...tcp,
+      trafficPolicies: [
+        {
+          metadata: { name: 'ledger' },
+          spec: {
+            target: 'ledger',
+            split: [
+              { name: 'stable', labels: { track: 'stable' }, weight: 100 - canary },
+              { name: 'canary', labels: { track: 'canary' }, weight: canary },
+            ],
+          },
+        },
+      ],
+    });
+    const translator = new MeshTranslator();
+    const before = translator.translate(input(split(10), 1), 'orders-1', 'envoy');
+    const afterInput = input(split(30), 2);
+    const after = translator.translate(afterInput, 'orders-1', 'envoy');
+    expect(after).toEqual(new MeshTranslator().translate(afterInput, 'orders-1', 'envoy'));
+    const listeners = after.get(TypeUrl.Listener);
+    expect(listeners?.get('outbound|9002')).not.toBe(before.get(TypeUrl.Listener)?.get('outbound|9002'));
+    expect(JSON.stringify(listeners?.get('outbound|9002'))).toContain('"weight":30');
+    // What the change did not reach keeps its identity: the inbound side, the other destination, the maps of unchanged types.
+    expect(listeners?.get('inbound|15006')).toBe(before.get(TypeUrl.Listener)?.get('inbound|15006'));
+    expect(listeners?.get('outbound|9001')).toBe(before.get(TypeUrl.Listener)?.get('outbound|9001'));
+    expect(after.get(TypeUrl.Cluster)).toBe(before.get(TypeUrl.Cluster));
+    expect(after.get(TypeUrl.RouteConfiguration)).toBe(before.get(TypeUrl.RouteConfiguration));
+  });
 });
