@@ -18,7 +18,10 @@ import type { Flavour } from './types.js';
  * too (`gatewayInputs`).
  */
 export interface ProxyShape {
-  /** Plain value to hash. */
+  /**
+   * Plain value to hash, built in the same key order every time: it is hashed as plain JSON, so
+   * equal inputs must serialise to equal text.
+   */
   readonly value: unknown;
   /** The destinations whose pieces the proxy reads, in the order their hashes enter the key. */
   readonly upstreams: readonly Upstream[];
