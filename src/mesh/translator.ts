@@ -51,7 +51,9 @@ interface PiecesEntry {
  * - per proxy, `inputKey` (input-keys.ts) covers exactly what affects that proxy; proxies with equal
  *   keys (e.g. replicas of one service) share one generation, and an unchanged key returns it untouched;
  * - when only destinations' endpoints changed (equal structure keys), the new generation is the old
- *   one with its CLAs swapped, nothing else rebuilt.
+ *   one with its CLAs swapped, nothing else rebuilt;
+ * - when only destinations' pieces changed (equal own keys: a TrafficPolicy on a destination), the
+ *   changed destinations' resources are swapped into the old generation by name.
  * When something is rebuilt, resources whose content did not change keep their old identity.
  */
 export class MeshTranslator {
