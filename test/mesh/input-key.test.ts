@@ -119,6 +119,31 @@ describe('inputKey', () => {
 });
 
 /**
+ * Translates every proxy of `before` with a new translator, then checks each proxy of `after`: only
+ * the workloads named as affected are re-translated on a change, so every other key must hold;
+ * and the memoised translation must equal a fresh translator's. Problems go to `misses`.
+ */
+function checkChange(label: string, before: MeshInput, after: MeshInput, misses: string[]): { kept: number; affected: ReadonlySet<string> | 'all' } {
+  const translator = new MeshTranslator();
+  const keys = new Map<string, string>();
+  for (const [id, flavour] of proxies) {
+    keys.set(`${flavour}/${id}`, translator.inputKey(before, id, flavour));
+    translator.translate(before, id, flavour);
+  }
+  const affected = translator.affectedWorkloads(before, after);
+  let kept = 0;
+  for (const [id, flavour] of proxies) {
+    if (!after.workloads.has(id)) continue;
+    const same = translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`);
+    if (!same && affected !== 'all' && !affected.has(id)) misses.push(`${label}: ${flavour}/${id} changed but was not named as affected`);
+    if (same) kept++;
+    const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
+    if (JSON.stringify(snapshot(translator.translate(after, id, flavour))) !== JSON.stringify(fresh)) misses.push(`${label}: ${flavour}/${id}`);
+  }
+  return { kept, affected };
+}
+
+/**
  * The registry publishes snapshots that keep every unchanged workload object (and policy set) as
  * is; the translator then keeps a proxy's key without re-hashing when none of the services it
  * depends on changed. For every workload change, a translator that saw the snapshot before must
@@ -147,23 +172,7 @@ describe('inputKey across snapshots that share unchanged objects', () => {
       let kept = 0;
       const misses: string[] = [];
       for (const [label, mutate] of [...workloadMutations, ...mutations.filter(([l]) => l.startsWith('new '))]) {
-        const translator = new MeshTranslator();
-        const keys = new Map<string, string>();
-        for (const [id, flavour] of proxies) {
-          keys.set(`${flavour}/${id}`, translator.inputKey(before, id, flavour));
-          translator.translate(before, id, flavour);
-        }
-        const after = sharing(before, scenarioFrom(mutate(base)).input, makeMap);
-        // Only the workloads it names are re-translated on a change: every other key must hold.
-        const affected = translator.affectedWorkloads(before, after);
-        for (const [id, flavour] of proxies) {
-          if (!after.workloads.has(id)) continue;
-          const same = translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`);
-          if (!same && affected !== 'all' && !affected.has(id)) misses.push(`${label}: ${flavour}/${id} changed but was not named as affected`);
-          if (same) kept++;
-          const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
-          if (JSON.stringify(snapshot(translator.translate(after, id, flavour))) !== JSON.stringify(fresh)) misses.push(`${label}: ${flavour}/${id}`);
-        }
+        kept += checkChange(label, before, sharing(before, scenarioFrom(mutate(base)).input, makeMap), misses).kept;
       }
       expect(misses).toEqual([]);
       // The point of sharing: most proxies keep their key through a single workload change.
@@ -196,23 +205,11 @@ describe('inputKey across policy changes', () => {
     let kept = 0;
     const misses: string[] = [];
     for (const [label, mutate] of policyMutations) {
-      const translator = new MeshTranslator();
-      const keys = new Map<string, string>();
-      for (const [id, flavour] of proxies) {
-        keys.set(`${flavour}/${id}`, translator.inputKey(before, id, flavour));
-        translator.translate(before, id, flavour);
-      }
       const after: MeshInput = { revision: before.revision + 1, workloads: before.workloads, policies: scenarioFrom(mutate(base)).input.policies };
-      const affected = translator.affectedWorkloads(before, after);
+      const checked = checkChange(label, before, after, misses);
+      kept += checked.kept;
       const expected = expectedAffected[label];
-      if (expected !== undefined) expect(affected === 'all' ? 'all' : [...affected].sort(), label).toEqual(expected);
-      for (const [id, flavour] of proxies) {
-        const same = translator.inputKey(after, id, flavour) === keys.get(`${flavour}/${id}`);
-        if (!same && affected !== 'all' && !affected.has(id)) misses.push(`${label}: ${flavour}/${id} changed but was not named as affected`);
-        if (same) kept++;
-        const fresh = snapshot(new MeshTranslator().translate(after, id, flavour));
-        if (JSON.stringify(snapshot(translator.translate(after, id, flavour))) !== JSON.stringify(fresh)) misses.push(`${label}: ${flavour}/${id}`);
-      }
+      if (expected !== undefined) expect(checked.affected === 'all' ? 'all' : [...checked.affected].sort(), label).toEqual(expected);
     }
     expect(misses).toEqual([]);
     expect(kept).toBeGreaterThan(policyMutations.length * 4);
