@@ -2,7 +2,6 @@ import { voteProtocol } from '../core/protocol.js';
 import { serviceKey, type Protocol, type Upstream, type Workload } from '../core/workload.js';
 import type { AuthorizationPolicySpec, Metadata, PolicyDocument, PolicySet, TrafficPolicySpec } from '../core/policy.js';
 import { canonicalJson, compareStrings } from './hash.js';
-import { sameElements } from './object-reuse.js';
 import type { MeshInput } from './types.js';
 
 /** A destination service as the translator sees it, derived from the registered workloads. */
@@ -95,7 +94,7 @@ function differingKeys(before: ReadonlyMap<string, unknown>, after: ReadonlyMap<
 /** Policies kept from one set to the next are the same objects; others are compared by content. */
 function samePolicies(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b) && sameElements(a, b)) return true;
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => item === b[i])) return true;
   return canonicalJson(a) === canonicalJson(b);
 }
 
