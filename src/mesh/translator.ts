@@ -77,7 +77,7 @@ export class MeshTranslator {
 
   /** `translate`, plus what was left out or adjusted and why. */
   translateWithNotes(input: MeshInput, workloadId: string, flavour: Flavour): Translation {
-    const { key, structureKey } = this.keys.keys(input, workloadId, flavour);
+    const { key, structureKey, ownKey } = this.keys.keys(input, workloadId, flavour);
     const proxy = proxyId(workloadId, flavour);
     const previousKey = this.bindings.get(proxy)?.key;
     const existing = this.generations.get(key);
@@ -88,7 +88,6 @@ export class MeshTranslator {
     const memo = this.keys.memo(input);
     const workload = this.keys.workload(input, workloadId);
     const previous = previousKey === undefined ? undefined : this.generations.get(previousKey);
-    const { ownKey } = this.keys.keys(input, workloadId, flavour);
     const generation =
       (previous?.structureKey === structureKey && this.withNewEndpoints(memo, workload, flavour, previous)) ||
       (previous?.ownKey === ownKey && this.withChangedDestinations(memo, workload, flavour, structureKey, previous)) ||
@@ -212,18 +211,25 @@ export class MeshTranslator {
   private withChangedDestinations(memo: SnapshotMemo, workload: Workload, flavour: Flavour, structureKey: string, previous: Generation): Generation | undefined {
     if (previous.piecesNotes || workload.gateway !== undefined) return undefined;
     const destinations: Destination[] = [];
+    // Type → name → the resource to put in place of the one of that name.
     const swaps = new Map<string, Map<string, Resource>>();
-    const swap = (typeUrl: string, before: ReadonlyMap<string, Resource>, after: ReadonlyMap<string, Resource>): boolean => {
-      if (before.size !== after.size) return false;
+    const swapsOf = (typeUrl: string): Map<string, Resource> => {
       let byName = swaps.get(typeUrl);
       if (!byName) {
         byName = new Map();
         swaps.set(typeUrl, byName);
       }
-      for (const [name, resource] of after) {
-        if (!before.has(name)) return false;
-        byName.set(name, resource);
-      }
+      return byName;
+    };
+    const swapAll = (typeUrl: string, before: ReadonlyMap<string, Resource>, after: ReadonlyMap<string, Resource>): boolean => {
+      if (before.size !== after.size || [...after.keys()].some((name) => !before.has(name))) return false;
+      for (const [name, resource] of after) swapsOf(typeUrl).set(name, resource);
+      return true;
+    };
+    const swapOne = (typeUrl: string, before: Resource | undefined, after: Resource | undefined): boolean => {
+      if (before === undefined || after === undefined) return before === after;
+      if (before.name !== after.name) return false;
+      swapsOf(typeUrl).set(String(after.name), after);
       return true;
     };
     const swapped = new Set<ServicePieces>();
@@ -239,16 +245,11 @@ export class MeshTranslator {
       destinations.push({ service: before.service, pieces, listener });
       if (pieces !== before.pieces && !swapped.has(pieces)) {
         swapped.add(pieces);
-        if (!swap(TypeUrl.Cluster, before.pieces.clusters, pieces.clusters)) return undefined;
-        if (!swap(TypeUrl.ClusterLoadAssignment, before.pieces.loadAssignments, pieces.loadAssignments)) return undefined;
-        const [routeBefore, routeAfter] = [before.pieces.routeConfig, pieces.routeConfig];
-        if ((routeBefore === undefined) !== (routeAfter === undefined)) return undefined;
-        if (routeBefore && routeAfter && !swap(TypeUrl.RouteConfiguration, new Map([[String(routeBefore.name), routeBefore]]), new Map([[String(routeAfter.name), routeAfter]]))) return undefined;
+        if (!swapAll(TypeUrl.Cluster, before.pieces.clusters, pieces.clusters)) return undefined;
+        if (!swapAll(TypeUrl.ClusterLoadAssignment, before.pieces.loadAssignments, pieces.loadAssignments)) return undefined;
+        if (!swapOne(TypeUrl.RouteConfiguration, before.pieces.routeConfig, pieces.routeConfig)) return undefined;
       }
-      if (listener !== before.listener) {
-        if (listener === undefined || before.listener === undefined || listener.name !== before.listener.name) return undefined;
-        if (!swap(TypeUrl.Listener, new Map([[String(before.listener.name), before.listener]]), new Map([[String(listener.name), listener]]))) return undefined;
-      }
+      if (listener !== before.listener && !swapOne(TypeUrl.Listener, before.listener, listener)) return undefined;
     }
     if (next !== previous.destinations.length) return undefined;
     const resources = new Map(previous.translation.resources);
