@@ -337,9 +337,11 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       return { times, cpu: cpuSeconds(pid()) - cpuBefore };
     };
     // One TrafficPolicy on a service: `shared` (every proxy calls it) or one that only its callers see.
-    const policyChange = async (header: string, options: { target?: string; circuitBreakers?: { maxRequests: number } } = {}): Promise<{ times: Latency; cpu: number }> => {
+    const policyChange = async (header: string, options: { target?: string; circuitBreakers?: { maxRequests: number } } = {}): Promise<{ times: Latency; cpu: number; reached: number }> => {
       const target = options.target ?? 'shared';
       const reached = target === 'shared' ? n : upstreamServices.filter((services) => services.includes(target)).length;
+      // The proxies' process reports once this many have ACKed: none would never report.
+      if (reached === 0) throw new Error(`no proxy calls ${target}: nothing to time`);
       const cpuBefore = cpuSeconds(pid());
       fleet.send({ cmd: 'arm', change: { typeUrl: RDS, marker: header, proxies: reached } });
       await new Promise((r) => setTimeout(r, 100));
@@ -353,13 +355,11 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
         },
       ]);
       const times = latencies((await fleet.waitFor('acked', `RDS ACKed by the ${reached} callers of ${target}`)).times, t);
-      return { times, cpu: cpuSeconds(pid()) - cpuBefore };
+      return { times, cpu: cpuSeconds(pid()) - cpuBefore, reached };
     };
     const { times: eds, cpu: edsCpu } = await endpointChange('10.250.0.2');
     const { times: rds, cpu: rdsCpu } = await policyChange('x-fleet-bench');
-    const oneService = svc(1);
-    const oneCallers = upstreamServices.filter((services) => services.includes(oneService)).length;
-    const { times: rdsOne, cpu: rdsOneCpu } = await policyChange('x-fleet-bench-one', { target: oneService });
+    const { times: rdsOne, cpu: rdsOneCpu, reached: oneCallers } = await policyChange('x-fleet-bench-one', { target: svc(1) });
     await new Promise((r) => setTimeout(r, 2000));
     const afterChanges = memory(pid()).rssMb;
 
