@@ -21,6 +21,11 @@ interface AgentState extends AckState {
 /** An agent's trust bundle is on disk and re-read by the proxyless client within this long. */
 const AGENT_TRUST_SETTLE_MS = 2_500;
 
+/** Since when the agent has held `trust`: unchanged, since it first got it; otherwise from now. */
+function trustSince(agent: AgentState, trust: readonly string[], now: number): number {
+  return agent.trustFetchedAt !== undefined && agent.trust?.join() === trust.join() ? agent.trustFetchedAt : now;
+}
+
 /** Over SDS (Envoy, proxyless gRPC) or through an agent writing files. */
 export type Holder = 'sds' | 'agent';
 
@@ -156,19 +161,23 @@ export class TrustLedger {
 
   // --- agents -----------------------------------------------------------------------------------
 
-  /** An agent was issued a leaf, with the trust bundle it got alongside. */
+  /**
+   * An agent was issued a leaf, with the trust bundle it got alongside. A renewal that hands back the
+   * bundle the agent already holds does not restart the settle time: that bundle is already in effect,
+   * and restarting it on every renewal kept a fleet of short-lived leaves from ever being settled at once.
+   */
   recordAgentLeaf(workloadId: string, leaf: { serial: string; issuer: string; notAfter: number }, trust: readonly string[], now: number): 'issued' | 'rotated' {
     const agent = this.agents.get(workloadId) ?? {};
-    this.agents.set(workloadId, { ...agent, leafSerial: leaf.serial, leafIssuer: leaf.issuer, leafNotAfter: leaf.notAfter, trust, trustFetchedAt: now, lastSeenAt: now });
+    this.agents.set(workloadId, { ...agent, leafSerial: leaf.serial, leafIssuer: leaf.issuer, leafNotAfter: leaf.notAfter, trust, trustFetchedAt: trustSince(agent, trust, now), lastSeenAt: now });
     return agent.leafSerial === undefined ? 'issued' : 'rotated';
   }
 
   /** An agent fetched its trust bundle; true when it should re-issue its leaf now (its issuer switched). */
   recordAgentBundle(workloadId: string, trust: readonly string[], now: number): boolean {
     const agent = this.agents.get(workloadId) ?? {};
-    const unchanged = agent.trust !== undefined && agent.trust.join() === trust.join();
-    this.agents.set(workloadId, { ...agent, trust, trustFetchedAt: unchanged ? agent.trustFetchedAt : now, lastSeenAt: now });
-    const settled = unchanged && agent.trustFetchedAt !== undefined && now - agent.trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
+    const trustFetchedAt = trustSince(agent, trust, now);
+    this.agents.set(workloadId, { ...agent, trust, trustFetchedAt, lastSeenAt: now });
+    const settled = now - trustFetchedAt >= AGENT_TRUST_SETTLE_MS;
     return settled && this.mustReplaceLeaf(workloadId, agent.leafIssuer, 'agent');
   }
 

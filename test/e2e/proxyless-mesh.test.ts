@@ -288,11 +288,15 @@ ${spec}`;
     const started = await fetch(`${b.http}/v1/ca/rotate`, { method: 'POST', headers: { authorization: 'Bearer e2e-operator-token', 'content-type': 'application/json' }, body: '{}' });
     expect(started.status, await started.clone().text()).toBe(200);
     const phases = new Set<string>();
+    let last: { phase: string } | undefined;
     await waitFor(async () => {
       const status = (await (await fetch(`${b.http}/v1/ca`, { headers: { authorization: 'Bearer e2e-operator-token' } })).json()) as { rootRotation: { phase: string } };
+      last = status.rootRotation;
       phases.add(status.rootRotation.phase);
       return status.rootRotation.phase === 'P4_RETIRED' ? true : undefined;
-    }, 90_000, 'the root rotation to complete');
+    }, 90_000, 'the root rotation to complete').catch((error: unknown) => {
+      throw new Error(`${String(error)}; phases seen: ${[...phases].join(', ')}; last status: ${JSON.stringify(last)}`);
+    });
     const { stats } = await orders.send<{ stats: LoadStats }>({ cmd: 'stopLoad', settleMs: 2500 });
     expect(stats.failed, JSON.stringify(stats.errors)).toBe(0);
     expect(stats.ok).toBeGreaterThan(200);
