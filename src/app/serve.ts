@@ -205,7 +205,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const meshMetrics = registerMeshMetrics(metrics, {
     leafExpiries: () => ledger.leafExpiries(),
     rotationPhase: () => caApi.statusSummary().rootRotation,
-    syncStates: () => proxyStatus.rows().map((row) => row.sync),
+    syncStates: () => proxyStatus.syncStates(),
     now: () => Date.now(),
   });
   const onPolicyErrors = (errors: readonly PolicyError[]): void => {
@@ -408,7 +408,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   const proxyStatus = new ProxyStatusReporter({
     store,
     replica: options.replicaName ?? `${hostname()}-${process.pid}`,
-    proxies: () => xds.proxySummaries(),
+    proxies: () => xds.eachProxySummary(),
     workload: (id) => meshState.snapshot().workloads.get(id),
     leaf: (id) => ledger.leafOf(id),
     logger,

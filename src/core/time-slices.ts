@@ -19,3 +19,26 @@ export function drainSlice<T>(items: Set<T>, visit: (item: T) => void): boolean 
   }
   return items.size > 0;
 }
+
+/**
+ * Visits every item of `items`, yielding to the event loop after each slice; resolves with the
+ * time spent visiting (ms), the waits between slices left out. Items added to a live collection
+ * while it is being visited may or may not be visited, as with any iterator.
+ */
+export async function visitInSlices<T>(items: Iterable<T>, visit: (item: T) => void): Promise<number> {
+  const iterator = items[Symbol.iterator]();
+  let busyMs = 0;
+  for (;;) {
+    const started = performance.now();
+    const deadline = started + SLICE_MS;
+    let visited = 0;
+    let next = iterator.next();
+    for (; !next.done; next = iterator.next()) {
+      visit(next.value);
+      if (++visited % CLOCK_EVERY === 0 && performance.now() >= deadline) break;
+    }
+    busyMs += performance.now() - started;
+    if (next.done) return busyMs;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
