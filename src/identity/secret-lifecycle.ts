@@ -44,6 +44,8 @@ export class ProxySecrets {
   private held: HeldLeaf | undefined;
   /** An authenticated stream asked for `default`; issue as soon as the workload is known. */
   private wanted = false;
+  /** An authenticated Envoy stream opened: it will ask for `default` (see `prefetch`). */
+  private expected = false;
   private issuing: Promise<void> | undefined;
   /** The issuer switched while a leaf was being signed by the one before: issue again once it is in. */
   private reissue = false;
@@ -87,9 +89,19 @@ export class ProxySecrets {
     if (!this.held) this.issue('request');
   }
 
+  /**
+   * An Envoy asks for `default` as soon as it has the clusters and listeners that name it: sign
+   * its leaf now, while that config goes out, rather than after (as Istio's agent signs at start);
+   * if this replica has not seen the registration yet, once it has.
+   */
+  prefetch(): void {
+    this.expected = true;
+    if (!this.held && !this.issuing && this.deps.workload(this.workloadId)) this.issue('request');
+  }
+
   /** The mesh state changed: a proxy may have asked before this replica saw its registration. */
   refresh(): void {
-    if (this.wanted && !this.held && !this.timer) this.issue('request');
+    if ((this.wanted || this.expected) && !this.held && !this.timer) this.issue('request');
   }
 
   acked(name: string, version: string): void {

@@ -87,6 +87,58 @@ describe('xDS stream identity: tokens, SDS ownership, rotation', () => {
     stream.close();
   });
 
+  it("signs an Envoy's leaf when its stream opens, before it asks for it; not for a unary fetch, nor for a proxyless gRPC client", async () => {
+    const certificateOf = async (id: string): Promise<{ serial: string } | null | undefined> => {
+      const { proxies } = (await api(accord, 'GET', '/v1/proxy-status')).body as { proxies: { workload: string; certificate: { serial: string } | null }[] };
+      return proxies.find((row) => row.workload === id)?.certificate;
+    };
+    const register = async (service: string, port: number): Promise<Registered> =>
+      (await api(accord, 'POST', '/v1/workloads', { body: { service, address: '127.0.0.1', port, protocol: 'grpc' } })).body as Registered;
+    const envoy = await register('shipping', 9003);
+    const proxyless = await register('billing', 9004);
+    const fetcher = await register('invoices', 9005);
+
+    // A unary fetch opens no stream that could be sent a secret: nothing is signed for it.
+    const fetching = client(fetcher.token);
+    let fetched: DiscoveryResponse | undefined;
+    // Until this replica has seen the registration, a fetch is answered UNAVAILABLE.
+    for (const deadline = Date.now() + 10_000; !fetched && Date.now() < deadline; ) {
+      fetched = await fetching.fetch('cds', { node: envoyNode(fetcher.id), type_url: TypeUrl.Cluster, resource_names: [] }).catch(() => undefined);
+      if (!fetched) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(fetched?.type_url).toBe(TypeUrl.Cluster);
+
+    const envoyStream = client(envoy.token).sotw();
+    envoyStream.send({ node: envoyNode(envoy.id), type_url: TypeUrl.Cluster, resource_names: [] });
+    await envoyStream.nextOfType(TypeUrl.Cluster, 5000);
+    const grpcStream = client(proxyless.token).sotw();
+    grpcStream.send({ node: { ...envoyNode(proxyless.id), user_agent_name: 'gRPC Node' }, type_url: TypeUrl.Cluster, resource_names: [] });
+    await grpcStream.nextOfType(TypeUrl.Cluster, 5000);
+
+    // Neither has asked for `default`; the Envoy's is signed anyway (generous bound: signing takes milliseconds).
+    let prefetched: { serial: string } | null | undefined;
+    for (const deadline = Date.now() + 10_000; !prefetched && Date.now() < deadline; ) {
+      prefetched = await certificateOf(envoy.id);
+      if (!prefetched) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(prefetched?.serial).toMatch(/^[0-9A-F]+$/i);
+    expect(await certificateOf(proxyless.id)).toBeNull();
+
+    // Asked for, the Envoy gets that very leaf, not a second one.
+    envoyStream.send({ node: envoyNode(envoy.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
+    const served = secretsOf(await envoyStream.nextOfType(TypeUrl.Secret, 5000)).get('default');
+    const leaf = new X509Certificate(chainOf(served ?? {}));
+    expect(leaf.serialNumber.toUpperCase()).toBe(prefetched?.serial.toUpperCase());
+    // What was signed, as revoking each workload lists it: the Envoy's one leaf, nothing for the fetch or the proxyless client.
+    const revoked = async (id: string): Promise<string[]> =>
+      ((await api(accord, 'POST', '/v1/ca/revoke', { body: { workload: id } })).body as { revoked: string[] }).revoked.map((serial) => serial.toUpperCase());
+    expect(await revoked(fetcher.id)).toEqual([]);
+    expect(await revoked(proxyless.id)).toEqual([]);
+    expect(await revoked(envoy.id)).toEqual([prefetched?.serial.toUpperCase()]);
+    envoyStream.close();
+    grpcStream.close();
+  });
+
   it("refuses a token used with another workload's node.id (PERMISSION_DENIED)", async () => {
     const stream = client(a.token).sotw();
     stream.send({ node: envoyNode(b.id), type_url: TypeUrl.Secret, resource_names: ['default'] });
