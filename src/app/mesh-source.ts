@@ -367,11 +367,14 @@ export class MeshConfigSource implements ConfigSource {
       },
       watch: (onChange, end) => {
         access.end = end;
-        // Denied between open() and now: end it once the transport is done setting it up.
-        if (access.denied !== undefined) queueMicrotask(() => endDenied(access));
-        // A stream (a unary Fetch never watches) of an Envoy: every Envoy config names the workload's
-        // `default` certificate (mTLS is always on); proxyless gRPC reads files instead.
-        else if (authenticated && entry.flavour === 'envoy') entry.secrets.prefetch();
+        if (access.denied !== undefined) {
+          // Denied between open() and now: end it once the transport is done setting it up.
+          queueMicrotask(() => endDenied(access));
+        } else if (authenticated && entry.flavour === 'envoy') {
+          // A stream (a unary Fetch never watches) of an Envoy: every Envoy config names the
+          // workload's `default` certificate (mTLS is always on); proxyless gRPC reads files instead.
+          entry.secrets.prefetch();
+        }
         listener = onChange;
         entry.listeners.add(onChange);
         return () => {
