@@ -8,15 +8,23 @@ const SLICE_MS = 5;
 /** Items visited between two looks at the clock. */
 const CLOCK_EVERY = 32;
 
-/** Takes items out of `items` and visits them for one slice; true if some are left for the next. */
-export function drainSlice<T>(items: Set<T>, visit: (item: T) => void): boolean {
+/** Visits items from `iterator` for one slice; true once the iterator is exhausted. */
+function visitSlice<T>(iterator: Iterator<T>, visit: (item: T) => void): boolean {
   const deadline = performance.now() + SLICE_MS;
   let visited = 0;
-  for (const item of items) {
+  for (let next = iterator.next(); !next.done; next = iterator.next()) {
+    visit(next.value);
+    if (++visited % CLOCK_EVERY === 0 && performance.now() >= deadline) return false;
+  }
+  return true;
+}
+
+/** Takes items out of `items` and visits them for one slice; true if some are left for the next. */
+export function drainSlice<T>(items: Set<T>, visit: (item: T) => void): boolean {
+  visitSlice(items.values(), (item) => {
     items.delete(item);
     visit(item);
-    if (++visited % CLOCK_EVERY === 0 && performance.now() >= deadline) break;
-  }
+  });
   return items.size > 0;
 }
 
@@ -30,15 +38,9 @@ export async function visitInSlices<T>(items: Iterable<T>, visit: (item: T) => v
   let busyMs = 0;
   for (;;) {
     const started = performance.now();
-    const deadline = started + SLICE_MS;
-    let visited = 0;
-    let next = iterator.next();
-    for (; !next.done; next = iterator.next()) {
-      visit(next.value);
-      if (++visited % CLOCK_EVERY === 0 && performance.now() >= deadline) break;
-    }
+    const done = visitSlice(iterator, visit);
     busyMs += performance.now() - started;
-    if (next.done) return busyMs;
+    if (done) return busyMs;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }

@@ -42,10 +42,11 @@ interface HeldLeaf {
  */
 export class ProxySecrets {
   private held: HeldLeaf | undefined;
-  /** An authenticated stream asked for `default`; issue as soon as the workload is known. */
+  /**
+   * An authenticated stream asked for `default`, or an authenticated Envoy stream (which will ask)
+   * opened: issue as soon as the workload is known.
+   */
   private wanted = false;
-  /** An authenticated Envoy stream opened: it will ask for `default` (see `prefetch`). */
-  private expected = false;
   private issuing: Promise<void> | undefined;
   /** The issuer switched while a leaf was being signed by the one before: issue again once it is in. */
   private reissue = false;
@@ -95,13 +96,13 @@ export class ProxySecrets {
    * if this replica has not seen the registration yet, once it has.
    */
   prefetch(): void {
-    this.expected = true;
-    if (!this.held && !this.issuing && this.deps.workload(this.workloadId)) this.issue('request');
+    this.wanted = true;
+    if (!this.held && this.deps.workload(this.workloadId)) this.issue('request');
   }
 
   /** The mesh state changed: a proxy may have asked before this replica saw its registration. */
   refresh(): void {
-    if ((this.wanted || this.expected) && !this.held && !this.timer) this.issue('request');
+    if (this.wanted && !this.held && !this.timer) this.issue('request');
   }
 
   acked(name: string, version: string): void {
