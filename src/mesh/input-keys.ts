@@ -7,7 +7,7 @@ import { localityPlan, type LocalityPlan } from './locality.js';
 import { MeshIndex, type NamedAuthorizationPolicy, type PolicyLookup, type ServiceView } from './model.js';
 import { gatewayInputs, inboundInputs, proxyShape } from './proxy-inputs.js';
 import { serviceEndpointInputs, serviceStructureInputs } from './service-pieces.js';
-import { DependentIndex } from './dependents.js';
+import { DependentIndex, dependencyKey } from './dependents.js';
 import { sameElements } from './object-reuse.js';
 import { changedSince, type SnapshotChange } from './snapshot-diff.js';
 import { UnknownWorkloadError, type Flavour, type MeshInput } from './types.js';
@@ -45,11 +45,18 @@ export interface SnapshotMemo {
   readonly keys: Map<string, ProxyKeys>;
   /** Keys by what they are computed from (shape hash and locality): replicas of a service compute them once. */
   readonly groups: Map<string, GroupKeys>;
+  /**
+   * The previous snapshot's keys → this one's, for proxies reached only through a service they
+   * depend on (see `keys`): every proxy that shared the old keys shares the new ones.
+   */
+  readonly transitions: Map<ProxyKeys, GroupKeys>;
 }
 
 interface GroupKeys {
   readonly keys: ProxyKeys;
   readonly services: readonly string[];
+  /** `services` joined (dependents.ts), computed once per group rather than once per proxy. */
+  readonly servicesKey: string;
 }
 
 interface InboundHash {
@@ -88,10 +95,11 @@ export interface ShapeEntry {
 /** A proxy's keys and what they were computed from, so the next snapshot can keep them without re-hashing. */
 interface KeyRecord {
   epoch: number;
-  readonly keys: ProxyKeys;
+  keys: ProxyKeys;
   readonly workload: Workload;
   /** Services whose change can change the keys: its upstreams and the callers its policies name. */
-  readonly services: readonly string[];
+  services: readonly string[];
+  servicesKey: string;
 }
 
 /**
@@ -125,7 +133,7 @@ export class InputKeys {
       const change: SnapshotChange = last === undefined ? 'all' : changedSince(last.index.input, input);
       const index = last !== undefined && change !== 'all' ? MeshIndex.derive(last.index, input, change.workloads, change.services) : new MeshIndex(input, this.policyLookup);
       this.policyLookup = index.policies;
-      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map(), groups: new Map() };
+      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map(), groups: new Map(), transitions: new Map() };
       this.lastMemo = memo;
       this.snapshots.set(input, memo);
       this.prune(memo);
@@ -150,11 +158,37 @@ export class InputKeys {
     if (record && unaffected(record, memo, workload)) {
       record.epoch = memo.epoch;
       keys = record.keys;
+    } else if (record && reachedThroughDependencies(record, memo, workload)) {
+      keys = this.followTransition(memo, record, workload, flavour, proxy);
     } else {
-      keys = this.computeKeys(memo, workload, flavour, proxy);
+      keys = this.computeKeys(memo, workload, flavour, proxy).keys;
     }
     memo.keys.set(proxy, keys);
     return keys;
+  }
+
+  /**
+   * A proxy whose own inputs are unchanged and that is reached only through a service it depends
+   * on (an endpoint added to a service every proxy calls, say) gets the new keys the first proxy
+   * that shared its old keys got: those proxies had one shape and locality, so they compute the
+   * same keys again. A change reaching 10,000 proxies in 1,000 groups computes 1,000 keys.
+   */
+  private followTransition(memo: SnapshotMemo, record: KeyRecord, workload: Workload, flavour: Flavour, proxy: string): ProxyKeys {
+    const previous = record.keys;
+    let next = memo.transitions.get(previous);
+    if (next === undefined) {
+      next = this.computeKeys(memo, workload, flavour, proxy);
+      memo.transitions.set(previous, next);
+      return next.keys;
+    }
+    record.epoch = memo.epoch;
+    record.keys = next.keys;
+    if (record.servicesKey !== next.servicesKey) {
+      record.services = next.services;
+      record.servicesKey = next.servicesKey;
+      this.dependents.track(proxy, workload.id, next.services, next.servicesKey);
+    }
+    return next.keys;
   }
 
   /** The proxy's shape and its hash, kept per workload object while the mesh and its UpstreamPolicies are the same. */
@@ -219,14 +253,14 @@ export class InputKeys {
     for (const flavour of ['envoy', 'grpc'] as const) this.dropRecord(proxyId(workloadId, flavour));
   }
 
-  private computeKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, proxy: string): ProxyKeys {
+  private computeKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, proxy: string): GroupKeys {
     const shape = this.shape(memo.index, workload, flavour);
     const gateway = flavour === 'envoy' && workload.gateway !== undefined;
     if (gateway) {
       // A gateway reads routes and backends besides its upstreams: recomputed on every snapshot.
       this.dropRecord(proxy);
       this.dependents.trackAlways(proxy, workload.id);
-      return this.hashKeys(memo, workload, flavour, shape, true).keys;
+      return this.hashKeys(memo, workload, flavour, shape, true);
     }
     // Everything but the locality is in the shape hash; equal shapes (replicas) share their keys.
     const { region, zone, subZone } = workload.locality;
@@ -236,9 +270,9 @@ export class InputKeys {
       group = this.hashKeys(memo, workload, flavour, shape, false);
       memo.groups.set(groupKey, group);
     }
-    this.records.set(proxy, { epoch: memo.epoch, keys: group.keys, workload, services: group.services });
-    this.dependents.track(proxy, workload.id, group.services);
-    return group.keys;
+    this.records.set(proxy, { epoch: memo.epoch, keys: group.keys, workload, services: group.services, servicesKey: group.servicesKey });
+    this.dependents.track(proxy, workload.id, group.services, group.servicesKey);
+    return group;
   }
 
   private hashKeys(memo: SnapshotMemo, workload: Workload, flavour: Flavour, shape: ShapeEntry, gateway: boolean): GroupKeys {
@@ -255,7 +289,8 @@ export class InputKeys {
     if (gateway) structure += `\n${canonicalJson(gatewayInputs(memo.index, workload, (service) => hashesOf(service).full))}`;
     const structureKey = digest('sha256', structure, 'base64url');
     const keys: ProxyKeys = { structureKey, key: digest('sha256', `${endpoints}\n${structureKey}`, 'base64url'), ownKey: `${shape.hash}\n${inbound.hash}` };
-    return { keys, services: [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers] };
+    const services = [...shape.upstreams.map((u) => serviceKey(u.namespace, u.service)), ...inbound.callers];
+    return { keys, services, servicesKey: dependencyKey(services) };
   }
 
   private dropRecord(proxy: string): void {
@@ -318,6 +353,16 @@ function planKey(plan: LocalityPlan): string {
     case 'distribute':
       return JSON.stringify(['distribute', plan.caller.region ?? null, plan.caller.zone ?? null, plan.caller.subZone ?? null, plan.to.map((t) => [t.pattern, t.weight])]);
   }
+}
+
+/**
+ * Whether the proxy's own inputs (its workload, its service's policies, the mesh settings) are
+ * those of the snapshot just before this one, so its keys can differ only through the services it
+ * depends on: proxies that shared keys then share them now (`followTransition`).
+ */
+function reachedThroughDependencies(record: KeyRecord, memo: SnapshotMemo, workload: Workload): boolean {
+  if (record.workload !== workload || memo.change === 'all' || record.epoch !== memo.epoch - 1) return false;
+  return !memo.change.sources.has(serviceKey(workload.namespace, workload.service));
 }
 
 /**

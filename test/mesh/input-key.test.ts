@@ -224,3 +224,84 @@ describe('inputKey across policy changes', () => {
     expect(translator.affectedWorkloads(before, after)).toEqual(new Set());
   });
 });
+
+/**
+ * Proxies whose own inputs are unchanged and that a change reaches only through a service they
+ * call take the new keys the first proxy that shared their old keys computed (input-keys.ts,
+ * `followTransition`). Replicas in two regions have different keys while locality-aware balancing
+ * is on (the default), share content-equal keys once a policy turns it off, and part again when a
+ * policy turns it back on; a replica re-registered as a new object must not follow the others.
+ */
+describe('inputKey through a chain of snapshots that reach replicas only through a service they call', () => {
+  const replica = (i: number, region: string): ScenarioWorkload => ({
+    id: `web-${i}`,
+    service: 'web',
+    address: `10.0.0.${i}`,
+    port: 8080,
+    meshPort: 15006,
+    locality: { region, zone: `${region}-a` },
+    upstreams: [{ service: 'api', localPort: 9001 }],
+  });
+  const api = (i: number, region: string): ScenarioWorkload => ({ id: `api-${i}`, service: 'api', address: `10.0.1.${i}`, port: 8080, meshPort: 15006, locality: { region, zone: `${region}-a` } });
+  const start: ScenarioFile = {
+    mesh: { trustDomain: 'mesh.local', mtls: 'STRICT' },
+    workloads: [replica(1, 'eu'), replica(2, 'us'), replica(3, 'eu'), replica(4, 'us'), api(1, 'eu'), api(2, 'us')],
+  };
+  const withApi = (file: ScenarioFile, workload: ScenarioWorkload): ScenarioFile => ({ ...file, workloads: [...(file.workloads ?? []), workload] });
+  const localityOff: ScenarioFile['trafficPolicies'] = [{ metadata: { name: 'api' }, spec: { target: 'api', locality: { enabled: false } } }];
+  const failover: ScenarioFile['trafficPolicies'] = [{ metadata: { name: 'api' }, spec: { target: 'api', locality: { enabled: true, failover: [{ from: 'eu', to: 'us' }] } } }];
+  const files: ScenarioFile[] = [start, withApi(start, api(3, 'eu'))];
+  files.push({ ...files[1], trafficPolicies: localityOff });
+  files.push(withApi(files[2], api(4, 'us')));
+  files.push({ ...files[3], trafficPolicies: failover });
+
+  /** Each file as a snapshot that keeps the previous one's unchanged workload objects, except those named. */
+  function chain(renew: ReadonlyMap<number, string>): MeshInput[] {
+    const out: MeshInput[] = [];
+    for (const [i, file] of files.entries()) {
+      const input = scenarioFrom(file).input;
+      const previous = out.at(-1);
+      if (previous === undefined) {
+        out.push(input);
+        continue;
+      }
+      const workloads = new Map<string, Workload>();
+      for (const [id, workload] of input.workloads) {
+        const old = previous.workloads.get(id);
+        const keep = old !== undefined && renew.get(i) !== id && JSON.stringify(old) === JSON.stringify(workload);
+        workloads.set(id, keep ? old : workload);
+      }
+      const samePolicies = JSON.stringify(file.trafficPolicies ?? []) === JSON.stringify(files[i - 1]?.trafficPolicies ?? []);
+      out.push({ revision: i + 1, workloads, policies: samePolicies ? previous.policies : input.policies });
+    }
+    return out;
+  }
+
+  for (const [label, renew] of [
+    ['no workload renewed', new Map<number, string>()],
+    ['web-1 re-registered as a new object as the policy arrives', new Map([[2, 'web-1']])],
+  ] as const) {
+    it(`agrees with a fresh translator at every step (${label})`, () => {
+      const translator = new MeshTranslator();
+      const replicas = ['web-1', 'web-2', 'web-3', 'web-4'];
+      const keysAt: string[][] = [];
+      for (const [step, input] of chain(renew).entries()) {
+        // Visit in a different order each time, so each replica is sometimes the first of its group.
+        const order = step % 2 === 0 ? replicas : [...replicas].reverse();
+        const keys = new Map<string, string>();
+        for (const id of order) {
+          keys.set(id, translator.inputKey(input, id, 'envoy'));
+          const fresh = new MeshTranslator().translate(input, id, 'envoy');
+          expect(snapshot(translator.translate(input, id, 'envoy')), `step ${step}, ${id}`).toEqual(snapshot(fresh));
+          expect(translator.inputKey(input, id, 'envoy'), `step ${step}, ${id}`).toBe(new MeshTranslator().inputKey(input, id, 'envoy'));
+        }
+        keysAt.push(replicas.map((id) => keys.get(id) ?? ''));
+      }
+      // web-1, web-3 in eu and web-2, web-4 in us: two keys, then one while locality is off, then two.
+      const distinct = keysAt.map((keys) => new Set(keys).size);
+      expect(distinct).toEqual([2, 2, 1, 1, 2]);
+      for (const step of [0, 1, 4]) expect([keysAt[step]?.[0], keysAt[step]?.[1]], `step ${step}`).toEqual([keysAt[step]?.[2], keysAt[step]?.[3]]);
+      expect(keysAt[3]?.[0]).not.toBe(keysAt[2]?.[0]);
+    });
+  }
+});
