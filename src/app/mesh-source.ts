@@ -33,12 +33,18 @@ export interface MeshState {
   readonly policies: PolicySet;
 }
 
+/** One proxy's encoded config and the key it was generated for. */
+export interface GeneratedConfig {
+  /** Changes whenever anything that affects this proxy's resources changes. */
+  readonly key: string;
+  /** Type URL → name → encoded resource; identical inputs give identical objects. */
+  readonly config: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+}
+
 /** Translation of one proxy's config, already encoded. */
 export interface ProxyGenerator {
-  /** A key that changes whenever anything that affects this proxy's resources changes. */
-  inputKey(workloadId: string, flavour: Flavour): string;
-  /** Type URL → name → encoded resource; identical inputs give identical objects. */
-  generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+  /** The proxy's config, or undefined when its key is still `currentKey` (nothing it reads changed). */
+  generate(workloadId: string, flavour: Flavour, currentKey: string | undefined): GeneratedConfig | undefined;
   flavourOf(userAgentName: string): Flavour;
   /** Workloads whose proxies' config may differ between two states; `all` when any may. */
   affectedSince(before: MeshState, after: MeshState): ReadonlySet<string> | 'all';
@@ -135,7 +141,9 @@ class ProxyEntry {
 
   notify(typeUrls: ReadonlySet<string>): void {
     if (typeUrls.size === 0) return;
-    for (const listener of [...this.listeners]) listener(typeUrls);
+    // A listener may end its stream, and leave the set, while being told: iterate a copy if there are several.
+    if (this.listeners.size === 1) for (const listener of this.listeners) listener(typeUrls);
+    else for (const listener of [...this.listeners]) listener(typeUrls);
   }
 }
 
@@ -212,8 +220,8 @@ export class MeshConfigSource implements ConfigSource {
   /** Regenerates the proxy from the newest state; a new registration of its workload re-announces it. */
   private refreshEntry(entry: ProxyEntry): void {
     if (entry.servedStreams === 0) return;
-    this.regenerate(entry);
     const workload = this.deps.state().workloads.get(entry.workloadId);
+    this.regenerate(entry, workload);
     if (workload === entry.workload) return;
     entry.workload = workload;
     // A proxy may connect, and ask for its certificate, before this replica has seen its registration.
@@ -284,21 +292,20 @@ export class MeshConfigSource implements ConfigSource {
     return entry;
   }
 
-  private regenerate(entry: ProxyEntry): void {
-    const state = this.deps.state();
-    if (!state.workloads.has(entry.workloadId)) {
+  private regenerate(entry: ProxyEntry, workload: Workload | undefined = this.deps.state().workloads.get(entry.workloadId)): void {
+    if (workload === undefined) {
       // Not registered (yet, or any more): hold the last generation; never send empty LDS/CDS.
       return;
     }
-    const key = this.deps.generator.inputKey(entry.workloadId, entry.flavour);
-    if (key === entry.inputKey) return;
-    let next: ReadonlyMap<string, ReadonlyMap<string, EncodedResource>>;
+    let generated: GeneratedConfig | undefined;
     try {
-      next = this.deps.generator.generate(entry.workloadId, entry.flavour);
+      generated = this.deps.generator.generate(entry.workloadId, entry.flavour, entry.inputKey);
     } catch (error) {
       this.log.error({ err: error, workloadId: entry.workloadId }, 'translation failed; keeping the previous configuration');
       return;
     }
+    if (generated === undefined) return;
+    const { key, config: next } = generated;
     const changed = new Set<string>();
     for (const typeUrl of [...CONFIG_TYPES, GENERATED_SECRETS]) {
       if (!sameResources(entry.config?.get(typeUrl), next.get(typeUrl))) changed.add(typeUrl);

@@ -3,7 +3,7 @@ import { flavourOf } from '../mesh/index.js';
 import type { EncodedResource } from '../xds/contract.js';
 import type { ResourceEncoder } from '../xds/index.js';
 import type { Logger } from '../observability/logger.js';
-import type { MeshState, ProxyGenerator } from './mesh-source.js';
+import type { GeneratedConfig, MeshState, ProxyGenerator } from './mesh-source.js';
 import type { MeshSnapshot } from './mesh-state.js';
 
 /**
@@ -36,15 +36,13 @@ export class EncodingProxyGenerator implements ProxyGenerator {
     return this.translator.affectedWorkloads(before, after);
   }
 
-  inputKey(workloadId: string, flavour: Flavour): string {
-    return this.translator.inputKey(this.snapshot(), workloadId, flavour);
-  }
-
-  generate(workloadId: string, flavour: Flavour): ReadonlyMap<string, ReadonlyMap<string, EncodedResource>> {
-    const translation = this.translator.translateWithNotes(this.snapshot(), workloadId, flavour);
+  generate(workloadId: string, flavour: Flavour, currentKey: string | undefined): GeneratedConfig | undefined {
+    const generated = this.translator.translateIfChanged(this.snapshot(), workloadId, flavour, currentKey);
+    if (generated === undefined) return undefined;
+    const { key, translation } = generated;
     for (const note of translation.notes) this.log.debug({ workloadId, code: note.code }, note.message);
     const cached = this.encodedConfigs.get(translation.resources);
-    if (cached) return cached;
+    if (cached) return { key, config: cached };
     const out = new Map<string, ReadonlyMap<string, EncodedResource>>();
     for (const [typeUrl, resources] of translation.resources) {
       let encoded = this.encodedMaps.get(resources);
@@ -57,7 +55,7 @@ export class EncodingProxyGenerator implements ProxyGenerator {
       out.set(typeUrl, encoded);
     }
     this.encodedConfigs.set(translation.resources, out);
-    return out;
+    return { key, config: out };
   }
 
   private encode(typeUrl: string, name: string, resource: Readonly<Record<string, unknown>>): EncodedResource {

@@ -2,7 +2,7 @@ import { serviceKey, type Upstream, type Workload } from '../core/workload.js';
 import { TypeUrl } from '../xds/contract.js';
 import { deepFreeze } from './configurers/common.js';
 import { callerConnectionLimits } from './connection-lifetime.js';
-import { InputKeys, piecesKey, proxyId, type SnapshotMemo } from './input-keys.js';
+import { InputKeys, piecesKey, proxyId, type ProxyKeys, type SnapshotMemo } from './input-keys.js';
 import { localityPlan, type LocalityPlan } from './locality.js';
 import type { ServiceView } from './model.js';
 import { reuseUnchangedPieces, reuseUnchangedResources, sameIfEqual } from './object-reuse.js';
@@ -77,7 +77,20 @@ export class MeshTranslator {
 
   /** `translate`, plus what was left out or adjusted and why. */
   translateWithNotes(input: MeshInput, workloadId: string, flavour: Flavour): Translation {
-    const { key, structureKey, ownKey } = this.keys.keys(input, workloadId, flavour);
+    return this.translateWithKeys(input, workloadId, flavour, this.keys.keys(input, workloadId, flavour));
+  }
+
+  /**
+   * The translation and its input key, or undefined when the key is still `currentKey` (the
+   * caller holds that translation): one pass over the keys for a proxy a change may have reached.
+   */
+  translateIfChanged(input: MeshInput, workloadId: string, flavour: Flavour, currentKey: string | undefined): { readonly key: string; readonly translation: Translation } | undefined {
+    const keys = this.keys.keys(input, workloadId, flavour);
+    if (keys.key === currentKey) return undefined;
+    return { key: keys.key, translation: this.translateWithKeys(input, workloadId, flavour, keys) };
+  }
+
+  private translateWithKeys(input: MeshInput, workloadId: string, flavour: Flavour, { key, structureKey, ownKey }: ProxyKeys): Translation {
     const proxy = proxyId(workloadId, flavour);
     const previousKey = this.bindings.get(proxy)?.key;
     const existing = this.generations.get(key);

@@ -26,11 +26,12 @@ describe('MeshConfigSource.refresh', () => {
     for (let i = 0; i < PROXIES; i++) workloads.set(`w${i}`, { id: `w${i}` } as Workload);
     let state: MeshState = { revision: 1, workloads, policies: {} as MeshState['policies'] };
     const generator: ProxyGenerator = {
-      inputKey: (workloadId) => `${workloadId}@${state.revision}`,
-      generate: (workloadId) => {
+      generate: (workloadId, _flavour, currentKey) => {
+        const key = `${workloadId}@${state.revision}`;
+        if (key === currentKey) return undefined;
         busy(0.2);
-        const resource: EncodedResource = { name: 'shared', typeUrl: TypeUrl.Cluster, version: `${workloadId}@${state.revision}`, any: new Uint8Array() };
-        return new Map([[TypeUrl.Cluster, new Map([['shared', resource]])]]);
+        const resource: EncodedResource = { name: 'shared', typeUrl: TypeUrl.Cluster, version: key, any: new Uint8Array() };
+        return { key, config: new Map([[TypeUrl.Cluster, new Map([['shared', resource]])]]) };
       },
       flavourOf: () => 'envoy',
       affectedSince: () => 'all',
