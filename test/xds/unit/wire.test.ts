@@ -6,6 +6,7 @@ import {
   deltaResourceField,
   deltaResponse,
   encodeAny,
+  encodeAnyInPlace,
   Field,
   lengthDelimitedField,
   sotwResponse,
@@ -96,6 +97,13 @@ describe('wire writer', () => {
     expect(Buffer.from(ours)).toEqual(Buffer.from(theirs));
     expect(stringField(1, '')).toHaveLength(0);
     expect(controlPlaneField(6, '')).toHaveLength(0);
+  });
+
+  it('writes the value of an Any in place exactly as encodeAny copies it, and refuses a value of another length than announced', () => {
+    const value = Buffer.alloc(200, 9);
+    const inPlace = encodeAnyInPlace('type.googleapis.com/x.Y', value.length, (out, at) => at + value.copy(out, at));
+    expect(inPlace).toEqual(encodeAny('type.googleapis.com/x.Y', value));
+    expect(() => encodeAnyInPlace('type.googleapis.com/x.Y', 10, (_out, at) => at + 9)).toThrow(/wrote 9 of 10 value bytes/);
   });
 
   it('gives an encoded Any and a Delta Resource field memory of their own, not a slice of the shared allocation pool', () => {
