@@ -42,7 +42,8 @@ export interface SnapshotMemo {
   readonly change: SnapshotChange;
   readonly serviceHashes: Map<string, ServiceHashes>;
   readonly inbound: Map<string, InboundHash>;
-  readonly keys: Map<string, ProxyKeys>;
+  /** Keys of proxies kept without a record (gateways, recomputed on every snapshot), once per snapshot. */
+  readonly unrecorded: Map<string, ProxyKeys>;
   /** Keys by what they are computed from (shape hash and locality): replicas of a service compute them once. */
   readonly groups: Map<string, GroupKeys>;
   /**
@@ -133,7 +134,7 @@ export class InputKeys {
       const change: SnapshotChange = last === undefined ? 'all' : changedSince(last.index.input, input);
       const index = last !== undefined && change !== 'all' ? MeshIndex.derive(last.index, input, change.workloads, change.services) : new MeshIndex(input, this.policyLookup);
       this.policyLookup = index.policies;
-      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), keys: new Map(), groups: new Map(), transitions: new Map() };
+      memo = { index, epoch: ++this.epoch, change, serviceHashes: new Map(), inbound: new Map(), unrecorded: new Map(), groups: new Map(), transitions: new Map() };
       this.lastMemo = memo;
       this.snapshots.set(input, memo);
       this.prune(memo);
@@ -151,19 +152,21 @@ export class InputKeys {
   keys(input: MeshInput, workloadId: string, flavour: Flavour): ProxyKeys {
     const memo = this.memo(input);
     const proxy = proxyId(workloadId, flavour);
-    let keys = memo.keys.get(proxy);
-    if (keys !== undefined) return keys;
     const workload = this.workload(input, workloadId);
     const record = this.records.get(proxy);
-    if (record && unaffected(record, memo, workload)) {
-      record.epoch = memo.epoch;
-      keys = record.keys;
-    } else if (record && reachedThroughDependencies(record, memo, workload)) {
-      keys = this.followTransition(memo, record, workload, flavour, proxy);
-    } else {
-      keys = this.computeKeys(memo, workload, flavour, proxy).keys;
+    if (record !== undefined) {
+      // Already keyed for this snapshot: a record's epoch says so (no per-snapshot map of every proxy).
+      if (record.epoch === memo.epoch && record.workload === workload) return record.keys;
+      if (unaffected(record, memo, workload)) {
+        record.epoch = memo.epoch;
+        return record.keys;
+      }
+      if (reachedThroughDependencies(record, memo, workload)) return this.followTransition(memo, record, workload, flavour, proxy);
     }
-    memo.keys.set(proxy, keys);
+    let keys = memo.unrecorded.get(proxy);
+    if (keys !== undefined) return keys;
+    keys = this.computeKeys(memo, workload, flavour, proxy).keys;
+    if (!this.records.has(proxy)) memo.unrecorded.set(proxy, keys);
     return keys;
   }
 
