@@ -424,8 +424,7 @@ export class SotwSession extends StreamSession<SotwRequest, SotwTypeState> {
       state.held.share(resources, state.names);
       return undefined;
     }
-    // Subscribed to every resource of the map (an Envoy's EDS and RDS names, usually): the map's version, kept per map.
-    const versionInfo = existing.length === resources.size ? this.env.responses.versionOfWholeMap(resources) : this.env.responses.versionOf(existing);
+    const versionInfo = this.env.responses.versionOf(existing);
     return { list, versionInfo, retained: false, warming: NONE };
   }
 
