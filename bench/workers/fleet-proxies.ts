@@ -6,7 +6,7 @@
  * its stream breaks. Times are wall-clock ms (performance.timeOrigin + now) so the orchestrator
  * can compare them with its own.
  */
-import { hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
 import { loadEnvoyProtos } from '../../src/xds/envoy-proto-loader.js';
@@ -80,6 +80,74 @@ function collect(root: protobuf.Root, value: unknown, names: Names, key = ''): v
     names.eds.add(eds?.service_name || String(record.name));
   }
   for (const [k, v] of Object.entries(record)) if (k !== 'name') collect(root, v, names, k);
+}
+
+/** The fields of a DiscoveryResponse the simulated proxy reads; resources stay undecoded `Any` bytes. */
+interface ParsedResponse {
+  typeUrl: string;
+  versionInfo: string;
+  nonce: string;
+  resources: Buffer[];
+}
+
+/** Reads a varint at `at`; returns it and the offset after it (lengths and tags here fit 32 bits). */
+function readVarint(bytes: Buffer, at: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    if (at >= bytes.length) throw new Error('truncated varint');
+    const byte = bytes[at++] as number;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return [value, at];
+    shift += 7;
+  }
+}
+
+/**
+ * Calls `field` with each top-level field of a protobuf message: its number and, for
+ * length-delimited fields, the bytes [start, end); varint fields are skipped. What a real Envoy
+ * decodes in full is decoded here only as far as the simulation needs (type, version, nonce,
+ * resource count; for CDS and LDS the names the resources reference, once per distinct set).
+ */
+function eachField(bytes: Buffer, field: (number: number, start: number, end: number) => void): void {
+  let at = 0;
+  while (at < bytes.length) {
+    const [tag, afterTag] = readVarint(bytes, at);
+    const wire = tag & 7;
+    if (wire === 0) {
+      at = readVarint(bytes, afterTag)[1];
+    } else if (wire === 2) {
+      const [length, start] = readVarint(bytes, afterTag);
+      at = start + length;
+      if (at > bytes.length) throw new Error('truncated field');
+      field(tag >>> 3, start, at);
+    } else {
+      throw new Error(`unexpected wire type ${wire}`);
+    }
+  }
+}
+
+/** DiscoveryResponse: version_info 1, resources 2, type_url 4, nonce 5 (envoy/service/discovery/v3/discovery.proto). */
+function parseResponse(bytes: Buffer): ParsedResponse {
+  const parsed: ParsedResponse = { typeUrl: '', versionInfo: '', nonce: '', resources: [] };
+  eachField(bytes, (number, start, end) => {
+    if (number === 1) parsed.versionInfo = bytes.toString('utf8', start, end);
+    else if (number === 2) parsed.resources.push(bytes.subarray(start, end));
+    else if (number === 4) parsed.typeUrl = bytes.toString('utf8', start, end);
+    else if (number === 5) parsed.nonce = bytes.toString('utf8', start, end);
+  });
+  return parsed;
+}
+
+/** google.protobuf.Any: type_url 1, value 2. */
+function parseAny(bytes: Buffer): { typeUrl: string; value: Buffer } {
+  let typeUrl = '';
+  let value = bytes.subarray(0, 0);
+  eachField(bytes, (number, start, end) => {
+    if (number === 1) typeUrl = bytes.toString('utf8', start, end);
+    else if (number === 2) value = bytes.subarray(start, end);
+  });
+  return { typeUrl, value };
 }
 
 function sameNames(current: readonly string[], next: ReadonlySet<string>): boolean {
@@ -162,15 +230,10 @@ class Proxy {
   }
 
   private onResponse(bytes: Buffer): void {
-    const res = this.fleet.Response.decode(bytes) as unknown as {
-      type_url: string;
-      version_info: string;
-      nonce: string;
-      resources: { type_url: string; value: Uint8Array }[];
-    };
-    const typeUrl = res.type_url;
+    const res = parseResponse(bytes);
+    const typeUrl = res.typeUrl;
     const names = this.subscribed.get(typeUrl) ?? [];
-    this.write({ type_url: typeUrl, version_info: res.version_info, response_nonce: res.nonce, resource_names: names });
+    this.write({ type_url: typeUrl, version_info: res.versionInfo, response_nonce: res.nonce, resource_names: names });
     const ackedAt = wallNow();
     const armed = this.fleet.armed;
     if (armed && this.armedAt === undefined && armed.typeUrl === typeUrl && bytes.includes(armed.marker)) {
@@ -178,11 +241,7 @@ class Proxy {
       this.fleet.recordAck(ackedAt);
     }
     if (typeUrl === CDS || typeUrl === LDS) {
-      const found: Names = { eds: new Set(), rds: new Set(), sds: new Set() };
-      for (const any of res.resources) {
-        const names = this.fleet.namesIn(any.type_url, any.value);
-        for (const kind of ['eds', 'rds', 'sds'] as const) for (const name of names[kind]) found[kind].add(name);
-      }
+      const found = this.fleet.namesInAll(typeUrl, res.resources);
       if (typeUrl === CDS) this.cdsNames = found;
       else this.ldsNames = found;
       this.complete.set(typeUrl, true);
@@ -208,9 +267,9 @@ class Proxy {
 class Fleet {
   readonly root = loadEnvoyProtos();
   readonly Request = this.root.lookupType('envoy.service.discovery.v3.DiscoveryRequest');
-  readonly Response = this.root.lookupType('envoy.service.discovery.v3.DiscoveryResponse');
   readonly proxies: Proxy[];
   private readonly decoded = new Map<string, Names>();
+  private readonly decodedSets = new Map<string, Names>();
   private readonly channels: grpc.Client[];
   stopping = false;
   armed: ArmedChange | undefined;
@@ -239,6 +298,29 @@ class Fleet {
    * N proxies share one process, so a resource many proxies receive byte for byte is decoded once
    * (otherwise the figure would time this process's decoding, not the control plane).
    */
+  /**
+   * The names a whole response's resources reference, kept per distinct set of resources (one
+   * digest of their bytes per response instead of one per resource): the proxies of one service
+   * receive the same clusters and listeners.
+   */
+  namesInAll(typeUrl: string, resources: readonly Buffer[]): Names {
+    const digest = createHash('sha1');
+    for (const resource of resources) digest.update(resource);
+    const key = `${typeUrl}\n${resources.length}\n${digest.digest('base64')}`;
+    let names = this.decodedSets.get(key);
+    if (!names) {
+      names = { eds: new Set(), rds: new Set(), sds: new Set() };
+      for (const resource of resources) {
+        const any = parseAny(resource);
+        const own = this.namesIn(any.typeUrl, any.value);
+        for (const kind of ['eds', 'rds', 'sds'] as const) for (const name of own[kind]) names[kind].add(name);
+      }
+      if (this.decodedSets.size > 100_000) this.decodedSets.clear();
+      this.decodedSets.set(key, names);
+    }
+    return names;
+  }
+
   namesIn(typeUrl: string, value: Uint8Array): Names {
     const key = `${typeUrl}\n${hash('sha1', value, 'base64')}`;
     let names = this.decoded.get(key);
@@ -254,7 +336,9 @@ class Fleet {
 
   /** Requests are plain objects with the proto's field names and types: encoded without `fromObject`'s copy. */
   encode(message: object): Buffer {
-    return Buffer.from(this.Request.encode(message).finish());
+    const bytes = this.Request.encode(message).finish();
+    // protobufjs writes into a Node Buffer already: no second copy.
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
   }
 
   start(): void {
