@@ -157,11 +157,13 @@ export class InputKeys {
     if (record !== undefined) {
       // Already keyed for this snapshot: a record's epoch says so (no per-snapshot map of every proxy).
       if (record.epoch === memo.epoch && record.workload === workload) return record.keys;
-      if (unaffected(record, memo, workload)) {
-        record.epoch = memo.epoch;
-        return record.keys;
+      if (ownInputsUnchanged(record, memo, workload)) {
+        if (!dependencyChanged(record, memo)) {
+          record.epoch = memo.epoch;
+          return record.keys;
+        }
+        return this.followTransition(memo, record, workload, flavour, proxy);
       }
-      if (reachedThroughDependencies(record, memo, workload)) return this.followTransition(memo, record, workload, flavour, proxy);
     }
     let keys = memo.unrecorded.get(proxy);
     if (keys !== undefined) return keys;
@@ -361,25 +363,19 @@ function planKey(plan: LocalityPlan): string {
 /**
  * Whether the proxy's own inputs (its workload, its service's policies, the mesh settings) are
  * those of the snapshot just before this one, so its keys can differ only through the services it
- * depends on: proxies that shared keys then share them now (`followTransition`).
+ * depends on: unchanged if none of those changed, else the keys every proxy that shared its old
+ * keys gets (`followTransition`).
  */
-function reachedThroughDependencies(record: KeyRecord, memo: SnapshotMemo, workload: Workload): boolean {
+function ownInputsUnchanged(record: KeyRecord, memo: SnapshotMemo, workload: Workload): boolean {
   if (record.workload !== workload || memo.change === 'all' || record.epoch !== memo.epoch - 1) return false;
   return !memo.change.sources.has(serviceKey(workload.namespace, workload.service));
 }
 
-/**
- * Whether keys computed for the snapshot just before this one still hold: the same workload
- * object, no mesh-wide change, no change to its own service's policies, and none of the services
- * they depend on changed.
- */
-function unaffected(record: KeyRecord, memo: SnapshotMemo, workload: Workload): boolean {
-  if (record.workload !== workload || memo.change === 'all') return false;
-  if (record.epoch === memo.epoch) return true;
-  if (record.epoch !== memo.epoch - 1) return false;
-  if (memo.change.sources.size > 0 && memo.change.sources.has(serviceKey(workload.namespace, workload.service))) return false;
+/** Whether a service the proxy depends on (an upstream, a caller its policies name) changed since the snapshot before. */
+function dependencyChanged(record: KeyRecord, memo: SnapshotMemo): boolean {
+  if (memo.change === 'all') return true;
   const changed = memo.change.services;
-  if (changed.size === 0) return true;
-  for (const service of record.services) if (changed.has(service)) return false;
-  return true;
+  if (changed.size === 0) return false;
+  for (const service of record.services) if (changed.has(service)) return true;
+  return false;
 }
