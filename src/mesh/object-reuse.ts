@@ -1,4 +1,4 @@
-import { deepFreeze } from './configurers/common.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 import type { ServicePieces } from './service-pieces.js';
 import type { Resource, Translation } from './types.js';
 

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Upstream, Workload } from '../core/workload.js';
 import { TypeUrl } from '../xds/contract.js';
-import { deepFreeze } from './configurers/common.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 import { isHttpProtocol } from './configurers/http.js';
 import { planRbac, type RbacContext, type RbacLayer } from './configurers/rbac.js';
 import { inboundCluster } from './envoy/clusters.js';

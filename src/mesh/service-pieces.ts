@@ -1,4 +1,4 @@
-import { deepFreeze } from './configurers/common.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 import type { CallerConnectionLimits } from './connection-lifetime.js';
 import { isHttpProtocol } from './configurers/http.js';
 import { routeTrafficFields, type Configured } from './configurers/traffic.js';

@@ -1,6 +1,6 @@
 import { serviceKey, type Upstream, type Workload } from '../core/workload.js';
 import { TypeUrl } from '../xds/contract.js';
-import { deepFreeze } from './configurers/common.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 import { callerConnectionLimits } from './connection-lifetime.js';
 import { InputKeys, piecesKey, proxyId, type ProxyKeys, type SnapshotMemo } from './input-keys.js';
 import { localityPlan, type LocalityPlan } from './locality.js';

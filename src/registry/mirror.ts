@@ -6,7 +6,7 @@
  */
 import { serviceKey, type Service, type Workload } from '../core/workload.js';
 import type { Logger } from '../observability/logger.js';
-import { deepFreeze } from './deep-freeze.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 import { MapBuilder } from './persistent-map.js';
 import { deriveService } from './services.js';
 import type { Store, Unsubscribe, WatchEvent } from './store.js';

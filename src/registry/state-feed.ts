@@ -4,7 +4,7 @@
  * maintains, so local watchers never wait on Redis.
  */
 import type { Logger } from '../observability/logger.js';
-import { deepFreeze } from './deep-freeze.js';
+import { deepFreeze } from '../core/deep-freeze.js';
 import type {
   ChangeEvent,
   KvEntry,

@@ -35,15 +35,3 @@ export function socketAddress(address: string, port: number): Record<string, unk
   return { socket_address: { address, port_value: port } };
 }
 
-/**
- * Recursively freezes a freshly built resource so no consumer can mutate a shared object.
- * (A frozen Map can still be `set`; Maps are only ever exposed as ReadonlyMap.)
- */
-export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    const children = value instanceof Map ? [...value.values()] : Object.values(value as Record<string, unknown>);
-    for (const child of children) deepFreeze(child);
-  }
-  return value;
-}

@@ -1,5 +1,5 @@
 import { SDS_CERTIFICATE_NAME, SDS_ROOT_CA_NAME } from '../names.js';
-import { deepFreeze } from './common.js';
+import { deepFreeze } from '../../core/deep-freeze.js';
 
 /**
  * The two SdsSecretConfigs. Envoy keys SDS subscriptions by ConfigSource bytes + name, so each is
