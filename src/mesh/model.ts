@@ -207,10 +207,14 @@ export class MeshIndex {
    * The workload's registered upstreams followed by those UpstreamPolicies add for its service,
    * one per local port (the first claim of a port wins), sorted by local port.
    */
-  upstreamsOf(workload: Workload): Upstream[] {
+  upstreamsOf(workload: Workload): readonly Upstream[] {
+    const policies = this.policies.upstreamPolicies(workload.namespace, workload.service);
+    // The common case, asked several times per proxy and change: registered upstreams already in
+    // port order, nothing added by policy. The registration's own (frozen) list is the answer.
+    if (policies.length === 0 && ascendingPorts(workload.upstreams)) return workload.upstreams;
     const byPort = new Map<number, Upstream>();
     for (const u of workload.upstreams) if (!byPort.has(u.localPort)) byPort.set(u.localPort, u);
-    for (const policy of this.policies.upstreamPolicies(workload.namespace, workload.service)) {
+    for (const policy of policies) {
       for (const u of policy.spec.upstreams) {
         if (byPort.has(u.localPort)) continue;
         byPort.set(u.localPort, { service: u.service, namespace: u.namespace ?? policy.metadata.namespace, localPort: u.localPort });
@@ -230,4 +234,10 @@ export class MeshIndex {
       .filter((route) => route.spec.parentRefs.some((ref) => ref.namespace === gateway.metadata.namespace && ref.name === gateway.metadata.name))
       .sort((a, b) => compareStrings(`${a.metadata.namespace}/${a.metadata.name}`, `${b.metadata.namespace}/${b.metadata.name}`));
   }
+}
+
+/** Whether every local port is greater than the one before (so they are unique and sorted). */
+function ascendingPorts(upstreams: readonly Upstream[]): boolean {
+  for (let i = 1; i < upstreams.length; i += 1) if (upstreams[i - 1]!.localPort >= upstreams[i]!.localPort) return false;
+  return true;
 }
