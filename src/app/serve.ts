@@ -138,6 +138,8 @@ const LEASE_REAP_INTERVAL_MS = 1000;
 const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
 /** Each replica publishes its proxies' sync state this often (`accord status`). */
 const PROXY_STATUS_INTERVAL_MS = 2000;
+/** The longest a status publish waits for a reconnect storm to end. */
+const PROXY_STATUS_MAX_DEFER_MS = 10_000;
 /** After a connection's maximum age (GOAWAY): xDS streams never end by themselves, so this is only for unary calls. */
 const CONNECTION_AGE_GRACE_MS = 5_000;
 
@@ -416,6 +418,8 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     staleAfterMs: options.staleAfterMs,
     intervalMs: PROXY_STATUS_INTERVAL_MS,
     clock,
+    deferWhile: () => streamsSettingUp(xds) >= STORM_STREAMS,
+    maxDeferMs: PROXY_STATUS_MAX_DEFER_MS,
   });
   let started = false;
   const http = buildHttpApi({
@@ -521,6 +525,12 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
   return { xdsPort, httpPort, apiToken, logger, metrics, store, xds, http, close };
 }
 
+/** xDS streams being set up or waiting for a place to be: many at once is a fleet (re)connecting. */
+function streamsSettingUp(xds: Pick<XdsServer, 'streamCounts'>): number {
+  const counts = xds.streamCounts();
+  return counts.pending + counts.queued;
+}
+
 /** Old-generation growth between major GCs: steady + 25 % is the fleet's RSS budget under churn (issue 13). */
 const HEAP_GROWING_PERCENT = 25;
 /** Streams being set up at once that make a reconnect storm (heap growth uncapped meanwhile), and the quiet that ends one. */
@@ -559,10 +569,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   const governor = governHeap
     ? new HeapGrowthGovernor({
         steadyPercent: HEAP_GROWING_PERCENT,
-        streamsSettingUp: () => {
-          const counts = handle.xds.streamCounts();
-          return counts.pending + counts.queued;
-        },
+        streamsSettingUp: () => streamsSettingUp(handle.xds),
         stormStreams: STORM_STREAMS,
         quietMs: STORM_QUIET_MS,
         checkMs: 1_000,

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ProxyStatusReporter, STATUS_TYPES } from '../../src/app/proxy-status.js';
+import { ProxyStatusReporter, STATUS_TYPES, type ProxyStatusDeps } from '../../src/app/proxy-status.js';
 import type { Workload } from '../../src/core/workload.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { MemoryStore } from '../../src/registry/memory-store.js';
 import type { ProxySummary, TypeSummary } from '../../src/xds/index.js';
+import { FakeClock, flushMicrotasks } from '../registry/helpers.js';
 
 const NOW = Date.parse('2026-12-04T12:00:00Z');
 
@@ -22,7 +23,7 @@ function summaries(count: number): ProxySummary[] {
   });
 }
 
-function reporterOver(proxies: readonly ProxySummary[], store: MemoryStore, onPut: () => void = () => undefined) {
+function reporterOver(proxies: readonly ProxySummary[], store: MemoryStore, onPut: () => void = () => undefined, extra: Partial<ProxyStatusDeps> = {}) {
   return new ProxyStatusReporter({
     store: {
       putReport: async (kind, replica, value, ttlMs) => {
@@ -39,6 +40,7 @@ function reporterOver(proxies: readonly ProxySummary[], store: MemoryStore, onPu
     now: () => NOW,
     staleAfterMs: 10_000,
     intervalMs: 2_000,
+    ...extra,
   });
 }
 
@@ -69,5 +71,66 @@ describe('ProxyStatusReporter', () => {
     const seen = new Set(rows.flatMap((row) => Object.values(row.sync)));
     expect([...seen].sort()).toEqual(['NACKED', 'NOT SENT', 'SENT', 'STALE', 'SYNCED']);
     expect(rows.find((row) => row.nacks.length > 0)?.nacks[0]).toMatchObject({ type: 'EDS', errorDetail: 'bad endpoint 0' });
+  });
+
+  it('waits while a fleet is reconnecting, publishes once it is over, and never waits longer than maxDeferMs', async () => {
+    const clock = new FakeClock(NOW);
+    const puts: { at: number; ttlMs: number }[] = [];
+    const store = new MemoryStore({ logger: silentLogger() });
+    let storm = true;
+    const reporter = reporterOver(summaries(3), store, () => undefined, {
+      clock,
+      deferWhile: () => storm,
+      maxDeferMs: 10_000,
+      store: {
+        putReport: async (kind, replica, value, ttlMs) => {
+          puts.push({ at: clock.now(), ttlMs });
+          await store.putReport(kind, replica, value, ttlMs);
+        },
+        listReports: (kind) => store.listReports(kind),
+      },
+    });
+    // In steps of the deferral check, so each put is recorded at the time its timer fired.
+    const advance = async (ms: number): Promise<void> => {
+      for (let step = 0; step < Math.max(1, ms / 250); step += 1) {
+        clock.advance(Math.min(250, ms));
+        // publish() runs its slices on immediates and writes on promises.
+        for (let i = 0; i < 5; i += 1) await flushMicrotasks();
+      }
+    };
+    reporter.start();
+    await advance(0);
+    await advance(3_000);
+    expect(puts).toEqual([]);
+    storm = false;
+    await advance(250);
+    expect(puts.map((p) => p.at)).toEqual([NOW + 3_250]);
+    // The report outlives three intervals plus the longest wait, so a deferred publish never lets it lapse.
+    expect(puts[0]?.ttlMs).toBe(3 * 2_000 + 10_000);
+
+    // A storm that does not end: the next publish waits 10 s, not for ever.
+    storm = true;
+    await advance(2_000);
+    await advance(9_000);
+    expect(puts).toHaveLength(1);
+    await advance(1_500);
+    expect(puts).toHaveLength(2);
+    expect(puts[1]!.at - puts[0]!.at).toBeGreaterThanOrEqual(2_000 + 10_000);
+    expect(puts[1]!.at - puts[0]!.at).toBeLessThanOrEqual(2_000 + 10_000 + 250);
+    reporter.stop();
+  });
+
+  it('publishes on its interval when nothing is reconnecting', async () => {
+    const clock = new FakeClock(NOW);
+    let puts = 0;
+    const reporter = reporterOver(summaries(3), new MemoryStore({ logger: silentLogger() }), () => (puts += 1), { clock, deferWhile: () => false, maxDeferMs: 10_000 });
+    reporter.start();
+    for (let t = 0; t <= 6_000; t += 1_000) {
+      clock.advance(t === 0 ? 0 : 1_000);
+      for (let i = 0; i < 5; i += 1) await flushMicrotasks();
+    }
+    // At 0, 2 s, 4 s and 6 s.
+    expect(puts).toBe(4);
+    reporter.stop();
   });
 });
