@@ -33,16 +33,52 @@ function isBase64url(text: string): boolean {
   return text.length % 4 !== 1 && BASE64URL.test(text);
 }
 
-/** The claims of a token signed with `key`, checked against `expected` at `nowMs`; throws Hs256Failure. */
-export function verifyHs256(token: string, key: Uint8Array, nowMs: number, expected: Hs256Expectations): Record<string, unknown> {
-  const parts = token.split('.');
-  if (parts.length !== 3) throw new Hs256Failure('ERR_JWS_INVALID', 'Invalid Compact JWS');
-  const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+/** A compact JWS split in three, its protected header decoded and checked (HS256, no `crit`). */
+export interface Hs256Token {
+  readonly headerPart: string;
+  readonly payloadPart: string;
+  readonly signaturePart: string;
+  readonly header: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Splits tokens and checks their headers, decoding each distinct header text once: every token
+ * signed with one key has the same header, so a fleet reconnecting decodes it once, not once per
+ * stream (twice, with jose's `decodeProtectedHeader` for the key id).
+ */
+export class Hs256Parser {
+  private last: { readonly part: string; readonly header: Readonly<Record<string, unknown>> } | undefined;
+
+  parse(token: string): Hs256Token {
+    const parts = token.split('.');
+    if (parts.length !== 3) throw new Hs256Failure('ERR_JWS_INVALID', 'Invalid Compact JWS');
+    const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+    let header = this.last?.part === headerPart ? this.last.header : undefined;
+    if (header === undefined) {
+      header = checkedHeader(headerPart);
+      this.last = { part: headerPart, header };
+    }
+    return { headerPart, payloadPart, signaturePart, header };
+  }
+}
+
+function checkedHeader(headerPart: string): Readonly<Record<string, unknown>> {
   const header = decodeJsonPart(headerPart, 'ERR_JWS_INVALID', 'Invalid JWS Protected Header');
   // Extensions this verifier does not implement (b64, ...) must make it refuse, never ignore.
   if (header.crit !== undefined) throw new Hs256Failure('ERR_JWS_INVALID', 'unsupported "crit" header parameter');
   if (typeof header.alg !== 'string') throw new Hs256Failure('ERR_JWS_INVALID', 'JWS "alg" (Algorithm) Header Parameter missing or invalid');
   if (header.alg !== 'HS256') throw new Hs256Failure('ERR_JOSE_ALG_NOT_ALLOWED', '"alg" (Algorithm) Header Parameter value not allowed');
+  return Object.freeze(header);
+}
+
+/** The claims of a token signed with `key`, checked against `expected` at `nowMs`; throws Hs256Failure. */
+export function verifyHs256(token: string, key: Uint8Array, nowMs: number, expected: Hs256Expectations): Record<string, unknown> {
+  return verifyParsedHs256(new Hs256Parser().parse(token), key, nowMs, expected);
+}
+
+/** `verifyHs256` for a token already parsed (Hs256Parser). */
+export function verifyParsedHs256(token: Hs256Token, key: Uint8Array, nowMs: number, expected: Hs256Expectations): Record<string, unknown> {
+  const { headerPart, payloadPart, signaturePart } = token;
   if (!isBase64url(signaturePart)) throw new Hs256Failure('ERR_JWS_INVALID', 'Failed to base64url decode the signature');
   const signature = Buffer.from(signaturePart, 'base64url');
   // Only the canonical spelling of the 32 bytes: no second token string for one signature.

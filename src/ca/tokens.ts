@@ -1,6 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
-import { Hs256Failure, verifyHs256 } from './hs256.js';
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { Hs256Failure, Hs256Parser, verifyParsedHs256, type Hs256Token } from './hs256.js';
 
 /** What a workload token says: which workload, which SPIFFE ID, until when. */
 export interface WorkloadClaims {
@@ -41,6 +41,8 @@ const SPIFFE_CLAIM = 'spiffe_id';
 // Every token names its id, so the deny-list can name every token.
 const REQUIRED_CLAIMS: readonly string[] = ['sub', 'exp', 'iat', 'jti', SPIFFE_CLAIM];
 
+const EXPECTED = { issuer: ISSUER, audience: AUDIENCE, requiredClaims: REQUIRED_CLAIMS };
+
 /** One HS256 signing key; `until`: it verifies tokens only before then (a rotated-out key). */
 interface HsKey {
   readonly kid: string;
@@ -69,6 +71,8 @@ function hsKey(key: Uint8Array | string, field: string, until?: number): HsKey {
  * so every replica verifies every other's tokens; or EdDSA (Ed25519) when verifiers must not mint.
  */
 export class WorkloadTokens {
+  private readonly hs256Parser = new Hs256Parser();
+
   private constructor(private readonly keys: TokenKeys) {}
 
   /**
@@ -133,12 +137,13 @@ export class WorkloadTokens {
    */
   async verify(token: string, now: number): Promise<WorkloadClaims> {
     if (this.keys.alg === 'EdDSA') return this.verifyWith(token, now, this.keys.verifyKey);
-    let kid: unknown;
+    let parsed: Hs256Token;
     try {
-      kid = decodeProtectedHeader(token).kid;
+      parsed = this.hs256Parser.parse(token);
     } catch (err) {
       throw toTokenError(err);
     }
+    const kid = parsed.header.kid;
     const valid = this.keys.verifyKeys.filter((key) => key.until === undefined || now < key.until);
     const candidates = kid === undefined ? valid : valid.filter((key) => key.kid === kid);
     if (candidates.length === 0) {
@@ -148,7 +153,7 @@ export class WorkloadTokens {
     let failure: unknown;
     for (const key of candidates) {
       try {
-        return this.verifyHs256(token, now, key);
+        return this.verifyHs256(parsed, now, key);
       } catch (err) {
         failure = err;
         if (!(err instanceof TokenError) || err.code !== 'BAD_SIGNATURE') throw err;
@@ -157,9 +162,9 @@ export class WorkloadTokens {
     throw failure;
   }
 
-  private verifyHs256(token: string, now: number, key: HsKey): WorkloadClaims {
+  private verifyHs256(token: Hs256Token, now: number, key: HsKey): WorkloadClaims {
     try {
-      return claimsOf(verifyHs256(token, key.key, now, { issuer: ISSUER, audience: AUDIENCE, requiredClaims: REQUIRED_CLAIMS }));
+      return claimsOf(verifyParsedHs256(token, key.key, now, EXPECTED));
     } catch (err) {
       throw toTokenError(err);
     }

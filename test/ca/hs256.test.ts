@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { Hs256Failure, verifyHs256 } from '../../src/ca/hs256.js';
+import { Hs256Failure, Hs256Parser, verifyHs256, verifyParsedHs256 } from '../../src/ca/hs256.js';
 
 const key = crypto.randomBytes(32);
 const otherKey = crypto.randomBytes(32);
@@ -27,9 +27,9 @@ async function jose(token: string): Promise<string> {
   }
 }
 
-function ours(token: string): string {
+function ours(token: string, parser?: Hs256Parser): string {
   try {
-    return JSON.stringify(verifyHs256(token, key, now, expected));
+    return JSON.stringify(parser ? verifyParsedHs256(parser.parse(token), key, now, expected) : verifyHs256(token, key, now, expected));
   } catch (error) {
     return error instanceof Hs256Failure ? error.code : `unexpected ${String(error)}`;
   }
@@ -72,6 +72,21 @@ describe('HS256 verification (agrees with jose)', () => {
       expect(ours(token)).toBe(await jose(token));
     });
   }
+
+  it('gives the same verdicts through one parser that remembers the last header it decoded', async () => {
+    const parser = new Hs256Parser();
+    const valid = compact(header, good);
+    for (const [, make] of cases) {
+      const token = await make();
+      // The valid token's header is remembered first; each case must still be judged on its own header.
+      expect(ours(valid, parser)).toMatch(/^\{/);
+      expect(ours(token, parser)).toBe(await jose(token));
+      expect(ours(token, parser)).toBe(await jose(token));
+    }
+    const first = parser.parse(valid).header;
+    expect(parser.parse(compact(header, { ...good, jti: 'id-2' })).header).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+  });
 
   it('is stricter than jose where the JWS extensions are concerned: any "crit" is refused', async () => {
     const token = compact({ ...header, crit: ['exp'] }, good);
