@@ -12,8 +12,9 @@
  * and restart on the same Redis → all configured again · churn (endpoints of random services
  * come and go at ≈ 85 changes/s, RSS and heap used sampled every 10 s; then RSS every 10 s for up
  * to a minute of quiet). CPU seconds of the
- * control plane per phase from /proc/<pid>/stat. The limit: xds-fanout's bare grpc-js server
- * fanning one EDS change out to the same N streams.
+ * control plane per phase from /proc/<pid>/stat. The limits: xds-fanout's bare grpc-js server
+ * fanning one EDS change out to the same N streams, and the same server writing three responses
+ * per stream per change (as many as the TrafficPolicy change sends each proxy: CDS, EDS, RDS).
  *
  *   npm run bench -- fleet [--quick] [--n=1000,5000] [--churn-seconds=S] [--profile-dir=DIR]
  *                          [--server-node-args="--max-semi-space-size=64"]   (node flags for accord serve)
@@ -259,6 +260,9 @@ interface FleetResult {
   server_errors: string;
   limit: Latency;
   ratio_eds_max: number;
+  /** The bare server writing three responses per stream per change, timed to the last ACK. */
+  limit_three: Latency;
+  ratio_rds_max: number;
 }
 
 async function runOne(n: number, options: Options): Promise<FleetResult> {
@@ -403,6 +407,8 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
 
     // The limit: the bare transport fanning out one EDS change to the same N streams.
     const bare = await measureFanout('bare', n, { mode: 'sotw', sizes: [n], connections: 8, rounds: 3, profileDir: undefined });
+    // The TrafficPolicy change reaches each proxy as three responses (CDS, EDS for the updated cluster, RDS).
+    const bareThree = await measureFanout('bare', n, { mode: 'sotw', sizes: [n], connections: 8, rounds: 3, profileDir: undefined, responsesPerChange: 3 });
     return {
       n,
       services,
@@ -428,6 +434,8 @@ async function runOne(n: number, options: Options): Promise<FleetResult> {
       server_errors: serverErrors,
       limit: bare.median,
       ratio_eds_max: eds.max / bare.median.max,
+      limit_three: bareThree.median,
+      ratio_rds_max: rds.max / bareThree.median.max,
     };
   } finally {
     await proxies?.stop();
@@ -521,6 +529,7 @@ export async function run(argv: string[]): Promise<void> {
   console.log(row('shared endpoint added → EDS ACKed by all p50/p99/max', (r) => `${f(r.eds.p50)} / ${f(r.eds.p99)} / ${f(r.eds.max)} ms, ${f(r.eds_cpu_s, 2)} CPU s`));
   console.log(row('bare transport limit (xds-fanout) p50/p99/max; ratio of max', (r) => `${f(r.limit.p50)} / ${f(r.limit.p99)} / ${f(r.limit.max)} ms; ${f(r.ratio_eds_max, 1)}×`));
   console.log(row('TrafficPolicy on shared → RDS ACKed by all p50/p99/max', (r) => `${f(r.rds.p50)} / ${f(r.rds.p99)} / ${f(r.rds.max)} ms, ${f(r.rds_cpu_s, 2)} CPU s`));
+  console.log(row('bare transport limit, three responses per proxy p50/p99/max; ratio of max', (r) => `${f(r.limit_three.p50)} / ${f(r.limit_three.p99)} / ${f(r.limit_three.max)} ms; ${f(r.ratio_rds_max, 1)}×`));
   console.log(row('TrafficPolicy on one service → RDS ACKed by its callers p50/p99/max', (r) => `${f(r.rds_one.p50)} / ${f(r.rds_one.p99)} / ${f(r.rds_one.max)} ms (${f(r.rds_one.callers)} callers), ${f(r.rds_one_cpu_s, 2)} CPU s`));
   console.log(row('RSS after the changes', (r) => `${f(r.rss_after_changes_mb)} MB`));
   console.log(row('kill -9 + restart → all configured again', (r) => `${f(r.restart_s, 2)} s (ready ${f(r.restart_ready_s, 2)} s), ${f(r.restart_cpu_s, 1)} CPU s, RSS peak ${f(r.restart_rss_peak_mb)} MB`));

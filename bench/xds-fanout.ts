@@ -31,6 +31,8 @@ export interface Options {
   rounds: number;
   /** Write a V8 CPU profile of each server process here. */
   profileDir: string | undefined;
+  /** Bare server only: responses per stream per change (see FanoutServerConfig). */
+  responsesPerChange?: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -154,6 +156,7 @@ export async function measure(kind: ServerKind, n: number, options: Options): Pr
         endpointsPerResource: ENDPOINTS_PER_RESOURCE,
         nodePrefix: 'proxy-',
         allAckedTimeoutMs: STEP_TIMEOUT_MS / 2,
+        responsesPerChange: options.responsesPerChange,
       },
     });
     const { address } = await server.waitFor('listening', `${kind} server start`);

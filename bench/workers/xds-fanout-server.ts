@@ -25,6 +25,12 @@ export interface FanoutServerConfig {
   endpointsPerResource: number;
   nodePrefix: string;
   allAckedTimeoutMs: number;
+  /**
+   * Bare SotW only: responses written to every stream per change, back to back, each with its own
+   * version; a change is timed until the last one is ACKed. The fleet bench's TrafficPolicy change
+   * sends each proxy three (CDS, EDS, RDS): this is their transport limit. Default 1.
+   */
+  responsesPerChange?: number;
 }
 
 export type ServerParentMessage = { cmd: 'start'; config: FanoutServerConfig } | { cmd: 'measure' } | { cmd: 'stop' };
@@ -160,6 +166,8 @@ async function bareTarget(root: protobuf.Root, clock: AckClock, config: FanoutSe
     versionByNonce.set(nonce, resource.version);
     return { bytes: Buffer.from(Response.encode(Response.fromObject(message)).finish()), version: resource.version };
   };
+  const burst = config.responsesPerChange ?? 1;
+  if (!Number.isInteger(burst) || burst < 1 || (burst > 1 && delta)) throw new Error(`responsesPerChange: expected a positive integer (SotW only), got ${burst}`);
   let current = build(0);
   const identity = (b: Buffer): Buffer => b;
   const method = delta ? 'DeltaAggregatedResources' : 'StreamAggregatedResources';
@@ -200,12 +208,14 @@ async function bareTarget(root: protobuf.Root, clock: AckClock, config: FanoutSe
   return {
     address: `127.0.0.1:${port}`,
     prepare: (round) => {
-      const next = build(round);
+      // Distinct contents, versions and nonces for each response of the change.
+      const messages = Array.from({ length: burst }, (_, k) => build(round * burst + k));
+      const last = messages[messages.length - 1]!;
       return {
-        version: next.version,
+        version: last.version,
         apply: () => {
-          current = next;
-          for (const call of streams) call.write(current.bytes);
+          current = last;
+          for (const call of streams) for (const message of messages) call.write(message.bytes);
         },
       };
     },
@@ -250,6 +260,10 @@ function main(): void {
       const config = message.config;
       const root = loadEnvoyProtos();
       const baseline = rssMb();
+      if (config.kind === 'accord' && (config.responsesPerChange ?? 1) !== 1) {
+        fail(new Error('responsesPerChange: only the bare server sends several responses per change'));
+        return;
+      }
       const make = config.kind === 'accord' ? accordTarget : bareTarget;
       make(root, clock, config).then((target) => {
         state = { target, config, baseline };
