@@ -92,8 +92,8 @@ export interface ProxyStatusDeps {
   /** Timers; the real clock by default. */
   readonly clock?: Clock;
   /**
-   * Whether a fleet is (re)connecting in numbers: a publish due meanwhile waits, so that the
-   * proxies' config goes out first (building the report at 10,000 proxies is ≈ 0.1 s and 40 MB of
+   * Whether a fleet is (re)connecting in numbers (asked every 250 ms while it is): a publish due
+   * meanwhile waits, so that the proxies' config goes out first (building the report at 10,000 proxies is ≈ 0.1 s and 40 MB of
    * garbage each time), but no longer than `maxDeferMs`.
    */
   readonly deferWhile?: () => boolean;

@@ -140,6 +140,8 @@ const LEASE_ABSENT_AFTER_MS = 5 * LEASE_REAP_INTERVAL_MS;
 const PROXY_STATUS_INTERVAL_MS = 2000;
 /** The longest a status publish waits for a reconnect storm to end. */
 const PROXY_STATUS_MAX_DEFER_MS = 10_000;
+/** A publish also waits while the event loop was busier than this since the last look (0–1). */
+const PROXY_STATUS_BUSY_ABOVE = 0.5;
 /** After a connection's maximum age (GOAWAY): xDS streams never end by themselves, so this is only for unary calls. */
 const CONNECTION_AGE_GRACE_MS = 5_000;
 
@@ -418,7 +420,12 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     staleAfterMs: options.staleAfterMs,
     intervalMs: PROXY_STATUS_INTERVAL_MS,
     clock,
-    deferWhile: () => streamsSettingUp(xds) >= STORM_STREAMS,
+    // A fleet (re)connecting: streams still being set up, or the loop busy sending what they asked
+    // for (every stream is admitted seconds before the last proxy of a 10,000-proxy restart has its config).
+    deferWhile: (() => {
+      const quiet = eventLoopIdle(PROXY_STATUS_BUSY_ABOVE);
+      return () => !quiet() || streamsSettingUp(xds) >= STORM_STREAMS;
+    })(),
     maxDeferMs: PROXY_STATUS_MAX_DEFER_MS,
   });
   let started = false;
