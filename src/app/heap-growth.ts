@@ -17,12 +17,24 @@ export function setHeapGrowingPercent(percent: number): void {
  * A full garbage collection on demand. V8 applies a new growth factor only to the limit it computes
  * after its next full collection: without one, the garbage after a storm fills the larger limit the
  * storm left (churn at 5,000 proxies: + 59 % RSS for 40 s) before the cap takes hold.
+ *
+ * It compacts: a reconnect storm leaves the old generation's pages a fraction full (objects of
+ * every stream's set-up interleaved with what each stream keeps), and V8's own heuristics compact
+ * few of them, so the heap stayed ≈ 90 MB larger than what it held at 10,000 proxies
+ * (docs/benchmarks.md, `fleet`). The flag is on for this one collection only.
  */
 export function fullCollection(): () => void {
   setFlagsFromString('--expose-gc');
   const gc: unknown = runInNewContext('gc');
   if (typeof gc !== 'function') throw new Error('V8 did not expose gc()');
-  return () => (gc as () => void)();
+  return () => {
+    setFlagsFromString('--compact-on-every-full-gc');
+    try {
+      (gc as () => void)();
+    } finally {
+      setFlagsFromString('--no-compact-on-every-full-gc');
+    }
+  };
 }
 
 /**
