@@ -93,8 +93,8 @@ export interface ProxyStatusDeps {
   readonly clock?: Clock;
   /**
    * Whether a fleet is (re)connecting in numbers (asked every 250 ms while it is): a publish due
-   * meanwhile waits, so that the proxies' config goes out first (building the report at 10,000 proxies is ≈ 0.1 s and 40 MB of
-   * garbage each time), but no longer than `maxDeferMs`.
+   * meanwhile waits, so that the proxies' config goes out first (building the report at 10,000
+   * proxies is ≈ 0.1 s and 40 MB of garbage each time), but no longer than `maxDeferMs`.
    */
   readonly deferWhile?: () => boolean;
   readonly maxDeferMs?: number;
@@ -211,7 +211,8 @@ export class ProxyStatusReporter {
     const text = `{"version":1,"replica":${JSON.stringify(this.deps.replica)},"publishedAt":${publishedAt},"proxies":[${rows.join(',')}]}`;
     this.delayMs = Math.max(this.deps.intervalMs, Math.ceil(busyMs * PUBLISH_SHARE));
     try {
-      // The report lives three intervals (and the longest a publish may wait), so one late publish does not drop this replica's rows.
+      // The report lives three intervals and the longest a publish may wait, so one late publish
+      // does not drop this replica's rows.
       await this.deps.store.putReport(REPORT_KIND, this.deps.replica, text, this.delayMs * 3 + (this.deps.maxDeferMs ?? 0));
       if (this.failing) this.log.info('proxy status published again');
       this.failing = false;

@@ -420,12 +420,7 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
     staleAfterMs: options.staleAfterMs,
     intervalMs: PROXY_STATUS_INTERVAL_MS,
     clock,
-    // A fleet (re)connecting: streams still being set up, or the loop busy sending what they asked
-    // for (every stream is admitted seconds before the last proxy of a 10,000-proxy restart has its config).
-    deferWhile: (() => {
-      const quiet = eventLoopIdle(PROXY_STATUS_BUSY_ABOVE);
-      return () => !quiet() || streamsSettingUp(xds) >= STORM_STREAMS;
-    })(),
+    deferWhile: fleetReconnecting(xds),
     maxDeferMs: PROXY_STATUS_MAX_DEFER_MS,
   });
   let started = false;
@@ -536,6 +531,16 @@ export async function startAccord(options: ServeOptions, overrides: StartOverrid
 function streamsSettingUp(xds: Pick<XdsServer, 'streamCounts'>): number {
   const counts = xds.streamCounts();
   return counts.pending + counts.queued;
+}
+
+/**
+ * Whether a fleet is (re)connecting: streams still being set up, or the event loop busy sending what
+ * they asked for (every stream of a 10,000-proxy restart is admitted seconds before the last proxy
+ * has its config). Each call looks at the loop since the previous one.
+ */
+function fleetReconnecting(xds: Pick<XdsServer, 'streamCounts'>): () => boolean {
+  const quiet = eventLoopIdle(PROXY_STATUS_BUSY_ABOVE);
+  return () => !quiet() || streamsSettingUp(xds) >= STORM_STREAMS;
 }
 
 /** Old-generation growth between major GCs: steady + 25 % is the fleet's RSS budget under churn (issue 13). */

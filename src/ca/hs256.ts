@@ -71,13 +71,8 @@ function checkedHeader(headerPart: string): Readonly<Record<string, unknown>> {
   return Object.freeze(header);
 }
 
-/** The claims of a token signed with `key`, checked against `expected` at `nowMs`; throws Hs256Failure. */
-export function verifyHs256(token: string, key: Uint8Array, nowMs: number, expected: Hs256Expectations): Record<string, unknown> {
-  return verifyParsedHs256(new Hs256Parser().parse(token), key, nowMs, expected);
-}
-
-/** `verifyHs256` for a token already parsed (Hs256Parser). */
-export function verifyParsedHs256(token: Hs256Token, key: Uint8Array, nowMs: number, expected: Hs256Expectations): Record<string, unknown> {
+/** The claims of a token (split by Hs256Parser) signed with `key`, checked against `expected` at `nowMs`; throws Hs256Failure. */
+export function verifyHs256(token: Hs256Token, key: Uint8Array, nowMs: number, expected: Hs256Expectations): Record<string, unknown> {
   const { headerPart, payloadPart, signaturePart } = token;
   if (!isBase64url(signaturePart)) throw new Hs256Failure('ERR_JWS_INVALID', 'Failed to base64url decode the signature');
   const signature = Buffer.from(signaturePart, 'base64url');

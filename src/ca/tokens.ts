@@ -1,6 +1,6 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { Hs256Failure, Hs256Parser, verifyParsedHs256, type Hs256Token } from './hs256.js';
+import { Hs256Failure, Hs256Parser, verifyHs256, type Hs256Token } from './hs256.js';
 
 /** What a workload token says: which workload, which SPIFFE ID, until when. */
 export interface WorkloadClaims {
@@ -164,7 +164,7 @@ export class WorkloadTokens {
 
   private verifyHs256(token: Hs256Token, now: number, key: HsKey): WorkloadClaims {
     try {
-      return claimsOf(verifyParsedHs256(token, key.key, now, EXPECTED));
+      return claimsOf(verifyHs256(token, key.key, now, EXPECTED));
     } catch (err) {
       throw toTokenError(err);
     }
